@@ -1,0 +1,6 @@
+"""``python -m edgernn``: the same CLI as the ``edgernn`` console script."""
+
+from edgernn.cli import main
+
+if __name__ == "__main__":
+    main()

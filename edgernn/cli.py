@@ -1,0 +1,147 @@
+"""The ``edgernn`` command line: thin click commands over the library.
+
+Exit codes, the same for every command: 0 success, 1 a check failed (verify gate, strict stream),
+2 usage or input error. Library errors print one ``error: ...`` line; ``--debug`` or ``EDGERNN_DEBUG=1`` shows
+the traceback instead. Heavy imports (TensorFlow, interpreters) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from edgernn import __version__
+from edgernn.runtime.errors import EdgernnError
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Group(click.Group):
+    """Turns edgernn's errors into one line on stderr and their exit code, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (EdgernnError, OSError) as exc:
+            if ctx.obj.get("debug"):
+                raise
+            if isinstance(exc, EdgernnError):
+                message, code = str(exc), exc.exit_code
+            else:
+                message, code = f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", EXIT_USAGE
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgernn")
+@click.option("--debug", is_flag=True, envvar="EDGERNN_DEBUG", help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx, debug):
+    """Train a recurrent network, export quantized step models, run them statefully on a device."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def data_options(func):
+    """--data/--column/--time-column, shared by every command that reads a series."""
+    func = click.option("--time-column", default=None, help="CSV column to sort rows by.")(func)
+    func = click.option("--column", default=None, help="CSV column to use (default: the only numeric one).")(func)
+    return func
+
+
+@cli.command("train", short_help="Train a model on a series and save it as .keras.")
+@click.option("--data", "data", default="sine", show_default=True,
+              help="counting (0..99), sine (seeded noisy sine), or a .csv/.npy file.")
+@data_options
+@click.option("--out", type=click.Path(dir_okay=False), default="model.keras", show_default=True,
+              help="Where to save the model (.keras).")
+@click.option("--cell", type=click.Choice(["simple_rnn", "gru", "lstm"]), default="simple_rnn", show_default=True)
+@click.option("--units", type=int, default=50, show_default=True)
+@click.option("--layers", type=int, default=1, show_default=True)
+@click.option("--window", type=int, default=None,
+              help="Train the classic window model (N values in, next value out) instead of a streaming one.")
+@click.option("--epochs", type=int, default=40, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same weights on this machine.")
+@click.option("--patience", type=int, default=10, show_default=True,
+              help="Early stopping on validation loss (best weights restored); 0 turns it off.")
+@click.option("--difference", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="First differencing; auto decides from the training data (trend test).")
+@click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def train_command(data, column, time_column, out, cell, units, layers, window, epochs, batch_size, lr, seed,
+                  patience, difference, scale, as_json):
+    """Train the classic model family (recurrent layers + Dense(1), adam, mse) on a series.
+
+    The default is a STREAMING model: trained sequence-to-sequence on long chunks, so it learns what the
+    device does, one step per sample with the hidden state carried forward forever. A --window model
+    (the classic exercise) run statefully over an unbounded stream would see hidden states it was never
+    trained on; export runs it as a fixed window instead. Data is split 70/15/15 in time order; the
+    summary compares test errors (raw units) with persistence (predicting the last value).
+    """
+    from edgernn.training import train
+
+    result = train(data, out, column=column, time_column=time_column, cell=cell, units=units, layers=layers,
+                   window=window, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
+                   difference=difference, scale=scale, quiet=as_json)
+    metrics = result.metrics
+    if as_json:
+        summary = {**metrics, "preprocessing": result.preprocessing.to_dict(),
+                   "difference_reason": result.metadata["difference_reason"],
+                   "model_path": str(result.model_path), "mode": result.metadata["mode"]}
+        click.echo(json.dumps(summary, indent=2))
+        return
+    kind = f"window {window}" if window else "streaming"
+    click.echo(f"model: {result.model_path} ({cell}, {layers}x{units} units, {kind})")
+    click.echo(f"test ({metrics['test_points']} points): RMSE {metrics['test_rmse']:.4g}  MAE {metrics['test_mae']:.4g}")
+    click.echo(f"persistence baseline:  RMSE {metrics['persistence_rmse']:.4g}  MAE {metrics['persistence_mae']:.4g}")
+    if metrics["persistence_rmse"] > 0:
+        gain = 1 - metrics["test_rmse"] / metrics["persistence_rmse"]
+        if gain > 0:
+            click.echo(f"the model's test RMSE is {gain:.0%} lower than persistence")
+        else:
+            click.echo("warning: the model does not beat persistence on the test split; try more --epochs, "
+                       "--difference on, or more data", err=True)
+
+
+@cli.command("demo", short_help="Run the whole pipeline on built-in data.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")
+@click.option("--cell", type=click.Choice(["simple_rnn", "gru", "lstm"]), default="simple_rnn", show_default=True)
+@click.option("--quick", is_flag=True, help="Fewer epochs: a smoke run in well under a minute.")
+def demo_command(out, cell, quick):
+    """Train a streaming model on the built-in sine and report its accuracy against persistence.
+
+    Everything is written under --out. (Export, verify and streaming stages join as they land.)
+    """
+    from pathlib import Path
+
+    from edgernn.demo import new_demo_dir, run_demo
+    from edgernn.errors import ExportError
+
+    target = Path(out) if out else new_demo_dir()
+    if target.exists():
+        raise ExportError(f"{target} already exists; choose a new --out directory")
+    summary = run_demo(target, cell=cell, quick=quick)
+    metrics = summary["metrics"]
+    click.echo(f"model: {summary['model_path']}")
+    click.echo(f"test RMSE {metrics['test_rmse']:.4f} vs persistence {metrics['persistence_rmse']:.4f} "
+               f"(trained in {summary['train_seconds']:.0f} s)")
+    click.echo(f"everything is in {summary['out']}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={}, prog_name="edgernn")
+
+
+if __name__ == "__main__":
+    main()

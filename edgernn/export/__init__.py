@@ -1,0 +1,1 @@
+"""Host side: Keras model to step models to TFLite/ONNX variants and the bundle."""

@@ -1,0 +1,1 @@
+"""The device side: numpy, the standard library and one interpreter; never TensorFlow."""

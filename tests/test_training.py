@@ -1,0 +1,73 @@
+"""Real (small) training runs: the classic exercise, a streaming sine, CSVs with gaps, determinism."""
+
+import numpy as np
+import pytest
+
+import edgernn
+from edgernn.errors import DataError, ModelError
+from edgernn.modeling import load_model
+
+
+def test_classic_counting_exercise_predicts_100(tmp_path):
+    result = edgernn.train("counting", tmp_path / "c.keras", window=10, epochs=200, seed=0, quiet=True)
+    assert result.preprocessing.difference  # the trend test picks differencing for a ramp
+    prediction = edgernn.predict(tmp_path / "c.keras", np.arange(90, 100))
+    assert prediction.shape == (1,)
+    assert abs(prediction[-1] - 100) <= 1
+
+
+def test_streaming_sine_beats_persistence(sine_model):
+    metrics = sine_model.metrics
+    assert not sine_model.preprocessing.difference  # a level series is not differenced
+    assert metrics["test_rmse"] < 0.8 * metrics["persistence_rmse"]
+
+
+def test_saved_model_round_trips_with_metadata(sine_model):
+    model, metadata = load_model(sine_model.model_path)  # safe_mode=True
+    assert metadata["mode"] == "streaming" and metadata["preprocessing"] == sine_model.preprocessing.to_dict()
+    values = np.asarray(metadata["data"]["test_values"])
+    from_path = edgernn.predict(sine_model.model_path, values)
+    from_memory = edgernn.predict(sine_model, values)
+    assert from_path.shape == values.shape
+    np.testing.assert_allclose(from_path, from_memory, rtol=1e-5, atol=1e-6)
+
+
+def test_same_seed_same_weights(tmp_path):
+    a = edgernn.train("sine", None, units=4, epochs=2, seed=3, quiet=True)
+    b = edgernn.train("sine", None, units=4, epochs=2, seed=3, quiet=True)
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_csv_with_gaps_trains(tmp_path):
+    t = np.arange(400)
+    values = np.sin(t / 6.0).round(4).astype(str)
+    values[[5, 50, 51, 300]] = ["", "NA", "NaN", ""]
+    path = tmp_path / "gaps.csv"
+    path.write_text("t,level\n" + "\n".join(f"{i},{v}" for i, v in zip(t, values)) + "\n")
+    result = edgernn.train(str(path), tmp_path / "g.keras", time_column="t", units=4, epochs=2, quiet=True)
+    assert result.metadata["data"]["filled"] == 4
+    assert np.isfinite(result.metrics["test_rmse"])
+    assert (tmp_path / "g.keras").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"data": "counting", "window": 0}, ModelError, "window must be at least 1"),
+        ({"data": "counting", "units": 0}, ModelError, "units must be at least 1"),
+        ({"data": "counting", "window": 90}, DataError, "too few for window 90"),
+    ],
+    ids=["window-0", "units-0", "too-short"],
+)
+def test_bad_options(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        edgernn.train(out=tmp_path / "x.keras", quiet=True, **kwargs)
+    assert not (tmp_path / "x.keras").exists()
+
+
+def test_constant_series_is_refused(tmp_path):
+    path = tmp_path / "flat.csv"
+    path.write_text("v\n" + "5\n" * 100)
+    with pytest.raises(DataError, match="constant"):
+        edgernn.train(str(path), tmp_path / "x.keras", quiet=True)
