@@ -14,7 +14,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _LAZY = {
     "train": ("edgernn.training", "train"),
     "predict": ("edgernn.training", "predict"),
-    "export": ("edgernn.export.bundle", "export"),
 }
 
 
@@ -24,7 +23,11 @@ def __getattr__(name):
 
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
+    if name == "export":
+        import importlib
+
+        return importlib.import_module("edgernn.export")
     raise AttributeError(f"module 'edgernn' has no attribute {name!r}")
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "export", *_LAZY]  # export: the callable subpackage edgernn.export

@@ -112,6 +112,31 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
                        "--difference on, or more data", err=True)
 
 
+@cli.command("export", short_help="Export a .keras model to a bundle of TFLite/ONNX step models.")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(), help="Bundle directory to create.")
+@click.option("--variants", default="all", show_default=True,
+              help="Comma-separated: tflite-float32, tflite-float16, tflite-dynamic, tflite-int8, "
+                   "tflite-int16x8, onnx-float32, onnx-int8.")
+@click.option("--calibration-data", default=None,
+              help="Series for calibration: a .csv/.npy, sine or counting (default: the model's training data).")
+@click.option("--calibration-steps", type=int, default=1000, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing bundle (atomically).")
+@click.option("--no-verify", is_flag=True, help="Skip the accuracy gate after export.")
+def export_command(model, out, variants, calibration_data, calibration_steps, force, no_verify):
+    """Turn a trained Keras recurrent model into the files a device runs one step at a time.
+
+    Streaming models become a one-step model with explicit state inputs/outputs (x, h0, c0... -> y, h0_out,
+    ...); window models an unrolled fixed-length model. Full-integer variants are calibrated on real
+    (x, state) pairs from the float model. The bundle is written atomically.
+    """
+    import edgernn.export
+
+    result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
+                            calibration_steps=calibration_steps, force=force)
+    click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
+
+
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")

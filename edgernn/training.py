@@ -25,6 +25,7 @@ DIFFERENCE_CHOICES = ("auto", "on", "off")
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
 TEST_CONTEXT = 256  # values before the test split stored with the model, to warm the state up for verify
+TRAIN_VALUES_STORED = 20000  # training values stored with the model: export's default calibration data
 
 
 @dataclass
@@ -232,6 +233,8 @@ def train(
             "test_start": int(max(0, split.val_end - TEST_CONTEXT)),
             "test_context": int(split.val_end - max(0, split.val_end - TEST_CONTEXT)),
             "test_values": values[max(0, split.val_end - TEST_CONTEXT) :].tolist(),
+            # export's default calibration data: the training split (capped)
+            "train_values": values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
         },
         "metrics": metrics,
     }

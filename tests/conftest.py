@@ -22,3 +22,21 @@ def sine_model(model_dir):
     import edgernn
 
     return edgernn.train("sine", model_dir / "sine.keras", units=16, epochs=20, lr=0.005, seed=0, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def sine_bundle(sine_model, model_dir):
+    """All seven variants of the small sine model."""
+    import edgernn
+
+    return edgernn.export(sine_model.model_path, model_dir / "sine-bundle", quiet=True).bundle
+
+
+@pytest.fixture(scope="session", params=["gru", "lstm"])
+def cell_model(request, model_dir):
+    """Tiny streaming GRU and LSTM models (two layers for LSTM, to exercise stacked states)."""
+    import edgernn
+
+    layers = 2 if request.param == "lstm" else 1
+    return edgernn.train("sine", model_dir / f"{request.param}.keras", cell=request.param, units=8, layers=layers,
+                         epochs=3, lr=5e-3, seed=0, quiet=True)

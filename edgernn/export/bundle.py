@@ -1,0 +1,214 @@
+"""``edgernn export``: a trained Keras model -> a bundle directory a device can run and verify.
+
+Writing is atomic: everything goes into a temporary sibling directory, which is renamed into place at the end
+(with ``force``, swapped with the old bundle in one ``renameat2(RENAME_EXCHANGE)`` where Linux offers it), so an
+interrupted export never leaves a partial bundle under the final name.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgernn import __version__
+from edgernn.errors import ExportError
+from edgernn.export import calibration, onnx_export, tflite
+from edgernn.export.inspect import inspect_model
+from edgernn.export.step_model import build_step_model, build_window_model, write_saved_model
+from edgernn.modeling import load_model
+from edgernn.runtime.manifest import (
+    Manifest,
+    Variant,
+    VariantEntry,
+    parse_variants,
+    sha256_file,
+    write_manifest,
+)
+from edgernn.runtime.preprocessing import Preprocessing
+from edgernn.tf_import import silenced_stderr
+
+REFERENCE_MODEL = "model.keras"
+WEIGHTS_FILE = "weights.npz"
+CALIBRATION_FILE = "calibration.npz"
+
+
+@dataclass
+class ExportResult:
+    bundle: Path
+    manifest: Manifest
+    seconds: float
+
+
+def _log(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def export(
+    model_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    variants=None,
+    calibration_data=None,
+    calibration_steps: int = calibration.DEFAULT_STEPS,
+    force: bool = False,
+    quiet: bool = False,
+) -> ExportResult:
+    """Export ``model_path`` (``.keras``) to the bundle directory ``out``.
+
+    Args:
+        variants: ``"all"``/None or names from ``edgernn.runtime.manifest.ALL_VARIANTS`` (list or comma text).
+        calibration_data: None (the training data stored with the model), ``sine``, ``counting``, a
+            ``.csv``/``.npy`` path, or an array of raw values.
+        calibration_steps: how many calibration steps to run the float model over.
+        force: replace an existing ``out`` (atomically).
+
+    Raises:
+        ExportError, ModelError, BundleError: one line each.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    names = parse_variants(variants)
+    if out.exists() and not force:
+        raise ExportError(f"{out} already exists; use --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ExportError(f"output directory's parent {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ExportError(f"cannot write to {parent}: permission denied")
+
+    model, metadata = load_model(model_path)
+    metadata = metadata or {}
+    preprocessing = Preprocessing.from_dict(metadata.get("preprocessing", {}))
+    inspected = inspect_model(model, window_hint=None, lag=preprocessing.lag)
+    info = inspected.info
+    fallback = metadata.get("data", {}).get("train_values")
+    z = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps,
+                                       None if fallback is None else np.asarray(fallback))
+    if info.mode == "streaming":
+        samples = calibration.streaming_samples(info, inspected.weights, z)
+        device_model = build_step_model(inspected)
+    else:
+        samples = calibration.window_samples(info, z)
+        device_model = build_window_model(inspected)
+    _log(f"exporting {Path(model_path).name}: {info.mode} {'+'.join(l.cell for l in info.layers)} "
+         f"({', '.join(str(l.units) for l in info.layers)} units), {len(names)} variants, "
+         f"calibration on {len(samples)} real samples", quiet)
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        shutil.copyfile(model_path, staging / REFERENCE_MODEL)
+        np.savez(staging / WEIGHTS_FILE, **inspected.weights)
+        np.savez(staging / CALIBRATION_FILE, inputs=z)
+        entries = {}
+        with tempfile.TemporaryDirectory() as scratch:
+            saved_model = write_saved_model(device_model, Path(scratch) / "saved_model")
+            onnx_float = None
+            for name in names:
+                variant = Variant(name)
+                t0 = time.perf_counter()
+                if variant.format == "tflite":
+                    with silenced_stderr():
+                        content = tflite.convert(saved_model, variant, samples)
+                        inputs, outputs = tflite.tensor_specs(content)
+                    converter = {k: v for k, v in _versions().items() if k in ("tensorflow", "keras")}
+                else:
+                    with silenced_stderr():
+                        onnx_float = onnx_float or onnx_export.to_onnx(device_model)
+                        content = onnx_float if variant is Variant.ONNX_FLOAT32 else onnx_export.quantize_int8(onnx_float)
+                    inputs, outputs = onnx_export.tensor_specs(content)
+                    converter = {**{k: v for k, v in _versions().items() if k != "keras"}, "opset": onnx_export.OPSET}
+                    if variant is Variant.ONNX_INT8:
+                        converter["quantization"] = "onnxruntime dynamic (int8 weights)"
+                path = staging / variant.file_name
+                path.write_bytes(content)
+                entries[name] = VariantEntry(
+                    name, variant.file_name, variant.format, sha256_file(path), len(content), inputs, outputs,
+                    [[n, f"{n}_out"] for n, _ in info.state_inputs()], converter)
+                _log(f"  {name:<16}{len(content) / 1024:7.1f} KB {time.perf_counter() - t0:6.1f} s", quiet)
+        manifest = Manifest(
+            model=info,
+            preprocessing=preprocessing.to_dict(),
+            variants=entries,
+            files={role: {"file": f, "sha256": sha256_file(staging / f)}
+                   for role, f in (("reference", REFERENCE_MODEL), ("weights", WEIGHTS_FILE),
+                                   ("calibration", CALIBRATION_FILE))},
+            calibration={"source": _describe(calibration_data), "steps": int(z.size), "samples": len(samples)},
+            input_range=[float(z.min()), float(z.max())],
+            edgernn_version=__version__,
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            model_sha256=sha256_file(staging / REFERENCE_MODEL),
+        )
+        write_manifest(manifest, staging)
+        _fsync_tree(staging)
+        _move_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(out, manifest, time.perf_counter() - started)
+
+
+def _describe(source) -> str:
+    if source is None:
+        return "training data"
+    if isinstance(source, np.ndarray):
+        return "array"
+    return str(source)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with renameat2(RENAME_EXCHANGE); False where the system lacks it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if _exchange(staging, out):  # staging now holds the old bundle
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.rename(out, old)
+    os.rename(staging, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,64 @@
+"""Representative data for full-integer quantization: real (x, state) pairs from the float model.
+
+Random numbers give the converter the wrong ranges; the states a device will feed back are the ones the float
+step model produces over real data, so the calibration set is taken by running it over the calibration series.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgernn.data import load_series
+from edgernn.errors import ExportError
+from edgernn.runtime.cells import NumpyStepModel
+from edgernn.runtime.manifest import ModelInfo
+from edgernn.runtime.preprocessing import Preprocessing
+
+DEFAULT_STEPS = 1000
+
+
+def calibration_inputs(source, preprocessing: Preprocessing, steps: int, fallback: np.ndarray | None) -> np.ndarray:
+    """Model-input values (after preprocessing) for calibration: ``[n]`` float32.
+
+    ``source``: None (use ``fallback``, the training data stored with the model), ``sine``/``counting``, a
+    ``.csv``/``.npy`` path, or a numpy array of raw values.
+    """
+    if steps < 1:
+        raise ExportError(f"--calibration-steps must be at least 1, got {steps}")
+    if source is None:
+        if fallback is None:
+            raise ExportError("this model carries no training data: give --calibration-data (a .csv/.npy, sine or counting)")
+        raw = np.asarray(fallback, dtype=np.float64)
+    elif isinstance(source, np.ndarray):
+        raw = source.astype(np.float64)
+    else:
+        raw = load_series(str(source)).values
+    if raw.ndim != 1:
+        raise ExportError(f"calibration data must be a 1-D series, got shape {raw.shape}")
+    if not np.isfinite(raw).all():
+        raise ExportError("calibration data contains NaN or inf values")
+    z = preprocessing.transform(raw)
+    if z.size < 2:
+        raise ExportError(f"calibration data has {raw.size} values; need at least {2 + preprocessing.lag}")
+    return z[:steps].astype(np.float32)
+
+
+def streaming_samples(info: ModelInfo, weights: dict, z: np.ndarray) -> list[dict]:
+    """Run the float step model over ``z`` from zero state; one ``{x, h0, ...}`` dict per step."""
+    model = NumpyStepModel(info.layers, weights)
+    names = [name for name, _ in info.state_inputs()]
+    states = [np.zeros((1, units), np.float32) for _, units in info.state_inputs()]
+    samples = []
+    for value in z:
+        x = np.array([[value]], np.float32)  # [1, 1]
+        samples.append({"x": x, **{n: s.copy() for n, s in zip(names, states)}})
+        _, states = model.step(x, states)
+    return samples
+
+
+def window_samples(info: ModelInfo, z: np.ndarray) -> list[dict]:
+    """Sliding windows of ``z`` as ``{x: [1, window, 1]}`` dicts."""
+    if z.size < info.window:
+        raise ExportError(f"calibration data has {z.size} model inputs; the window model needs {info.window}")
+    views = np.lib.stride_tricks.sliding_window_view(z, info.window)
+    return [{"x": w.reshape(1, -1, 1).astype(np.float32)} for w in views]

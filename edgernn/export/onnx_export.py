@@ -1,0 +1,53 @@
+"""Keras step model -> ONNX (tf2onnx, explicit input signature) and its int8 variant (onnxruntime).
+
+onnx-int8 uses onnxruntime's dynamic quantization (int8 weights, activations quantized per call): on a
+50-unit streaming SimpleRNN it measured 0.25 % NRMSE vs float over 1,000 steps, against 0.71 % for static QDQ
+with the same real-state calibration, and it is smaller (7.7 KB vs 12.0 KB).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from edgernn.export.step_model import input_signature
+
+OPSET = 17
+
+
+def to_onnx(model) -> bytes:
+    """Convert with ``tf2onnx.convert.from_keras`` (Keras 3 needs the explicit signature) and check it."""
+    import onnx
+    import tf2onnx
+
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=input_signature(model), opset=OPSET)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def quantize_int8(float_model: bytes) -> bytes:
+    """Dynamic int8 quantization of a float ONNX model (see the module docstring for why dynamic)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(float_model)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        return dst.read_bytes()
+
+
+def tensor_specs(model_bytes: bytes):
+    """Inputs and outputs as manifest ``TensorSpec``s, batch dimension recorded as 1."""
+    import onnx
+
+    from edgernn.runtime.manifest import TensorSpec
+
+    proto = onnx.load_from_string(model_bytes)
+
+    def spec(value):
+        dims = [d.dim_value if d.dim_value > 0 else 1 for d in value.type.tensor_type.shape.dim]
+        return TensorSpec(value.name, dims, "float32")
+
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = [spec(v) for v in proto.graph.input if v.name not in initializers]
+    return sorted(inputs, key=lambda t: t.name), sorted((spec(v) for v in proto.graph.output), key=lambda t: t.name)

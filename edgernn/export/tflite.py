@@ -1,0 +1,77 @@
+"""SavedModel -> TFLite bytes for each TFLite variant, and the tensor specs the manifest records.
+
+One function maps a variant to converter settings (the only place that knows them):
+- float32: plain conversion; float16: float16 weights; dynamic: int8 weights, float activations;
+- int8: full integer with int8 input/output/state tensors, calibrated on real (x, state) pairs;
+- int16x8: 16-bit activations and 8-bit weights, float input/output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime.manifest import TensorSpec, Variant
+from edgernn.tf_import import import_tensorflow
+
+
+def configure(converter, variant: Variant, samples: list[dict] | None) -> None:
+    """Apply ``variant``'s quantization settings to a ``TFLiteConverter``."""
+    tf = import_tensorflow()
+    if variant is Variant.TFLITE_FLOAT32:
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant is Variant.TFLITE_FLOAT16:
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant is Variant.TFLITE_DYNAMIC:
+        pass  # Optimize.DEFAULT without a representative dataset = dynamic-range int8 weights
+    elif variant in (Variant.TFLITE_INT8, Variant.TFLITE_INT16X8):
+        if not samples:
+            raise ValueError(f"{variant.value} needs calibration samples")
+        converter.representative_dataset = lambda: iter(samples)  # dicts keyed by signature input names
+        if variant is Variant.TFLITE_INT8:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        else:
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
+    else:
+        raise ValueError(f"{variant.value} is not a TFLite variant")
+
+
+def convert(saved_model: Path, variant: Variant, samples: list[dict] | None = None) -> bytes:
+    """Convert the SavedModel's ``serving_default`` signature to a ``.tflite`` flatbuffer."""
+    tf = import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["serving_default"])
+    configure(converter, variant, samples)
+    return converter.convert()
+
+
+def make_interpreter(model_content: bytes):
+    """A host-side interpreter for inspecting converted models (LiteRT if installed, else TensorFlow's)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - the train extra pulls ai-edge-litert in via "all"
+        Interpreter = import_tensorflow().lite.Interpreter
+    interpreter = Interpreter(model_content=model_content)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def tensor_specs(model_content: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The signature's inputs and outputs as manifest ``TensorSpec``s (names from the signature, not order)."""
+    runner = make_interpreter(model_content).get_signature_runner("serving_default")
+
+    def spec(name, detail):
+        dtype = np.dtype(detail["dtype"]).name
+        scale, zero_point = detail["quantization"]
+        quantized = np.issubdtype(np.dtype(detail["dtype"]), np.integer)
+        return TensorSpec(name, [int(d) for d in detail["shape"]], dtype,
+                          float(scale) if quantized else None, int(zero_point) if quantized else None)
+
+    inputs = [spec(n, d) for n, d in sorted(runner.get_input_details().items())]
+    outputs = [spec(n, d) for n, d in sorted(runner.get_output_details().items())]
+    return inputs, outputs

@@ -1,0 +1,146 @@
+"""Real conversions, run by the real interpreters: the step models must reproduce Keras' full sequence."""
+
+import json
+
+import numpy as np
+import pytest
+
+import edgernn
+from edgernn.cli import cli
+from edgernn.errors import ExportError, ModelError
+from edgernn.modeling import load_model
+from edgernn.runtime.manifest import ALL_VARIANTS, read_manifest, sha256_file
+from edgernn.runtime.preprocessing import Preprocessing
+
+STEPS = 1200
+
+
+def keras_sequence(model_path, z):
+    model, _ = load_model(model_path)
+    return model.predict(z[None, :, None].astype(np.float32), verbose=0)[0, :, 0]
+
+
+def run_tflite(path, manifest, z):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner("serving_default")
+    states = {name: np.zeros((1, units), np.float32) for name, units in manifest.model.state_inputs()}
+    ys = []
+    for value in z:
+        out = runner(x=np.array([[value]], np.float32), **states)
+        ys.append(float(out["y"][0, 0]))
+        states = {name: out[f"{name}_out"] for name in states}
+    return np.array(ys)
+
+
+def run_onnx(path, manifest, z):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    states = {name: np.zeros((1, units), np.float32) for name, units in manifest.model.state_inputs()}
+    ys = []
+    for value in z:
+        out = dict(zip(names, session.run(None, {"x": np.array([[value]], np.float32), **states})))
+        ys.append(float(out["y"][0, 0]))
+        states = {name: out[f"{name}_out"] for name in states}
+    return np.array(ys)
+
+
+def series_inputs(manifest, steps=STEPS):
+    return Preprocessing.from_dict(manifest.preprocessing).transform(edgernn.data.load_series("sine").values)[:steps]
+
+
+def assert_golden(bundle, variants=("tflite-float32", "onnx-float32")):
+    """Step model, state carried over 1,200 steps == Keras over the whole sequence, within 1e-5 of range."""
+    manifest = read_manifest(bundle)
+    z = series_inputs(manifest)
+    reference = keras_sequence(bundle / "model.keras", z)
+    span = np.ptp(reference)
+    for name in variants:
+        path = bundle / manifest.variants[name].file
+        stepped = (run_tflite if name.startswith("tflite") else run_onnx)(path, manifest, z)
+        assert np.max(np.abs(stepped - reference)) <= 1e-5 * span, name
+
+
+def test_all_seven_variants_hashed_and_sized(sine_bundle):
+    manifest = read_manifest(sine_bundle)
+    assert sorted(manifest.variants) == sorted(ALL_VARIANTS)
+    for name, entry in manifest.variants.items():
+        path = sine_bundle / entry.file
+        assert sha256_file(path) == entry.sha256 and path.stat().st_size == entry.size_bytes, name
+    assert manifest.variants["tflite-int8"].input("x").dtype == "int8"
+    assert manifest.variants["tflite-int8"].output("h0_out").scale == pytest.approx(1 / 128)
+    assert manifest.variants["onnx-float32"].converter["opset"] == 17
+    assert manifest.model.mode == "streaming" and manifest.model.state_inputs() == [("h0", 16)]
+    assert manifest.variants["tflite-float32"].state_pairs == [["h0", "h0_out"]]
+    data = json.loads((sine_bundle / "manifest.json").read_text())
+    assert data["schema_version"] == 1 and data["files"]["reference"]["file"] == "model.keras"
+
+
+def test_int8_is_well_under_half_of_float32_for_50_units(tmp_path):
+    result = edgernn.train("sine", tmp_path / "m.keras", units=50, epochs=1, quiet=True)
+    manifest = edgernn.export(result.model_path, tmp_path / "b", variants="tflite-float32,tflite-int8",
+                              quiet=True).manifest
+    float32, int8 = (manifest.variants[v].size_bytes for v in ("tflite-float32", "tflite-int8"))
+    assert 11_000 < float32 < 14_000
+    assert int8 < 0.6 * float32
+
+
+def test_simple_rnn_golden_step_vs_sequence(sine_bundle):
+    assert_golden(sine_bundle)
+
+
+def test_gru_and_lstm_golden_step_vs_sequence(cell_model, model_dir):
+    bundle = model_dir / f"{cell_model.metadata['cell']}-bundle"
+    edgernn.export(cell_model.model_path, bundle, variants="tflite-float32,onnx-float32", quiet=True)
+    assert_golden(bundle)
+
+
+def test_window_model_exports_unrolled(tmp_path):
+    result = edgernn.train("counting", tmp_path / "c.keras", window=10, epochs=3, quiet=True)
+    manifest = edgernn.export(result.model_path, tmp_path / "b", variants="tflite-float32,tflite-int8",
+                              quiet=True).manifest
+    assert manifest.model.mode == "window" and manifest.model.window == 9 and manifest.model.raw_window == 10
+    assert manifest.variants["tflite-float32"].input("x").shape == [1, 9, 1]
+
+
+def test_unsupported_model_names_the_layer(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((None, 1)), keras.layers.Bidirectional(
+        keras.layers.SimpleRNN(4, return_sequences=True), name="both_ways"), keras.layers.Dense(1)])
+    model.save(tmp_path / "bi.keras")
+    with pytest.raises(ModelError, match="layer 'both_ways' \\(Bidirectional\\) is not supported"):
+        edgernn.export(tmp_path / "bi.keras", tmp_path / "b", calibration_data="sine", quiet=True)
+    assert not (tmp_path / "b").exists()
+
+
+def test_existing_output_is_refused_then_replaced_with_force(sine_model, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "keep").write_text("old")
+    with pytest.raises(ExportError, match="already exists; use --force"):
+        edgernn.export(sine_model.model_path, out, variants="tflite-float32", quiet=True)
+    assert (out / "keep").exists()
+    edgernn.export(sine_model.model_path, out, variants="tflite-float32", force=True, quiet=True)
+    assert not (out / "keep").exists() and (out / "manifest.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no staging or old directories left behind
+
+
+@pytest.mark.parametrize("case", ["missing", "not-keras", "exists"])
+def test_cli_export_errors_exit_2(runner, sine_model, tmp_path, case):
+    model = str(sine_model.model_path)
+    out = tmp_path / "b"
+    if case == "missing":
+        model = str(tmp_path / "nope.keras")
+    elif case == "not-keras":
+        model = str(tmp_path / "x.keras")
+        (tmp_path / "x.keras").write_text("hello")
+    else:
+        out.mkdir()
+    result = runner.invoke(cli, ["export", model, "--out", str(out), "--variants", "tflite-float32"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
