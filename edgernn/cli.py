@@ -137,6 +137,49 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
 
 
+@cli.command("stream", short_help="Predict the next value for each value on stdin (or a file).")
+@click.argument("bundle", type=click.Path())
+@click.argument("input_file", required=False, default=None)
+@click.option("--variant", default="tflite-int8", show_default=True)
+@click.option("--backend", default="auto", show_default=True,
+              help="auto, litert, tflite-runtime, onnxruntime, numpy or tensorflow.")
+@click.option("--state-file", type=click.Path(dir_okay=False), default=None,
+              help="Resume from this state if it exists; save to it every --save-every steps and at exit.")
+@click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over.")
+@click.option("--on-nan", type=click.Choice(["skip", "hold", "raise"]), default="skip", show_default=True)
+@click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
+def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict):
+    """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
+
+    Works in a shell pipe from a sensor. A non-numeric line is reported on stderr with its line number and
+    skipped (--strict: exit 1). With --state-file and --save-every 1, every printed prediction's state is
+    already on disk, and a restart on the same input file continues where the last run stopped.
+    """
+    from pathlib import Path
+
+    from edgernn.runtime import StreamingPredictor
+    from edgernn.streaming_cli import open_lines, stream
+
+    predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
+    skip = 0
+    state_path = Path(state_file) if state_file else None
+    if state_path is not None and state_path.exists() and not reset_state:
+        extra = predictor.load_state(state_path)
+        if input_file not in (None, "-"):
+            skip = int(extra.get("lines", 0))
+    lines = open_lines(input_file)
+    try:
+        report = stream(predictor, lines, sys.stdout, sys.stderr, state_path, save_every, strict, skip)
+    finally:
+        if lines is not sys.stdin:
+            lines.close()
+    if report.bad_lines:
+        click.echo(f"{report.bad_lines} non-numeric line(s) skipped", err=True)
+    if report.stopped_at is not None:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")

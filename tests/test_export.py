@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import edgernn
+from edgernn.data import load_series
 from edgernn.cli import cli
 from edgernn.errors import ExportError, ModelError
 from edgernn.modeling import load_model
@@ -49,7 +50,7 @@ def run_onnx(path, manifest, z):
 
 
 def series_inputs(manifest, steps=STEPS):
-    return Preprocessing.from_dict(manifest.preprocessing).transform(edgernn.data.load_series("sine").values)[:steps]
+    return Preprocessing.from_dict(manifest.preprocessing).transform(load_series("sine").values)[:steps]
 
 
 def assert_golden(bundle, variants=("tflite-float32", "onnx-float32")):

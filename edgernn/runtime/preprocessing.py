@@ -61,6 +61,11 @@ class Preprocessing:
         base = np.diff(values) if self.difference else values
         return (base - self.offset) / self.divisor
 
+    def transform_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Each row a raw window ``[streams, raw_window]`` -> model inputs ``[streams, raw_window - lag]``."""
+        base = np.diff(rows, axis=1) if self.difference else rows
+        return (base - self.offset) / self.divisor
+
     def encode(self, value, last):
         """One raw value (scalar or per-stream array) to a model input, given the stream's previous raw value."""
         base = value - last if self.difference else value

@@ -1,0 +1,24 @@
+"""ai-edge-litert: the maintained successor of tflite-runtime (``pip install edgernn[litert]``)."""
+
+import importlib.util
+
+from edgernn.runtime.backends.tflite_common import TFLiteBackend
+
+INSTALL_HINT = "pip install edgernn[litert]"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+class LiteRTBackend(TFLiteBackend):
+    name = "litert"
+
+    @staticmethod
+    def interpreter_class():
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+
+
+BACKEND = LiteRTBackend

@@ -1,0 +1,63 @@
+"""The TFLite interpreter driver shared by the litert, tflite-runtime and tensorflow backends.
+
+Tensors are addressed through the ``serving_default`` signature's names, never the interpreter's tensor order;
+``set_tensor``/``invoke``/``get_tensor`` on the signature's tensor indices measured faster than calling the
+signature runner, which builds dicts and checks shapes on every call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgernn.runtime.errors import BackendError
+from edgernn.runtime.quiet import silenced_stderr
+
+SIGNATURE = "serving_default"
+
+
+class TFLiteBackend:
+    """A TFLite model resized to ``batch`` streams; subclasses say which interpreter class to use."""
+
+    name = "tflite"
+    formats = ("tflite",)
+
+    @staticmethod
+    def interpreter_class():  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
+        try:
+            with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
+                interpreter = self.interpreter_class()(model_content=content, num_threads=1)
+            runner = interpreter.get_signature_runner(SIGNATURE)
+            inputs, outputs = runner.get_input_details(), runner.get_output_details()
+            del runner  # it holds views of the interpreter's buffers, which would forbid resizing
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"{self.name} cannot load {entry.file}: {str(exc).splitlines()[0]}") from None
+        expected_in, expected_out = {t.name for t in entry.inputs}, {t.name for t in entry.outputs}
+        if set(inputs) != expected_in or set(outputs) != expected_out:
+            raise BackendError(f"{entry.file}: the model's tensors {sorted(inputs)} -> {sorted(outputs)} do not "
+                               f"match the manifest's {sorted(expected_in)} -> {sorted(expected_out)}")
+        for spec in entry.inputs:
+            shape = [batch, *spec.shape[1:]]
+            if list(inputs[spec.name]["shape"]) != shape:
+                interpreter.resize_tensor_input(inputs[spec.name]["index"], shape, strict=False)
+        try:
+            with silenced_stderr():
+                interpreter.allocate_tensors()
+                interpreter.invoke()  # the delegate is applied (and announced) on the first invoke; state-free
+        except RuntimeError as exc:
+            raise BackendError(f"{self.name} cannot allocate {entry.file}: {str(exc).splitlines()[0]}") from None
+        self._interpreter = interpreter
+        self._set = interpreter.set_tensor
+        self._get = interpreter.get_tensor
+        self._invoke = interpreter.invoke
+        self._inputs = [(name, detail["index"]) for name, detail in inputs.items()]
+        self._outputs = [(name, detail["index"]) for name, detail in outputs.items()]
+        self.quantization = {name: detail["quantization"] for name, detail in {**inputs, **outputs}.items()}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, index in self._inputs:
+            self._set(index, feeds[name])
+        self._invoke()
+        return {name: self._get(index) for name, index in self._outputs}

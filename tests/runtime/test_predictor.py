@@ -1,0 +1,129 @@
+"""StreamingPredictor on real exported bundles, driven by the real interpreters installed here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
+from edgernn.runtime.backends import installed
+
+INTERPRETERS = [b for b in ("litert", "tflite-runtime", "onnxruntime", "tensorflow") if b in installed()]
+
+
+def nrmse(a, b):
+    return float(np.sqrt(np.mean((a - b) ** 2)) / np.ptp(b))
+
+
+@pytest.mark.parametrize("bundle_name", ["sine", "gru", "lstm"])
+def test_float32_backends_agree_with_numpy_cells(bundles, sine_values, bundle_name):
+    """Every interpreter's float32 stepping equals the numpy cell equations within 1e-5 of range."""
+    reference = StreamingPredictor.load(bundles[bundle_name], "tflite-float32", backend="numpy").run(sine_values)
+    span = np.ptp(reference)
+    checked = 0
+    for backend in INTERPRETERS:
+        variant = "onnx-float32" if backend == "onnxruntime" else "tflite-float32"
+        out = StreamingPredictor.load(bundles[bundle_name], variant, backend=backend).run(sine_values)
+        assert np.max(np.abs(out - reference)) <= 1e-5 * span, backend
+        checked += 1
+    assert checked >= 1
+
+
+@pytest.mark.parametrize("variant, limit", [("tflite-int8", 0.02), ("tflite-int16x8", 0.01)])
+def test_integer_variants_track_float_on_every_tflite_interpreter(bundles, sine_values, variant, limit):
+    """Integer variants are compared with the float model, not bit for bit across interpreters."""
+    reference = StreamingPredictor.load(bundles["sine"], "tflite-float32", backend="numpy").run(sine_values)
+    for backend in [b for b in INTERPRETERS if b != "onnxruntime"]:
+        out = StreamingPredictor.load(bundles["sine"], variant, backend=backend).run(sine_values)
+        assert nrmse(out, reference) <= limit, (backend, nrmse(out, reference))
+
+
+@pytest.mark.parametrize("variant", ["tflite-float32", "tflite-int8", "onnx-float32"])
+def test_eight_streams_equal_eight_lone_predictors(bundles, sine_values, variant):
+    backend = "onnxruntime" if variant.startswith("onnx") else "auto"
+    if backend == "onnxruntime" and "onnxruntime" not in INTERPRETERS:
+        pytest.skip("onnxruntime not installed")
+    if backend == "auto" and not any(b in INTERPRETERS for b in ("litert", "tflite-runtime")):
+        pytest.skip("no TFLite interpreter installed")
+    values = np.stack([sine_values[:300] * (1 + 0.1 * i) + 0.05 * i for i in range(8)], axis=1)  # [steps, 8]
+    together = StreamingPredictor.load(bundles["sine"], variant, backend=backend, streams=8).run(values)
+    for i in range(8):
+        alone = StreamingPredictor.load(bundles["sine"], variant, backend=backend).run(values[:, i])
+        np.testing.assert_array_equal(together[:, i], alone)
+
+
+def test_save_and_load_state_resume_exactly(bundles, sine_values, tmp_path):
+    whole = StreamingPredictor.load(bundles["sine"], "tflite-int8", backend="numpy"
+                                    if not INTERPRETERS else "auto").run(sine_values[:400])
+    first = StreamingPredictor.load(bundles["sine"], "tflite-int8")
+    head = first.run(sine_values[:250])
+    first.save_state(tmp_path / "s.state")
+    second = StreamingPredictor.load(bundles["sine"], "tflite-int8")
+    second.load_state(tmp_path / "s.state")
+    assert second.state["h0"].dtype == np.int8 and second.steps == 250
+    tail = second.run(sine_values[250:400])
+    np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
+    assert not list(tmp_path.glob(".*tmp"))  # no temp files left
+
+
+def test_state_from_another_model_or_truncated_is_refused(bundles, tmp_path):
+    sine = StreamingPredictor.load(bundles["sine"], "tflite-float32")
+    sine.step(0.3)
+    sine.save_state(tmp_path / "s.state")
+    with pytest.raises(StateError, match="belongs to another model"):
+        StreamingPredictor.load(bundles["gru"], "tflite-float32").load_state(tmp_path / "s.state")
+    with pytest.raises(StateError, match="belongs to another variant"):
+        StreamingPredictor.load(bundles["sine"], "tflite-int8").load_state(tmp_path / "s.state")
+    data = (tmp_path / "s.state").read_bytes()
+    (tmp_path / "t.state").write_bytes(data[: len(data) // 2])
+    with pytest.raises(StateError, match="truncated"):
+        sine.load_state(tmp_path / "t.state")
+
+
+def test_nan_policies(bundles):
+    values = [0.1, 0.2, float("nan"), 0.3]
+    skip = StreamingPredictor.load(bundles["sine"], "tflite-float32", on_nan="skip")
+    out = skip.run(values)
+    assert np.isnan(out[2]) and np.isfinite(out[[0, 1, 3]]).all()
+    clean = StreamingPredictor.load(bundles["sine"], "tflite-float32").run([0.1, 0.2, 0.3])
+    assert out[3] == clean[2]  # skip leaves the state untouched
+    hold = StreamingPredictor.load(bundles["sine"], "tflite-float32", on_nan="hold").run(values)
+    held = StreamingPredictor.load(bundles["sine"], "tflite-float32").run([0.1, 0.2, 0.2, 0.3])
+    np.testing.assert_array_equal(hold, held)
+    with pytest.raises(EdgernnError, match="non-finite input"):
+        StreamingPredictor.load(bundles["sine"], "tflite-float32", on_nan="raise").step(float("inf"))
+
+
+def test_window_model_waits_for_a_full_buffer(bundles):
+    predictor = StreamingPredictor.load(bundles["window"], "tflite-float32")
+    out = predictor.run(np.arange(0, 10, dtype=float))
+    assert np.isnan(out[:9]).all() and np.isfinite(out[9])
+    assert abs(predictor.run(np.arange(10, 100, dtype=float))[-1] - 100) < 1.0
+
+
+def test_bad_bundles_give_one_line_errors(bundles, tmp_path):
+    import json
+    import shutil
+
+    with pytest.raises(BundleError, match="bundle not found"):
+        StreamingPredictor.load(tmp_path / "nope")
+    with pytest.raises(BundleError, match="unknown variant 'tflite-int4'"):
+        StreamingPredictor.load(bundles["sine"], "tflite-int4")
+    copy = tmp_path / "copy"
+    shutil.copytree(bundles["sine"], copy)
+    (copy / "tflite-float32.tflite").write_bytes((copy / "tflite-float16.tflite").read_bytes())
+    with pytest.raises(BundleError, match="sha256 check failed for tflite-float32.tflite"):
+        StreamingPredictor.load(copy, "tflite-float32")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["variants"]["tflite-int8"]["file"] = "../../etc/passwd"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="points outside the bundle"):
+        StreamingPredictor.load(copy, "tflite-int8")
+    (copy / "manifest.json").write_text(json.dumps(manifest)[:100])
+    with pytest.raises(BundleError, match="not valid JSON"):
+        StreamingPredictor.load(copy, "tflite-int8")
+
+
+def test_numpy_backend_refuses_integer_variants(bundles):
+    with pytest.raises(BackendError, match="float32 variants only"):
+        StreamingPredictor.load(bundles["sine"], "tflite-int8", backend="numpy")

@@ -1,0 +1,81 @@
+"""``edgernn stream`` as a user runs it: a real process, no TensorFlow imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx")
+
+
+def run_cli(args, stdin="", **kwargs):
+    return subprocess.run([sys.executable, "-m", "edgernn", *args], input=stdin, capture_output=True,
+                          text=True, timeout=120, **kwargs)
+
+
+def test_runtime_and_stream_import_no_tensorflow(bundles, tmp_path):
+    code = (
+        "import sys, json\n"
+        "import edgernn.runtime\n"
+        "from edgernn.cli import cli\n"
+        "try:\n"
+        f"    cli(['stream', {str(bundles['sine'])!r}, {str(tmp_path / 'in.txt')!r}, '--variant', 'tflite-int8'],"
+        " obj={}, standalone_mode=False)\n"
+        "finally:\n"
+        f"    print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)\n"
+    )
+    (tmp_path / "in.txt").write_text("0.1\n0.2\n0.3\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+
+
+def test_stream_skips_bad_lines_and_strict_stops(bundles):
+    result = run_cli(["stream", str(bundles["sine"])], "0.1\nabc\n\n0.2\nnan\n")
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 3 and result.stdout.splitlines()[2] == "nan"
+    assert "line 2: 'abc' is not a number; skipped" in result.stderr
+    strict = run_cli(["stream", str(bundles["sine"]), "--strict"], "0.1\nabc\n0.2\n")
+    assert strict.returncode == 1 and len(strict.stdout.splitlines()) == 1
+
+
+def test_stream_bad_bundle_and_state_exit_2(bundles, tmp_path):
+    result = run_cli(["stream", str(tmp_path / "nope")], "0.1\n")
+    assert result.returncode == 2 and result.stderr.startswith("error: bundle not found")
+    assert "Traceback" not in result.stderr
+    (tmp_path / "bad.state").write_bytes(b"garbage")
+    result = run_cli(["stream", str(bundles["sine"]), "--state-file", str(tmp_path / "bad.state")], "0.1\n")
+    assert result.returncode == 2 and "--reset-state" in result.stderr
+    result = run_cli(["stream", str(bundles["sine"]), "--state-file", str(tmp_path / "bad.state"),
+                      "--reset-state"], "0.1\n")
+    assert result.returncode == 0
+
+
+def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values):
+    values = sine_values[:400]
+    source = tmp_path / "in.txt"
+    source.write_text("".join(f"{float(v)!r}\n" for v in values))
+    whole = run_cli(["stream", str(bundles["sine"]), str(source)]).stdout.splitlines()
+    state = tmp_path / "s.state"
+    args = [sys.executable, "-m", "edgernn", "stream", str(bundles["sine"]), str(source),
+            "--state-file", str(state), "--save-every", "1"]
+    printed = []
+    with open(tmp_path / "out1.txt", "w") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=open(tmp_path / "err.txt", "w"))
+        deadline = time.time() + 60
+        while time.time() < deadline and (tmp_path / "out1.txt").read_text().count("\n") < 50:
+            time.sleep(0.002)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    printed = (tmp_path / "out1.txt").read_text().splitlines()
+    assert 0 < len(printed) < len(values), (tmp_path / "err.txt").read_text()
+    rest = subprocess.run(args, capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert printed + rest == whole
