@@ -135,6 +135,19 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
                             calibration_steps=calibration_steps, force=force)
     click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
+    if no_verify:
+        return
+    from edgernn.verification import DataError, format_table, verify, write_verify_json
+
+    try:
+        outcome = verify(result.bundle)
+    except DataError as exc:  # a user's own model records no test data: the gate needs --data, via verify
+        click.echo(f"verify skipped: {exc} (run edgernn verify {result.bundle} --data ...)", err=True)
+        return
+    write_verify_json(outcome, result.bundle)
+    click.echo(format_table(outcome))
+    if not outcome.passed:
+        sys.exit(EXIT_CHECK_FAILED)
 
 
 @cli.command("stream", short_help="Predict the next value for each value on stdin (or a file).")
@@ -180,15 +193,47 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
         sys.exit(EXIT_CHECK_FAILED)
 
 
+@cli.command("verify", short_help="Measure each variant against the float model; a gate with exit codes.")
+@click.argument("bundle", type=click.Path())
+@click.option("--data", default=None, help="counting, sine or a .csv/.npy (default: the held-out test split "
+              "recorded at training time).")
+@click.option("--column", default=None, help="CSV column to use.")
+@click.option("--steps", type=int, default=10_000, show_default=True,
+              help="Steps to run with the state carried (the data is repeated if shorter).")
+@click.option("--variants", default="all", show_default=True)
+@click.option("--backend", default="auto", show_default=True)
+@click.option("--max-nrmse", multiple=True, metavar="VARIANT=PCT",
+              help="Override a variant's NRMSE threshold (% of range); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (nothing else).")
+def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json):
+    """Step every variant over a long sequence with its state carried and compare with the float model.
+
+    Reports NRMSE vs float (% of the float output's range), max error, drift (error over the last 10% of
+    steps / first 10%) and task RMSE beside the float model's and persistence's. Default gate: float32
+    NRMSE <= 0.001% (max error <= 1e-4 of range), float16 <= 0.5, int16x8 <= 1, dynamic, int8 and onnx-int8
+    <= 2; drift <= 2. Exit 0 all pass, 1 any fails, 2 usage or unreadable bundle.
+    """
+    from edgernn.verification import format_table, parse_thresholds, verify
+
+    result = verify(bundle, data, column=column, steps=steps, variants=variants, backend=backend,
+                    max_nrmse=parse_thresholds(max_nrmse))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(format_table(result))
+    if not result.passed:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")
 @click.option("--cell", type=click.Choice(["simple_rnn", "gru", "lstm"]), default="simple_rnn", show_default=True)
 @click.option("--quick", is_flag=True, help="Fewer epochs: a smoke run in well under a minute.")
 def demo_command(out, cell, quick):
-    """Train a streaming model on the built-in sine and report its accuracy against persistence.
+    """Train, export, verify and stream on the built-in sine, then print a table per variant.
 
-    Everything is written under --out. (Export, verify and streaming stages join as they land.)
+    Everything is written under --out. Exit 1 if any variant fails the verify gate.
     """
     from pathlib import Path
 
@@ -198,12 +243,18 @@ def demo_command(out, cell, quick):
     target = Path(out) if out else new_demo_dir()
     if target.exists():
         raise ExportError(f"{target} already exists; choose a new --out directory")
+    from edgernn.verification import format_table
+
     summary = run_demo(target, cell=cell, quick=quick)
     metrics = summary["metrics"]
-    click.echo(f"model: {summary['model_path']}")
-    click.echo(f"test RMSE {metrics['test_rmse']:.4f} vs persistence {metrics['persistence_rmse']:.4f} "
-               f"(trained in {summary['train_seconds']:.0f} s)")
-    click.echo(f"everything is in {summary['out']}")
+    click.echo(f"model: {summary['model_path']} (trained in {summary['train_seconds']:.0f} s): test RMSE "
+               f"{metrics['test_rmse']:.4f} vs persistence {metrics['persistence_rmse']:.4f}")
+    click.echo(format_table(summary["verify"]))
+    click.echo(f"stream: tflite-int8, {summary['stream_step_us']:.0f} us per step (Python loop included), "
+               f"RMSE vs the true next value {summary['stream_rmse']:.4f}")
+    click.echo(f"bundle: {summary['bundle']}  (verify.json inside)")
+    if not summary["verify"].passed:
+        sys.exit(EXIT_CHECK_FAILED)
 
 
 def main() -> None:

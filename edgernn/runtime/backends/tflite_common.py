@@ -38,6 +38,16 @@ class TFLiteBackend:
         if set(inputs) != expected_in or set(outputs) != expected_out:
             raise BackendError(f"{entry.file}: the model's tensors {sorted(inputs)} -> {sorted(outputs)} do not "
                                f"match the manifest's {sorted(expected_in)} -> {sorted(expected_out)}")
+        details = {**inputs, **outputs}
+        for spec in [*entry.inputs, *entry.outputs]:
+            detail = details[spec.name]
+            if np.dtype(detail["dtype"]).name != spec.dtype or list(detail["shape"]) != spec.shape:
+                raise BackendError(f"{entry.file}: tensor {spec.name!r} is {np.dtype(detail['dtype']).name} "
+                                   f"{[int(d) for d in detail['shape']]} in the model but {spec.dtype} {spec.shape} in the manifest")
+            scale, zero_point = detail["quantization"]
+            if spec.scale is not None and (abs(scale - spec.scale) > 1e-6 * spec.scale or zero_point != spec.zero_point):
+                raise BackendError(f"{entry.file}: tensor {spec.name!r} quantization ({scale}, {zero_point}) differs "
+                                   f"from the manifest's ({spec.scale}, {spec.zero_point})")
         for spec in entry.inputs:
             shape = [batch, *spec.shape[1:]]
             if list(inputs[spec.name]["shape"]) != shape:

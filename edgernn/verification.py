@@ -1,0 +1,183 @@
+"""``edgernn verify``: what each variant costs in accuracy, measured the way the device runs it.
+
+Each variant is stepped with its state carried over a long sequence (at least 10,000 steps by default,
+repeating the data) through ``StreamingPredictor``, and compared with the float Keras model run on the same
+inputs. The gate holds every variant to a threshold on NRMSE vs float (% of the float output's range) and on
+drift (error over the last 10 % of steps / error over the first 10 %).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.errors import DataError, EdgernnError
+from edgernn.metrics import drift_ratio, error_metrics
+from edgernn.runtime.manifest import parse_variants, read_manifest
+
+# Default gate: NRMSE vs float, % of range. float32 variants also need max abs error within 1e-4 of range.
+DEFAULT_MAX_NRMSE = {
+    "tflite-float32": 0.001,
+    "tflite-float16": 0.5,
+    "tflite-int16x8": 1.0,
+    "tflite-dynamic": 2.0,
+    "tflite-int8": 2.0,
+    "onnx-float32": 0.001,
+    "onnx-int8": 2.0,
+}
+FLOAT32_MAX_ABS_OF_RANGE = 1e-4
+MAX_DRIFT = 2.0
+DEFAULT_STEPS = 10_000
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    backend: str
+    size_bytes: int
+    vs_float: dict = field(default_factory=dict)
+    drift: float = float("nan")
+    task_rmse: float = float("nan")
+    passed: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VerifyResult:
+    bundle: str
+    data: str
+    steps: int
+    float_task_rmse: float
+    persistence_rmse: float
+    variants: list[VariantResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.variants)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+def parse_thresholds(items) -> dict[str, float]:
+    """``["tflite-int8=1.5", ...]`` -> ``{"tflite-int8": 1.5}``; one-line errors for anything else."""
+    out = {}
+    for item in items or ():
+        name, sep, value = str(item).partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not math.isfinite(number) or number < 0:
+            raise EdgernnError(f"--max-nrmse takes VARIANT=PERCENT (e.g. tflite-int8=1.5), got {item!r}")
+        out[parse_variants(name)[0]] = number
+    return out
+
+
+def _series(bundle: Path, data, column, steps: int) -> tuple[np.ndarray, str]:
+    from edgernn.data import load_series
+    from edgernn.modeling import read_metadata
+
+    if data is None:
+        metadata = read_metadata(bundle / "model.keras") or {}
+        values = metadata.get("data", {}).get("test_values")
+        if not values:
+            raise DataError("this bundle records no held-out test data (not trained by edgernn train): give --data")
+        values, name = np.asarray(values, dtype=np.float64), "held-out test split"
+    else:
+        series = load_series(str(data), column=column)
+        values, name = series.values, series.name
+    if values.size < 3:
+        raise DataError(f"{name} has {values.size} values; verify needs at least 3")
+    repeats = math.ceil(steps / values.size)
+    if repeats > 1:
+        name += f", repeated x{repeats}"
+    return np.tile(values, repeats)[:steps] if steps >= values.size else values[:steps], name
+
+
+def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
+    """The float Keras model's prediction after each value (``safe_mode=True``; NaN where none exists yet)."""
+    from edgernn.training import predict
+
+    model_path = bundle / "model.keras"
+    out = predict(model_path, values)
+    if out.size != values.size:  # window models: one per complete window
+        out = np.concatenate([np.full(values.size - out.size, np.nan), out])
+    return out
+
+
+def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, variants=None, backend: str = "auto",
+           max_nrmse: dict | None = None) -> VerifyResult:
+    """Measure every variant (or ``variants``) of ``bundle`` against the float model; see the module doc."""
+    from edgernn.runtime import StreamingPredictor
+    from edgernn.runtime.errors import BackendError, BundleError
+
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    names = [n for n in parse_variants(variants) if variants not in (None, "all") or n in manifest.variants]
+    missing = [n for n in names if n not in manifest.variants]
+    if missing:
+        raise EdgernnError(f"variant {', '.join(missing)} is not in this bundle; it has {', '.join(manifest.variants)}")
+    if steps < 10:
+        raise EdgernnError(f"--steps must be at least 10, got {steps}")
+    values, data_name = _series(bundle, data, column, steps)
+    reference = float_reference(bundle, values)
+    truth = values[1:]
+    task = error_metrics(reference[:-1], truth)
+    persistence = error_metrics(values[:-1], truth)
+    thresholds = {**DEFAULT_MAX_NRMSE, **(max_nrmse or {})}
+    results = []
+    for name in names:
+        entry = manifest.variants[name]
+        row = VariantResult(name, backend, entry.size_bytes)
+        try:
+            predictor = StreamingPredictor.load(bundle, name, backend=backend)
+        except (BundleError, BackendError) as exc:  # a damaged variant fails the gate; it does not crash it
+            row.reasons.append(str(exc))
+            results.append(row)
+            continue
+        row.backend = predictor.backend_name
+        predicted = predictor.run(values)
+        row.vs_float = error_metrics(predicted, reference)
+        row.drift = drift_ratio(predicted, reference)
+        row.task_rmse = error_metrics(predicted[:-1], truth)["rmse"]
+        limit = thresholds[name]
+        if not row.vs_float["nrmse_pct"] <= limit:
+            row.reasons.append(f"NRMSE {row.vs_float['nrmse_pct']:.4g}% > {limit:g}%")
+        if name.endswith("float32") and not row.vs_float["max_abs"] <= FLOAT32_MAX_ABS_OF_RANGE * row.vs_float["range"]:
+            row.reasons.append(f"max error {row.vs_float['max_abs']:.3g} > 1e-4 of range")
+        if not row.drift <= MAX_DRIFT:
+            row.reasons.append(f"drift {row.drift:.3g} > {MAX_DRIFT:g}")
+        row.passed = not row.reasons
+        results.append(row)
+    return VerifyResult(str(bundle), data_name, int(values.size), task["rmse"], persistence["rmse"], results)
+
+
+def format_table(result: VerifyResult) -> str:
+    lines = [f"verify {result.bundle}: {result.steps} steps of {result.data}, state carried; "
+             f"float model task RMSE {result.float_task_rmse:.4g}, persistence {result.persistence_rmse:.4g}",
+             f"{'variant':<16}{'backend':<16}{'size':>9}{'NRMSE %':>10}{'max err':>10}{'drift':>7}"
+             f"{'task RMSE':>11}  result"]
+    for row in result.variants:
+        m = row.vs_float
+        figures = (f"{m['nrmse_pct']:>10.4f}{m['max_abs']:>10.3g}{row.drift:>7.2f}{row.task_rmse:>11.4g}"
+                   if m else f"{'-':>10}{'-':>10}{'-':>7}{'-':>11}")
+        verdict = "PASS" if row.passed else "FAIL: " + "; ".join(row.reasons)
+        lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
+    lines.append("all variants pass" if result.passed else "some variants FAIL the gate")
+    return "\n".join(lines)
+
+
+def write_verify_json(result: VerifyResult, bundle) -> Path:
+    """Store the gate's outcome in the bundle as ``verify.json`` (temp file + rename)."""
+    import json
+    import os
+
+    path = Path(bundle) / "verify.json"
+    tmp = path.with_name(".verify.json.tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
