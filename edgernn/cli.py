@@ -162,28 +162,39 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 @click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over.")
 @click.option("--on-nan", type=click.Choice(["skip", "hold", "raise"]), default="skip", show_default=True)
 @click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
-def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict):
+@click.option("--output", "output_file", type=click.Path(dir_okay=False), default=None,
+              help="Append predictions to this file instead of stdout; with --state-file, exactly once "
+                   "across kill -9 and restart.")
+def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict,
+                   output_file):
     """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
 
     Works in a shell pipe from a sensor. A non-numeric line is reported on stderr with its line number and
     skipped (--strict: exit 1). With --state-file and --save-every 1, every printed prediction's state is
-    already on disk, and a restart on the same input file continues where the last run stopped.
+    already on disk, and a restart on the same input file continues where the last run stopped; add
+    --output FILE for exactly-once output across a kill -9 (a pipe cannot offer that).
     """
     from pathlib import Path
 
     from edgernn.runtime import StreamingPredictor
-    from edgernn.streaming_cli import open_lines, stream
+    from edgernn.streaming_cli import open_lines, restore_output, stream
 
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
     skip = 0
     state_path = Path(state_file) if state_file else None
+    output_path = Path(output_file) if output_file else None
     if state_path is not None and state_path.exists() and not reset_state:
         extra = predictor.load_state(state_path)
         if input_file not in (None, "-"):
             skip = int(extra.get("lines", 0))
+        if output_path is not None:
+            restore_output(output_path, extra)
+    elif output_path is not None and output_path.exists():
+        output_path.write_text("")  # a fresh stream starts a fresh output
     lines = open_lines(input_file)
     try:
-        report = stream(predictor, lines, sys.stdout, sys.stderr, state_path, save_every, strict, skip)
+        report = stream(predictor, lines, sys.stdout, sys.stderr, state_path, save_every, strict, skip,
+                        output_path)
     finally:
         if lines is not sys.stdin:
             lines.close()

@@ -1,0 +1,56 @@
+"""How a full-integer variant calibrates its state inputs: the real states, or the activation's full range.
+
+Calibrated on real states, a state input gets its own scale (e.g. 0.0068 for a 50-unit SimpleRNN), while the
+state output of a tanh cell is fixed at 1/128, so every step requantizes the state on hand-over. Calibrating
+the ``h`` inputs over the activation's full range ``[-1, 127/128]`` makes the two identical (a lossless
+hand-over) at the cost of coarser input resolution and wider intermediate ranges. Which wins depends on the
+model, so export builds both and keeps the one with the smaller error against the float model over a long
+stream with the state carried. LSTM cell states ``c`` are unbounded and always keep their real range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgernn.runtime.cells import NumpyStepModel
+from edgernn.runtime.manifest import ModelInfo, VariantEntry
+from edgernn.runtime.quantization import dequantize, quantize, requantize
+
+FULL_RANGE = (-1.0, 127.0 / 128.0)  # exactly int8 with scale 1/128, zero point 0
+EVALUATION_STEPS = 2000
+
+
+def full_range_samples(samples: list[dict], info: ModelInfo) -> list[dict]:
+    """The real samples plus two whose ``h`` states sit at the ends of the activation's range."""
+    extra = []
+    for bound in FULL_RANGE:
+        sample = {k: v.copy() for k, v in samples[len(samples) // 2].items()}
+        for name, units in info.state_inputs():
+            if name.startswith("h"):
+                sample[name] = np.full((1, units), bound, np.float32)
+        extra.append(sample)
+    return samples + extra
+
+
+def stream_nrmse(backend, entry: VariantEntry, info: ModelInfo, weights: dict, z: np.ndarray) -> float:
+    """NRMSE (% of range) of the integer step model vs the float one over ``z``, state carried throughout."""
+    model = NumpyStepModel(info.layers, weights)
+    names = [name for name, _ in info.state_inputs()]
+    float_states = [np.zeros((1, u), np.float32) for _, u in info.state_inputs()]
+    states = {entry.input(n).name: quantize(np.zeros((1, u)), entry.input(n)) for n, u in info.state_inputs()}
+    x_spec, y_spec = entry.input("x"), entry.output("y")
+    got, want = [], []
+    for value in z:
+        x = np.array([[value]], np.float32)
+        y, float_states = model.step(x, float_states)
+        out = backend.run({"x": quantize(x, x_spec), **states})
+        states = {n: requantize(out[f"{n}_out"], entry.output(f"{n}_out"), entry.input(n)) for n in names}
+        got.append(float(dequantize(out["y"], y_spec)[0, 0]))
+        want.append(float(y[0, 0]))
+    got, want = np.array(got), np.array(want)
+    return float(100 * np.sqrt(np.mean((got - want) ** 2)) / (np.ptp(want) or 1.0))
+
+
+def evaluation_inputs(z: np.ndarray) -> np.ndarray:
+    """The calibration inputs repeated to ``EVALUATION_STEPS``: long enough for state errors to show."""
+    return np.resize(z, EVALUATION_STEPS).astype(np.float32)
