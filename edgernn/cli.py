@@ -216,7 +216,9 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
 @click.option("--max-nrmse", multiple=True, metavar="VARIANT=PCT",
               help="Override a variant's NRMSE threshold (% of range); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (nothing else).")
-def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json):
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Write report.json, report.md and PNG plots into this directory.")
+def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir):
     """Step every variant over a long sequence with its state carried and compare with the float model.
 
     Reports NRMSE vs float (% of the float output's range), max error, drift (error over the last 10% of
@@ -232,6 +234,11 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(format_table(result))
+    if report_dir:
+        from edgernn.report import write_report
+
+        paths = write_report(result, report_dir)
+        click.echo(f"report: {', '.join(str(p) for p in paths)}", err=as_json)
     if not result.passed:
         sys.exit(EXIT_CHECK_FAILED)
 

@@ -30,6 +30,7 @@ DEFAULT_MAX_NRMSE = {
 }
 FLOAT32_MAX_ABS_OF_RANGE = 1e-4
 MAX_DRIFT = 2.0
+CROSS_BACKEND_FLOAT32 = 1e-5  # float32 variants: every backend within this share of the range
 DEFAULT_STEPS = 10_000
 
 
@@ -43,6 +44,8 @@ class VariantResult:
     task_rmse: float = float("nan")
     passed: bool = False
     reasons: list[str] = field(default_factory=list)
+    cross_backend: dict = field(default_factory=dict)  # other backend -> max |difference| / float range
+    diagnosis: list[dict] = field(default_factory=list)  # worst tensors, for a failing full-integer variant
 
 
 @dataclass
@@ -53,13 +56,16 @@ class VerifyResult:
     float_task_rmse: float
     persistence_rmse: float
     variants: list[VariantResult]
+    arrays: dict = field(default_factory=dict, repr=False)  # inputs, reference and predictions, for the report
 
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.variants)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
+        data = asdict(self)
+        data.pop("arrays")
+        return {**data, "passed": self.passed}
 
 
 def parse_thresholds(items) -> dict[str, float]:
@@ -94,8 +100,10 @@ def _series(bundle: Path, data, column, steps: int) -> tuple[np.ndarray, str]:
         raise DataError(f"{name} has {values.size} values; verify needs at least 3")
     repeats = math.ceil(steps / values.size)
     if repeats > 1:
-        name += f", repeated x{repeats}"
-    return np.tile(values, repeats)[:steps] if steps >= values.size else values[:steps], name
+        # forwards, backwards, forwards...: the joins are continuous, so the repeats add no artificial jumps
+        name += f", repeated x{repeats} forwards and backwards"
+        values = np.concatenate([values if i % 2 == 0 else values[::-1] for i in range(repeats)])
+    return values[:steps], name
 
 
 def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
@@ -110,8 +118,12 @@ def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
 
 
 def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, variants=None, backend: str = "auto",
-           max_nrmse: dict | None = None) -> VerifyResult:
-    """Measure every variant (or ``variants``) of ``bundle`` against the float model; see the module doc."""
+           max_nrmse: dict | None = None, diagnose: bool = True) -> VerifyResult:
+    """Measure every variant (or ``variants``) of ``bundle`` against the float model; see the module doc.
+
+    Each variant also runs on every other installed backend that can run it; float32 variants must agree
+    within 1e-5 of range. A failing tflite-int8 gets a per-tensor diagnosis (``diagnose``, needs TensorFlow).
+    """
     from edgernn.runtime import StreamingPredictor
     from edgernn.runtime.errors import BackendError, BundleError
 
@@ -130,6 +142,7 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
     persistence = error_metrics(values[:-1], truth)
     thresholds = {**DEFAULT_MAX_NRMSE, **(max_nrmse or {})}
     results = []
+    arrays = {"values": values, "reference": reference}
     for name in names:
         entry = manifest.variants[name]
         row = VariantResult(name, backend, entry.size_bytes)
@@ -141,7 +154,9 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
             continue
         row.backend = predictor.backend_name
         predicted = predictor.run(values)
+        arrays[name] = predicted
         row.vs_float = error_metrics(predicted, reference)
+        row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, row.vs_float["range"])
         row.drift = drift_ratio(predicted, reference)
         row.task_rmse = error_metrics(predicted[:-1], truth)["rmse"]
         limit = thresholds[name]
@@ -151,9 +166,47 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
             row.reasons.append(f"max error {row.vs_float['max_abs']:.3g} > 1e-4 of range")
         if not row.drift <= MAX_DRIFT:
             row.reasons.append(f"drift {row.drift:.3g} > {MAX_DRIFT:g}")
+        if name.endswith("float32"):
+            for other, difference in row.cross_backend.items():
+                if not difference <= CROSS_BACKEND_FLOAT32:
+                    row.reasons.append(f"{other} differs by {difference:.2g} of range")
         row.passed = not row.reasons
+        if not row.passed and name == "tflite-int8" and diagnose:
+            row.diagnosis = _diagnose(bundle)
         results.append(row)
-    return VerifyResult(str(bundle), data_name, int(values.size), task["rmse"], persistence["rmse"], results)
+    return VerifyResult(str(bundle), data_name, int(values.size), task["rmse"], persistence["rmse"], results,
+                        arrays)
+
+
+def _cross_backend(bundle: Path, name: str, primary: str, values, predicted, span: float) -> dict:
+    """Run the variant on every other installed backend that can; max |difference| / range for each."""
+    from edgernn.runtime import StreamingPredictor
+    from edgernn.runtime.backends import installed
+    from edgernn.runtime.errors import BackendError
+
+    found = {}
+    for other in installed():
+        if other == primary:
+            continue
+        try:
+            predictor = StreamingPredictor.load(bundle, name, backend=other)
+        except BackendError:
+            continue  # this backend cannot run this variant's format or precision
+        difference = np.abs(predictor.run(values) - predicted)
+        found[other] = float(np.nanmax(difference) / span) if span > 0 else float("nan")
+    return found
+
+
+def _diagnose(bundle: Path) -> list[dict]:
+    """The three worst tensors by quantization error, when TensorFlow is here to run the debugger."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return []
+    from edgernn.diagnosis import diagnose_int8
+
+    return [{"op": t.op, "tensor": t.tensor, "rmse": t.rmse, "scale": t.scale, "rmse_steps": t.steps}
+            for t in diagnose_int8(bundle)[:3]]
 
 
 def format_table(result: VerifyResult) -> str:
@@ -167,6 +220,13 @@ def format_table(result: VerifyResult) -> str:
                    if m else f"{'-':>10}{'-':>10}{'-':>7}{'-':>11}")
         verdict = "PASS" if row.passed else "FAIL: " + "; ".join(row.reasons)
         lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
+    for row in result.variants:
+        if row.cross_backend:
+            others = ", ".join(f"{b} {d:.1e}" for b, d in row.cross_backend.items())
+            lines.append(f"  {row.variant}: max difference from {row.backend}, share of range: {others}")
+        for tensor in row.diagnosis:
+            lines.append(f"  {row.variant} diagnosis: {tensor['op']} {tensor['tensor']} carries "
+                         f"{tensor['rmse_steps']:.2f} quantization steps of RMSE")
     lines.append("all variants pass" if result.passed else "some variants FAIL the gate")
     return "\n".join(lines)
 

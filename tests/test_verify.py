@@ -55,3 +55,25 @@ def test_hash_mismatch_is_a_failure_not_a_crash(runner, sine_bundle, tmp_path):
 def test_usage_errors_exit_2(runner, sine_bundle, args):
     result = runner.invoke(cli, ["verify", str(sine_bundle), *args])
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+def test_report_files_and_cross_backend(runner, sine_bundle, tmp_path):
+    report = tmp_path / "report"
+    result = runner.invoke(cli, ["verify", str(sine_bundle), "--steps", "1000", "--variants",
+                                 "tflite-float32,tflite-int8", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    for name in ("report.json", "report.md", "predictions.png", "drift.png", "histograms.png"):
+        assert (report / name).stat().st_size > 0, name
+    assert (report / "predictions.png").read_bytes()[:4] == b"\x89PNG"
+    data = json.loads((report / "report.json").read_text())
+    float32 = next(v for v in data["variants"] if v["variant"] == "tflite-float32")
+    assert "numpy" in float32["cross_backend"] and float32["cross_backend"]["numpy"] <= 1e-5
+    assert "max difference from litert" in result.stdout
+
+
+def test_failing_int8_is_diagnosed_tensor_by_tensor(runner, sine_bundle):
+    result = runner.invoke(cli, ["verify", str(sine_bundle), "--steps", "300", "--variants", "tflite-int8",
+                                 "--max-nrmse", "tflite-int8=0.00001", "--json"])
+    assert result.exit_code == 1
+    row = json.loads(result.stdout)["variants"][0]
+    assert row["diagnosis"] and row["diagnosis"][0]["rmse_steps"] >= row["diagnosis"][-1]["rmse_steps"] > 0

@@ -1,0 +1,80 @@
+"""Where a full-integer variant's error comes from: TensorFlow's QuantizationDebugger, tensor by tensor.
+
+Rebuilds the step model from the bundle's reference ``.keras`` (``safe_mode=True``), re-runs int8 calibration
+on the bundle's calibration sample, and compares every quantized tensor with its float twin on the same
+(x, state) samples. The figure per tensor is its RMSE in quantization steps (RMSE / scale): a tensor far
+above 0.3 steps is where the precision goes. Host only (needs TensorFlow).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime.manifest import Variant, read_manifest
+from edgernn.runtime.quiet import silenced_stderr
+
+SAMPLES = 300
+
+
+@dataclass
+class TensorError:
+    op: str
+    tensor: str
+    rmse: float
+    scale: float
+
+    @property
+    def steps(self) -> float:
+        """RMSE in quantization steps."""
+        return self.rmse / self.scale if self.scale else float("inf")
+
+
+def diagnose_int8(bundle) -> list[TensorError]:
+    """Per-tensor quantization error of the bundle's model in full-int8 mode, worst first."""
+    from edgernn.export import calibration, tflite
+    from edgernn.export.inspect import inspect_model
+    from edgernn.export.step_model import build_step_model, build_window_model, write_saved_model
+    from edgernn.modeling import load_model
+    from edgernn.tf_import import import_tensorflow
+
+    tf = import_tensorflow()
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    model, _ = load_model(bundle / "model.keras")
+    inspected = inspect_model(model, lag=1 if manifest.preprocessing.get("difference") else 0)
+    with np.load(bundle / "calibration.npz", allow_pickle=False) as archive:
+        z = archive["inputs"][:SAMPLES]
+    if inspected.info.mode == "streaming":
+        samples = calibration.streaming_samples(inspected.info, inspected.weights, z)
+        device_model = build_step_model(inspected)
+    else:
+        samples = calibration.window_samples(inspected.info, z)
+        device_model = build_window_model(inspected)
+    with tempfile.TemporaryDirectory() as scratch, silenced_stderr():
+        saved = write_saved_model(device_model, Path(scratch) / "saved_model")
+        float_model = tflite.convert(saved, Variant.TFLITE_FLOAT32)
+        order = [d["name"].split("serving_default_")[-1].split(":")[0]
+                 for d in sorted(tflite.make_interpreter(float_model).get_input_details(), key=lambda d: d["index"])]
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: iter(samples)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=lambda: ([s[name] for name in order] for s in samples))
+        debugger.run()
+        import io
+
+        dump = io.StringIO()
+        debugger.layer_statistics_dump(dump)
+    rows = []
+    lines = dump.getvalue().strip().splitlines()
+    header = lines[0].split(",")
+    for line in lines[1:]:
+        cells = dict(zip(header, line.split(",", len(header) - 1)))
+        rows.append(TensorError(cells["op_name"], cells["tensor_name"],
+                                float(np.sqrt(float(cells["mean_squared_error"]))), float(cells["scale"])))
+    return sorted(rows, key=lambda r: -r.steps)

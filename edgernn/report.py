@@ -1,0 +1,109 @@
+"""``edgernn verify --report DIR``: report.json, report.md and three PNG plots a person can read.
+
+Plots (matplotlib, Agg backend, written only here): float vs each variant over a stretch of the series, the
+error along the whole sequence (drift shows as a rising curve), and each variant's error histogram.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+STRETCH = 300  # steps shown in the predictions plot
+SMOOTHING = 200  # steps in the rolling mean of the drift plot
+
+
+def write_report(result, directory) -> list[Path]:
+    """Write the report files into ``directory`` (created if needed); returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = result.arrays
+    values, reference = arrays["values"], arrays["reference"]
+    variants = [row.variant for row in result.variants if row.variant in arrays]
+    written = []
+
+    path = directory / "report.json"
+    path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    written.append(path)
+
+    start = max(0, values.size // 2 - STRETCH // 2)
+    window = slice(start, start + STRETCH)
+    steps = np.arange(values.size)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.plot(steps[window][1:], values[window][1:], color="0.75", lw=3, label="true next value")
+    ax.plot(steps[window], reference[window], color="black", lw=1.5, label="float Keras model")
+    for name in variants:
+        ax.plot(steps[window], arrays[name][window], lw=1, ls="--", label=name)
+    ax.set(title=f"Predictions over steps {start}-{start + STRETCH} (state carried from step 0)",
+           xlabel="step", ylabel="prediction (raw units)")
+    ax.legend(fontsize=8, ncol=3, loc="upper right")
+    written.append(_save(fig, directory / "predictions.png"))
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    kernel = np.ones(SMOOTHING) / SMOOTHING
+    for name in variants:
+        error = np.nan_to_num(np.abs(arrays[name] - reference))
+        smooth = np.convolve(error, kernel, mode="valid")
+        ax.plot(np.arange(smooth.size) + SMOOTHING // 2, np.maximum(smooth, 1e-12), lw=1, label=name)
+    ax.set_yscale("log")
+    ax.set(title=f"|variant - float| along the sequence ({SMOOTHING}-step rolling mean): flat = no drift",
+           xlabel="step", ylabel="absolute error (raw units, log)")
+    ax.legend(fontsize=8, ncol=3)
+    written.append(_save(fig, directory / "drift.png"))
+
+    cols = min(4, max(1, len(variants)))
+    rows = int(np.ceil(len(variants) / cols)) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, variants):
+        error = arrays[name] - reference
+        error = error[np.isfinite(error)]
+        ax.hist(error, bins=60, color="tab:blue")
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.locator_params(axis="x", nbins=4)
+        ax.set_xlabel("variant - float", fontsize=8)
+    for ax in list(axes.flat)[len(variants):]:
+        ax.axis("off")
+    fig.suptitle("Error histograms")
+    written.append(_save(fig, directory / "histograms.png"))
+
+    path = directory / "report.md"
+    path.write_text(_markdown(result))
+    written.insert(1, path)
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _markdown(result) -> str:
+    lines = [
+        f"# edgernn verify: {result.bundle}",
+        "",
+        f"{result.steps} steps of {result.data}, state carried. Float model task RMSE "
+        f"{result.float_task_rmse:.4g}; persistence {result.persistence_rmse:.4g}.",
+        "",
+        "| variant | backend | size | NRMSE vs float | max error | drift | task RMSE | result |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result.variants:
+        m = row.vs_float
+        figures = (f"{m['nrmse_pct']:.4f} % | {m['max_abs']:.3g} | {row.drift:.2f} | {row.task_rmse:.4g}"
+                   if m else "- | - | - | -")
+        verdict = "PASS" if row.passed else "FAIL: " + "; ".join(row.reasons)
+        lines.append(f"| {row.variant} | {row.backend} | {row.size_bytes / 1024:.1f} KB | {figures} | {verdict} |")
+    lines += ["", "![predictions](predictions.png)", "", "![drift](drift.png)", "", "![histograms](histograms.png)", ""]
+    return "\n".join(lines)
