@@ -243,6 +243,29 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
         sys.exit(EXIT_CHECK_FAILED)
 
 
+@cli.command("bench", short_help="Latency, throughput and footprint per variant and backend.")
+@click.argument("bundle", type=click.Path())
+@click.option("--variants", default="all", show_default=True)
+@click.option("--backends", default=None, help="Comma-separated backends (default: every installed one).")
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True)
+@click.option("--streams", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Streams for the one-predictor vs separate-predictors comparison.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def bench_command(bundle, variants, backends, steps, streams, as_json):
+    """Measure the cost of a prediction on this machine, as ratios against baselines from the same run.
+
+    Per variant x backend: step latency through StreamingPredictor (median, p99 after warm-up), throughput
+    and file size. Baselines: the raw interpreter floor (the same .tflite driven by hand), N streams in one
+    predictor vs N predictors. Process: import time of edgernn.runtime, peak RSS of a runtime-only process.
+    No TensorFlow is imported.
+    """
+    from edgernn.bench import bench, format_table, to_json
+
+    chosen = [b.strip() for b in backends.split(",")] if backends else None
+    result = bench(bundle, variants=variants, backends=chosen, steps=steps, streams=streams)
+    click.echo(to_json(result) if as_json else format_table(result))
+
+
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")

@@ -35,17 +35,17 @@ def full_range_samples(samples: list[dict], info: ModelInfo) -> list[dict]:
 def stream_nrmse(backend, entry: VariantEntry, info: ModelInfo, weights: dict, z: np.ndarray) -> float:
     """NRMSE (% of range) of the integer step model vs the float one over ``z``, state carried throughout."""
     model = NumpyStepModel(info.layers, weights)
-    names = [name for name, _ in info.state_inputs()]
     float_states = [np.zeros((1, u), np.float32) for _, u in info.state_inputs()]
-    states = {entry.input(n).name: quantize(np.zeros((1, u)), entry.input(n)) for n, u in info.state_inputs()}
+    pairs = [(entry.input(i), entry.output(o)) for i, o in entry.state_pairs]  # backends' positional order
+    states = [quantize(np.zeros(spec.shape), spec) for spec, _ in pairs]
     x_spec, y_spec = entry.input("x"), entry.output("y")
     got, want = [], []
     for value in z:
         x = np.array([[value]], np.float32)
         y, float_states = model.step(x, float_states)
-        out = backend.run({"x": quantize(x, x_spec), **states})
-        states = {n: requantize(out[f"{n}_out"], entry.output(f"{n}_out"), entry.input(n)) for n in names}
-        got.append(float(dequantize(out["y"], y_spec)[0, 0]))
+        out = backend.run([quantize(x, x_spec), *states])
+        states = [requantize(o, out_spec, in_spec) for o, (in_spec, out_spec) in zip(out[1:], pairs)]
+        got.append(float(dequantize(out[0], y_spec)[0, 0]))
         want.append(float(y[0, 0]))
     got, want = np.array(got), np.array(want)
     return float(100 * np.sqrt(np.mean((got - want) ** 2)) / (np.ptp(want) or 1.0))

@@ -3,24 +3,32 @@
 The predictor owns everything stateful (hidden states in the model's own dtypes, the last raw value for
 differencing, the window ring buffer) and all unit conversions (preprocessing, quantization); the backend only
 runs one invoke per ``step``. It imports numpy and the standard library only.
+
+One stream on a streaming model takes a scalar fast path (plain Python arithmetic around one backend call,
+preallocated input array, no per-step dicts); many streams and window models take the vectorized path. Both
+compute the same thing, and the tests hold them to equal outputs.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from pathlib import Path
 
 import numpy as np
 
 from edgernn.runtime import backends
 from edgernn.runtime.bundle import load_weights, open_bundle, read_verified, variant_entry
-from edgernn.runtime.errors import EdgernnError
+from edgernn.runtime.errors import BundleError, EdgernnError, StateError
+from edgernn.runtime.manifest import Variant
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.runtime.quantization import dequantize, quantize, requantize
+from edgernn.runtime.quantization import dequantize, is_quantized, quantize, requantize
 from edgernn.runtime.state_file import read_state, write_state
-from edgernn.runtime.errors import BundleError
 
 ON_NAN = ("skip", "hold", "raise")
+
+
+def _same_quantization(a, b) -> bool:
+    return a.dtype == b.dtype and a.scale == b.scale and a.zero_point == b.zero_point
 
 
 class StreamingPredictor:
@@ -37,14 +45,23 @@ class StreamingPredictor:
         self.backend_name = backend.name
         self.streams = streams
         self.on_nan = on_nan
-        self._entry = entry
-        self._backend = backend
+        self._run = backend.run
         self._pre = preprocessing
         self._window = manifest.model.mode == "window"
         self._x_spec = entry.input("x")
         self._y_spec = entry.output("y")
         self._pairs = [(entry.input(i), entry.output(o)) for i, o in entry.state_pairs]
-        self._feeds = {"x": np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)}
+        self._handover_is_copy = all(_same_quantization(i, o) for i, o in self._pairs)
+        self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
+        self._fast = streams == 1 and not self._window
+        x_spec, y_spec = self._x_spec, self._y_spec
+        self._x_scale = x_spec.scale if is_quantized(x_spec) else None
+        self._x_zero = x_spec.zero_point or 0
+        if self._x_scale is not None:
+            info = np.iinfo(np.dtype(x_spec.dtype))
+            self._x_bounds = (int(info.min), int(info.max))
+        self._y_scale = y_spec.scale if is_quantized(y_spec) else None
+        self._y_zero = y_spec.zero_point or 0
         self.reset()
 
     @classmethod
@@ -62,7 +79,7 @@ class StreamingPredictor:
                 stream's last good value) or ``raise``.
 
         Raises:
-            BundleError, BackendError: one line each.
+            BundleError, BackendError, EdgernnError: one line each.
         """
         if on_nan not in ON_NAN:
             raise EdgernnError(f"on_nan must be one of {', '.join(ON_NAN)}, got {on_nan!r}")
@@ -70,24 +87,21 @@ class StreamingPredictor:
             raise EdgernnError(f"streams must be an integer from 1 to 65536, got {streams!r}")
         path, manifest = open_bundle(bundle_dir)
         entry = variant_entry(manifest, variant)
-        from edgernn.runtime.manifest import Variant
-
-        cls_ = backends.choose(backend, entry.format, Variant(variant).is_float32)
+        engine_class = backends.choose(backend, entry.format, Variant(variant).is_float32)
         content = read_verified(path, entry.file, entry.sha256)
-        weights = load_weights(path, manifest) if cls_.name == "numpy" else None
+        weights = load_weights(path, manifest) if engine_class.name == "numpy" else None
         try:
             preprocessing = Preprocessing.from_dict(manifest.preprocessing)
         except ValueError as exc:
             raise BundleError(f"manifest.json: {exc}") from None
-        engine = cls_(content, entry, streams, weights=weights, model_info=manifest.model)
+        engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
         return cls(manifest, entry, engine, preprocessing, streams, on_nan)
 
     # -- state -----------------------------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Back to the start of every stream: zero states, empty window, no last value."""
-        self._states = {spec.name: quantize(np.zeros([self.streams, *spec.shape[1:]]), spec)
-                        for spec, _ in self._pairs}
+        self._states = [quantize(np.zeros([self.streams, *spec.shape[1:]]), spec) for spec, _ in self._pairs]
         self._last = np.full(self.streams, np.nan)  # last raw value fed (differencing, hold)
         self._buffer = np.full((self.streams, self.manifest.model.raw_window or 0), np.nan)
         self._filled = np.zeros(self.streams, dtype=np.int64)
@@ -96,7 +110,7 @@ class StreamingPredictor:
     @property
     def state(self) -> dict[str, np.ndarray]:
         """A copy of everything that carries over between steps, hidden states in the model's own dtypes."""
-        state = {name: value.copy() for name, value in self._states.items()}
+        state = {spec.name: value.copy() for (spec, _), value in zip(self._pairs, self._states)}
         state["last"] = self._last.copy()
         if self._window:
             state["buffer"] = self._buffer.copy()
@@ -119,21 +133,17 @@ class StreamingPredictor:
 
         Returns the ``extra`` values saved with it. Raises StateError for a foreign, damaged or truncated file.
         """
-        from edgernn.runtime.errors import StateError
-
         arrays = read_state(path, self._state_meta())
-        current = self.state
         restored = {}
-        for key, value in current.items():
+        for key, value in self.state.items():
             saved = arrays.get(f"state/{key}")
             if saved is None or saved.shape != value.shape or saved.dtype != value.dtype:
                 raise StateError(f"state file {path} lacks a valid {key!r} array; use --reset-state to start over")
-            restored[key] = saved
-        for name in self._states:
-            self._states[name] = restored[name].copy()
-        self._last = restored["last"].copy()
+            restored[key] = saved.copy()
+        self._states = [restored[spec.name] for spec, _ in self._pairs]
+        self._last = restored["last"]
         if self._window:
-            self._buffer, self._filled = restored["buffer"].copy(), restored["filled"].copy()
+            self._buffer, self._filled = restored["buffer"], restored["filled"]
         self.steps = int(arrays.get("steps", 0))
         return {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
 
@@ -141,9 +151,16 @@ class StreamingPredictor:
 
     def step(self, x):
         """Feed one value per stream; returns the next-value prediction(s) in raw units."""
+        if self._fast:
+            try:
+                return self._step_one(float(x))
+            except TypeError:
+                pass  # an array: checked below
         values = np.array(x, dtype=np.float64).reshape(-1)
         if values.size != self.streams:
             raise EdgernnError(f"step expects {self.streams} value(s), one per stream, got {values.size}")
+        if self._fast:
+            return self._step_one(float(values[0]))
         good = np.isfinite(values)
         if not good.all():
             if self.on_nan == "raise":
@@ -151,26 +168,65 @@ class StreamingPredictor:
             if self.on_nan == "hold":
                 values = np.where(good, values, self._last)
                 good = np.isfinite(values)
-        predictions = self._step_window(values, good) if self._window else self._step_streaming(values, good)
+        predictions = self._step_window(values, good) if self._window else self._step_streams(values, good)
         self.steps += 1
-        return float(predictions[0]) if self.streams == 1 else predictions
+        return predictions
 
-    def _step_streaming(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    def _step_one(self, value: float) -> float:
+        """The scalar fast path: one stream of a streaming model."""
+        last = self._last[0]
+        if not math.isfinite(value):
+            if self.on_nan == "raise":
+                raise EdgernnError(f"non-finite input [{value}] (on_nan='raise')")
+            if self.on_nan == "hold" and math.isfinite(last):
+                value = last
+            else:
+                self.steps += 1
+                return math.nan
+        pre = self._pre
+        if pre.difference:
+            if not math.isfinite(last):
+                self._last[0] = value
+                self.steps += 1
+                return math.nan
+            z = (value - last - pre.offset) / pre.divisor
+        else:
+            z = (value - pre.offset) / pre.divisor
+        if self._x_scale is None:
+            self._x[0, 0] = z
+        else:
+            low, high = self._x_bounds
+            # the same arithmetic as quantization.quantize, so both paths give identical tensors
+            self._x[0, 0] = min(high, max(low, round(z / self._x_scale) + self._x_zero))
+        out = self._run([self._x, *self._states])
+        y = out[0][0, 0]
+        y = float(y) if self._y_scale is None else (int(y) - self._y_zero) * self._y_scale
+        if self._handover_is_copy:
+            self._states = out[1:]
+        else:
+            self._states = [requantize(o, out_spec, in_spec) for o, (in_spec, out_spec) in zip(out[1:], self._pairs)]
+        self._last[0] = value
+        self.steps += 1
+        y = y * pre.divisor + pre.offset
+        return y + value if pre.difference else y
+
+    def _step_streams(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
         last = self._last
         active = good & np.isfinite(last) if self._pre.difference else good
+        everyone = bool(active.all())
         z = self._pre.encode(values, last)  # [streams]
-        feeds = self._feeds
-        quantize(np.where(active, z, 0.0)[:, None], self._x_spec, out=feeds["x"])
-        feeds.update(self._states)
-        out = self._backend.run(feeds)
-        y = dequantize(out["y"][:, 0], self._y_spec)
-        predictions = np.where(active, self._pre.decode(y, values), np.nan)
-        everyone = active.all()
-        for in_spec, out_spec in self._pairs:
-            new = requantize(out[out_spec.name], out_spec, in_spec)
-            self._states[in_spec.name] = new if everyone else np.where(active[:, None], new, self._states[in_spec.name])
+        quantize((z if everyone else np.where(active, z, 0.0))[:, None], self._x_spec, out=self._x)
+        out = self._run([self._x, *self._states])
+        y = dequantize(out[0][:, 0], self._y_spec)
+        predictions = self._pre.decode(y, values)
+        for k, (in_spec, out_spec) in enumerate(self._pairs):
+            new = requantize(out[k + 1], out_spec, in_spec)
+            self._states[k] = new if everyone else np.where(active[:, None], new, self._states[k])
+        if everyone:
+            self._last = values
+            return predictions
         self._last = np.where(good, values, last)
-        return predictions
+        return np.where(active, predictions, np.nan)
 
     def _step_window(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
         buffer = self._buffer
@@ -179,13 +235,14 @@ class StreamingPredictor:
         self._filled[good] += 1
         self._last = np.where(good, values, self._last)
         ready = good & (self._filled >= buffer.shape[1])
-        if not ready.any():
-            return np.full(self.streams, np.nan)
-        z = np.nan_to_num(self._pre.transform_rows(buffer))  # [streams, window]
-        quantize(z[:, :, None], self._x_spec, out=self._feeds["x"])
-        out = self._backend.run(self._feeds)
-        y = dequantize(out["y"][:, 0], self._y_spec)
-        return np.where(ready, self._pre.decode(y, buffer[:, -1]), np.nan)
+        result = np.full(self.streams, np.nan)
+        if ready.any():
+            z = np.nan_to_num(self._pre.transform_rows(buffer))  # [streams, window]
+            quantize(z[:, :, None], self._x_spec, out=self._x)
+            out = self._run([self._x])
+            y = dequantize(out[0][:, 0], self._y_spec)
+            result = np.where(ready, self._pre.decode(y, buffer[:, -1]), np.nan)
+        return float(result[0]) if self.streams == 1 else result
 
     def run(self, values) -> np.ndarray:
         """Step through ``values`` (``[n]``, or ``[n, streams]``); returns one prediction per step."""

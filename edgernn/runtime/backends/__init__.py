@@ -33,12 +33,20 @@ _MODULES = {
 _EXTRA = {"tflite": "pip install edgernn[litert] (or edgernn[tflite])", "onnx": "pip install edgernn[onnx]"}
 
 
+def tensor_order(entry) -> tuple[list[str], list[str]]:
+    """The positional order of every backend's ``run``: ``[x, *state inputs]`` -> ``[y, *state outputs]``."""
+    return ["x", *(i for i, _ in entry.state_pairs)], ["y", *(o for _, o in entry.state_pairs)]
+
+
 class Backend(Protocol):
-    """One loaded model, batch ``streams``: named float/int arrays in, named arrays out, one invoke per call."""
+    """One loaded model, batch ``streams``: arrays in ``tensor_order``, one invoke per call.
+
+    Positional lists rather than dicts: the step is on the hot path, and the order is fixed at load.
+    """
 
     name: str
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 def backend_class(name: str):

@@ -19,14 +19,18 @@ class NumpyBackend:
 
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         self._model = NumpyStepModel(model_info.layers, weights)
-        self._info = model_info
-        self._states = [name for name, _ in model_info.state_inputs()]
+        self._window = model_info.mode == "window"
+        # the model's state order (h0, c0, h1, ...) and the entry's pairing order, mapped onto each other
+        model_order = [name for name, _ in model_info.state_inputs()]
+        self._to_model = [[i for i, _ in entry.state_pairs].index(name) for name in model_order]
+        self._from_model = [model_order.index(i) for i, _ in entry.state_pairs]
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self._info.mode == "window":
-            return {"y": self._model.sequence(feeds["x"])}
-        y, states = self._model.step(feeds["x"], [feeds[name] for name in self._states])
-        return {"y": y, **{f"{name}_out": s for name, s in zip(self._states, states)}}
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self._window:
+            return [self._model.sequence(inputs[0])]
+        states = inputs[1:]
+        y, new = self._model.step(inputs[0], [states[i] for i in self._to_model])
+        return [y, *(new[i] for i in self._from_model)]
 
 
 BACKEND = NumpyBackend

@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 
+from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.errors import BackendError
 
 INSTALL_HINT = "pip install edgernn[onnx]"
@@ -31,13 +32,14 @@ class OnnxRuntimeBackend:
         except Exception as exc:  # onnxruntime raises its own exception types for bad models
             raise BackendError(f"onnxruntime cannot load {entry.file}: {str(exc).splitlines()[0][:200]}") from None
         names_in = {i.name for i in self._session.get_inputs()}
-        self._outputs = [o.name for o in self._session.get_outputs()]
-        if names_in != {t.name for t in entry.inputs} or set(self._outputs) != {t.name for t in entry.outputs}:
+        names_out = {o.name for o in self._session.get_outputs()}
+        if names_in != {t.name for t in entry.inputs} or names_out != {t.name for t in entry.outputs}:
             raise BackendError(f"{entry.file}: the model's tensors do not match the manifest's")
+        self._inputs, self._outputs = tensor_order(entry)
         self._run = self._session.run
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self._outputs, self._run(self._outputs, feeds)))
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return self._run(self._outputs, dict(zip(self._inputs, inputs)))
 
 
 BACKEND = OnnxRuntimeBackend

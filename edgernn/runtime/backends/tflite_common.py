@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.quiet import silenced_stderr
 
@@ -58,16 +59,18 @@ class TFLiteBackend:
                 interpreter.invoke()  # the delegate is applied (and announced) on the first invoke; state-free
         except RuntimeError as exc:
             raise BackendError(f"{self.name} cannot allocate {entry.file}: {str(exc).splitlines()[0]}") from None
+        in_order, out_order = tensor_order(entry)
         self._interpreter = interpreter
         self._set = interpreter.set_tensor
         self._get = interpreter.get_tensor
         self._invoke = interpreter.invoke
-        self._inputs = [(name, detail["index"]) for name, detail in inputs.items()]
-        self._outputs = [(name, detail["index"]) for name, detail in outputs.items()]
-        self.quantization = {name: detail["quantization"] for name, detail in {**inputs, **outputs}.items()}
+        self._inputs = [inputs[name]["index"] for name in in_order]
+        self._outputs = [outputs[name]["index"] for name in out_order]
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        for name, index in self._inputs:
-            self._set(index, feeds[name])
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        set_tensor = self._set
+        for index, array in zip(self._inputs, inputs):
+            set_tensor(index, array)
         self._invoke()
-        return {name: self._get(index) for name, index in self._outputs}
+        get_tensor = self._get
+        return [get_tensor(index) for index in self._outputs]

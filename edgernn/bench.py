@@ -1,0 +1,218 @@
+"""``edgernn bench``: the cost of a prediction, per variant and backend, against baselines from the same run.
+
+Everything here runs without TensorFlow (it is what a device can measure about itself): step latency through
+``StreamingPredictor``, the raw interpreter floor for the same .tflite file, many streams in one predictor vs
+many predictors, the import time of ``edgernn.runtime`` and the peak RSS of a runtime-only process. Baselines
+that need TensorFlow (Keras, re-running windows) live in ``benchmarks/run.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime import StreamingPredictor
+from edgernn.runtime.backends import choose, installed
+from edgernn.runtime.bundle import read_verified
+from edgernn.runtime.errors import BackendError
+from edgernn.runtime.manifest import Variant, parse_variants, read_manifest
+
+WARMUP = 200
+
+
+@dataclass
+class Latency:
+    variant: str
+    backend: str
+    size_bytes: int
+    median_us: float
+    p99_us: float
+    steps_per_s: float
+
+
+@dataclass
+class BenchResult:
+    bundle: str
+    steps: int
+    rows: list[Latency]
+    raw_floor_us: float | None = None  # tflite-float32 on litert driven by hand
+    wrapper_overhead: float | None = None  # StreamingPredictor.step / raw floor
+    streams: int = 0
+    one_predictor_steps_per_s: float | None = None  # stream-steps per second, N streams in one predictor
+    separate_predictors_steps_per_s: float | None = None
+    streams_speedup: float | None = None
+    import_s: float | None = None
+    peak_rss_mb: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _inputs(steps: int) -> np.ndarray:
+    t = np.arange(steps + WARMUP)
+    return np.sin(2 * np.pi * t / 40.0)
+
+
+def time_steps(step, values: np.ndarray) -> np.ndarray:
+    """Per-call latencies in microseconds after ``WARMUP`` calls."""
+    for value in values[:WARMUP]:
+        step(value)
+    times = np.empty(values.size - WARMUP)
+    clock = time.perf_counter_ns
+    for i, value in enumerate(values[WARMUP:]):
+        start = clock()
+        step(value)
+        times[i] = clock() - start
+    return times / 1000.0
+
+
+def raw_floor(bundle: Path, steps: int) -> float | None:
+    """Median µs per step of tflite-float32 on LiteRT driven directly: set_tensor, invoke, get_tensor."""
+    manifest = read_manifest(bundle)
+    entry = manifest.variants.get("tflite-float32")
+    if entry is None or "litert" not in installed() or manifest.model.mode != "streaming":
+        return None
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=read_verified(bundle, entry.file, entry.sha256), num_threads=1)
+    interpreter.allocate_tensors()
+    runner = interpreter.get_signature_runner("serving_default")
+    inputs, outputs = runner.get_input_details(), runner.get_output_details()
+    del runner
+    x_index = inputs["x"]["index"]
+    pairs = [(inputs[i]["index"], outputs[o]["index"]) for i, o in entry.state_pairs]
+    y_index = outputs["y"]["index"]
+    states = [np.zeros(inputs[i]["shape"], np.float32) for i, _ in entry.state_pairs]
+    x = np.zeros((1, 1), np.float32)
+
+    def step(value):
+        nonlocal states
+        x[0, 0] = value
+        interpreter.set_tensor(x_index, x)
+        for (index, _), state in zip(pairs, states):
+            interpreter.set_tensor(index, state)
+        interpreter.invoke()
+        states = [interpreter.get_tensor(out) for _, out in pairs]
+        return interpreter.get_tensor(y_index)[0, 0]
+
+    return float(np.median(time_steps(step, _inputs(steps))))
+
+
+def streams_comparison(bundle: Path, variant: str, backend: str, streams: int, steps: int) -> tuple[float, float]:
+    """Stream-steps per second: ``streams`` streams in one predictor vs ``streams`` separate predictors."""
+    values = _inputs(steps)
+    many = StreamingPredictor.load(bundle, variant, backend=backend, streams=streams)
+    block = np.repeat(values[:, None], streams, axis=1)
+    for row in block[:20]:
+        many.step(row)
+    start = time.perf_counter()
+    for row in block[20:]:
+        many.step(row)
+    together = streams * (block.shape[0] - 20) / (time.perf_counter() - start)
+    alone = [StreamingPredictor.load(bundle, variant, backend=backend) for _ in range(streams)]
+    rounds = max(5, steps // 20)
+    start = time.perf_counter()
+    for value in values[:rounds]:
+        for predictor in alone:
+            predictor.step(value)
+    separate = streams * rounds / (time.perf_counter() - start)
+    return together, separate
+
+
+_PROBE = """
+import resource, sys, time
+t = time.perf_counter()
+import edgernn.runtime
+imported = time.perf_counter() - t
+from edgernn.runtime import StreamingPredictor
+p = StreamingPredictor.load(sys.argv[1], sys.argv[2], backend=sys.argv[3])
+for i in range(int(sys.argv[4])):
+    p.step(float(i % 40) / 40.0)
+heavy = [m for m in ("tensorflow", "keras") if m in sys.modules]
+try:  # VmHWM is this process's own peak; ru_maxrss keeps the forking parent's peak across exec on Linux
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024.0
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(imported, peak, ",".join(heavy))
+"""
+
+
+def process_footprint(bundle: Path, variant: str, backend: str, steps: int) -> tuple[float, float]:
+    """(import time of edgernn.runtime in s, peak RSS in MB) of a fresh process that only steps a predictor."""
+    best_import, rss = float("inf"), 0.0
+    for _ in range(3):  # import time: best of three cold-ish starts
+        out = subprocess.run([sys.executable, "-c", _PROBE, str(bundle), variant, backend, str(steps)],
+                             capture_output=True, text=True, timeout=300, check=True).stdout.split()
+        if len(out) > 2:
+            raise RuntimeError(f"the runtime-only probe imported {out[2]}")
+        best_import, rss = min(best_import, float(out[0])), float(out[1])
+    return best_import, rss
+
+
+def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int = 256) -> BenchResult:
+    """Measure ``bundle``; see the module docstring. ``backends`` None = every installed backend."""
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    names = [n for n in parse_variants(variants) if n in manifest.variants]
+    chosen = list(backends) if backends else installed()
+    values = _inputs(steps)
+    rows = []
+    for name in names:
+        entry = manifest.variants[name]
+        for backend in chosen:
+            try:
+                choose(backend, entry.format, Variant(name).is_float32)
+                predictor = StreamingPredictor.load(bundle, name, backend=backend)
+            except BackendError:
+                continue
+            times = time_steps(predictor.step, values)
+            median = float(np.median(times))
+            rows.append(Latency(name, backend, entry.size_bytes, median, float(np.percentile(times, 99)),
+                                1e6 / float(np.mean(times))))
+    result = BenchResult(str(bundle), steps, rows)
+    floor = raw_floor(bundle, steps)
+    wrapped = next((r.median_us for r in rows if r.variant == "tflite-float32" and r.backend == "litert"), None)
+    if floor and wrapped:
+        result.raw_floor_us, result.wrapper_overhead = floor, wrapped / floor
+    primary = next((r for r in rows if r.backend != "numpy"), rows[0] if rows else None)
+    if primary is not None and streams > 1:
+        together, separate = streams_comparison(bundle, primary.variant, primary.backend, streams,
+                                                min(steps, 500))
+        result.streams = streams
+        result.one_predictor_steps_per_s, result.separate_predictors_steps_per_s = together, separate
+        result.streams_speedup = together / separate
+    if primary is not None:
+        result.import_s, result.peak_rss_mb = process_footprint(bundle, primary.variant, primary.backend,
+                                                                min(steps, 1000))
+    return result
+
+
+def format_table(result: BenchResult) -> str:
+    lines = [f"bench {result.bundle}: {result.steps} steps per row after {WARMUP} warm-up steps",
+             f"{'variant':<16}{'backend':<16}{'size':>9}{'median us':>11}{'p99 us':>9}{'steps/s':>10}"]
+    for r in result.rows:
+        lines.append(f"{r.variant:<16}{r.backend:<16}{r.size_bytes / 1024:>7.1f}KB{r.median_us:>11.1f}"
+                     f"{r.p99_us:>9.1f}{r.steps_per_s:>10.0f}")
+    if result.wrapper_overhead:
+        lines.append(f"raw interpreter floor (tflite-float32, litert, by hand): {result.raw_floor_us:.1f} us; "
+                     f"StreamingPredictor.step overhead {result.wrapper_overhead:.2f}x")
+    if result.streams_speedup:
+        lines.append(f"{result.streams} streams: one predictor {result.one_predictor_steps_per_s:,.0f} stream-steps/s"
+                     f" vs {result.streams} predictors {result.separate_predictors_steps_per_s:,.0f}"
+                     f" ({result.streams_speedup:.0f}x)")
+    if result.import_s is not None:
+        lines.append(f"import edgernn.runtime {result.import_s:.3f} s; peak RSS of a runtime-only predicting "
+                     f"process {result.peak_rss_mb:.0f} MB")
+    return "\n".join(lines)
+
+
+def to_json(result: BenchResult) -> str:
+    return json.dumps(result.to_dict(), indent=2)
