@@ -118,7 +118,10 @@ def export(
          f"({', '.join(str(l.units) for l in info.layers)} units), {len(names)} variants, "
          f"calibration on {len(samples)} real samples", quiet)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     try:
         shutil.copyfile(model_path, staging / REFERENCE_MODEL)
         np.savez(staging / WEIGHTS_FILE, **inspected.weights)

@@ -39,7 +39,10 @@ class OnnxRuntimeBackend:
         self._run = self._session.run
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return self._run(self._outputs, dict(zip(self._inputs, inputs)))
+        try:
+            return self._run(self._outputs, dict(zip(self._inputs, inputs)))
+        except Exception as exc:  # onnxruntime's own error types: a model that loads but cannot run
+            raise BackendError(f"onnxruntime failed to run the model: {str(exc).splitlines()[0][:200]}") from None
 
 
 BACKEND = OnnxRuntimeBackend

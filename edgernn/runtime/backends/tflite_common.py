@@ -70,7 +70,10 @@ class TFLiteBackend:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         set_tensor = self._set
         for index, array in zip(self._inputs, inputs):
-            set_tensor(index, array)
-        self._invoke()
+            set_tensor(index, array)  # ValueError here means a dtype/shape bug of ours, not bad input
+        try:
+            self._invoke()
+        except RuntimeError as exc:  # a model that loads but cannot run (e.g. damaged), one line
+            raise BackendError(f"{self.name} failed to run the model: {str(exc).splitlines()[0][:200]}") from None
         get_tensor = self._get
         return [get_tensor(index) for index in self._outputs]
