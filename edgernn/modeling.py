@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
+from edgernn.atomic import remove_stale, temp_file_beside
 from edgernn.errors import ModelError
 
 CELLS = ("simple_rnn", "gru", "lstm")
@@ -59,8 +59,8 @@ def save_model(model, path: str | os.PathLike, metadata: dict) -> Path:
     if path.suffix != ".keras":
         raise ModelError(f"model path must end in .keras, got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
+    remove_stale(path)
+    tmp = str(temp_file_beside(path, suffix=".keras"))  # Keras insists on the .keras suffix
     try:
         model.save(tmp)
         payload = {"format": METADATA_FORMAT, **metadata}

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn import __version__
+from edgernn.atomic import remove_stale, temp_dir_beside
 from edgernn.errors import ExportError
 from edgernn.export import calibration, onnx_export, tflite
 from edgernn.export.inspect import inspect_model
@@ -118,8 +119,9 @@ def export(
          f"({', '.join(str(l.units) for l in info.layers)} units), {len(names)} variants, "
          f"calibration on {len(samples)} real samples", quiet)
 
+    remove_stale(out)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        staging = temp_dir_beside(out)
     except OSError as exc:
         raise ExportError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     try:

@@ -28,13 +28,19 @@ class TFLiteBackend:
 
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         try:
-            with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
-                interpreter = self.interpreter_class()(model_content=content, num_threads=1)
-            runner = interpreter.get_signature_runner(SIGNATURE)
-            inputs, outputs = runner.get_input_details(), runner.get_output_details()
-            del runner  # it holds views of the interpreter's buffers, which would forbid resizing
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"{self.name} cannot load {entry.file}: {str(exc).splitlines()[0]}") from None
+            self._load(content, entry, batch)
+        except BackendError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged model makes the native wrapper raise any type
+            text = (str(exc) or type(exc).__name__).splitlines()[0][:200]
+            raise BackendError(f"{self.name} cannot load {entry.file}: {text}") from None
+
+    def _load(self, content: bytes, entry, batch: int) -> None:
+        with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
+            interpreter = self.interpreter_class()(model_content=content, num_threads=1)
+        runner = interpreter.get_signature_runner(SIGNATURE)
+        inputs, outputs = runner.get_input_details(), runner.get_output_details()
+        del runner  # it holds views of the interpreter's buffers, which would forbid resizing
         expected_in, expected_out = {t.name for t in entry.inputs}, {t.name for t in entry.outputs}
         if set(inputs) != expected_in or set(outputs) != expected_out:
             raise BackendError(f"{entry.file}: the model's tensors {sorted(inputs)} -> {sorted(outputs)} do not "
@@ -44,7 +50,8 @@ class TFLiteBackend:
             detail = details[spec.name]
             if np.dtype(detail["dtype"]).name != spec.dtype or list(detail["shape"]) != spec.shape:
                 raise BackendError(f"{entry.file}: tensor {spec.name!r} is {np.dtype(detail['dtype']).name} "
-                                   f"{[int(d) for d in detail['shape']]} in the model but {spec.dtype} {spec.shape} in the manifest")
+                                   f"{[int(d) for d in detail['shape']]} in the model but {spec.dtype} {spec.shape} "
+                                   "in the manifest")
             scale, zero_point = detail["quantization"]
             if spec.scale is not None and (abs(scale - spec.scale) > 1e-6 * spec.scale or zero_point != spec.zero_point):
                 raise BackendError(f"{entry.file}: tensor {spec.name!r} quantization ({scale}, {zero_point}) differs "
@@ -53,12 +60,9 @@ class TFLiteBackend:
             shape = [batch, *spec.shape[1:]]
             if list(inputs[spec.name]["shape"]) != shape:
                 interpreter.resize_tensor_input(inputs[spec.name]["index"], shape, strict=False)
-        try:
-            with silenced_stderr():
-                interpreter.allocate_tensors()
-                interpreter.invoke()  # the delegate is applied (and announced) on the first invoke; state-free
-        except RuntimeError as exc:
-            raise BackendError(f"{self.name} cannot allocate {entry.file}: {str(exc).splitlines()[0]}") from None
+        with silenced_stderr():
+            interpreter.allocate_tensors()
+            interpreter.invoke()  # the delegate is applied (and announced) on the first invoke; state-free
         in_order, out_order = tensor_order(entry)
         self._interpreter = interpreter
         self._set = interpreter.set_tensor
@@ -69,11 +73,11 @@ class TFLiteBackend:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         set_tensor = self._set
-        for index, array in zip(self._inputs, inputs):
-            set_tensor(index, array)  # ValueError here means a dtype/shape bug of ours, not bad input
         try:
+            for index, array in zip(self._inputs, inputs):
+                set_tensor(index, array)
             self._invoke()
-        except RuntimeError as exc:  # a model that loads but cannot run (e.g. damaged), one line
+        except (RuntimeError, ValueError) as exc:  # a model that loads but cannot run (e.g. damaged), one line
             raise BackendError(f"{self.name} failed to run the model: {str(exc).splitlines()[0][:200]}") from None
         get_tensor = self._get
         return [get_tensor(index) for index in self._outputs]
