@@ -218,7 +218,10 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (nothing else).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Write report.json, report.md and PNG plots into this directory.")
-def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir):
+@click.option("--reference", type=click.Choice(["auto", "keras", "stored"]), default="auto", show_default=True,
+              help="keras: run the float model (needs TensorFlow); stored: the float outputs recorded in the "
+                   "bundle at export (for a device); auto: keras where TensorFlow is installed.")
+def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir, reference):
     """Step every variant over a long sequence with its state carried and compare with the float model.
 
     Reports NRMSE vs float (% of the float output's range), max error, drift (error over the last 10% of
@@ -229,7 +232,7 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
     from edgernn.verification import format_table, parse_thresholds, verify
 
     result = verify(bundle, data, column=column, steps=steps, variants=variants, backend=backend,
-                    max_nrmse=parse_thresholds(max_nrmse))
+                    max_nrmse=parse_thresholds(max_nrmse), reference=reference)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

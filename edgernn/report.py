@@ -103,7 +103,7 @@ def _markdown(result) -> str:
         m = row.vs_float
         figures = (f"{m['nrmse_pct']:.4f} % | {m['max_abs']:.3g} | {row.drift:.2f} | {row.task_rmse:.4g}"
                    if m else "- | - | - | -")
-        verdict = "PASS" if row.passed else "FAIL: " + "; ".join(row.reasons)
+        verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"| {row.variant} | {row.backend} | {row.size_bytes / 1024:.1f} KB | {figures} | {verdict} |")
     lines += ["", "![predictions](predictions.png)", "", "![drift](drift.png)", "", "![histograms](histograms.png)", ""]
     return "\n".join(lines)

@@ -43,6 +43,7 @@ class VariantResult:
     drift: float = float("nan")
     task_rmse: float = float("nan")
     passed: bool = False
+    skipped: bool = False  # no interpreter for this variant here (e.g. onnx-* on a device with LiteRT only)
     reasons: list[str] = field(default_factory=list)
     cross_backend: dict = field(default_factory=dict)  # other backend -> max |difference| / float range
     diagnosis: list[dict] = field(default_factory=list)  # worst tensors, for a failing full-integer variant
@@ -57,10 +58,11 @@ class VerifyResult:
     persistence_rmse: float
     variants: list[VariantResult]
     arrays: dict = field(default_factory=dict, repr=False)  # inputs, reference and predictions, for the report
+    reference: str = "keras"  # keras: the float model run here; stored: the outputs recorded at export
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.variants)
+        return all(v.passed for v in self.variants if not v.skipped)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -100,10 +102,43 @@ def _series(bundle: Path, data, column, steps: int) -> tuple[np.ndarray, str]:
         raise DataError(f"{name} has {values.size} values; verify needs at least 3")
     repeats = math.ceil(steps / values.size)
     if repeats > 1:
-        # forwards, backwards, forwards...: the joins are continuous, so the repeats add no artificial jumps
         name += f", repeated x{repeats} forwards and backwards"
-        values = np.concatenate([values if i % 2 == 0 else values[::-1] for i in range(repeats)])
-    return values[:steps], name
+    return repeat_to(values, steps), name
+
+
+def repeat_to(values: np.ndarray, steps: int) -> np.ndarray:
+    """``values`` forwards, backwards, forwards... cut to ``steps``: the joins are continuous, so repeating
+    short data adds no artificial jumps (a jump can push states outside their calibrated range)."""
+    repeats = max(1, math.ceil(steps / values.size))
+    return np.concatenate([values if i % 2 == 0 else values[::-1] for i in range(repeats)])[:steps]
+
+
+def stored_reference(bundle: Path, manifest) -> tuple[np.ndarray, np.ndarray, str]:
+    """The inputs and float-model outputs recorded at export (hash-checked): verify without TensorFlow."""
+    import io
+
+    from edgernn.runtime.bundle import read_verified
+    from edgernn.runtime.errors import BundleError
+
+    entry = manifest.files.get("reference_data")
+    if not isinstance(entry, dict):
+        raise BundleError("this bundle has no stored reference (exported by an older edgernn); "
+                          "verify it where TensorFlow is installed")
+    content = read_verified(bundle, entry.get("file"), str(entry.get("sha256")))
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
+            values, outputs = archive["inputs"].astype(np.float64), archive["outputs"].astype(np.float64)
+    except (ValueError, OSError, KeyError) as exc:
+        raise BundleError(f"stored reference is unreadable: {exc}") from None
+    if values.shape != outputs.shape or values.ndim != 1 or values.size < 10:
+        raise BundleError(f"stored reference has shapes {values.shape} and {outputs.shape}; expected two equal 1-D arrays")
+    return values, outputs, f"stored reference ({values.size} steps recorded at export from {entry.get('source', '?')})"
+
+
+def tensorflow_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
@@ -118,14 +153,20 @@ def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
 
 
 def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, variants=None, backend: str = "auto",
-           max_nrmse: dict | None = None, diagnose: bool = True) -> VerifyResult:
+           max_nrmse: dict | None = None, diagnose: bool = True, reference: str = "auto") -> VerifyResult:
     """Measure every variant (or ``variants``) of ``bundle`` against the float model; see the module doc.
 
     Each variant also runs on every other installed backend that can run it; float32 variants must agree
     within 1e-5 of range. A failing tflite-int8 gets a per-tensor diagnosis (``diagnose``, needs TensorFlow).
+
+    ``reference``: ``keras`` runs the float model (needs TensorFlow); ``stored`` uses the inputs and float
+    outputs recorded in the bundle at export (what a device without TensorFlow does); ``auto`` picks keras
+    where TensorFlow is installed, else stored.
     """
     from edgernn.runtime import StreamingPredictor
+    from edgernn.runtime.backends import choose
     from edgernn.runtime.errors import BackendError, BundleError
+    from edgernn.runtime.manifest import Variant
 
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
@@ -135,8 +176,19 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
         raise EdgernnError(f"variant {', '.join(missing)} is not in this bundle; it has {', '.join(manifest.variants)}")
     if steps < 10:
         raise EdgernnError(f"--steps must be at least 10, got {steps}")
-    values, data_name = _series(bundle, data, column, steps)
-    reference = float_reference(bundle, values)
+    if reference not in ("auto", "keras", "stored"):
+        raise EdgernnError(f"reference must be auto, keras or stored, got {reference!r}")
+    use_stored = reference == "stored" or (reference == "auto" and not tensorflow_available())
+    if use_stored:
+        if data is not None:
+            raise EdgernnError("--data needs TensorFlow to run the float model; without it verify uses the "
+                               "bundle's stored reference (drop --data)")
+        values, reference_outputs, data_name = stored_reference(bundle, manifest)
+        values, reference_outputs = values[:steps], reference_outputs[:steps]
+    else:
+        values, data_name = _series(bundle, data, column, steps)
+        reference_outputs = float_reference(bundle, values)
+    reference = reference_outputs
     truth = values[1:]
     task = error_metrics(reference[:-1], truth)
     persistence = error_metrics(values[:-1], truth)
@@ -146,6 +198,13 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
     for name in names:
         entry = manifest.variants[name]
         row = VariantResult(name, backend, entry.size_bytes)
+        try:
+            choose(backend, entry.format, Variant(name).is_float32)
+        except BackendError as exc:
+            row.skipped, row.passed = True, False
+            row.reasons.append(str(exc))
+            results.append(row)
+            continue
         try:
             predictor = StreamingPredictor.load(bundle, name, backend=backend)
         except (BundleError, BackendError) as exc:  # a damaged variant fails the gate; it does not crash it
@@ -174,8 +233,10 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
         if not row.passed and name == "tflite-int8" and diagnose:
             row.diagnosis = _diagnose(bundle)
         results.append(row)
+    if results and all(r.skipped for r in results):
+        raise EdgernnError(f"no variant of this bundle can run here: {results[0].reasons[0]}")
     return VerifyResult(str(bundle), data_name, int(values.size), task["rmse"], persistence["rmse"], results,
-                        arrays)
+                        arrays, "stored" if use_stored else "keras")
 
 
 def _cross_backend(bundle: Path, name: str, primary: str, values, predicted, span: float) -> dict:
@@ -210,7 +271,9 @@ def _diagnose(bundle: Path) -> list[dict]:
 
 
 def format_table(result: VerifyResult) -> str:
-    lines = [f"verify {result.bundle}: {result.steps} steps of {result.data}, state carried; "
+    against = ("the float Keras model" if result.reference == "keras"
+               else "the float model's outputs stored in the bundle at export")
+    lines = [f"verify {result.bundle} against {against}: {result.steps} steps of {result.data}, state carried; "
              f"float model task RMSE {result.float_task_rmse:.4g}, persistence {result.persistence_rmse:.4g}",
              f"{'variant':<16}{'backend':<16}{'size':>9}{'NRMSE %':>10}{'max err':>10}{'drift':>7}"
              f"{'task RMSE':>11}  result"]
@@ -218,7 +281,7 @@ def format_table(result: VerifyResult) -> str:
         m = row.vs_float
         figures = (f"{m['nrmse_pct']:>10.4f}{m['max_abs']:>10.3g}{row.drift:>7.2f}{row.task_rmse:>11.4g}"
                    if m else f"{'-':>10}{'-':>10}{'-':>7}{'-':>11}")
-        verdict = "PASS" if row.passed else "FAIL: " + "; ".join(row.reasons)
+        verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
     for row in result.variants:
         if row.cross_backend:
@@ -227,7 +290,9 @@ def format_table(result: VerifyResult) -> str:
         for tensor in row.diagnosis:
             lines.append(f"  {row.variant} diagnosis: {tensor['op']} {tensor['tensor']} carries "
                          f"{tensor['rmse_steps']:.2f} quantization steps of RMSE")
-    lines.append("all variants pass" if result.passed else "some variants FAIL the gate")
+    skipped = sum(r.skipped for r in result.variants)
+    note = f" ({skipped} skipped: no interpreter for them here)" if skipped else ""
+    lines.append(("all variants pass" if result.passed else "some variants FAIL the gate") + note)
     return "\n".join(lines)
 
 

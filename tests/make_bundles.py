@@ -13,15 +13,19 @@ from pathlib import Path
 SPECS = {
     "sine": (dict(data="sine", units=16, epochs=20, lr=0.005), "all"),
     "lstm": (dict(data="sine", cell="lstm", units=8, layers=2, epochs=3, lr=0.005),
-             "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32"),
+             "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
     "gru": (dict(data="sine", cell="gru", units=8, epochs=3, lr=0.005),
-            "tflite-float32,tflite-int8,onnx-float32"),
+            "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
     "window": (dict(data="counting", window=10, units=8, epochs=5), "tflite-float32,tflite-int8,onnx-float32"),
 }
 
 
+HOST_VERIFY_STEPS = 4000  # the length of the reference stored in each bundle, so both verdicts see the same data
+
+
 def make_bundles(root: Path) -> dict[str, Path]:
     import edgernn
+    from edgernn.verification import verify, write_verify_json
 
     root.mkdir(parents=True, exist_ok=True)
     bundles = {}
@@ -30,8 +34,29 @@ def make_bundles(root: Path) -> dict[str, Path]:
         if not (bundle / "manifest.json").exists():
             model = edgernn.train(out=root / f"{name}.keras", seed=0, quiet=True, **options)
             edgernn.export(model.model_path, bundle, variants=variants, quiet=True)
+            # the host's verdicts (float Keras model), for the device-side verify to be compared with
+            write_verify_json(verify(bundle, steps=HOST_VERIFY_STEPS, reference="keras"), bundle)
         bundles[name] = bundle
+    write_x86_reference(root, bundles)
     return bundles
+
+
+def write_x86_reference(root: Path, bundles: dict[str, Path]) -> None:
+    """Float32 predictions of every bundle on this machine (litert, onnxruntime), for other machines to match."""
+    import numpy as np
+
+    from edgernn.data import sine_series
+    from edgernn.runtime import StreamingPredictor
+
+    target = root / "float32-reference.npz"
+    if target.exists():
+        return
+    values = sine_series()[:1000]
+    arrays = {"values": values}
+    for name, bundle in bundles.items():
+        for variant, backend in (("tflite-float32", "litert"), ("onnx-float32", "onnxruntime")):
+            arrays[f"{name}/{variant}"] = StreamingPredictor.load(bundle, variant, backend=backend).run(values)
+    np.savez(target, **arrays)
 
 
 if __name__ == "__main__":

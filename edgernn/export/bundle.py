@@ -40,6 +40,8 @@ from edgernn.tf_import import silenced_stderr
 REFERENCE_MODEL = "model.keras"
 WEIGHTS_FILE = "weights.npz"
 CALIBRATION_FILE = "calibration.npz"
+REFERENCE_FILE = "reference.npz"
+REFERENCE_STEPS = 4000  # a few thousand held-out steps: about 32 KB
 
 
 @dataclass
@@ -107,8 +109,8 @@ def export(
     inspected = inspect_model(model, window_hint=None, lag=preprocessing.lag)
     info = inspected.info
     fallback = metadata.get("data", {}).get("train_values")
-    z = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps,
-                                       None if fallback is None else np.asarray(fallback))
+    z, raw_calibration = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps,
+                                                        None if fallback is None else np.asarray(fallback))
     if info.mode == "streaming":
         samples = calibration.streaming_samples(info, inspected.weights, z)
         device_model = build_step_model(inspected)
@@ -171,6 +173,7 @@ def export(
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             model_sha256=sha256_file(staging / REFERENCE_MODEL),
         )
+        manifest.files["reference_data"] = _write_reference(staging, metadata, raw_calibration)
         write_manifest(manifest, staging)
         _fsync_tree(staging)
         _move_into_place(staging, out)
@@ -201,6 +204,20 @@ def _best_state_calibration(saved_model, samples, info, weights, z, real):
     notes = (f"state inputs calibrated on {label[keep]}: NRMSE vs float over {evaluation.size} steps "
              f"{errors[0]:.3f}% (real states) vs {errors[1]:.3f}% (full activation range)")
     return (*(real, full)[keep], notes)
+
+
+def _write_reference(staging: Path, metadata: dict, raw_calibration: np.ndarray) -> dict:
+    """Record held-out inputs and the float model's outputs on them, so a device can verify without TF."""
+    from edgernn.verification import float_reference, repeat_to
+
+    held_out = metadata.get("data", {}).get("test_values")
+    source = "the held-out test split" if held_out else "the calibration data"
+    raw = np.asarray(held_out if held_out else raw_calibration, dtype=np.float64)
+    values = repeat_to(raw, REFERENCE_STEPS).astype(np.float32)  # what a device feeds: float32 values
+    outputs = float_reference(staging, values.astype(np.float64))
+    np.savez(staging / REFERENCE_FILE, inputs=values, outputs=outputs.astype(np.float32))
+    return {"file": REFERENCE_FILE, "sha256": sha256_file(staging / REFERENCE_FILE), "steps": int(values.size),
+            "source": source}
 
 
 def _describe(source) -> str:

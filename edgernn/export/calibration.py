@@ -17,8 +17,9 @@ from edgernn.runtime.preprocessing import Preprocessing
 DEFAULT_STEPS = 1000
 
 
-def calibration_inputs(source, preprocessing: Preprocessing, steps: int, fallback: np.ndarray | None) -> np.ndarray:
-    """Model-input values (after preprocessing) for calibration: ``[n]`` float32.
+def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
+                       fallback: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Model-input values (after preprocessing) for calibration ``[n]`` float32, and the raw series.
 
     ``source``: None (use ``fallback``, the training data stored with the model), ``sine``/``counting``, a
     ``.csv``/``.npy`` path, or a numpy array of raw values.
@@ -40,7 +41,7 @@ def calibration_inputs(source, preprocessing: Preprocessing, steps: int, fallbac
     z = preprocessing.transform(raw)
     if z.size < 2:
         raise ExportError(f"calibration data has {raw.size} values; need at least {2 + preprocessing.lag}")
-    return z[:steps].astype(np.float32)
+    return z[:steps].astype(np.float32), raw
 
 
 def streaming_samples(info: ModelInfo, weights: dict, z: np.ndarray) -> list[dict]:

@@ -4,7 +4,11 @@ import json
 import subprocess
 import sys
 
+from runtime_env import needs_spawn, needs_tflite
 
+
+@needs_spawn
+@needs_tflite
 def test_bench_json_has_the_fields(bundles):
     result = subprocess.run([sys.executable, "-m", "edgernn", "bench", str(bundles["sine"]), "--steps", "100",
                              "--variants", "tflite-float32,tflite-int8", "--streams", "8", "--json"],

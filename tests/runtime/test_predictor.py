@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 import pytest
 
 from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
 from edgernn.runtime.backends import installed
+from runtime_env import FLOAT32, INT8, needs_tflite, xfail_known_crash
 
 INTERPRETERS = [b for b in ("litert", "tflite-runtime", "onnxruntime", "tensorflow") if b in installed()]
 
@@ -29,6 +32,7 @@ def test_float32_backends_agree_with_numpy_cells(bundles, sine_values, bundle_na
     assert checked >= 1
 
 
+@needs_tflite
 @pytest.mark.parametrize("variant, limit", [("tflite-int8", 0.02), ("tflite-int16x8", 0.01)])
 def test_integer_variants_track_float_on_every_tflite_interpreter(bundles, sine_values, variant, limit):
     """Integer variants are compared with the float model, not bit for bit across interpreters."""
@@ -46,34 +50,44 @@ def test_eight_streams_equal_eight_lone_predictors(bundles, sine_values, variant
     if backend == "auto" and not any(b in INTERPRETERS for b in ("litert", "tflite-runtime")):
         pytest.skip("no TFLite interpreter installed")
     values = np.stack([sine_values[:300] * (1 + 0.1 * i) + 0.05 * i for i in range(8)], axis=1)  # [steps, 8]
-    together = StreamingPredictor.load(bundles["sine"], variant, backend=backend, streams=8).run(values)
+    try:
+        together = StreamingPredictor.load(bundles["sine"], variant, backend=backend, streams=8).run(values)
+    except BackendError as exc:
+        xfail_known_crash(str(exc))
+        raise
     for i in range(8):
         alone = StreamingPredictor.load(bundles["sine"], variant, backend=backend).run(values[:, i])
-        np.testing.assert_array_equal(together[:, i], alone)
+        if "int8" in variant or platform.machine() == "x86_64":
+            np.testing.assert_array_equal(together[:, i], alone)
+        else:
+            # aarch64 XNNPACK blocks a batch of 8 differently from a batch of 1 in float32 kernels: the sums
+            # round differently by about one float32 ulp (integer kernels stay exact)
+            np.testing.assert_allclose(together[:, i], alone, rtol=1e-6, atol=1e-6)
 
 
 def test_save_and_load_state_resume_exactly(bundles, sine_values, tmp_path):
-    whole = StreamingPredictor.load(bundles["sine"], "tflite-int8", backend="numpy"
-                                    if not INTERPRETERS else "auto").run(sine_values[:400])
-    first = StreamingPredictor.load(bundles["sine"], "tflite-int8")
+    whole = StreamingPredictor.load(bundles["sine"], INT8).run(sine_values[:400])
+    first = StreamingPredictor.load(bundles["sine"], INT8)
     head = first.run(sine_values[:250])
     first.save_state(tmp_path / "s.state")
-    second = StreamingPredictor.load(bundles["sine"], "tflite-int8")
+    second = StreamingPredictor.load(bundles["sine"], INT8)
     second.load_state(tmp_path / "s.state")
-    assert second.state["h0"].dtype == np.int8 and second.steps == 250
+    assert second.steps == 250
+    if INT8 == "tflite-int8":
+        assert second.state["h0"].dtype == np.int8  # the state in the model's own dtype
     tail = second.run(sine_values[250:400])
     np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
     assert not list(tmp_path.glob(".*tmp"))  # no temp files left
 
 
 def test_state_from_another_model_or_truncated_is_refused(bundles, tmp_path):
-    sine = StreamingPredictor.load(bundles["sine"], "tflite-float32")
+    sine = StreamingPredictor.load(bundles["sine"], FLOAT32)
     sine.step(0.3)
     sine.save_state(tmp_path / "s.state")
     with pytest.raises(StateError, match="belongs to another model"):
-        StreamingPredictor.load(bundles["gru"], "tflite-float32").load_state(tmp_path / "s.state")
+        StreamingPredictor.load(bundles["gru"], FLOAT32).load_state(tmp_path / "s.state")
     with pytest.raises(StateError, match="belongs to another variant"):
-        StreamingPredictor.load(bundles["sine"], "tflite-int8").load_state(tmp_path / "s.state")
+        StreamingPredictor.load(bundles["sine"], INT8).load_state(tmp_path / "s.state")
     data = (tmp_path / "s.state").read_bytes()
     (tmp_path / "t.state").write_bytes(data[: len(data) // 2])
     with pytest.raises(StateError, match="truncated"):
@@ -82,20 +96,20 @@ def test_state_from_another_model_or_truncated_is_refused(bundles, tmp_path):
 
 def test_nan_policies(bundles):
     values = [0.1, 0.2, float("nan"), 0.3]
-    skip = StreamingPredictor.load(bundles["sine"], "tflite-float32", on_nan="skip")
+    skip = StreamingPredictor.load(bundles["sine"], FLOAT32, on_nan="skip")
     out = skip.run(values)
     assert np.isnan(out[2]) and np.isfinite(out[[0, 1, 3]]).all()
-    clean = StreamingPredictor.load(bundles["sine"], "tflite-float32").run([0.1, 0.2, 0.3])
+    clean = StreamingPredictor.load(bundles["sine"], FLOAT32).run([0.1, 0.2, 0.3])
     assert out[3] == clean[2]  # skip leaves the state untouched
-    hold = StreamingPredictor.load(bundles["sine"], "tflite-float32", on_nan="hold").run(values)
-    held = StreamingPredictor.load(bundles["sine"], "tflite-float32").run([0.1, 0.2, 0.2, 0.3])
+    hold = StreamingPredictor.load(bundles["sine"], FLOAT32, on_nan="hold").run(values)
+    held = StreamingPredictor.load(bundles["sine"], FLOAT32).run([0.1, 0.2, 0.2, 0.3])
     np.testing.assert_array_equal(hold, held)
     with pytest.raises(EdgernnError, match="non-finite input"):
-        StreamingPredictor.load(bundles["sine"], "tflite-float32", on_nan="raise").step(float("inf"))
+        StreamingPredictor.load(bundles["sine"], FLOAT32, on_nan="raise").step(float("inf"))
 
 
 def test_window_model_waits_for_a_full_buffer(bundles):
-    predictor = StreamingPredictor.load(bundles["window"], "tflite-float32")
+    predictor = StreamingPredictor.load(bundles["window"], FLOAT32)
     out = predictor.run(np.arange(0, 10, dtype=float))
     assert np.isnan(out[:9]).all() and np.isfinite(out[9])
     assert abs(predictor.run(np.arange(10, 100, dtype=float))[-1] - 100) < 1.0
@@ -111,19 +125,42 @@ def test_bad_bundles_give_one_line_errors(bundles, tmp_path):
         StreamingPredictor.load(bundles["sine"], "tflite-int4")
     copy = tmp_path / "copy"
     shutil.copytree(bundles["sine"], copy)
-    (copy / "tflite-float32.tflite").write_bytes((copy / "tflite-float16.tflite").read_bytes())
-    with pytest.raises(BundleError, match="sha256 check failed for tflite-float32.tflite"):
-        StreamingPredictor.load(copy, "tflite-float32")
+    float_file = json.loads((copy / "manifest.json").read_text())["variants"][FLOAT32]["file"]
+    (copy / float_file).write_bytes(b"not the model")
+    with pytest.raises(BundleError, match=f"sha256 check failed for {float_file}"):
+        StreamingPredictor.load(copy, FLOAT32)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["variants"]["tflite-int8"]["file"] = "../../etc/passwd"
+    manifest["variants"][INT8]["file"] = "../../etc/passwd"
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="points outside the bundle"):
-        StreamingPredictor.load(copy, "tflite-int8")
+        StreamingPredictor.load(copy, INT8)
     (copy / "manifest.json").write_text(json.dumps(manifest)[:100])
     with pytest.raises(BundleError, match="not valid JSON"):
-        StreamingPredictor.load(copy, "tflite-int8")
+        StreamingPredictor.load(copy, INT8)
 
 
 def test_numpy_backend_refuses_integer_variants(bundles):
     with pytest.raises(BackendError, match="float32 variants only"):
         StreamingPredictor.load(bundles["sine"], "tflite-int8", backend="numpy")
+
+
+def test_float32_equals_the_exporting_machine(bundles):
+    """Every float32 backend here reproduces the exporting machine's predictions within 1e-5 of range."""
+    reference_file = next(iter(bundles.values())).parent / "float32-reference.npz"
+    if not reference_file.exists():
+        pytest.skip("no predictions from the exporting machine (EDGERNN_TEST_BUNDLES not set)")
+    with np.load(reference_file) as stored:
+        reference = {key: stored[key] for key in stored.files}
+    values = reference.pop("values")
+    compared = 0
+    for key, expected in reference.items():
+        name, variant = key.split("/")
+        span = np.ptp(expected[np.isfinite(expected)])
+        for backend in [*INTERPRETERS, "numpy"]:
+            try:
+                out = StreamingPredictor.load(bundles[name], variant, backend=backend).run(values)
+            except BackendError:
+                continue  # this backend does not run this format
+            np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5 * span, err_msg=f"{key} on {backend}")
+            compared += 1
+    assert compared >= len(reference)

@@ -12,7 +12,10 @@ import time
 import numpy as np
 import pytest
 
+from runtime_env import needs_spawn, needs_tflite
+
 HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx")
+pytestmark = [needs_spawn, needs_tflite]  # real processes; the default variant is tflite-int8
 
 
 def run_cli(args, stdin="", **kwargs):

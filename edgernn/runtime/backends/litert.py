@@ -20,5 +20,11 @@ class LiteRTBackend(TFLiteBackend):
 
         return Interpreter
 
+    @staticmethod
+    def without_delegates() -> dict:
+        from ai_edge_litert.interpreter import OpResolverType
+
+        return {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+
 
 BACKEND = LiteRTBackend

@@ -23,5 +23,12 @@ class TensorFlowBackend(TFLiteBackend):
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
         return import_tensorflow().lite.Interpreter
 
+    @staticmethod
+    def without_delegates() -> dict:
+        from edgernn.tf_import import import_tensorflow
+
+        resolver = import_tensorflow().lite.experimental.OpResolverType
+        return {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+
 
 BACKEND = TensorFlowBackend

@@ -26,18 +26,30 @@ class TFLiteBackend:
     def interpreter_class():  # pragma: no cover - overridden
         raise NotImplementedError
 
+    @staticmethod
+    def without_delegates() -> dict:  # pragma: no cover - overridden
+        """Interpreter keyword arguments that turn the default (XNNPACK) delegate off."""
+        return {}
+
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
+        self.delegate = "xnnpack"
         try:
-            self._load(content, entry, batch)
+            self._load(content, entry, batch, {})
         except BackendError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a damaged model makes the native wrapper raise any type
-            text = (str(exc) or type(exc).__name__).splitlines()[0][:200]
-            raise BackendError(f"{self.name} cannot load {entry.file}: {text}") from None
+        except Exception as first:  # noqa: BLE001 - a damaged model makes the native wrapper raise any type
+            # XNNPACK refuses some valid models (e.g. an int8 model calibrated on a constant input: "failed to
+            # prepare"); TFLite's builtin kernels run them, a little slower. Damaged models fail both ways.
+            try:
+                self._load(content, entry, batch, self.without_delegates())
+                self.delegate = "none"
+            except Exception:  # noqa: BLE001
+                text = (str(first) or type(first).__name__).splitlines()[0][:200]
+                raise BackendError(f"{self.name} cannot load {entry.file}: {text}") from None
 
-    def _load(self, content: bytes, entry, batch: int) -> None:
+    def _load(self, content: bytes, entry, batch: int, options: dict) -> None:
         with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
-            interpreter = self.interpreter_class()(model_content=content, num_threads=1)
+            interpreter = self.interpreter_class()(model_content=content, num_threads=1, **options)
         runner = interpreter.get_signature_runner(SIGNATURE)
         inputs, outputs = runner.get_input_details(), runner.get_output_details()
         del runner  # it holds views of the interpreter's buffers, which would forbid resizing

@@ -27,8 +27,13 @@ def available() -> bool:
 
 
 def _probe(load, file: str) -> None:
-    """Run ``load`` (everything the real load does, and one invoke) in a child; a crash is a BackendError."""
-    if not hasattr(os, "fork"):
+    """Run ``load`` (everything the real load does, and one invoke) in a child; a crash is a BackendError.
+
+    ``EDGERNN_PROBE_MODELS=0`` turns the probe off: under qemu-user emulation a forked child of a process
+    that has run interpreters can itself crash (qemu's threads do not survive fork), which would turn valid
+    models into errors. On real hardware leave it on.
+    """
+    if not hasattr(os, "fork") or os.environ.get("EDGERNN_PROBE_MODELS", "1") == "0":
         return
     try:
         pid = os.fork()
@@ -57,6 +62,12 @@ class TFLiteRuntimeBackend(TFLiteBackend):
         from tflite_runtime.interpreter import Interpreter
 
         return Interpreter
+
+    @staticmethod
+    def without_delegates() -> dict:
+        from tflite_runtime.interpreter import OpResolverType
+
+        return {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
 
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         def load_and_invoke():

