@@ -105,11 +105,8 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
     click.echo(f"persistence baseline:  RMSE {metrics['persistence_rmse']:.4g}  MAE {metrics['persistence_mae']:.4g}")
     if metrics["persistence_rmse"] > 0:
         gain = 1 - metrics["test_rmse"] / metrics["persistence_rmse"]
-        if gain > 0:
-            click.echo(f"the model's test RMSE is {gain:.0%} lower than persistence")
-        else:
-            click.echo("warning: the model does not beat persistence on the test split; try more --epochs, "
-                       "--difference on, or more data", err=True)
+        verdict = f"{gain:.0%} lower" if gain > 0 else f"{-gain:.0%} higher"
+        click.echo(f"the model's test RMSE is {verdict} than persistence's")
 
 
 @cli.command("export", short_help="Export a .keras model to a bundle of TFLite/ONNX step models.")
@@ -200,6 +197,10 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
             lines.close()
     if report.bad_lines:
         click.echo(f"{report.bad_lines} non-numeric line(s) skipped", err=True)
+    stats = predictor.stats
+    if stats["out_of_range"][0]:
+        click.echo(f"{stats['out_of_range'][0]} of {predictor.steps} steps were outside the calibrated input range "
+                   f"({stats['clipped'][0]} clipped by the input quantization)", err=True)
     if report.stopped_at is not None:
         sys.exit(EXIT_CHECK_FAILED)
 
@@ -221,7 +222,10 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
 @click.option("--reference", type=click.Choice(["auto", "keras", "stored"]), default="auto", show_default=True,
               help="keras: run the float model (needs TensorFlow); stored: the float outputs recorded in the "
                    "bundle at export (for a device); auto: keras where TensorFlow is installed.")
-def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir, reference):
+@click.option("--max-clipped", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Fail an integer variant whose input quantization clipped more than this % of steps.")
+def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir, reference,
+                   max_clipped):
     """Step every variant over a long sequence with its state carried and compare with the float model.
 
     Reports NRMSE vs float (% of the float output's range), max error, drift (error over the last 10% of
@@ -232,7 +236,7 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
     from edgernn.verification import format_table, parse_thresholds, verify
 
     result = verify(bundle, data, column=column, steps=steps, variants=variants, backend=backend,
-                    max_nrmse=parse_thresholds(max_nrmse), reference=reference)
+                    max_nrmse=parse_thresholds(max_nrmse), reference=reference, max_clipped=max_clipped)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

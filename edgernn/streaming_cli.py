@@ -24,6 +24,7 @@ class StreamReport:
     steps: int = 0
     bad_lines: int = 0
     stopped_at: int | None = None  # line number of the bad line under --strict
+    warned: bool = False  # the out-of-range warning is printed once
 
 
 def _format(prediction: float) -> str:
@@ -55,6 +56,11 @@ def stream(predictor, lines, out, err, state_file: Path | None, save_every: int,
                 continue
             prediction = predictor.step(value)
             report.steps += 1
+            if not report.warned and predictor.stats["out_of_range"][0]:
+                report.warned = True
+                low, high = predictor.stats["calibrated_range"]
+                print(f"warning: line {number}: the input is outside the range the model was calibrated on "
+                      f"(model units [{low:.3g}, {high:.3g}]); predictions may degrade", file=err, flush=True)
             save = state_file is not None and report.steps % save_every == 0
             if sink is not None:
                 sink.write(_format(prediction))

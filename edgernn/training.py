@@ -215,6 +215,12 @@ def train(
               shuffle=True, verbose=0, callbacks=callbacks)
 
     metrics = evaluate(model, preprocessing, values, split.val_end, window)
+    validation = evaluate(model, preprocessing, values[: split.val_end], split.train_end, window)
+    metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
+    if metrics["val_rmse"] >= metrics["val_persistence_rmse"]:
+        _log(f"warning: the model does not beat persistence on the validation split (RMSE "
+             f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
+             f"--difference {'off' if use_difference else 'on'}, or more data", quiet=False)  # a warning, not progress
     metadata = {
         "mode": "streaming" if window is None else "window",
         "window": window,

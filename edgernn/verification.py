@@ -30,6 +30,7 @@ DEFAULT_MAX_NRMSE = {
 }
 FLOAT32_MAX_ABS_OF_RANGE = 1e-4
 MAX_DRIFT = 2.0
+DEFAULT_MAX_CLIPPED = 1.0  # % of steps an integer variant may clip its input on
 CROSS_BACKEND_FLOAT32 = 1e-5  # float32 variants: every backend within this share of the range
 DEFAULT_STEPS = 10_000
 
@@ -45,6 +46,8 @@ class VariantResult:
     passed: bool = False
     skipped: bool = False  # no interpreter for this variant here (e.g. onnx-* on a device with LiteRT only)
     reasons: list[str] = field(default_factory=list)
+    out_of_range_pct: float = 0.0  # share of steps whose input was outside the calibrated range
+    clipped_pct: float = 0.0  # share of steps whose input an integer variant's input quantization clipped
     cross_backend: dict = field(default_factory=dict)  # other backend -> max |difference| / float range
     diagnosis: list[dict] = field(default_factory=list)  # worst tensors, for a failing full-integer variant
 
@@ -153,7 +156,8 @@ def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
 
 
 def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, variants=None, backend: str = "auto",
-           max_nrmse: dict | None = None, diagnose: bool = True, reference: str = "auto") -> VerifyResult:
+           max_nrmse: dict | None = None, diagnose: bool = True, reference: str = "auto",
+           max_clipped: float = DEFAULT_MAX_CLIPPED) -> VerifyResult:
     """Measure every variant (or ``variants``) of ``bundle`` against the float model; see the module doc.
 
     Each variant also runs on every other installed backend that can run it; float32 variants must agree
@@ -213,6 +217,9 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
             continue
         row.backend = predictor.backend_name
         predicted = predictor.run(values)
+        stats = predictor.stats
+        row.out_of_range_pct = 100.0 * float(stats["out_of_range"][0]) / max(1, values.size)
+        row.clipped_pct = 100.0 * float(stats["clipped"][0]) / max(1, values.size)
         arrays[name] = predicted
         row.vs_float = error_metrics(predicted, reference)
         row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, row.vs_float["range"])
@@ -225,6 +232,9 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
             row.reasons.append(f"max error {row.vs_float['max_abs']:.3g} > 1e-4 of range")
         if not row.drift <= MAX_DRIFT:
             row.reasons.append(f"drift {row.drift:.3g} > {MAX_DRIFT:g}")
+        if row.clipped_pct > max_clipped:
+            row.reasons.append(f"input clipped by quantization on {row.clipped_pct:.1f}% of steps > {max_clipped:g}% "
+                               "(data outside the calibrated range: try --difference on, or recalibrate)")
         if name.endswith("float32"):
             for other, difference in row.cross_backend.items():
                 if not difference <= CROSS_BACKEND_FLOAT32:
@@ -266,8 +276,13 @@ def _diagnose(bundle: Path) -> list[dict]:
         return []
     from edgernn.diagnosis import diagnose_int8
 
+    try:
+        worst = diagnose_int8(bundle)[:3]
+    except Exception as exc:  # noqa: BLE001 - the debugger is best effort; the verdict stands without it
+        return [{"op": "-", "tensor": f"diagnosis unavailable: {str(exc).splitlines()[0][:120]}", "rmse": 0.0,
+                 "scale": 0.0, "rmse_steps": 0.0}]
     return [{"op": t.op, "tensor": t.tensor, "rmse": t.rmse, "scale": t.scale, "rmse_steps": t.steps}
-            for t in diagnose_int8(bundle)[:3]]
+            for t in worst]
 
 
 def format_table(result: VerifyResult) -> str:
@@ -284,10 +299,16 @@ def format_table(result: VerifyResult) -> str:
         verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
     for row in result.variants:
+        if row.out_of_range_pct:
+            lines.append(f"  {row.variant}: input outside the calibrated range on {row.out_of_range_pct:.1f}% of "
+                         f"steps, clipped by input quantization on {row.clipped_pct:.1f}%")
         if row.cross_backend:
             others = ", ".join(f"{b} {d:.1e}" for b, d in row.cross_backend.items())
             lines.append(f"  {row.variant}: max difference from {row.backend}, share of range: {others}")
         for tensor in row.diagnosis:
+            if tensor["op"] == "-":
+                lines.append(f"  {row.variant} diagnosis: {tensor['tensor']}")
+                continue
             lines.append(f"  {row.variant} diagnosis: {tensor['op']} {tensor['tensor']} carries "
                          f"{tensor['rmse_steps']:.2f} quantization steps of RMSE")
     skipped = sum(r.skipped for r in result.variants)

@@ -6,6 +6,7 @@ Run by the full environment (``python tests/make_bundles.py DIR``) so that runti
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +17,9 @@ SPECS = {
              "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
     "gru": (dict(data="sine", cell="gru", units=8, epochs=3, lr=0.005),
             "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
-    "window": (dict(data="counting", window=10, units=8, epochs=5), "tflite-float32,tflite-int8,onnx-float32"),
+    "window": (dict(data="sine", window=10, units=8, epochs=5, lr=0.005), "tflite-float32,tflite-int8,onnx-float32"),
+    # a ramp under a sine: trained on first differences, so streams carry their last raw value in the state
+    "trend": (dict(data="trend.npy", units=8, epochs=5, lr=0.005), "tflite-float32,tflite-int8"),
 }
 
 
@@ -27,11 +30,17 @@ def make_bundles(root: Path) -> dict[str, Path]:
     import edgernn
     from edgernn.verification import verify, write_verify_json
 
+    import numpy as np
+
     root.mkdir(parents=True, exist_ok=True)
+    t = np.arange(2000)
+    np.save(root / "trend.npy", 0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
     bundles = {}
     for name, (options, variants) in SPECS.items():
         bundle = root / name
         if not (bundle / "manifest.json").exists():
+            if options["data"].endswith(".npy"):
+                options = {**options, "data": str(root / options["data"])}
             model = edgernn.train(out=root / f"{name}.keras", seed=0, quiet=True, **options)
             edgernn.export(model.model_path, bundle, variants=variants, quiet=True)
             # the host's verdicts (float Keras model), for the device-side verify to be compared with
@@ -54,7 +63,10 @@ def write_x86_reference(root: Path, bundles: dict[str, Path]) -> None:
     values = sine_series()[:1000]
     arrays = {"values": values}
     for name, bundle in bundles.items():
+        present = json.loads((bundle / "manifest.json").read_text())["variants"]
         for variant, backend in (("tflite-float32", "litert"), ("onnx-float32", "onnxruntime")):
+            if variant not in present:
+                continue
             arrays[f"{name}/{variant}"] = StreamingPredictor.load(bundle, variant, backend=backend).run(values)
     np.savez(target, **arrays)
 

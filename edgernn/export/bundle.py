@@ -158,7 +158,8 @@ def export(
                 path.write_bytes(content)
                 entries[name] = VariantEntry(
                     name, variant.file_name, variant.format, sha256_file(path), len(content), inputs, outputs,
-                    [[n, f"{n}_out"] for n, _ in info.state_inputs()], converter, notes)
+                    [[n, f"{n}_out"] for n, _ in info.state_inputs()], converter, notes,
+                    _input_limits(next(t for t in inputs if t.name == "x")))
                 _log(f"  {name:<16}{len(content) / 1024:7.1f} KB {time.perf_counter() - t0:6.1f} s", quiet)
         manifest = Manifest(
             model=info,
@@ -204,6 +205,14 @@ def _best_state_calibration(saved_model, samples, info, weights, z, real):
     notes = (f"state inputs calibrated on {label[keep]}: NRMSE vs float over {evaluation.size} steps "
              f"{errors[0]:.3f}% (real states) vs {errors[1]:.3f}% (full activation range)")
     return (*(real, full)[keep], notes)
+
+
+def _input_limits(spec) -> list[float] | None:
+    """What an integer input tensor can represent, in model-input units (None for float inputs)."""
+    if spec.scale is None:
+        return None
+    info = np.iinfo(np.dtype(spec.dtype))
+    return [spec.scale * (int(info.min) - spec.zero_point), spec.scale * (int(info.max) - spec.zero_point)]
 
 
 def _write_reference(staging: Path, metadata: dict, raw_calibration: np.ndarray) -> dict:

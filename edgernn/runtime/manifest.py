@@ -123,6 +123,7 @@ class VariantEntry:
     state_pairs: list[list[str]]  # [[state input name, state output name], ...]
     converter: dict = field(default_factory=dict)
     notes: str = ""
+    input_limits: list[float] | None = None  # integer variants: the model-input range x can represent
 
     def input(self, name: str) -> TensorSpec:
         return next(t for t in self.inputs if t.name == name)
@@ -283,7 +284,8 @@ def _parse(data) -> Manifest:
         pairs = _need(entry, "state_pairs", list, where)
         variant = VariantEntry(name, _need(entry, "file", str, where), fmt, sha,
                                _need(entry, "size_bytes", int, where), inputs, outputs,
-                               [list(p) for p in pairs], entry.get("converter", {}), entry.get("notes", ""))
+                               [list(p) for p in pairs], entry.get("converter", {}), entry.get("notes", ""),
+                               entry.get("input_limits"))
         _check_tensors(variant, model)
         variants[name] = variant
     preprocessing = data.get("preprocessing", {})

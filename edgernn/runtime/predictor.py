@@ -62,6 +62,15 @@ class StreamingPredictor:
             self._x_bounds = (int(info.min), int(info.max))
         self._y_scale = y_spec.scale if is_quantized(y_spec) else None
         self._y_zero = y_spec.zero_point or 0
+        # monitoring, in model-input units: the calibrated range, and what the input tensor can represent
+        calibrated = manifest.input_range or [-math.inf, math.inf]
+        self._calibrated = (float(calibrated[0]), float(calibrated[1]))
+        if self._x_scale is not None:
+            low, high = self._x_bounds
+            half = self._x_scale / 2  # values within half a step of the ends still round to them
+            self._representable = (self._x_scale * (low - self._x_zero) - half, self._x_scale * (high - self._x_zero) + half)
+        else:
+            self._representable = (-math.inf, math.inf)
         self.reset()
 
     @classmethod
@@ -106,6 +115,18 @@ class StreamingPredictor:
         self._buffer = np.full((self.streams, self.manifest.model.raw_window or 0), np.nan)
         self._filled = np.zeros(self.streams, dtype=np.int64)
         self.steps = 0
+        self._out_of_range = np.zeros(self.streams, dtype=np.int64)
+        self._clipped = np.zeros(self.streams, dtype=np.int64)
+
+    @property
+    def stats(self) -> dict[str, np.ndarray]:
+        """Per stream: steps whose model input fell outside the calibrated range (``out_of_range``), and
+        outside what an integer variant's input tensor can represent, i.e. clipped (``clipped``).
+
+        Counted since load or ``reset``; a device seeing these grow is seeing data the model never saw.
+        """
+        return {"steps": np.full(self.streams, self.steps), "out_of_range": self._out_of_range.copy(),
+                "clipped": self._clipped.copy(), "calibrated_range": np.array(self._calibrated)}
 
     @property
     def state(self) -> dict[str, np.ndarray]:
@@ -192,6 +213,10 @@ class StreamingPredictor:
             z = (value - last - pre.offset) / pre.divisor
         else:
             z = (value - pre.offset) / pre.divisor
+        if not self._calibrated[0] <= z <= self._calibrated[1]:
+            self._out_of_range[0] += 1
+            if not self._representable[0] <= z <= self._representable[1]:
+                self._clipped[0] += 1
         if self._x_scale is None:
             self._x[0, 0] = z
         else:
@@ -215,6 +240,7 @@ class StreamingPredictor:
         active = good & np.isfinite(last) if self._pre.difference else good
         everyone = bool(active.all())
         z = self._pre.encode(values, last)  # [streams]
+        self._count_range(z, active)
         quantize((z if everyone else np.where(active, z, 0.0))[:, None], self._x_spec, out=self._x)
         out = self._run([self._x, *self._states])
         y = dequantize(out[0][:, 0], self._y_spec)
@@ -228,6 +254,12 @@ class StreamingPredictor:
         self._last = np.where(good, values, last)
         return np.where(active, predictions, np.nan)
 
+    def _count_range(self, z: np.ndarray, active: np.ndarray) -> None:
+        outside = active & ((z < self._calibrated[0]) | (z > self._calibrated[1]))
+        if outside.any():
+            self._out_of_range += outside
+            self._clipped += outside & ((z < self._representable[0]) | (z > self._representable[1]))
+
     def _step_window(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
         buffer = self._buffer
         buffer[good, :-1] = buffer[good, 1:]
@@ -238,6 +270,7 @@ class StreamingPredictor:
         result = np.full(self.streams, np.nan)
         if ready.any():
             z = np.nan_to_num(self._pre.transform_rows(buffer))  # [streams, window]
+            self._count_range(z[:, -1], ready)  # each new value enters the window once
             quantize(z[:, :, None], self._x_spec, out=self._x)
             out = self._run([self._x])
             y = dequantize(out[0][:, 0], self._y_spec)

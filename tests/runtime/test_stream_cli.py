@@ -62,14 +62,15 @@ def test_stream_bad_bundle_and_state_exit_2(bundles, tmp_path):
     assert result.returncode == 0
 
 
-def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values):
+@pytest.mark.parametrize("name", ["sine", "trend"])  # trend: differenced, the last raw value is state too
+def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values, name):
     """Killed at several points, each restart continues; the output equals an uninterrupted run's."""
-    values = sine_values[:300]
+    values = sine_values[:300] + (0.01 * np.arange(300) if name == "trend" else 0)
     source = tmp_path / "in.txt"
     source.write_text("".join(f"{float(v)!r}\n" for v in values))
-    whole = run_cli(["stream", str(bundles["sine"]), str(source)]).stdout
+    whole = run_cli(["stream", str(bundles[name]), str(source)]).stdout
     output = tmp_path / "out.txt"
-    args = [sys.executable, "-m", "edgernn", "stream", str(bundles["sine"]), str(source),
+    args = [sys.executable, "-m", "edgernn", "stream", str(bundles[name]), str(source),
             "--state-file", str(tmp_path / "s.state"), "--save-every", "1", "--output", str(output)]
     kills = 0
     for after in (20, 60, 120, 200):
