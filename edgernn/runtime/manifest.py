@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -267,6 +268,8 @@ def _parse(data) -> Manifest:
     if mode == "window":
         window = _positive(window, "model.window")
         raw_window = _positive(raw_window, "model.raw_window")
+    else:
+        window = raw_window = None  # a streaming model has no window, whatever the file says
     model = ModelInfo(layers, mode, window, raw_window)
     variants = {}
     for name, entry in _need(data, "variants", dict, "manifest").items():
@@ -284,17 +287,28 @@ def _parse(data) -> Manifest:
         pairs = _need(entry, "state_pairs", list, where)
         variant = VariantEntry(name, _need(entry, "file", str, where), fmt, sha,
                                _need(entry, "size_bytes", int, where), inputs, outputs,
-                               [list(p) for p in pairs], entry.get("converter", {}), entry.get("notes", ""),
-                               entry.get("input_limits"))
+                               [list(p) for p in pairs], entry.get("converter", {}), str(entry.get("notes", "")),
+                               _range(entry.get("input_limits"), f"{where}.input_limits"))
         _check_tensors(variant, model)
         variants[name] = variant
     preprocessing = data.get("preprocessing", {})
     if not isinstance(preprocessing, dict):
         raise BundleError(f"{MANIFEST_NAME}: preprocessing must be an object")
-    input_range = data.get("input_range")
+    input_range = _range(data.get("input_range"), "input_range")
     return Manifest(model, preprocessing, variants, data.get("files", {}), data.get("calibration", {}),
                     input_range, version, str(data.get("edgernn_version", "")), str(data.get("created", "")),
                     str(data.get("model_sha256", "")))
+
+
+def _range(value, where: str) -> list[float] | None:
+    """An optional ``[low, high]`` pair of finite numbers, low <= high."""
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            or value[0] > value[1]):
+        raise BundleError(f"{MANIFEST_NAME}: {where} must be [low, high] finite numbers, got {value!r}")
+    return [float(value[0]), float(value[1])]
 
 
 def _check_tensors(entry: VariantEntry, model: ModelInfo) -> None:

@@ -13,18 +13,7 @@ def available() -> bool:
 
 class LiteRTBackend(TFLiteBackend):
     name = "litert"
-
-    @staticmethod
-    def interpreter_class():
-        from ai_edge_litert.interpreter import Interpreter
-
-        return Interpreter
-
-    @staticmethod
-    def without_delegates() -> dict:
-        from ai_edge_litert.interpreter import OpResolverType
-
-        return {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    interpreter_module = "ai_edge_litert.interpreter"
 
 
 BACKEND = LiteRTBackend

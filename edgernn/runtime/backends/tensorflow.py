@@ -14,21 +14,19 @@ def available() -> bool:
 class TensorFlowBackend(TFLiteBackend):
     name = "tensorflow"
 
-    @staticmethod
-    def interpreter_class():
+    @classmethod
+    def _module(cls):
+        """``tf.lite`` stands in for the interpreter module (deprecation warning silenced: host-side only)."""
         import warnings
 
-        from edgernn.tf_import import import_tensorflow
+        from edgernn.runtime.quiet import silenced_stderr
 
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        return import_tensorflow().lite.Interpreter
-
-    @staticmethod
-    def without_delegates() -> dict:
-        from edgernn.tf_import import import_tensorflow
-
-        resolver = import_tensorflow().lite.experimental.OpResolverType
-        return {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+        with silenced_stderr():  # TensorFlow's import-time C++ chatter
+            import tensorflow
+        lite = tensorflow.lite
+        return type("TFLiteModule", (), {"Interpreter": lite.Interpreter,
+                                         "OpResolverType": lite.experimental.OpResolverType})
 
 
 BACKEND = TensorFlowBackend

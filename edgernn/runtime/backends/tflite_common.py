@@ -22,14 +22,22 @@ class TFLiteBackend:
     name = "tflite"
     formats = ("tflite",)
 
-    @staticmethod
-    def interpreter_class():  # pragma: no cover - overridden
-        raise NotImplementedError
+    interpreter_module = ""  # the module holding Interpreter and OpResolverType, e.g. "ai_edge_litert.interpreter"
 
-    @staticmethod
-    def without_delegates() -> dict:  # pragma: no cover - overridden
+    @classmethod
+    def _module(cls):
+        import importlib
+
+        return importlib.import_module(cls.interpreter_module)
+
+    @classmethod
+    def interpreter_class(cls):
+        return cls._module().Interpreter
+
+    @classmethod
+    def without_delegates(cls) -> dict:
         """Interpreter keyword arguments that turn the default (XNNPACK) delegate off."""
-        return {}
+        return {"experimental_op_resolver_type": cls._module().OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
 
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         self.delegate = "xnnpack"

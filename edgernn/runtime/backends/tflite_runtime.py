@@ -57,17 +57,7 @@ def _probe(load, file: str) -> None:
 class TFLiteRuntimeBackend(TFLiteBackend):
     name = "tflite-runtime"
 
-    @staticmethod
-    def interpreter_class():
-        from tflite_runtime.interpreter import Interpreter
-
-        return Interpreter
-
-    @staticmethod
-    def without_delegates() -> dict:
-        from tflite_runtime.interpreter import OpResolverType
-
-        return {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    interpreter_module = "tflite_runtime.interpreter"
 
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         def load_and_invoke():
