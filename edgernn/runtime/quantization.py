@@ -43,13 +43,3 @@ def requantize(values, source, target) -> np.ndarray:
         return values
     return quantize(dequantize(values, source), target)
 
-
-def clipped(values, spec) -> np.ndarray:
-    """Boolean mask: which float values lie outside what ``spec`` can represent (saturate when quantized)."""
-    if not is_quantized(spec):
-        return np.zeros(np.shape(values), dtype=bool)
-    info = np.iinfo(np.dtype(spec.dtype))
-    low = spec.scale * (info.min - spec.zero_point)
-    high = spec.scale * (info.max - spec.zero_point)
-    values = np.asarray(values)
-    return (values < low - spec.scale / 2) | (values > high + spec.scale / 2)
