@@ -35,9 +35,9 @@ class TensorError:
 
 def diagnose_int8(bundle) -> list[TensorError]:
     """Per-tensor quantization error of the bundle's model in full-int8 mode, worst first."""
-    from edgernn.export import calibration, tflite
+    from edgernn.export import tflite
     from edgernn.export.inspect import inspect_model
-    from edgernn.export.step_model import build_step_model, build_window_model, write_saved_model
+    from edgernn.export.step_model import device_model_and_samples, write_saved_model
     from edgernn.modeling import load_model
     from edgernn.tf_import import import_tensorflow
 
@@ -48,12 +48,7 @@ def diagnose_int8(bundle) -> list[TensorError]:
     inspected = inspect_model(model, lag=1 if manifest.preprocessing.get("difference") else 0)
     with np.load(bundle / "calibration.npz", allow_pickle=False) as archive:
         z = archive["inputs"][:SAMPLES]
-    if inspected.info.mode == "streaming":
-        samples = calibration.streaming_samples(inspected.info, inspected.weights, z)
-        device_model = build_step_model(inspected)
-    else:
-        samples = calibration.window_samples(inspected.info, z)
-        device_model = build_window_model(inspected)
+    device_model, samples = device_model_and_samples(inspected, z)
     with tempfile.TemporaryDirectory() as scratch, silenced_stderr():
         saved = write_saved_model(device_model, Path(scratch) / "saved_model")
         float_model = tflite.convert(saved, Variant.TFLITE_FLOAT32)

@@ -24,7 +24,7 @@ from edgernn.atomic import remove_stale, temp_dir_beside
 from edgernn.errors import ExportError
 from edgernn.export import calibration, onnx_export, tflite
 from edgernn.export.inspect import inspect_model
-from edgernn.export.step_model import build_step_model, build_window_model, write_saved_model
+from edgernn.export.step_model import device_model_and_samples, write_saved_model
 from edgernn.modeling import load_model
 from edgernn.runtime.manifest import (
     Manifest,
@@ -111,12 +111,7 @@ def export(
     fallback = metadata.get("data", {}).get("train_values")
     z, raw_calibration = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps,
                                                         None if fallback is None else np.asarray(fallback))
-    if info.mode == "streaming":
-        samples = calibration.streaming_samples(info, inspected.weights, z)
-        device_model = build_step_model(inspected)
-    else:
-        samples = calibration.window_samples(info, z)
-        device_model = build_window_model(inspected)
+    device_model, samples = device_model_and_samples(inspected, z)
     _log(f"exporting {Path(model_path).name}: {info.mode} {'+'.join(l.cell for l in info.layers)} "
          f"({', '.join(str(l.units) for l in info.layers)} units), {len(names)} variants, "
          f"calibration on {len(samples)} real samples", quiet)

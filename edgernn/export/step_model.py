@@ -58,6 +58,15 @@ def build_window_model(inspected: InspectedModel, window: int | None = None):
     return keras.Model(x, keras.layers.Identity(name="y")(y), name="edgernn_window")
 
 
+def device_model_and_samples(inspected: InspectedModel, z) -> tuple[object, list[dict]]:
+    """The model a device runs (step or unrolled window) and its calibration samples from model inputs ``z``."""
+    from edgernn.export import calibration
+
+    if inspected.info.mode == "streaming":
+        return build_step_model(inspected), calibration.streaming_samples(inspected.info, inspected.weights, z)
+    return build_window_model(inspected), calibration.window_samples(inspected.info, z)
+
+
 def input_signature(model) -> list:
     """TensorSpecs named after the model's inputs, with a free batch dimension (streams resize it)."""
     tf = import_tensorflow()
