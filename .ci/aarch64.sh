@@ -26,15 +26,7 @@ for site in litert tflite onnx; do
   [ "$lines" -eq 200 ] || { echo "stream printed $lines lines for 200 values" >&2; exit 1; }
   echo "200 values in, 200 predictions out"
   for bundle in sine gru lstm window; do
-    variants=all
-    # tflite-runtime 2.14's aarch64 build segfaults running this int8 model (litert runs it; the x86 build of
-    # tflite-runtime too): verify would report it FAIL, as it should; it is listed in the README
-    if [ "$site" = tflite ] && [ "$bundle" = lstm ]; then
-      variants=$(PYTHONPATH="$ARM/site-$site:." "$PYARM" -c "
-import json, sys; m = json.load(open('$BUNDLES/$bundle/manifest.json'))
-print(','.join(v for v in m['variants'] if v != 'tflite-int8'))")
-    fi
     echo "== aarch64 / $site: python -m edgernn verify $bundle (stored reference)"
-    PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle" --variants "$variants"
+    PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle"
   done
 done

@@ -34,6 +34,7 @@ class Latency:
     median_us: float
     p99_us: float
     steps_per_s: float
+    note: str | None = None  # the backend ran it other than the usual way (e.g. slower reference kernels)
 
 
 @dataclass
@@ -176,7 +177,7 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
             times = time_steps(predictor.step, values)
             median = float(np.median(times))
             rows.append(Latency(name, backend, entry.size_bytes, median, float(np.percentile(times, 99)),
-                                1e6 / float(np.mean(times))))
+                                1e6 / float(np.mean(times)), predictor.backend_note))
     result = BenchResult(str(bundle), steps, rows)
     floor = raw_floor(bundle, steps)
     wrapped = next((r.median_us for r in rows if r.variant == "tflite-float32" and r.backend == "litert"), None)
@@ -201,6 +202,7 @@ def format_table(result: BenchResult) -> str:
     for r in result.rows:
         lines.append(f"{r.variant:<16}{r.backend:<16}{r.size_bytes / 1024:>7.1f}KB{r.median_us:>11.1f}"
                      f"{r.p99_us:>9.1f}{r.steps_per_s:>10.0f}")
+    lines += [f"  {r.variant} on {r.backend}: {r.note}" for r in result.rows if r.note]
     if result.wrapper_overhead:
         lines.append(f"raw interpreter floor (tflite-float32, litert, by hand): {result.raw_floor_us:.1f} us; "
                      f"StreamingPredictor.step overhead {result.wrapper_overhead:.2f}x")

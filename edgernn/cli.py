@@ -177,6 +177,8 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     from edgernn.streaming_cli import open_lines, restore_output, stream
 
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
+    if predictor.backend_note:
+        click.echo(f"note: {predictor.backend_note}", err=True)
     skip = 0
     state_path = Path(state_file) if state_file else None
     output_path = Path(output_file) if output_file else None

@@ -50,6 +50,7 @@ class VariantResult:
     clipped_pct: float = 0.0  # share of steps whose input an integer variant's input quantization clipped
     cross_backend: dict = field(default_factory=dict)  # other backend -> max |difference| / float range
     diagnosis: list[dict] = field(default_factory=list)  # worst tensors, for a failing full-integer variant
+    note: str | None = None  # how the backend ran it, when not the usual way (e.g. reference kernels)
 
 
 @dataclass
@@ -215,7 +216,7 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
             row.reasons.append(str(exc))
             results.append(row)
             continue
-        row.backend = predictor.backend_name
+        row.backend, row.note = predictor.backend_name, predictor.backend_note
         predicted = predictor.run(values)
         stats = predictor.stats
         row.out_of_range_pct = 100.0 * float(stats["out_of_range"][0]) / max(1, values.size)
@@ -299,6 +300,8 @@ def format_table(result: VerifyResult) -> str:
         verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
     for row in result.variants:
+        if row.note:
+            lines.append(f"  {row.variant}: {row.note}")
         if row.out_of_range_pct:
             lines.append(f"  {row.variant}: input outside the calibrated range on {row.out_of_range_pct:.1f}% of "
                          f"steps, clipped by input quantization on {row.clipped_pct:.1f}%")

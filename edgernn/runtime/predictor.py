@@ -43,6 +43,7 @@ class StreamingPredictor:
         self.manifest = manifest
         self.variant = entry.name
         self.backend_name = backend.name
+        self.backend_note = getattr(backend, "note", None)  # e.g. a fallback to slower kernels, for the user
         self.streams = streams
         self.on_nan = on_nan
         self._run = backend.run

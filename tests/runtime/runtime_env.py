@@ -18,13 +18,3 @@ needs_tflite = pytest.mark.skipif(not TFLITE, reason="no TFLite interpreter inst
 # qemu-user emulation (the CI's aarch64 stage sets this): hypothesis' float generation trips an internal
 # assertion there, and fuzzing manifests is platform-independent Python, already run natively
 EMULATED = os.environ.get("EDGERNN_EMULATED") == "1"
-KNOWN_CRASH = "tflite-runtime crashed"
-
-
-def xfail_known_crash(message: str) -> None:
-    """tflite-runtime 2.14's aarch64 build segfaults running some int8 models that litert and its own x86
-    build run (a 2-layer LSTM; a batch of 8 streams); the fork probe turns that into a BackendError."""
-    import platform
-
-    if KNOWN_CRASH in message and platform.machine() == "aarch64":
-        pytest.xfail("tflite-runtime 2.14 on aarch64 crashes running this int8 model (see README)")

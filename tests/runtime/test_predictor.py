@@ -9,7 +9,7 @@ import pytest
 
 from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
 from edgernn.runtime.backends import installed
-from runtime_env import FLOAT32, INT8, needs_tflite, xfail_known_crash
+from runtime_env import FLOAT32, INT8, needs_tflite
 
 INTERPRETERS = [b for b in ("litert", "tflite-runtime", "onnxruntime", "tensorflow") if b in installed()]
 
@@ -50,14 +50,17 @@ def test_eight_streams_equal_eight_lone_predictors(bundles, sine_values, variant
     if backend == "auto" and not any(b in INTERPRETERS for b in ("litert", "tflite-runtime")):
         pytest.skip("no TFLite interpreter installed")
     values = np.stack([sine_values[:300] * (1 + 0.1 * i) + 0.05 * i for i in range(8)], axis=1)  # [steps, 8]
-    try:
-        together = StreamingPredictor.load(bundles["sine"], variant, backend=backend, streams=8).run(values)
-    except BackendError as exc:
-        xfail_known_crash(str(exc))
-        raise
+    many = StreamingPredictor.load(bundles["sine"], variant, backend=backend, streams=8)
+    together = many.run(values)
     for i in range(8):
-        alone = StreamingPredictor.load(bundles["sine"], variant, backend=backend).run(values[:, i])
-        if "int8" in variant or platform.machine() == "x86_64":
+        lone = StreamingPredictor.load(bundles["sine"], variant, backend=backend)
+        alone = lone.run(values[:, i])
+        if lone.backend_note != many.backend_note:
+            # tflite-runtime on aarch64 runs the batch of 8 on its reference kernels (its optimized ones crash)
+            # and one stream on its optimized ones: they round a few elements differently, nothing more
+            assert "reference kernels" in many.backend_note
+            assert nrmse(together[:, i], alone) < 0.01
+        elif "int8" in variant or platform.machine() == "x86_64":
             np.testing.assert_array_equal(together[:, i], alone)
         else:
             # aarch64 XNNPACK blocks a batch of 8 differently from a batch of 1 in float32 kernels: the sums

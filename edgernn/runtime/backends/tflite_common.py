@@ -35,22 +35,28 @@ class TFLiteBackend:
         return cls._module().Interpreter
 
     @classmethod
-    def without_delegates(cls) -> dict:
-        """Interpreter keyword arguments that turn the default (XNNPACK) delegate off."""
-        return {"experimental_op_resolver_type": cls._module().OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    def kernel_options(cls, kernels: str) -> dict:
+        """Interpreter keyword arguments for ``kernels``: ``xnnpack`` (the default delegate over the builtin
+        kernels), ``builtin`` (the optimized builtin kernels alone) or ``reference`` (TFLite's plain C++ ones)."""
+        resolver = {"xnnpack": None, "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}[kernels]
+        return {"experimental_op_resolver_type": getattr(cls._module().OpResolverType, resolver)} if resolver else {}
 
-    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
-        self.delegate = "xnnpack"
+    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None, kernels: str = "xnnpack"):
+        """Load with ``kernels``; from ``xnnpack``, fall back to ``builtin`` if the delegate refuses the model."""
+        self.kernels = kernels
+        self.note = None  # one line for the user when the backend runs the model other than the usual way
         try:
-            self._load(content, entry, batch, {})
+            self._load(content, entry, batch, self.kernel_options(kernels))
         except BackendError:
             raise
         except Exception as first:  # noqa: BLE001 - a damaged model makes the native wrapper raise any type
             # XNNPACK refuses some valid models (e.g. an int8 model calibrated on a constant input: "failed to
             # prepare"); TFLite's builtin kernels run them, a little slower. Damaged models fail both ways.
             try:
-                self._load(content, entry, batch, self.without_delegates())
-                self.delegate = "none"
+                if kernels != "xnnpack":
+                    raise
+                self._load(content, entry, batch, self.kernel_options("builtin"))
+                self.kernels = "builtin"
             except Exception:  # noqa: BLE001
                 text = (str(first) or type(first).__name__).splitlines()[0][:200]
                 raise BackendError(f"{self.name} cannot load {entry.file}: {text}") from None

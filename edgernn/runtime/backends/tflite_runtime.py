@@ -1,9 +1,15 @@
 """tflite-runtime 2.14, for older device images (``pip install edgernn[tflite]``; needs numpy<2).
 
-tflite-runtime 2.14 does not verify a model's flatbuffer: a damaged file whose hash was updated to match (our
-fuzz test does exactly that) can crash the process with SIGSEGV. So every model is first loaded, allocated
-and invoked once in a forked child; a child killed by a signal becomes a ``BackendError`` here instead of a
-dead device process. (ai-edge-litert verifies the flatbuffer itself and needs no probe.)
+tflite-runtime 2.14 can die with SIGSEGV inside ``invoke``, and a dead device process is the one failure a
+caller cannot handle, so every model is first loaded, allocated and invoked once in a forked child:
+- its aarch64 build crashes running valid int8 models whose FULLY_CONNECTED weights are quantized per channel
+  (what the converter writes) when the layer has one input feature or the batch is above 1: most int8
+  recurrent step models, and any int8 model resized to several streams. Its reference kernels run them, and
+  so does ai-edge-litert, on the same (emulated) CPU; its x86 build runs them with its optimized kernels.
+  So a crash of the optimized kernels is retried once with the reference kernels, and the backend says so.
+- it does not verify a model's flatbuffer: a damaged file whose hash was updated to match (our fuzz test does
+  exactly that) crashes either way, and becomes a ``BackendError`` here.
+(ai-edge-litert verifies the flatbuffer itself and runs these models; it needs no probe.)
 """
 
 import importlib.util
@@ -26,15 +32,15 @@ def available() -> bool:
     return numpy.__version__.split(".")[0] == "1"  # tflite-runtime 2.14 does not import with numpy 2
 
 
-def _probe(load, file: str) -> None:
-    """Run ``load`` (everything the real load does, and one invoke) in a child; a crash is a BackendError.
+def _survives(load, file: str) -> bool:
+    """Whether ``load`` (everything the real load does, and one invoke) runs in a child without a native crash.
 
-    ``EDGERNN_PROBE_MODELS=0`` turns the probe off: under qemu-user emulation a forked child of a process
-    that has run interpreters can itself crash (qemu's threads do not survive fork), which would turn valid
-    models into errors. On real hardware leave it on.
+    ``EDGERNN_PROBE_MODELS=0`` turns the probe off (always True): under qemu-user emulation a forked child of a
+    process that has run interpreters can itself crash (qemu's threads do not survive fork), which would turn
+    valid models into errors. On real hardware leave it on.
     """
     if not hasattr(os, "fork") or os.environ.get("EDGERNN_PROBE_MODELS", "1") == "0":
-        return
+        return True
     try:
         pid = os.fork()
     except OSError as exc:
@@ -49,9 +55,7 @@ def _probe(load, file: str) -> None:
             code = 3
         os._exit(code)
     _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        raise BackendError(f"tflite-runtime crashed (signal {os.WTERMSIG(status)}) loading {file}: "
-                           "the model file is malformed")
+    return not os.WIFSIGNALED(status)
 
 
 class TFLiteRuntimeBackend(TFLiteBackend):
@@ -59,13 +63,26 @@ class TFLiteRuntimeBackend(TFLiteBackend):
 
     interpreter_module = "tflite_runtime.interpreter"
 
-    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
-        def load_and_invoke():
-            TFLiteBackend.__init__(self, content, entry, batch)
+    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None,
+                 kernels: str | None = None):
+        """``kernels`` None: the optimized ones (XNNPACK first), or the reference ones if those crash."""
+        def load_and_invoke(kernels):
+            TFLiteBackend.__init__(self, content, entry, batch, kernels=kernels)
             self.run([np.zeros([batch, *spec.shape[1:]], spec.dtype) for spec in _ordered_inputs(entry)])
 
-        _probe(load_and_invoke, entry.file)
-        super().__init__(content, entry, batch, weights=weights, model_info=model_info)
+        chosen = kernels or "xnnpack"
+        if not _survives(lambda: load_and_invoke(chosen), entry.file):
+            if kernels is not None:
+                raise BackendError(f"tflite-runtime crashed running {entry.file} with its {kernels} kernels")
+            if not _survives(lambda: load_and_invoke("reference"), entry.file):
+                raise BackendError(f"tflite-runtime crashed running {entry.file} with its optimized and its "
+                                   "reference kernels: the model file is malformed")
+            chosen = "reference"
+        super().__init__(content, entry, batch, weights=weights, model_info=model_info, kernels=chosen)
+        if chosen == "reference" and kernels is None:
+            self.note = ("tflite-runtime's optimized kernels crash running this model on this machine (its 2.14 "
+                         "aarch64 build, int8 FULLY_CONNECTED with per-channel weights); running its reference "
+                         "kernels")
 
 
 def _ordered_inputs(entry):

@@ -1,0 +1,77 @@
+"""Which TFLite kernels run a model, and the fallback to reference kernels.
+
+tflite-runtime 2.14's aarch64 build crashes running int8 FULLY_CONNECTED with per-channel weights when the
+layer has one input feature or a batch above 1 (the 2-layer LSTM step model; 8 streams): its backend then
+runs TFLite's reference kernels and says so. These tests hold on every machine; the aarch64 CI stage is
+where the fallback is exercised.
+"""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import StreamingPredictor
+from edgernn.runtime.backends import backend_class, installed, tensor_order
+from edgernn.runtime.bundle import open_bundle, read_verified, variant_entry
+
+TFLITE_BACKENDS = [b for b in ("litert", "tflite-runtime") if b in installed()]
+needs_tflite = pytest.mark.skipif(not TFLITE_BACKENDS, reason="no TFLite interpreter installed")
+AARCH64_TFLITE_RUNTIME_FALLBACK = "running its reference kernels"
+
+
+def nrmse(a, b):
+    return float(np.sqrt(np.nanmean((a - b) ** 2)) / np.nanmax(np.ptp(b, axis=0)))
+
+
+@needs_tflite
+@pytest.mark.parametrize("streams", [1, 8])
+@pytest.mark.parametrize("name", ["sine", "gru", "lstm"])
+def test_int8_runs_on_every_tflite_interpreter(bundles, sine_values, name, streams):
+    """Every int8 step model runs, one stream or eight, on every installed TFLite interpreter, tracking float."""
+    values = np.stack([sine_values[:400] * (1 + 0.05 * i) for i in range(streams)], axis=1).squeeze()
+    reference = StreamingPredictor.load(bundles[name], "tflite-float32", backend="numpy", streams=streams).run(values)
+    for backend in TFLITE_BACKENDS:
+        predictor = StreamingPredictor.load(bundles[name], "tflite-int8", backend=backend, streams=streams)
+        assert nrmse(predictor.run(values), reference) < 0.03, backend
+        if backend == "tflite-runtime" and platform.machine() == "aarch64":
+            if name == "lstm":  # the crash this fallback exists for
+                assert AARCH64_TFLITE_RUNTIME_FALLBACK in predictor.backend_note
+        else:
+            assert predictor.backend_note is None, (backend, predictor.backend_note)
+
+
+def _backend(bundle, variant, backend, kernels):
+    path, manifest = open_bundle(bundle)
+    entry = variant_entry(manifest, variant)
+    return backend_class(backend)(read_verified(path, entry.file, entry.sha256), entry, 1, kernels=kernels), entry
+
+
+@needs_tflite
+@pytest.mark.parametrize("name", ["sine", "lstm"])
+def test_reference_kernels_compute_what_the_optimized_ones_do(bundles, name):
+    """Single steps on the same random int8 inputs: reference and builtin kernels round a few elements
+    differently (measured: 0.3-0.6 % of elements, by at most 3 steps), nothing more."""
+    backend = TFLITE_BACKENDS[0]  # litert where installed: its optimized kernels run these models everywhere
+    if backend == "tflite-runtime" and platform.machine() == "aarch64":
+        pytest.skip("tflite-runtime's optimized int8 kernels crash here; nothing to compare with")
+    reference, entry = _backend(bundles[name], "tflite-int8", backend, "reference")
+    builtin, _ = _backend(bundles[name], "tflite-int8", backend, "builtin")
+    assert (reference.kernels, builtin.kernels) == ("reference", "builtin")
+    rng = np.random.default_rng(0)
+    names, _ = tensor_order(entry)
+    differences = []
+    for _ in range(200):
+        inputs = [rng.integers(-128, 128, entry.input(n).shape).astype(np.int8) for n in names]
+        differences += [np.abs(a.astype(int) - b.astype(int)).ravel()
+                        for a, b in zip(reference.run(inputs), builtin.run(inputs))]
+    differences = np.concatenate(differences)
+    assert differences.max() <= 4 and np.mean(differences > 0) < 0.02
+
+
+@needs_tflite
+def test_explicit_kernels_are_used_without_a_note(bundles):
+    backend, _ = _backend(bundles["sine"], "tflite-int8", TFLITE_BACKENDS[-1], "reference")
+    assert backend.kernels == "reference" and backend.note is None
