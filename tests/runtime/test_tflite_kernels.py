@@ -75,3 +75,17 @@ def test_reference_kernels_compute_what_the_optimized_ones_do(bundles, name):
 def test_explicit_kernels_are_used_without_a_note(bundles):
     backend, _ = _backend(bundles["sine"], "tflite-int8", TFLITE_BACKENDS[-1], "reference")
     assert backend.kernels == "reference" and backend.note is None
+
+
+@pytest.mark.skipif(platform.machine() != "aarch64" or "tflite-runtime" not in installed(),
+                    reason="the fallback happens with tflite-runtime 2.14 on aarch64")
+def test_the_fallback_is_reported_by_verify_and_stream(runner, bundles):
+    from edgernn.cli import cli
+
+    lstm = str(bundles["lstm"])
+    result = runner.invoke(cli, ["verify", lstm, "--variants", "tflite-int8", "--backend", "tflite-runtime"])
+    assert result.exit_code == 0 and AARCH64_TFLITE_RUNTIME_FALLBACK in result.stdout, result.output
+    result = runner.invoke(cli, ["stream", lstm, "--variant", "tflite-int8", "--backend", "tflite-runtime"],
+                           input="0.1\n0.2\n0.3\n")
+    assert result.exit_code == 0 and len(result.stdout.split()) == 3
+    assert result.stderr.startswith("note: ") and AARCH64_TFLITE_RUNTIME_FALLBACK in result.stderr
