@@ -2,7 +2,8 @@
 # The aarch64 stage: the device side on an emulated Raspberry Pi OS Python 3.11 (qemu-user), for each
 # interpreter site (ai-edge-litert + numpy 2, tflite-runtime 2.14 + numpy 1.26, onnxruntime + numpy 2):
 # the runtime tests, `python -m edgernn stream` on a short input, and the on-device verify of each bundle
-# against the float outputs stored in it. Usage: .ci/aarch64.sh BUNDLES_DIR
+# against the float outputs stored in it, on a Pi 5 CPU (Cortex-A76), then the verify again on a Pi 4 CPU
+# (Cortex-A72). Usage: .ci/aarch64.sh BUNDLES_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLES=$1
@@ -28,5 +29,14 @@ for site in litert tflite onnx; do
   for bundle in sine gru lstm window; do
     echo "== aarch64 / $site: python -m edgernn verify $bundle (stored reference)"
     PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle"
+  done
+done
+
+# The same bundles verified on a Raspberry Pi 4's CPU (Cortex-A72: no dot-product instructions, so the integer
+# kernels take other code paths than on the Pi 5's A76 above)
+for site in litert tflite onnx; do
+  for bundle in sine gru lstm window; do
+    echo "== aarch64 cortex-a72 / $site: python -m edgernn verify $bundle (stored reference)"
+    QEMU_CPU=cortex-a72 PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle"
   done
 done
