@@ -119,8 +119,12 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
               help="Series for calibration: a .csv/.npy, sine or counting (default: the model's training data).")
 @click.option("--calibration-steps", type=int, default=1000, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing bundle (atomically).")
+@click.option("--int8-weights", type=click.Choice(["per-channel", "per-tensor"]), default="per-channel",
+              show_default=True,
+              help="Scales of tflite-int8's weights. per-tensor runs on tflite-runtime 2.14's optimized aarch64 "
+                   "kernels, which crash on per-channel ones (edgernn then falls back to its reference kernels).")
 @click.option("--no-verify", is_flag=True, help="Skip the accuracy gate after export.")
-def export_command(model, out, variants, calibration_data, calibration_steps, force, no_verify):
+def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, no_verify):
     """Turn a trained Keras recurrent model into the files a device runs one step at a time.
 
     Streaming models become a one-step model with explicit state inputs/outputs (x, h0, c0... -> y, h0_out,
@@ -130,7 +134,7 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     import edgernn.export
 
     result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
-                            calibration_steps=calibration_steps, force=force)
+                            calibration_steps=calibration_steps, force=force, int8_weights=int8_weights)
     click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
     if no_verify:
         return

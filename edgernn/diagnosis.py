@@ -58,6 +58,9 @@ def diagnose_int8(bundle) -> list[TensorError]:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: iter(samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        entry = manifest.variants.get("tflite-int8")
+        if entry is not None and entry.converter.get("int8_weights") == "per-tensor":  # as the bundle's file
+            converter._experimental_disable_per_channel = True
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=lambda: ([s[name] for name in order] for s in samples))
         debugger.run()

@@ -10,11 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-# name: (train options, variants)
+# name: (train options, variants[, export options])
 SPECS = {
     "sine": (dict(data="sine", units=16, epochs=20, lr=0.005), "all"),
     "lstm": (dict(data="sine", cell="lstm", units=8, layers=2, epochs=3, lr=0.005),
              "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
+    # the same LSTM with per-tensor int8 weights: what tflite-runtime 2.14's aarch64 optimized kernels can run
+    "lstm-per-tensor": (dict(data="sine", cell="lstm", units=8, layers=2, epochs=3, lr=0.005),
+                        "tflite-float32,tflite-int8", dict(int8_weights="per-tensor")),
     "gru": (dict(data="sine", cell="gru", units=8, epochs=3, lr=0.005),
             "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
     "window": (dict(data="sine", window=10, units=8, epochs=5, lr=0.005), "tflite-float32,tflite-int8,onnx-float32"),
@@ -36,13 +39,13 @@ def make_bundles(root: Path) -> dict[str, Path]:
     t = np.arange(2000)
     np.save(root / "trend.npy", 0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
     bundles = {}
-    for name, (options, variants) in SPECS.items():
+    for name, (options, variants, *export_options) in SPECS.items():
         bundle = root / name
         if not (bundle / "manifest.json").exists():
             if options["data"].endswith(".npy"):
                 options = {**options, "data": str(root / options["data"])}
             model = edgernn.train(out=root / f"{name}.keras", seed=0, quiet=True, **options)
-            edgernn.export(model.model_path, bundle, variants=variants, quiet=True)
+            edgernn.export(model.model_path, bundle, variants=variants, quiet=True, **(export_options or [{}])[0])
             # the host's verdicts (float Keras model), for the device-side verify to be compared with
             write_verify_json(verify(bundle, steps=HOST_VERIFY_STEPS, reference="keras"), bundle)
         bundles[name] = bundle

@@ -147,3 +147,29 @@ def test_cli_export_errors_exit_2(runner, sine_model, tmp_path, case):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_per_tensor_int8_weights_are_recorded_and_pass_the_gate(runner, sine_model, sine_bundle, tmp_path):
+    """--int8-weights per-tensor: one scale per weight tensor in the file, said in the manifest, verify passes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    bundle = tmp_path / "per-tensor"
+    result = runner.invoke(cli, ["export", str(sine_model.model_path), "--out", str(bundle),
+                                 "--variants", "tflite-float32,tflite-int8", "--int8-weights", "per-tensor"])
+    assert result.exit_code == 0, result.output
+    assert "all variants pass" in result.stdout
+    scales = {}
+    for name, b in (("per-tensor", bundle), ("per-channel", sine_bundle)):
+        entry = read_manifest(b).variants["tflite-int8"]
+        assert entry.converter["int8_weights"] == name
+        interpreter = Interpreter(model_path=str(b / entry.file))
+        scales[name] = max(len(t["quantization_parameters"]["scales"]) for t in interpreter.get_tensor_details())
+    assert scales == {"per-tensor": 1, "per-channel": 16}  # 16 units: one scale per output channel
+
+
+def test_unknown_int8_weights_is_refused(runner, sine_model, tmp_path):
+    result = runner.invoke(cli, ["export", str(sine_model.model_path), "--out", str(tmp_path / "b"),
+                                 "--int8-weights", "per-row"])
+    assert result.exit_code == 2 and "per-row" in result.output and not (tmp_path / "b").exists()
+    with pytest.raises(ExportError, match="int8_weights must be one of"):
+        edgernn.export(sine_model.model_path, tmp_path / "b", int8_weights="per-row", quiet=True)

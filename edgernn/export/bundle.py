@@ -76,6 +76,7 @@ def export(
     calibration_data=None,
     calibration_steps: int = calibration.DEFAULT_STEPS,
     force: bool = False,
+    int8_weights: str = "per-channel",
     quiet: bool = False,
 ) -> ExportResult:
     """Export ``model_path`` (``.keras``) to the bundle directory ``out``.
@@ -86,6 +87,8 @@ def export(
             ``.csv``/``.npy`` path, or an array of raw values.
         calibration_steps: how many calibration steps to run the float model over.
         force: replace an existing ``out`` (atomically).
+        int8_weights: ``per-channel`` (the converter's default) or ``per-tensor`` scales for tflite-int8's
+            weights; per-tensor runs on tflite-runtime 2.14's optimized aarch64 kernels (see ``tflite.configure``).
 
     Raises:
         ExportError, ModelError, BundleError: one line each.
@@ -93,6 +96,8 @@ def export(
     started = time.perf_counter()
     out = Path(out)
     names = parse_variants(variants)
+    if int8_weights not in tflite.INT8_WEIGHTS:
+        raise ExportError(f"int8_weights must be one of {', '.join(tflite.INT8_WEIGHTS)}, got {int8_weights!r}")
     if out.exists() and not force:
         raise ExportError(f"{out} already exists; use --force to replace it")
     if out.exists() and not out.is_dir():
@@ -135,12 +140,15 @@ def export(
                 notes = ""
                 if variant.format == "tflite":
                     with silenced_stderr():
-                        content = tflite.convert(saved_model, variant, samples)
+                        content = tflite.convert(saved_model, variant, samples, int8_weights)
                         inputs, outputs = tflite.tensor_specs(content)
                     converter = {k: v for k, v in _versions().items() if k in ("tensorflow", "keras")}
-                    if variant is Variant.TFLITE_INT8 and info.state_inputs():
-                        content, inputs, outputs, notes = _best_state_calibration(
-                            saved_model, samples, info, inspected.weights, z, (content, inputs, outputs))
+                    if variant is Variant.TFLITE_INT8:
+                        converter["int8_weights"] = int8_weights
+                        if info.state_inputs():
+                            content, inputs, outputs, notes = _best_state_calibration(
+                                saved_model, samples, info, inspected.weights, z, (content, inputs, outputs),
+                                int8_weights)
                 else:
                     with silenced_stderr():
                         onnx_float = onnx_float or onnx_export.to_onnx(device_model)
@@ -179,14 +187,15 @@ def export(
     return ExportResult(out, manifest, time.perf_counter() - started)
 
 
-def _best_state_calibration(saved_model, samples, info, weights, z, real):
+def _best_state_calibration(saved_model, samples, info, weights, z, real, int8_weights):
     """Build int8 with state inputs calibrated over the activation's full range too; keep the better one."""
     from edgernn.export import state_ranges
     from edgernn.runtime.backends import choose
 
     full_content = None
     with silenced_stderr():
-        full_content = tflite.convert(saved_model, Variant.TFLITE_INT8, state_ranges.full_range_samples(samples, info))
+        full_content = tflite.convert(saved_model, Variant.TFLITE_INT8, state_ranges.full_range_samples(samples, info),
+                                      int8_weights)
         full = (full_content, *tflite.tensor_specs(full_content))
     backend_class = choose("auto", "tflite", False)
     evaluation = state_ranges.evaluation_inputs(z)

@@ -2,7 +2,8 @@
 
 One function maps a variant to converter settings (the only place that knows them):
 - float32: plain conversion; float16: float16 weights; dynamic: int8 weights, float activations;
-- int8: full integer with int8 input/output/state tensors, calibrated on real (x, state) pairs;
+- int8: full integer with int8 input/output/state tensors, calibrated on real (x, state) pairs; weights with
+  one scale per output channel (the converter's default) or, on request, one per tensor;
 - int16x8: 16-bit activations and 8-bit weights, float input/output.
 """
 
@@ -16,8 +17,16 @@ from edgernn.runtime.manifest import TensorSpec, Variant
 from edgernn.tf_import import import_tensorflow
 
 
-def configure(converter, variant: Variant, samples: list[dict] | None) -> None:
-    """Apply ``variant``'s quantization settings to a ``TFLiteConverter``."""
+INT8_WEIGHTS = ("per-channel", "per-tensor")
+
+
+def configure(converter, variant: Variant, samples: list[dict] | None, int8_weights: str = "per-channel") -> None:
+    """Apply ``variant``'s quantization settings to a ``TFLiteConverter``.
+
+    ``int8_weights="per-tensor"``: one scale per int8 weight tensor. tflite-runtime 2.14's aarch64 build crashes
+    in its optimized per-channel int8 FULLY_CONNECTED kernel (the runtime then falls back to its slower
+    reference kernels); per-tensor files run on the optimized ones, at a small accuracy cost.
+    """
     tf = import_tensorflow()
     if variant is Variant.TFLITE_FLOAT32:
         return
@@ -34,6 +43,8 @@ def configure(converter, variant: Variant, samples: list[dict] | None) -> None:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+            if int8_weights == "per-tensor":
+                converter._experimental_disable_per_channel = True  # the converter's only switch for this
         else:
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
@@ -42,11 +53,12 @@ def configure(converter, variant: Variant, samples: list[dict] | None) -> None:
         raise ValueError(f"{variant.value} is not a TFLite variant")
 
 
-def convert(saved_model: Path, variant: Variant, samples: list[dict] | None = None) -> bytes:
+def convert(saved_model: Path, variant: Variant, samples: list[dict] | None = None,
+            int8_weights: str = "per-channel") -> bytes:
     """Convert the SavedModel's ``serving_default`` signature to a ``.tflite`` flatbuffer."""
     tf = import_tensorflow()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["serving_default"])
-    configure(converter, variant, samples)
+    configure(converter, variant, samples, int8_weights)
     return converter.convert()
 
 

@@ -1,9 +1,9 @@
 """Which TFLite kernels run a model, and the fallback to reference kernels.
 
-tflite-runtime 2.14's aarch64 build crashes running int8 FULLY_CONNECTED with per-channel weights when the
-layer has one input feature or a batch above 1 (the 2-layer LSTM step model; 8 streams): its backend then
-runs TFLite's reference kernels and says so. These tests hold on every machine; the aarch64 CI stage is
-where the fallback is exercised.
+tflite-runtime 2.14's aarch64 build crashes running int8 FULLY_CONNECTED with per-channel weights for some
+layer shapes and any batch above 1 (the 2-layer LSTM step model; 8 streams): its backend then runs TFLite's
+reference kernels and says so. Bundles exported with ``--int8-weights per-tensor`` avoid the crash. These
+tests hold on every machine; the aarch64 CI stage is where the fallback is exercised.
 """
 
 from __future__ import annotations
@@ -41,6 +41,19 @@ def test_int8_runs_on_every_tflite_interpreter(bundles, sine_values, name, strea
                 assert AARCH64_TFLITE_RUNTIME_FALLBACK in predictor.backend_note
         else:
             assert predictor.backend_note is None, (backend, predictor.backend_note)
+
+
+@needs_tflite
+@pytest.mark.parametrize("streams", [1, 8])
+def test_per_tensor_int8_runs_on_the_optimized_kernels_everywhere(bundles, sine_values, streams):
+    """The LSTM exported with --int8-weights per-tensor needs no fallback, on any interpreter or machine."""
+    values = np.stack([sine_values[:400] * (1 + 0.05 * i) for i in range(streams)], axis=1).squeeze()
+    bundle = bundles["lstm-per-tensor"]
+    reference = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy", streams=streams).run(values)
+    for backend in TFLITE_BACKENDS:
+        predictor = StreamingPredictor.load(bundle, "tflite-int8", backend=backend, streams=streams)
+        assert nrmse(predictor.run(values), reference) < 0.03, backend
+        assert predictor.backend_note is None, (backend, predictor.backend_note)
 
 
 def _backend(bundle, variant, backend, kernels):
