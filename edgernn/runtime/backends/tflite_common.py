@@ -52,14 +52,18 @@ class TFLiteBackend:
         except Exception as first:  # noqa: BLE001 - a damaged model makes the native wrapper raise any type
             # XNNPACK refuses some valid models (e.g. an int8 model calibrated on a constant input: "failed to
             # prepare"); TFLite's builtin kernels run them, a little slower. Damaged models fail both ways.
-            try:
-                if kernels != "xnnpack":
-                    raise
-                self._load(content, entry, batch, self.kernel_options("builtin"))
+            if kernels == "xnnpack" and self._loads(content, entry, batch, "builtin"):
                 self.kernels = "builtin"
-            except Exception:  # noqa: BLE001
-                text = (str(first) or type(first).__name__).splitlines()[0][:200]
-                raise BackendError(f"{self.name} cannot load {entry.file}: {text}") from None
+                return
+            text = (str(first) or type(first).__name__).splitlines()[0][:200]
+            raise BackendError(f"{self.name} cannot load {entry.file}: {text}") from None
+
+    def _loads(self, content: bytes, entry, batch: int, kernels: str) -> bool:
+        try:
+            self._load(content, entry, batch, self.kernel_options(kernels))
+        except Exception:  # noqa: BLE001
+            return False
+        return True
 
     def _load(self, content: bytes, entry, batch: int, options: dict) -> None:
         with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
