@@ -59,8 +59,8 @@ def diagnose_int8(bundle) -> list[TensorError]:
         converter.representative_dataset = lambda: iter(samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         entry = manifest.variants.get("tflite-int8")
-        if entry is not None and entry.converter.get("int8_weights") == "per-tensor":  # as the bundle's file
-            converter._experimental_disable_per_channel = True
+        weights = entry.converter.get("int8_weights", "per-channel") if entry else "per-channel"
+        tflite.set_int8_weights(converter, weights)  # as the bundle's file was converted
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=lambda: ([s[name] for name in order] for s in samples))
         debugger.run()

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgernn.errors import DataError, EdgernnError
 from edgernn.metrics import drift_ratio, error_metrics
+from edgernn.runtime.backends.tensorflow import available as tensorflow_installed
 from edgernn.runtime.manifest import parse_variants, read_manifest
 
 # Default gate: NRMSE vs float, % of range. float32 variants also need max abs error within 1e-4 of range.
@@ -139,12 +140,6 @@ def stored_reference(bundle: Path, manifest) -> tuple[np.ndarray, np.ndarray, st
     return values, outputs, f"stored reference ({values.size} steps recorded at export from {entry.get('source', '?')})"
 
 
-def tensorflow_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tensorflow") is not None
-
-
 def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
     """The float Keras model's prediction after each value (``safe_mode=True``; NaN where none exists yet)."""
     from edgernn.training import predict
@@ -183,7 +178,7 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
         raise EdgernnError(f"--steps must be at least 10, got {steps}")
     if reference not in ("auto", "keras", "stored"):
         raise EdgernnError(f"reference must be auto, keras or stored, got {reference!r}")
-    use_stored = reference == "stored" or (reference == "auto" and not tensorflow_available())
+    use_stored = reference == "stored" or (reference == "auto" and not tensorflow_installed())
     if use_stored:
         if data is not None:
             raise EdgernnError("--data needs TensorFlow to run the float model; without it verify uses the "
@@ -271,9 +266,7 @@ def _cross_backend(bundle: Path, name: str, primary: str, values, predicted, spa
 
 def _diagnose(bundle: Path) -> list[dict]:
     """The three worst tensors by quantization error, when TensorFlow is here to run the debugger."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is None:
+    if not tensorflow_installed():
         return []
     from edgernn.diagnosis import diagnose_int8
 

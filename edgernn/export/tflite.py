@@ -43,14 +43,20 @@ def configure(converter, variant: Variant, samples: list[dict] | None, int8_weig
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-            if int8_weights == "per-tensor":
-                converter._experimental_disable_per_channel = True  # the converter's only switch for this
+            set_int8_weights(converter, int8_weights)
         else:
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
             ]
     else:
         raise ValueError(f"{variant.value} is not a TFLite variant")
+
+
+def set_int8_weights(converter, int8_weights: str) -> None:
+    """One scale per weight tensor instead of per output channel, for ``per-tensor`` (a private converter
+    switch, kept here only)."""
+    if int8_weights == "per-tensor":
+        converter._experimental_disable_per_channel = True
 
 
 def convert(saved_model: Path, variant: Variant, samples: list[dict] | None = None,

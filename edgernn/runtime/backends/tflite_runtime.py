@@ -3,10 +3,10 @@
 tflite-runtime 2.14 can die with SIGSEGV inside ``invoke``, and a dead device process is the one failure a
 caller cannot handle, so every model is first loaded, allocated and invoked once in a forked child:
 - its aarch64 build crashes running valid int8 models whose FULLY_CONNECTED weights are quantized per channel
-  (what the converter writes) when the layer has one input feature or the batch is above 1: most int8
-  recurrent step models, and any int8 model resized to several streams. Its reference kernels run them, and
-  so does ai-edge-litert, on the same (emulated) CPU; its x86 build runs them with its optimized kernels.
-  So a crash of the optimized kernels is retried once with the reference kernels, and the backend says so.
+  (what the converter writes) for some layer shapes and for batches above 1 (measured: the 2-layer LSTM step
+  model at one stream; SimpleRNN and window models at 8 streams). Its reference kernels run them, and so does
+  ai-edge-litert, on the same (emulated) CPU; its x86 build runs them with its optimized kernels. So a crash
+  of the optimized kernels is retried once with the reference kernels, and the backend says so.
 - it does not verify a model's flatbuffer: a damaged file whose hash was updated to match (our fuzz test does
   exactly that) crashes either way, and becomes a ``BackendError`` here.
 (ai-edge-litert verifies the flatbuffer itself and runs these models; it needs no probe.)
