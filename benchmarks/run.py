@@ -129,7 +129,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        model = edgernn.train("sine", work / "model.keras", units=50, seed=0, quiet=True).model_path
+        model = edgernn.train("sine", work / "model.keras", units=50, seed=0, quiet=True, force=True).model_path
         export(model, work / "warm", variants="tflite-float32", quiet=True)  # first conversion pays TF start-up
         started = time.perf_counter()
         export(model, work / "bundle", quiet=True)

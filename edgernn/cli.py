@@ -76,9 +76,10 @@ def data_options(func):
 @click.option("--difference", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="First differencing; auto decides from the training data (trend test).")
 @click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard", show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def train_command(data, column, time_column, out, cell, units, layers, window, epochs, batch_size, lr, seed,
-                  patience, difference, scale, as_json):
+                  patience, difference, scale, force, as_json):
     """Train the classic model family (recurrent layers + Dense(1), adam, mse) on a series.
 
     The default is a STREAMING model: trained sequence-to-sequence on long chunks, so it learns what the
@@ -87,11 +88,16 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
     trained on; export runs it as a fixed window instead. Data is split 70/15/15 in time order; the
     summary compares test errors (raw units) with persistence (predicting the last value).
     """
+    from pathlib import Path
+
     from edgernn.training import train
 
+    replacing = force and Path(out).is_file()
     result = train(data, out, column=column, time_column=time_column, cell=cell, units=units, layers=layers,
                    window=window, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
-                   difference=difference, scale=scale, quiet=as_json)
+                   difference=difference, scale=scale, force=force, quiet=as_json)
+    if replacing:
+        click.echo(f"replaced {out} (--force)", err=True)
     metrics = result.metrics
     if as_json:
         summary = {**metrics, "preprocessing": result.preprocessing.to_dict(),
@@ -118,7 +124,8 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
 @click.option("--calibration-data", default=None,
               help="Series for calibration: a .csv/.npy, sine or counting (default: the model's training data).")
 @click.option("--calibration-steps", type=int, default=1000, show_default=True)
-@click.option("--force", is_flag=True, help="Replace an existing bundle (atomically).")
+@click.option("--force", is_flag=True,
+              help="Replace an existing bundle (atomically); a directory that is not a bundle is never replaced.")
 @click.option("--int8-weights", type=click.Choice(["per-channel", "per-tensor"]), default="per-channel",
               show_default=True,
               help="Scales of tflite-int8's weights. per-tensor runs on tflite-runtime 2.14's optimized aarch64 "
@@ -158,7 +165,8 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 @click.option("--backend", default="auto", show_default=True,
               help="auto, litert, tflite-runtime, onnxruntime, numpy or tensorflow.")
 @click.option("--state-file", type=click.Path(dir_okay=False), default=None,
-              help="Resume from this state if it exists; save to it every --save-every steps and at exit.")
+              help="Resume from this state if it exists; save to it every --save-every steps and at exit. "
+                   "Locked while in use.")
 @click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over.")
 @click.option("--on-nan", type=click.Choice(["skip", "hold", "raise"]), default="skip", show_default=True)
@@ -166,49 +174,31 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), default=None,
               help="Append predictions to this file instead of stdout; with --state-file, exactly once "
                    "across kill -9 and restart.")
+@click.option("--follow", is_flag=True,
+              help="Do not stop at the end: wait for lines appended to INPUT_FILE and follow it across log "
+                   "rotation (like tail -F); a FIFO is kept open for the next writer.")
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict,
-                   output_file):
+                   output_file, follow):
     """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
 
-    Works in a shell pipe from a sensor. A non-numeric line is reported on stderr with its line number and
-    skipped (--strict: exit 1). With --state-file and --save-every 1, every printed prediction's state is
-    already on disk, and a restart on the same input file continues where the last run stopped; add
-    --output FILE for exactly-once output across a kill -9 (a pipe cannot offer that).
+    Reads INPUT_FILE (a file or a FIFO) or stdin. A non-numeric or non-UTF-8 line is reported on stderr with its
+    line number and skipped (--strict: exit 1).
+
+    \b
+    What a restart with --state-file resumes:
+    - the hidden state, only for the same model file and quantization;
+    - the input position, only in the same regular file (device, inode and a fingerprint of what was read);
+      a FIFO, a pipe or a replaced or rotated file is never skipped: it is read from where it stands;
+    - with --output FILE, that same file, cut back to what the state vouches for: exactly once across kill -9.
+    From a FIFO or pipe, lines are taken one at a time: a kill loses at most the line in hand.
+    SIGTERM finishes the line in hand, saves and exits 0.
     """
-    from pathlib import Path
+    from edgernn.streaming_cli import run
 
-    from edgernn.runtime import StreamingPredictor
-    from edgernn.streaming_cli import open_lines, restore_output, stream
-
-    predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
-    if predictor.backend_note:
-        click.echo(f"note: {predictor.backend_note}", err=True)
-    skip = 0
-    state_path = Path(state_file) if state_file else None
-    output_path = Path(output_file) if output_file else None
-    if state_path is not None and state_path.exists() and not reset_state:
-        extra = predictor.load_state(state_path)
-        if input_file not in (None, "-"):
-            skip = int(extra.get("lines", 0))
-        if output_path is not None:
-            restore_output(output_path, extra)
-    elif output_path is not None and output_path.exists():
-        output_path.write_text("")  # a fresh stream starts a fresh output
-    lines = open_lines(input_file)
-    try:
-        report = stream(predictor, lines, sys.stdout, sys.stderr, state_path, save_every, strict, skip,
-                        output_path)
-    finally:
-        if lines is not sys.stdin:
-            lines.close()
-    if report.bad_lines:
-        click.echo(f"{report.bad_lines} non-numeric line(s) skipped", err=True)
-    stats = predictor.stats
-    if stats["out_of_range"][0]:
-        click.echo(f"{stats['out_of_range'][0]} of {predictor.steps} steps were outside the calibrated input range "
-                   f"({stats['clipped'][0]} clipped by the input quantization)", err=True)
-    if report.stopped_at is not None:
-        sys.exit(EXIT_CHECK_FAILED)
+    code = run(bundle, input_file, variant=variant, backend=backend, state_file=state_file, save_every=save_every,
+               reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow)
+    if code:
+        sys.exit(code)
 
 
 @cli.command("verify", short_help="Measure each variant against the float model; a gate with exit codes.")

@@ -12,7 +12,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from edgernn.atomic import remove_stale, temp_file_beside
+from edgernn.runtime.atomic import remove_stale, temp_file_beside
 from edgernn.errors import ModelError
 
 CELLS = ("simple_rnn", "gru", "lstm")
@@ -53,12 +53,29 @@ def build_model(cell: str, units: int, layers: int, window: int | None):
     return keras.Model(inputs, outputs, name=f"edgernn_{cell}")
 
 
-def save_model(model, path: str | os.PathLike, metadata: dict) -> Path:
-    """Save atomically (temp file in the same directory, fsync, rename) with ``metadata`` inside the zip."""
+def check_model_target(path: str | os.PathLike, force: bool) -> Path:
+    """Where a trained model may be saved: a ``.keras`` path in a writable directory, new unless ``force``.
+
+    Checked before training, so a long run never ends in an error about its output path.
+    """
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelError(f"model path must end in .keras, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise ModelError(f"{path} is a directory; give a .keras file name")
+    if path.exists() and not force:
+        raise ModelError(f"{path} already exists; use --force to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ModelError(f"output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ModelError(f"cannot write to {parent}: permission denied")
+    return path
+
+
+def save_model(model, path: str | os.PathLike, metadata: dict) -> Path:
+    """Save atomically (temp file in the same directory, fsync, rename) with ``metadata`` inside the zip."""
+    path = check_model_target(path, force=True)
     remove_stale(path)
     tmp = str(temp_file_beside(path, suffix=".keras"))  # Keras insists on the .keras suffix
     try:

@@ -1,28 +1,47 @@
-"""The loop behind ``edgernn stream``: lines in, predictions out, state saved as the user asked.
+"""The loop behind ``edgernn stream``: lines in, predictions out, state saved as the user asked, nothing lost.
 
-Kept out of ``cli.py`` so the command stays thin, and free of TensorFlow: it imports only the runtime.
+Kept out of ``cli.py`` so the command stays thin, and free of TensorFlow: it imports only the runtime and the
+stream's input and output modules.
 
-Durability with ``--state-file``: the state file records how many input lines were consumed, so a restart on
-the same input file skips them. Printing to a pipe and saving a file cannot be one atomic act, so:
-- to stdout, a prediction is printed only after the state that produced it is on disk (a kill in the
-  microseconds between the two can drop that one line from the pipe, never the state);
-- with ``--output FILE``, delivery is exactly once: each line is appended and fsynced *before* the state is
-  saved with the file's new length, and a restart first truncates the file to the length the state records.
+What survives a restart (``--state-file``):
+- the hidden state, tied to the exact model file and quantization that produced it;
+- the input position, only for a regular file and only in that same file (``stream_input``): a FIFO, a pipe or
+  a replaced file is read from where it stands, never skipped;
+- with ``--output FILE``, the committed length of that same file (``stream_output``): each prediction is
+  appended and fsynced before the state that produced it is saved, so a restart after ``kill -9`` cuts back only
+  an uncommitted line, whose input (from a file) comes again: exactly once.
+To stdout, with a save at a step, the prediction is printed after the save (a kill between the two can drop
+that one line from a pipe, never the state).
+
+The state file is locked while a process uses it, and so is the output file. SIGTERM, SIGINT and SIGHUP finish
+the line in hand, save, and exit (0, or 130 for SIGINT).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgernn import locking
+from edgernn.runtime.errors import EdgernnError, StateError
+from edgernn.stream_input import Stop, open_input
+from edgernn.stream_output import FileSink, StdoutSink
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
 class StreamReport:
     steps: int = 0
     bad_lines: int = 0
+    first_bad: str = ""  # the first bad line's text, for the "no line was a number" error
     stopped_at: int | None = None  # line number of the bad line under --strict
     warned: bool = False  # the out-of-range warning is printed once
 
@@ -31,71 +50,183 @@ def _format(prediction: float) -> str:
     return "nan\n" if math.isnan(prediction) else f"{prediction:.9g}\n"
 
 
-def stream(predictor, lines, out, err, state_file: Path | None, save_every: int, strict: bool,
-           skip: int = 0, output_file: Path | None = None) -> StreamReport:
-    """Feed ``lines`` through ``predictor``; write one prediction per value to ``out`` (or ``output_file``)."""
-    report = StreamReport()
-    consumed = skip
-    sink = open(output_file, "a", encoding="utf-8") if output_file is not None else None
+def _parse(raw: bytes) -> tuple[float | None, str | None]:
+    """A line's value, or (None, why it is not one); (None, None) for a blank line."""
     try:
-        for number, line in enumerate(lines, start=1):
-            if number <= skip:
-                continue
-            text = line.strip()
-            consumed = number
-            if not text:
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                report.bad_lines += 1
-                print(f"line {number}: {text[:40]!r} is not a number; skipped", file=err, flush=True)
-                if strict:
-                    report.stopped_at = number
-                    break
-                continue
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, f"{raw[:40]!r} is not UTF-8 text"
+    if not text:
+        return None, None
+    try:
+        return float(text), None
+    except ValueError:
+        return None, f"{text[:40]!r} is not a number"
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return a.resolve() == b.resolve()
+
+
+def check_paths(input_file: str | None, state_file: Path | None, output_file: Path | None) -> None:
+    """Refuse file combinations that would destroy data, before anything is opened for writing."""
+    source = None if input_file in (None, "-") else Path(input_file)
+    pairs = [("--output", output_file, "the input", source), ("--state-file", state_file, "the input", source),
+             ("--state-file", state_file, "--output", output_file)]
+    for name, path, other_name, other in pairs:
+        if path is not None and other is not None and _same_path(path, other):
+            raise EdgernnError(f"{name} {path} is the same file as {other_name}; it would be overwritten")
+    for name, path in (("--output", output_file), ("--state-file", state_file)):
+        if path is not None and path.is_dir():
+            raise EdgernnError(f"{name} {path} is a directory")
+
+
+def _int(record: dict, key: str) -> int:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(key)
+    return value
+
+
+def parse_records(extra: dict, state_file: Path) -> tuple[dict | None, dict | None]:
+    """The input and output records a state carries, type-checked (a state file is untrusted input)."""
+    try:
+        source, sink = extra.get("input"), extra.get("output")
+        if source is not None:
+            if not isinstance(source, dict) or source.get("kind") not in ("file", "stream"):
+                raise ValueError("input")
+            if source["kind"] == "file":
+                for key in ("dev", "ino", "offset", "line", "tail_start"):
+                    _int(source, key)
+                if not all(isinstance(source.get(k), str) and _HEX64.fullmatch(source[k]) for k in ("head", "tail")):
+                    raise ValueError("input fingerprint")
+        if sink is not None:
+            if not isinstance(sink, dict) or not isinstance(sink.get("path"), str):
+                raise ValueError("output")
+            for key in ("dev", "ino", "bytes"):
+                _int(sink, key)
+    except ValueError as exc:
+        raise StateError(f"state file {state_file} has a malformed {exc} record; use --reset-state to start "
+                         "over") from None
+    return source, sink
+
+
+@contextlib.contextmanager
+def _signals_stop(stop: Stop):
+    """SIGTERM/SIGINT/SIGHUP ask the loop to stop after the line in hand (restored afterwards)."""
+    def handler(signum, frame):
+        stop.signal = signum
+
+    saved = {}
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave the defaults
+            saved[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous)
+
+
+def stream(predictor, source, sink, state_file: Path | None, save_every: int, strict: bool, stop: Stop,
+           err=None) -> StreamReport:
+    """Feed ``source``'s lines through ``predictor``; one prediction per value to ``sink``; save as asked."""
+    err = err or sys.stderr
+    report = StreamReport()
+    since_save = 0
+
+    def save(position=None):
+        sink.commit()
+        predictor.save_state(state_file, extra={"input": position or source.position(), "output": sink.position()})
+        sink.after_save()
+
+    before = source.position() if strict and state_file is not None else None
+    for line in source:
+        value, problem = _parse(line.raw)
+        if problem is not None:
+            report.bad_lines += 1
+            report.first_bad = report.first_bad or problem
+            if strict:
+                report.stopped_at = line.number
+                print(f"line {line.number}: {problem}; stopped (--strict)", file=err, flush=True)
+                break
+            print(f"line {line.number}: {problem}; skipped", file=err, flush=True)
+        elif value is not None:
             prediction = predictor.step(value)
             report.steps += 1
-            if not report.warned and predictor.stats["out_of_range"][0]:
-                report.warned = True
-                low, high = predictor.stats["calibrated_range"]
-                print(f"warning: line {number}: the input is outside the range the model was calibrated on "
-                      f"(model units [{low:.3g}, {high:.3g}]); predictions may degrade", file=err, flush=True)
-            save = state_file is not None and report.steps % save_every == 0
-            if sink is not None:
-                sink.write(_format(prediction))
-                sink.flush()
-                if save:
-                    os.fsync(sink.fileno())
-                    predictor.save_state(state_file, extra={"lines": number, "output_bytes": sink.tell()})
-            else:
-                if save:
-                    predictor.save_state(state_file, extra={"lines": number})
-                out.write(_format(prediction))
-                out.flush()
-        if state_file is not None and (report.steps % save_every != 0 or report.stopped_at):
-            extra = {"lines": consumed}
-            if sink is not None:
-                sink.flush()
-                os.fsync(sink.fileno())
-                extra["output_bytes"] = sink.tell()
-            predictor.save_state(state_file, extra=extra)
-    finally:
-        if sink is not None:
-            sink.close()
+            _warn_out_of_range(predictor, report, line.number, err)
+            since_save += 1
+            due = state_file is not None and since_save >= save_every
+            sink.write(_format(prediction), deferred=due)
+            if due:
+                save()
+                since_save = 0
+        if stop:
+            break
+        if before is not None:
+            before = source.position()  # under --strict a bad line is not consumed: a restart stops there again
+    if state_file is not None and report.steps:
+        save(before if report.stopped_at is not None else None)
+    sink.after_save()
     return report
 
 
-def restore_output(output_file: Path, extra: dict) -> None:
-    """Cut ``output_file`` back to the length the saved state vouches for (drops an uncommitted line)."""
-    length = int(extra.get("output_bytes", 0))
-    if output_file.exists() and output_file.stat().st_size > length:
-        with open(output_file, "r+b") as handle:
-            handle.truncate(length)
+def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> None:
+    if not report.warned and predictor.stats["out_of_range"][0]:
+        report.warned = True
+        low, high = predictor.stats["calibrated_range"]
+        print(f"warning: line {number}: the input is outside the range the model was calibrated on "
+              f"(model units [{low:.3g}, {high:.3g}]); predictions may degrade", file=err, flush=True)
 
 
-def open_lines(source: str | None):
-    """Lines from a file path, or stdin for None/``-``."""
-    if source in (None, "-"):
-        return sys.stdin
-    return open(source, encoding="utf-8", errors="replace")
+def run(bundle, input_file: str | None, *, variant: str, backend: str, state_file: str | None, save_every: int,
+        reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None) -> int:
+    """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
+    from edgernn.runtime import StreamingPredictor
+
+    err = err or sys.stderr
+    state_path = Path(state_file) if state_file else None
+    output_path = Path(output_file) if output_file else None
+    check_paths(input_file, state_path, output_path)
+    predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
+    if predictor.backend_note:
+        print(f"note: {predictor.backend_note}", file=err, flush=True)
+    stop = Stop()
+    with contextlib.ExitStack() as stack:
+        if state_path is not None:
+            stack.enter_context(locking.locked(state_path, "state file"))
+        input_record = output_record = None
+        if state_path is not None and state_path.exists() and not reset_state:
+            input_record, output_record = parse_records(predictor.load_state(state_path), state_path)
+        sink = FileSink(output_path, output_record, err) if output_path else StdoutSink()
+        stack.callback(sink.close)
+        stack.enter_context(_signals_stop(stop))
+        source = open_input(input_file, stop, follow, err)
+        if source is None:  # stopped while waiting for the input to appear
+            return _summary(predictor, StreamReport(), stop, err)
+        stack.callback(source.close)
+        note = source.resume(input_record) if input_record else None
+        if note:
+            print(note, file=err, flush=True)
+        report = stream(predictor, source, sink, state_path, save_every, strict, stop, err)
+    return _summary(predictor, report, stop, err)
+
+
+def _summary(predictor, report: StreamReport, stop: Stop, err) -> int:
+    if report.bad_lines and not report.steps and report.stopped_at is None:
+        raise EdgernnError(f"no line was a number ({report.bad_lines} read, the first: {report.first_bad}): "
+                           "edgernn stream expects one number per line")
+    if report.bad_lines and report.stopped_at is None:
+        print(f"{report.bad_lines} non-numeric line(s) skipped", file=err)
+    stats = predictor.stats
+    if stats["out_of_range"][0]:
+        print(f"{stats['out_of_range'][0]} of {predictor.steps} steps were outside the calibrated input range "
+              f"({stats['clipped'][0]} clipped by the input quantization)", file=err)
+    if report.stopped_at is not None:
+        return EXIT_CHECK_FAILED
+    if stop.signal == signal.SIGINT:
+        return EXIT_INTERRUPTED
+    return EXIT_OK

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgernn.data import Series, Split, chronological_split, load_series
 from edgernn.errors import DataError, ModelError
-from edgernn.modeling import CELLS, build_model, load_model, save_model
+from edgernn.modeling import CELLS, build_model, check_model_target, load_model, save_model
 from edgernn.runtime.preprocessing import SCALES, Preprocessing
 
 DIFFERENCE_CHOICES = ("auto", "on", "off")
@@ -156,6 +156,7 @@ def train(
     patience: int = 10,
     difference: str = "auto",
     scale: str = "standard",
+    force: bool = False,
     quiet: bool = False,
 ) -> TrainResult:
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
@@ -168,6 +169,7 @@ def train(
         difference: ``auto`` (decided from the training split), ``on`` or ``off``.
         scale: ``standard`` (mean/std), ``minmax`` (train range to [-1, 1]) or ``none``.
         seed: same seed, same weights on the same machine.
+        force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
 
     Returns:
         A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units.
@@ -176,6 +178,8 @@ def train(
         DataError, ModelError: bad data or options, one line each.
     """
     _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale)
+    if out is not None:
+        check_model_target(out, force)
     series = load_series(data, column=column, time_column=time_column)
     values = series.values
     split = chronological_split(values.size)

@@ -13,10 +13,10 @@ from pathlib import Path
 # name: (train options, variants[, export options])
 SPECS = {
     "sine": (dict(data="sine", units=16, epochs=20, lr=0.005), "all"),
-    "lstm": (dict(data="sine", cell="lstm", units=8, layers=2, epochs=3, lr=0.005),
+    "lstm": (dict(data="sine", cell="lstm", units=8, layers=2, epochs=20, lr=0.01),
              "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
     # the same LSTM with per-tensor int8 weights: what tflite-runtime 2.14's aarch64 optimized kernels can run
-    "lstm-per-tensor": (dict(data="sine", cell="lstm", units=8, layers=2, epochs=3, lr=0.005),
+    "lstm-per-tensor": (dict(data="sine", cell="lstm", units=8, layers=2, epochs=20, lr=0.01),
                         "tflite-float32,tflite-int8", dict(int8_weights="per-tensor")),
     "gru": (dict(data="sine", cell="gru", units=8, epochs=3, lr=0.005),
             "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
@@ -44,7 +44,7 @@ def make_bundles(root: Path) -> dict[str, Path]:
         if not (bundle / "manifest.json").exists():
             if options["data"].endswith(".npy"):
                 options = {**options, "data": str(root / options["data"])}
-            model = edgernn.train(out=root / f"{name}.keras", seed=0, quiet=True, **options)
+            model = edgernn.train(out=root / f"{name}.keras", seed=0, quiet=True, force=True, **options)
             edgernn.export(model.model_path, bundle, variants=variants, quiet=True, **(export_options or [{}])[0])
             # the host's verdicts (float Keras model), for the device-side verify to be compared with
             write_verify_json(verify(bundle, steps=HOST_VERIFY_STEPS, reference="keras"), bundle)

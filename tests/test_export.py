@@ -122,7 +122,7 @@ def test_unsupported_model_names_the_layer(tmp_path):
 
 def test_existing_output_is_refused_then_replaced_with_force(sine_model, tmp_path):
     out = tmp_path / "b"
-    out.mkdir()
+    edgernn.export(sine_model.model_path, out, variants="tflite-float32", quiet=True)
     (out / "keep").write_text("old")
     with pytest.raises(ExportError, match="already exists; use --force"):
         edgernn.export(sine_model.model_path, out, variants="tflite-float32", quiet=True)

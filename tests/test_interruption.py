@@ -65,6 +65,6 @@ def test_kill_9_during_train_leaves_no_half_written_model(tmp_path):
                            "--epochs", "2", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     before = out.read_bytes()
-    _run_until(args, marker_lines=5)
+    _run_until([*args, "--force"], marker_lines=5)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]

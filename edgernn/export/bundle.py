@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime
+import errno
 import os
 import shutil
 import sys
@@ -20,13 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from edgernn import __version__
-from edgernn.atomic import remove_stale, temp_dir_beside
+from edgernn.runtime.atomic import remove_stale, temp_dir_beside
 from edgernn.errors import ExportError
+from edgernn import locking
 from edgernn.export import calibration, onnx_export, tflite
 from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
 from edgernn.modeling import load_model
+from edgernn.runtime import safe_json
 from edgernn.runtime.manifest import (
+    MANIFEST_NAME,
     Manifest,
     Variant,
     VariantEntry,
@@ -98,16 +102,58 @@ def export(
     names = parse_variants(variants)
     if int8_weights not in tflite.INT8_WEIGHTS:
         raise ExportError(f"int8_weights must be one of {', '.join(tflite.INT8_WEIGHTS)}, got {int8_weights!r}")
-    if out.exists() and not force:
-        raise ExportError(f"{out} already exists; use --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a directory")
+    check_target(out, force)
+    try:
+        lock = locking.acquire(out, "bundle")
+    except OSError as exc:  # the parent refuses even a lock file (e.g. /proc), whatever os.access said
+        raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+    try:
+        check_target(out, force)  # again under the lock: another export may have finished meanwhile
+        return _export(model_path, out, names, calibration_data, calibration_steps, force, int8_weights, quiet,
+                       started)
+    finally:
+        locking.release(out, lock)
+
+
+def check_target(out: Path, force: bool) -> None:
+    """``out`` must be a new directory in a writable parent, or (with ``force``) an edgernn bundle to replace.
+
+    Raises:
+        ExportError: anything else: ``.``/``/`` or an ancestor of the working directory, a file, a symlink, a
+            directory that is not a bundle (``--force`` never deletes a user's directory).
+    """
+    resolved = out.resolve()
+    if out.name in ("", ".", "..") or resolved == resolved.parent or resolved in (Path.cwd(), *Path.cwd().parents):
+        raise ExportError(f"--out {out} is not a place for a new bundle: name a directory to create")
+    if out.is_symlink():
+        raise ExportError(f"--out {out} is a symlink; give the directory it points to")
+    if out.exists():
+        if not force:
+            raise ExportError(f"{out} already exists; use --force to replace it")
+        if not out.is_dir():
+            raise ExportError(f"{out} exists and is not a directory; --force replaces only an edgernn bundle")
+        if not is_bundle(out):
+            raise ExportError(f"{out} is not an edgernn bundle (no readable manifest.json); --force replaces only "
+                              "a bundle, never another directory: remove it yourself or choose another --out")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise ExportError(f"output directory's parent {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise ExportError(f"cannot write to {parent}: permission denied")
 
+
+def is_bundle(directory: Path) -> bool:
+    """Whether ``directory`` holds a manifest that parses as an edgernn manifest (any schema version)."""
+    try:
+        data = safe_json.loads((directory / MANIFEST_NAME).read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("schema_version"), int) and isinstance(
+        data.get("variants"), dict)
+
+
+def _export(model_path, out: Path, names, calibration_data, calibration_steps, force, int8_weights, quiet,
+            started) -> ExportResult:
     model, metadata = load_model(model_path)
     metadata = metadata or {}
     preprocessing = Preprocessing.from_dict(metadata.get("preprocessing", {}))
@@ -125,7 +171,7 @@ def export(
     try:
         staging = temp_dir_beside(out)
     except OSError as exc:
-        raise ExportError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     try:
         shutil.copyfile(model_path, staging / REFERENCE_MODEL)
         np.savez(staging / WEIGHTS_FILE, **inspected.weights)
@@ -156,7 +202,7 @@ def export(
                     inputs, outputs = onnx_export.tensor_specs(content)
                     converter = {**{k: v for k, v in _versions().items() if k != "keras"}, "opset": onnx_export.OPSET}
                     if variant is Variant.ONNX_INT8:
-                        converter["quantization"] = "onnxruntime dynamic (int8 weights)"
+                        converter["quantization"] = "onnxruntime dynamic (uint8 weights, U8U8)"
                 path = staging / variant.file_name
                 path.write_bytes(content)
                 entries[name] = VariantEntry(
@@ -180,7 +226,7 @@ def export(
         manifest.files["reference_data"] = _write_reference(staging, metadata, raw_calibration)
         write_manifest(manifest, staging)
         _fsync_tree(staging)
-        _move_into_place(staging, out)
+        _move_into_place(staging, out, force)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -252,22 +298,37 @@ def _fsync_tree(directory: Path) -> None:
         os.close(fd)
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with renameat2(RENAME_EXCHANGE); False where the system lacks it."""
+def _renameat2(a: Path, b: Path, flags: int) -> int | None:
+    """Linux renameat2: 0 on success, an errno on failure, None where the system lacks it."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+        return None
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
+        return 0
+    code = ctypes.get_errno()
+    return None if code in (errno.ENOSYS, errno.EINVAL) else code
 
 
-def _move_into_place(staging: Path, out: Path) -> None:
-    if not out.exists():
-        os.rename(staging, out)
+def _move_into_place(staging: Path, out: Path, force: bool) -> None:
+    """Rename the staged bundle to ``out``: never over anything without ``force`` (RENAME_NOREPLACE), and with
+    it as one swap with the old bundle (RENAME_EXCHANGE)."""
+    rename_noreplace, rename_exchange = 1, 2
+    if not out.exists() or not force:
+        code = _renameat2(staging, out, rename_noreplace)
+        if code is None:  # no renameat2 here: a plain rename, after the checks made under the lock
+            if out.exists():
+                code = errno.EEXIST
+            else:
+                os.rename(staging, out)
+                return
+        if code == errno.EEXIST:
+            raise ExportError(f"{out} appeared while exporting; not replaced (use --force to replace a bundle)")
+        if code:
+            raise OSError(code, os.strerror(code), str(out))
         return
-    if _exchange(staging, out):  # staging now holds the old bundle
+    if _renameat2(staging, out, rename_exchange) == 0:  # staging now holds the old bundle
         shutil.rmtree(staging, ignore_errors=True)
         return
     old = out.with_name(f".{out.name}.old-{os.getpid()}")

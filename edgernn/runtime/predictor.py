@@ -11,6 +11,8 @@ compute the same thing, and the tests hold them to equal outputs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 
@@ -31,6 +33,20 @@ def _same_quantization(a, b) -> bool:
     return a.dtype == b.dtype and a.scale == b.scale and a.zero_point == b.zero_point
 
 
+def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model) -> str:
+    """What a saved state is only valid for, computed from what was loaded: the model file's bytes (its
+    quantization parameters included), the float weights a numpy backend runs, the tensors' dtypes and
+    quantization as checked against the interpreter, the preprocessing and the window."""
+    digest = hashlib.sha256(content)
+    for key in sorted(weights or {}):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(weights[key]).tobytes())
+    described = {"tensors": [[t.name, t.dtype, t.scale, t.zero_point] for t in [*entry.inputs, *entry.outputs]],
+                 "preprocessing": preprocessing.to_dict(), "mode": model.mode, "raw_window": model.raw_window}
+    digest.update(json.dumps(described, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 class StreamingPredictor:
     """Stateful step-by-step inference over ``streams`` independent streams in one interpreter invoke.
 
@@ -39,8 +55,10 @@ class StreamingPredictor:
     models on differences return NaN for a stream's first value.
     """
 
-    def __init__(self, manifest, entry, backend, preprocessing: Preprocessing, streams: int, on_nan: str):
+    def __init__(self, manifest, entry, backend, preprocessing: Preprocessing, streams: int, on_nan: str,
+                 identity: str):
         self.manifest = manifest
+        self.identity = identity  # what saved states are valid for (see _identity)
         self.variant = entry.name
         self.backend_name = backend.name
         self.backend_note = getattr(backend, "note", None)  # e.g. a fallback to slower kernels, for the user
@@ -105,7 +123,8 @@ class StreamingPredictor:
         except ValueError as exc:
             raise BundleError(f"manifest.json: {exc}") from None
         engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
-        return cls(manifest, entry, engine, preprocessing, streams, on_nan)
+        identity = _identity(content, weights, entry, preprocessing, manifest.model)
+        return cls(manifest, entry, engine, preprocessing, streams, on_nan, identity)
 
     # -- state -----------------------------------------------------------------------------------------------
 
@@ -140,34 +159,46 @@ class StreamingPredictor:
         return state
 
     def _state_meta(self) -> dict:
-        return {"model_sha256": self.manifest.model_sha256, "variant": self.variant, "streams": self.streams}
+        # checked in this order: the clearest reason first (another variant, then another stream count)
+        return {"variant": self.variant, "streams": self.streams, "identity": self.identity}
 
     def save_state(self, path: str | os.PathLike, extra: dict | None = None) -> None:
-        """Write the state atomically (temp file, fsync, rename), tagged with the model hash and variant."""
+        """Write the state atomically (temp file, fsync, rename), tagged with what is loaded (``identity``).
+
+        ``extra``: JSON values saved alongside (returned by ``load_state``).
+        """
         arrays = {f"state/{k}": v for k, v in self.state.items()}
         arrays["steps"] = np.array(self.steps)
-        for key, value in (extra or {}).items():
-            arrays[f"extra/{key}"] = np.asarray(value)
-        write_state(path, self._state_meta(), arrays)
+        write_state(path, {**self._state_meta(), "extra": extra or {}}, arrays)
 
     def load_state(self, path: str | os.PathLike) -> dict:
-        """Restore a state written by ``save_state`` of the same model, variant and stream count.
+        """Restore a state written by ``save_state`` of the same model file, variant and stream count.
 
-        Returns the ``extra`` values saved with it. Raises StateError for a foreign, damaged or truncated file.
+        Returns the ``extra`` values saved with it. Raises StateError for a foreign, damaged or truncated file,
+        and for one holding non-finite hidden states (a NaN state would make every later prediction NaN).
         """
-        arrays = read_state(path, self._state_meta())
+        meta, arrays = read_state(path, self._state_meta())
         restored = {}
         for key, value in self.state.items():
             saved = arrays.get(f"state/{key}")
             if saved is None or saved.shape != value.shape or saved.dtype != value.dtype:
                 raise StateError(f"state file {path} lacks a valid {key!r} array; use --reset-state to start over")
+            finite = np.isfinite(saved) if key not in ("last", "buffer") else ~np.isinf(saved)  # NaN = no value yet
+            if saved.dtype.kind == "f" and not finite.all():
+                raise StateError(f"state file {path} holds non-finite values in {key!r}; use --reset-state to "
+                                 "start over")
             restored[key] = saved.copy()
+        steps = arrays.get("steps")
+        if steps is None or steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 0:
+            raise StateError(f"state file {path} lacks a valid step count; use --reset-state to start over")
+        if self._window and ((restored["filled"] < 0).any() or restored["filled"].dtype.kind not in "iu"):
+            raise StateError(f"state file {path} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
         self._last = restored["last"]
         if self._window:
             self._buffer, self._filled = restored["buffer"], restored["filled"]
-        self.steps = int(arrays.get("steps", 0))
-        return {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+        self.steps = int(steps)
+        return dict(meta.get("extra", {}))
 
     # -- stepping --------------------------------------------------------------------------------------------
 

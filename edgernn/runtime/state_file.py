@@ -1,64 +1,64 @@
-"""Saving and restoring a predictor's state: atomic writes, and refusal of a state from another model.
+"""Saving and restoring a predictor's state: atomic writes, and refusal of a state that is not this model's.
 
-Format: an ``.npz`` (read with ``allow_pickle=False``) holding the state arrays and a JSON ``meta`` string
-(format version, model hash, variant, streams).
+Format 2: an ``.npz`` (read with ``allow_pickle=False``) holding the state arrays and a JSON ``meta`` string:
+format version, the identity of what was loaded (see ``StreamingPredictor``), variant, streams, and the caller's
+``extra`` (JSON values, e.g. the stream command's input and output positions).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
-import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime import safe_json
+from edgernn.runtime.atomic import write_bytes_atomically
 from edgernn.runtime.errors import StateError
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+MAX_STATE_BYTES = 256 * 1024 * 1024
+_RESET = "use --reset-state to start over"
 
 
 def write_state(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     """Write to a temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
-    path = Path(path)
     buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps({"format": STATE_FORMAT, **meta})), **arrays)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    directory = os.open(path.parent or ".", os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    np.savez(buffer, meta=np.array(safe_json.dumps({"format": STATE_FORMAT, **meta})), **arrays)
+    write_bytes_atomically(path, buffer.getvalue())
 
 
-def read_state(path: str | os.PathLike, expect: dict) -> dict[str, np.ndarray]:
-    """Read a state file, checking that its ``meta`` matches ``expect`` (model hash, variant, streams)."""
+def read_state(path: str | os.PathLike, expect: dict) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a state file; its ``meta`` must match ``expect`` (identity, variant, streams). Returns (meta, arrays).
+
+    Raises:
+        StateError: missing, damaged, foreign, or from another edgernn format; one line each.
+    """
     path = Path(path)
     if not path.is_file():
         raise StateError(f"state file not found: {path}")
+    if path.stat().st_size > MAX_STATE_BYTES:
+        raise StateError(f"state file {path} is larger than {MAX_STATE_BYTES} bytes: not an edgernn state file")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except Exception:  # zipfile, numpy and json all raise their own types for a damaged file
-        raise StateError(f"state file {path} is truncated or not an edgernn state file "
-                         "(use --reset-state to start over)") from None
+        meta = safe_json.loads(str(arrays.pop("meta")))
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise StateError(f"state file {path} is truncated or not an edgernn state file ({reason}); {_RESET}") from None
+    if not isinstance(meta, dict):
+        raise StateError(f"state file {path} is not an edgernn state file; {_RESET}")
     if meta.get("format") != STATE_FORMAT:
-        raise StateError(f"state file {path} has format {meta.get('format')!r}; expected {STATE_FORMAT}")
+        raise StateError(f"state file {path} has format {meta.get('format')!r} (written by another edgernn "
+                         f"version); this one reads format {STATE_FORMAT}: {_RESET}")
+    what = {"identity": "another model or export (its model file, quantization or preprocessing differ)",
+            "variant": "another variant", "streams": "another stream count"}
     for key, wanted in expect.items():
         if meta.get(key) != wanted:
-            what = {"model_sha256": "another model", "variant": "another variant", "streams": "another stream count"}
-            raise StateError(f"state file {path} belongs to {what.get(key, key)} "
-                             f"({key} {meta.get(key)!r}, this predictor has {wanted!r}); use --reset-state to start over")
-    return arrays
+            shown = "" if key == "identity" else f" ({key} {meta.get(key)!r}, this predictor has {wanted!r})"
+            raise StateError(f"state file {path} belongs to {what.get(key, key)}{shown}; {_RESET}")
+    if not isinstance(meta.get("extra", {}), dict):
+        raise StateError(f"state file {path} has a malformed 'extra' record; {_RESET}")
+    return meta, arrays

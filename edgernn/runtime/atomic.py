@@ -1,0 +1,111 @@
+"""Atomic writes: temporary siblings named after the writing process, renamed into place, umask respected.
+
+A ``kill -9`` leaves a temporary file or directory behind (nothing runs at SIGKILL); the final name is never
+touched until the rename. The next writer of the same target removes siblings whose process is gone.
+``tempfile`` creates files 0600 and directories 0700 whatever the umask; what edgernn leaves behind gets the
+mode ``open()``/``mkdir`` would have given it (0644/0755 under the usual umask 022), so a bundle or a state
+file written by a service can be read by the user who copies or inspects it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+_UMASK_LOCK = threading.Lock()
+_CLEANED: set[str] = set()  # targets whose stale siblings this process has already removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _prefix(target: Path) -> str:
+    return f".{target.name}.tmp-"
+
+
+def _parent(target: Path) -> Path:
+    return target.parent if str(target.parent) else Path(".")
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter before Python 3.13's os)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def default_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open``/``mkdir`` would have: 0666/0777 minus the umask."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
+def remove_stale(target: Path) -> None:
+    """Delete temporary siblings of ``target`` left by writers that no longer run."""
+    prefix = _prefix(target)
+    try:
+        entries = list(_parent(target).iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def temp_dir_beside(target: Path) -> Path:
+    """A new empty directory next to ``target``, for staging a directory that is renamed into place."""
+    path = Path(tempfile.mkdtemp(prefix=f"{_prefix(target)}{os.getpid()}-", dir=_parent(target)))
+    default_mode(path, directory=True)
+    return path
+
+
+def temp_file_beside(target: Path, suffix: str = "") -> Path:
+    """A new empty file next to ``target`` (same filesystem, so ``os.replace`` is atomic)."""
+    fd, name = tempfile.mkstemp(prefix=f"{_prefix(target)}{os.getpid()}-", suffix=suffix, dir=_parent(target))
+    os.close(fd)
+    default_mode(name)
+    return Path(name)
+
+
+def fsync_directory(directory: str | os.PathLike) -> None:
+    """Make a rename inside ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomically(path: str | os.PathLike, content: bytes) -> None:
+    """Write ``content`` to a temporary sibling, fsync it, rename it over ``path``, fsync the directory."""
+    path = Path(path)
+    if str(path) not in _CLEANED:  # once per target and process: a state saved every step stays cheap
+        remove_stale(path)
+        _CLEANED.add(str(path))
+    tmp = temp_file_beside(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(_parent(path))
