@@ -118,7 +118,8 @@ def plot(result, baselines: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).parent))
+    # not into benchmarks/ by default: the tracked results there are replaced only when asked (--out benchmarks)
+    parser.add_argument("--out", default="benchmark-results")
     parser.add_argument("--steps", type=int, default=3000)
     args = parser.parse_args()
     out = Path(args.out)

@@ -8,7 +8,6 @@ that need TensorFlow (Keras, re-running windows) live in ``benchmarks/run.py``.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.backends import choose, installed
+from edgernn.runtime.backends import backend_class, choose, installed
 from edgernn.runtime.bundle import read_verified
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.manifest import Variant, parse_variants, read_manifest
@@ -163,7 +162,12 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
     names = [n for n in parse_variants(variants) if n in manifest.variants]
-    chosen = list(backends) if backends else installed()
+    if backends:
+        for name in backends:
+            backend_class(name)  # unknown or not installed: BackendError naming the extra
+        chosen = list(backends)
+    else:
+        chosen = installed()
     values = _inputs(steps)
     rows = []
     for name in names:
@@ -178,6 +182,9 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
             median = float(np.median(times))
             rows.append(Latency(name, backend, entry.size_bytes, median, float(np.percentile(times, 99)),
                                 1e6 / float(np.mean(times)), predictor.backend_note))
+    if not rows:
+        raise BackendError(f"nothing to measure: no variant of {', '.join(names) or '(none)'} runs on "
+                           f"{', '.join(chosen)} here")
     result = BenchResult(str(bundle), steps, rows)
     floor = raw_floor(bundle, steps)
     wrapped = next((r.median_us for r in rows if r.variant == "tflite-float32" and r.backend == "litert"), None)
@@ -216,5 +223,3 @@ def format_table(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
-def to_json(result: BenchResult) -> str:
-    return json.dumps(result.to_dict(), indent=2)

@@ -1,52 +1,120 @@
 """The ``edgernn`` command line: thin click commands over the library.
 
-Exit codes, the same for every command: 0 success, 1 a check failed (verify gate, strict stream),
-2 usage or input error. Library errors print one ``error: ...`` line; ``--debug`` or ``EDGERNN_DEBUG=1`` shows
-the traceback instead. Heavy imports (TensorFlow, interpreters) happen inside the commands that need them.
+Exit codes, the same for every command: 0 success, 1 a check failed (verify gate, ``stream --strict``; nothing
+else), 2 usage or input error (bad option, bad file, bad bundle, missing optional dependency), 3 an internal
+error (a bug). Errors print one ``error: ...`` line (``edgernn.cli_errors`` decides code and text); ``--debug`` or
+``EDGERNN_DEBUG=1`` adds the traceback and keeps the exit code. Heavy imports (TensorFlow, interpreters) happen
+inside the commands that need them.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
+import traceback
 
 import click
 
 from edgernn import __version__
-from edgernn.runtime.errors import EdgernnError
+from edgernn.cli_errors import classify
+from edgernn.cli_types import BACKEND, BACKENDS_LIST, VARIANT, VARIANTS, choice
+from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+CELLS = ("simple_rnn", "gru", "lstm")
 
 
 class _Group(click.Group):
-    """Turns edgernn's errors into one line on stderr and their exit code, never a traceback."""
+    """One line on stderr and the right exit code for every way a command can end, never a bare traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (EdgernnError, OSError) as exc:
-            if ctx.obj.get("debug"):
-                raise
-            if isinstance(exc, EdgernnError):
-                message, code = str(exc), exc.exit_code
-            else:
-                message, code = f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", EXIT_USAGE
-            click.echo(f"error: {message}", err=True)
-            ctx.exit(code)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001 - the boundary: classify() maps every kind to a code and a line
+            code, message = classify(exc)
+            if (ctx.obj or {}).get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(code)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Like click's standalone mode, but usage errors are one line too (``error: ... (see ... --help)``)."""
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # no command given: the help, as a usage error
+            click.echo(exc.ctx.get_help(), err=True)
+            code = EXIT_USAGE
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "edgernn"
+            click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+            code = EXIT_USAGE
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgernn")
-@click.option("--debug", is_flag=True, envvar="EDGERNN_DEBUG", help="Show tracebacks instead of one-line errors.")
+@click.option("--debug", is_flag=True, envvar="EDGERNN_DEBUG",
+              help="Print the traceback with an error (the exit code stays the same).")
 @click.pass_context
 def cli(ctx, debug):
-    """Train a recurrent network, export quantized step models, run them statefully on a device."""
+    """Train a recurrent network, export quantized step models, run them statefully on a device.
+
+    Exit codes: 0 success, 1 a check failed, 2 usage or input error, 3 internal error.
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+
+
+def _json(data) -> None:
+    """Strict JSON on stdout: NaN and infinities become null (never invalid JSON)."""
+    from edgernn.runtime.safe_json import dumps
+
+    click.echo(dumps(data, nan_as_null=True, indent=2))
+
+
+def _bundle_path(ctx, param, value):
+    """A BUNDLE argument: a model file given instead is the most common slip; say what to do."""
+    from pathlib import Path
+
+    if value and Path(value).is_file() and Path(value).suffix == ".keras":
+        raise click.BadParameter(f"{value} is a model, not a bundle; export it first: "
+                                 f"edgernn export {value} --out BUNDLE", ctx=ctx, param=param)
+    return value
+
+
+class _progress:
+    """A progress bar on stderr while a long command runs, only when stderr is a terminal (click's own bar).
+
+    Used as ``with _progress("verify") as progress:``; ``progress(done, total, label)`` advances it.
+    """
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __enter__(self):
+        return self.update if sys.stderr.isatty() else None
+
+    def update(self, done: int, total: int, item: str) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
+                                         item_show_func=lambda shown: shown)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos, item)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def data_options(func):
@@ -62,20 +130,21 @@ def data_options(func):
 @data_options
 @click.option("--out", type=click.Path(dir_okay=False), default="model.keras", show_default=True,
               help="Where to save the model (.keras).")
-@click.option("--cell", type=click.Choice(["simple_rnn", "gru", "lstm"]), default="simple_rnn", show_default=True)
-@click.option("--units", type=int, default=50, show_default=True)
-@click.option("--layers", type=int, default=1, show_default=True)
+@click.option("--cell", type=choice(CELLS), default="simple_rnn", show_default=True, help="Recurrent cell.")
+@click.option("--units", type=int, default=50, show_default=True, help="Units per recurrent layer.")
+@click.option("--layers", type=int, default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--window", type=int, default=None,
               help="Train the classic window model (N values in, next value out) instead of a streaming one.")
-@click.option("--epochs", type=int, default=40, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--epochs", type=int, default=40, show_default=True, help="At most this many epochs.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Sequences per training batch.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same weights on this machine.")
 @click.option("--patience", type=int, default=10, show_default=True,
               help="Early stopping on validation loss (best weights restored); 0 turns it off.")
-@click.option("--difference", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+@click.option("--difference", type=choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="First differencing; auto decides from the training data (trend test).")
-@click.option("--scale", type=click.Choice(["standard", "minmax", "none"]), default="standard", show_default=True)
+@click.option("--scale", type=choice(["standard", "minmax", "none"]), default="standard", show_default=True,
+              help="Scaling fitted on the training split: mean/std, training range to [-1, 1], or none.")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def train_command(data, column, time_column, out, cell, units, layers, window, epochs, batch_size, lr, seed,
@@ -103,7 +172,7 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
         summary = {**metrics, "preprocessing": result.preprocessing.to_dict(),
                    "difference_reason": result.metadata["difference_reason"],
                    "model_path": str(result.model_path), "mode": result.metadata["mode"]}
-        click.echo(json.dumps(summary, indent=2))
+        _json(summary)
         return
     kind = f"window {window}" if window else "streaming"
     click.echo(f"model: {result.model_path} ({cell}, {layers}x{units} units, {kind})")
@@ -118,58 +187,74 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
 @cli.command("export", short_help="Export a .keras model to a bundle of TFLite/ONNX step models.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(), help="Bundle directory to create.")
-@click.option("--variants", default="all", show_default=True,
-              help="Comma-separated: tflite-float32, tflite-float16, tflite-dynamic, tflite-int8, "
-                   "tflite-int16x8, onnx-float32, onnx-int8.")
+@click.option("--variants", type=VARIANTS, default="all", show_default=True,
+              help="Comma-separated variants to export, or all.")
 @click.option("--calibration-data", default=None,
               help="Series for calibration: a .csv/.npy, sine or counting (default: the model's training data).")
-@click.option("--calibration-steps", type=int, default=1000, show_default=True)
+@click.option("--calibration-steps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Calibration steps the float model is run over.")
 @click.option("--force", is_flag=True,
               help="Replace an existing bundle (atomically); a directory that is not a bundle is never replaced.")
-@click.option("--int8-weights", type=click.Choice(["per-channel", "per-tensor"]), default="per-channel",
+@click.option("--int8-weights", type=choice(["per-channel", "per-tensor"]), default="per-channel",
               show_default=True,
               help="Scales of tflite-int8's weights. per-tensor runs on tflite-runtime 2.14's optimized aarch64 "
                    "kernels, which crash on per-channel ones (edgernn then falls back to its reference kernels).")
 @click.option("--no-verify", is_flag=True, help="Skip the accuracy gate after export.")
-def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, no_verify):
+@click.option("--json", "as_json", is_flag=True, help="Print the result (and the gate's) as JSON on stdout.")
+def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, no_verify,
+                   as_json):
     """Turn a trained Keras recurrent model into the files a device runs one step at a time.
 
     Streaming models become a one-step model with explicit state inputs/outputs (x, h0, c0... -> y, h0_out,
     ...); window models an unrolled fixed-length model. Full-integer variants are calibrated on real
-    (x, state) pairs from the float model. The bundle is written atomically.
+    (x, state) pairs from the float model. The bundle is written atomically. Exit 1 if a variant fails the
+    verify gate.
     """
     import edgernn.export
 
     result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
-                            calibration_steps=calibration_steps, force=force, int8_weights=int8_weights)
-    click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
-    if no_verify:
-        return
-    from edgernn.verification import DataError, format_table, verify, write_verify_json
-
-    try:
-        outcome = verify(result.bundle)
-    except DataError as exc:  # a user's own model records no test data: the gate needs --data, via verify
-        click.echo(f"verify skipped: {exc} (run edgernn verify {result.bundle} --data ...)", err=True)
-        return
-    write_verify_json(outcome, result.bundle)
-    click.echo(format_table(outcome))
-    if not outcome.passed:
+                            calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
+                            quiet=as_json)
+    summary = {"bundle": str(result.bundle), "variants": list(result.manifest.variants),
+               "seconds": result.seconds, "verify": None}
+    if not as_json:
+        click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
+    outcome = None if no_verify else _export_gate(result.bundle, as_json)
+    if as_json:
+        _json({**summary, "verify": outcome.to_dict() if outcome else None})
+    if outcome is not None and not outcome.passed:
         sys.exit(EXIT_CHECK_FAILED)
 
 
+def _export_gate(bundle, as_json: bool):
+    """Run verify's gate on a fresh bundle and store verify.json in it; None when there is no data for it."""
+    from edgernn.verification import DataError, format_table, verify, write_verify_json
+
+    try:
+        outcome = verify(bundle)
+    except DataError as exc:  # a user's own model records no test data: the gate needs --data, via verify
+        click.echo(f"verify skipped: {exc} (run edgernn verify {bundle} --data ...)", err=True)
+        return None
+    write_verify_json(outcome, bundle)
+    if not as_json:
+        click.echo(format_table(outcome))
+    return outcome
+
+
 @cli.command("stream", short_help="Predict the next value for each value on stdin (or a file).")
-@click.argument("bundle", type=click.Path())
+@click.argument("bundle", type=click.Path(), callback=_bundle_path)
 @click.argument("input_file", required=False, default=None)
-@click.option("--variant", default="tflite-int8", show_default=True)
-@click.option("--backend", default="auto", show_default=True,
-              help="auto, litert, tflite-runtime, onnxruntime, numpy or tensorflow.")
+@click.option("--variant", type=VARIANT, default="tflite-int8", show_default=True, help="Variant to run.")
+@click.option("--backend", type=BACKEND, default="auto", show_default=True,
+              help="Interpreter; auto picks the first installed one that runs the variant.")
 @click.option("--state-file", type=click.Path(dir_okay=False), default=None,
               help="Resume from this state if it exists; save to it every --save-every steps and at exit. "
                    "Locked while in use.")
-@click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Save the state every N predictions (1: every prediction is backed by a saved state).")
 @click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over.")
-@click.option("--on-nan", type=click.Choice(["skip", "hold", "raise"]), default="skip", show_default=True)
+@click.option("--on-nan", type=choice(["skip", "hold", "raise"]), default="skip", show_default=True,
+              help="A NaN/inf value: skip it (prints nan, state untouched), hold the last value, or stop.")
 @click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), default=None,
               help="Append predictions to this file instead of stdout; with --state-file, exactly once "
@@ -202,20 +287,22 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
 
 
 @cli.command("verify", short_help="Measure each variant against the float model; a gate with exit codes.")
-@click.argument("bundle", type=click.Path())
+@click.argument("bundle", type=click.Path(), callback=_bundle_path)
 @click.option("--data", default=None, help="counting, sine or a .csv/.npy (default: the held-out test split "
               "recorded at training time).")
 @click.option("--column", default=None, help="CSV column to use.")
-@click.option("--steps", type=int, default=10_000, show_default=True,
+@click.option("--steps", type=click.IntRange(min=10), default=10_000, show_default=True,
               help="Steps to run with the state carried (the data is repeated if shorter).")
-@click.option("--variants", default="all", show_default=True)
-@click.option("--backend", default="auto", show_default=True)
+@click.option("--variants", type=VARIANTS, default="all", show_default=True,
+              help="Comma-separated variants to verify, or all (those in the bundle).")
+@click.option("--backend", type=BACKEND, default="auto", show_default=True,
+              help="Interpreter to verify on (each variant also runs on every other installed one).")
 @click.option("--max-nrmse", multiple=True, metavar="VARIANT=PCT",
               help="Override a variant's NRMSE threshold (% of range); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (nothing else).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
-              help="Write report.json, report.md and PNG plots into this directory.")
-@click.option("--reference", type=click.Choice(["auto", "keras", "stored"]), default="auto", show_default=True,
+              help="Write report.json, report.md and PNG plots (plots need matplotlib) into this directory.")
+@click.option("--reference", type=choice(["auto", "keras", "stored"]), default="auto", show_default=True,
               help="keras: run the float model (needs TensorFlow); stored: the float outputs recorded in the "
                    "bundle at export (for a device); auto: keras where TensorFlow is installed.")
 @click.option("--max-clipped", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -227,30 +314,38 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
     Reports NRMSE vs float (% of the float output's range), max error, drift (error over the last 10% of
     steps / first 10%) and task RMSE beside the float model's and persistence's. Default gate: float32
     NRMSE <= 0.001% (max error <= 1e-4 of range), float16 <= 0.5, int16x8 <= 1, dynamic, int8 and onnx-int8
-    <= 2; drift <= 2. Exit 0 all pass, 1 any fails, 2 usage or unreadable bundle.
+    <= 2; drift <= 2. Exit 0 all pass, 1 any fails, 2 usage or unreadable bundle. Progress goes to stderr
+    when it is a terminal.
     """
     from edgernn.verification import format_table, parse_thresholds, verify
 
-    result = verify(bundle, data, column=column, steps=steps, variants=variants, backend=backend,
-                    max_nrmse=parse_thresholds(max_nrmse), reference=reference, max_clipped=max_clipped)
+    with _progress("verify") as progress:
+        result = verify(bundle, data, column=column, steps=steps, variants=variants, backend=backend,
+                        max_nrmse=parse_thresholds(max_nrmse), reference=reference, max_clipped=max_clipped,
+                        progress=progress)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        _json(result.to_dict())
     else:
         click.echo(format_table(result))
     if report_dir:
         from edgernn.report import write_report
 
-        paths = write_report(result, report_dir)
+        paths, note = write_report(result, report_dir)
         click.echo(f"report: {', '.join(str(p) for p in paths)}", err=as_json)
+        if note:
+            click.echo(f"note: {note}", err=True)
     if not result.passed:
         sys.exit(EXIT_CHECK_FAILED)
 
 
 @cli.command("bench", short_help="Latency, throughput and footprint per variant and backend.")
-@click.argument("bundle", type=click.Path())
-@click.option("--variants", default="all", show_default=True)
-@click.option("--backends", default=None, help="Comma-separated backends (default: every installed one).")
-@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True)
+@click.argument("bundle", type=click.Path(), callback=_bundle_path)
+@click.option("--variants", type=VARIANTS, default="all", show_default=True,
+              help="Comma-separated variants to measure, or all (those in the bundle).")
+@click.option("--backend", "backends", type=BACKENDS_LIST, default=None,
+              help="Comma-separated backends to measure (default: every installed one).")
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="Timed steps per variant and backend (after a warm-up).")
 @click.option("--streams", type=click.IntRange(min=1), default=256, show_default=True,
               help="Streams for the one-predictor vs separate-predictors comparison.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
@@ -262,19 +357,22 @@ def bench_command(bundle, variants, backends, steps, streams, as_json):
     predictor vs N predictors. Process: import time of edgernn.runtime, peak RSS of a runtime-only process.
     No TensorFlow is imported.
     """
-    from edgernn.bench import bench, format_table, to_json
+    from edgernn.bench import bench, format_table
 
-    chosen = [b.strip() for b in backends.split(",")] if backends else None
-    result = bench(bundle, variants=variants, backends=chosen, steps=steps, streams=streams)
-    click.echo(to_json(result) if as_json else format_table(result))
+    result = bench(bundle, variants=variants, backends=backends, steps=steps, streams=streams)
+    if as_json:
+        _json(result.to_dict())
+    else:
+        click.echo(format_table(result))
 
 
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")
-@click.option("--cell", type=click.Choice(["simple_rnn", "gru", "lstm"]), default="simple_rnn", show_default=True)
+@click.option("--cell", type=choice(CELLS), default="simple_rnn", show_default=True, help="Recurrent cell.")
 @click.option("--quick", is_flag=True, help="Fewer epochs: a smoke run in well under a minute.")
-def demo_command(out, cell, quick):
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def demo_command(out, cell, quick, as_json):
     """Train, export, verify and stream on the built-in sine, then print a table per variant.
 
     Everything is written under --out. Exit 1 if any variant fails the verify gate.
@@ -291,12 +389,16 @@ def demo_command(out, cell, quick):
 
     summary = run_demo(target, cell=cell, quick=quick)
     metrics = summary["metrics"]
-    click.echo(f"model: {summary['model_path']} (trained in {summary['train_seconds']:.0f} s): test RMSE "
-               f"{metrics['test_rmse']:.4f} vs persistence {metrics['persistence_rmse']:.4f}")
-    click.echo(format_table(summary["verify"]))
-    click.echo(f"stream: tflite-int8, {summary['stream_step_us']:.0f} us per step (Python loop included), "
-               f"RMSE vs the true next value {summary['stream_rmse']:.4f}")
-    click.echo(f"bundle: {summary['bundle']}  (verify.json inside)")
+    if as_json:
+        _json({**summary, "out": str(summary["out"]), "model_path": str(summary["model_path"]),
+               "bundle": str(summary["bundle"]), "verify": summary["verify"].to_dict()})
+    else:
+        click.echo(f"model: {summary['model_path']} (trained in {summary['train_seconds']:.0f} s): test RMSE "
+                   f"{metrics['test_rmse']:.4f} vs persistence {metrics['persistence_rmse']:.4f}")
+        click.echo(format_table(summary["verify"]))
+        click.echo(f"stream: tflite-int8, {summary['stream_step_us']:.0f} us per step (Python loop included), "
+                   f"RMSE vs the true next value {summary['stream_rmse']:.4f}")
+        click.echo(f"bundle: {summary['bundle']}  (verify.json inside)")
     if not summary["verify"].passed:
         sys.exit(EXIT_CHECK_FAILED)
 

@@ -34,8 +34,10 @@ def _stage(name: str) -> float:
 
 def run_demo(out: Path, cell: str = "simple_rnn", quick: bool = False) -> dict:
     """Run every stage; returns the summary the CLI prints. Raises on the first failing stage."""
+    from edgernn.tf_import import import_tensorflow
     from edgernn.training import train
 
+    import_tensorflow()  # a missing TensorFlow is reported before anything is written
     out.mkdir(parents=True, exist_ok=False)
     started = _stage(f"train: streaming {cell} ({DEMO_UNITS} units) on the built-in sine")
     result = train("sine", out / "model.keras", cell=cell, units=DEMO_UNITS, epochs=15 if quick else 40,

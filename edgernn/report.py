@@ -1,37 +1,41 @@
 """``edgernn verify --report DIR``: report.json, report.md and three PNG plots a person can read.
 
-Plots (matplotlib, Agg backend, written only here): float vs each variant over a stretch of the series, the
+Plots (matplotlib, Agg backend, written only here; without matplotlib the JSON and Markdown are still written): float vs each variant over a stretch of the series, the
 error along the whole sequence (drift shows as a rising curve), and each variant's error histogram.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from edgernn.runtime import safe_json
 
 STRETCH = 300  # steps shown in the predictions plot
 SMOOTHING = 200  # steps in the rolling mean of the drift plot
 
 
-def write_report(result, directory) -> list[Path]:
-    """Write the report files into ``directory`` (created if needed); returns their paths."""
-    import matplotlib
-
+def write_report(result, directory) -> tuple[list[Path], str | None]:
+    """Write the report files into ``directory`` (created if needed); returns their paths, and a note when
+    the plots could not be drawn (no matplotlib on a device: report.json and report.md are written anyway)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "report.json"
+    path.write_text(safe_json.dumps(result.to_dict(), nan_as_null=True, indent=2) + "\n")
+    written = [path]
+    try:
+        import matplotlib
+    except ImportError:
+        (directory / "report.md").write_text(_markdown(result, plots=False))
+        return [*written, directory / "report.md"], ("the plots need matplotlib, which is not installed: "
+                                                     "pip install matplotlib (or edgernn[train])")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     arrays = result.arrays
     values, reference = arrays["values"], arrays["reference"]
     variants = [row.variant for row in result.variants if row.variant in arrays]
-    written = []
-
-    path = directory / "report.json"
-    path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    written.append(path)
 
     start = max(0, values.size // 2 - STRETCH // 2)
     window = slice(start, start + STRETCH)
@@ -75,9 +79,9 @@ def write_report(result, directory) -> list[Path]:
     written.append(_save(fig, directory / "histograms.png"))
 
     path = directory / "report.md"
-    path.write_text(_markdown(result))
+    path.write_text(_markdown(result, plots=True))
     written.insert(1, path)
-    return written
+    return written, None
 
 
 def _save(fig, path: Path) -> Path:
@@ -89,7 +93,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _markdown(result) -> str:
+def _markdown(result, plots: bool) -> str:
     lines = [
         f"# edgernn verify: {result.bundle}",
         "",
@@ -105,5 +109,9 @@ def _markdown(result) -> str:
                    if m else "- | - | - | -")
         verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"| {row.variant} | {row.backend} | {row.size_bytes / 1024:.1f} KB | {figures} | {verdict} |")
-    lines += ["", "![predictions](predictions.png)", "", "![drift](drift.png)", "", "![histograms](histograms.png)", ""]
+    if plots:
+        lines += ["", "![predictions](predictions.png)", "", "![drift](drift.png)", "",
+                  "![histograms](histograms.png)", ""]
+    else:
+        lines += ["", "(No plots: matplotlib is not installed here.)", ""]
     return "\n".join(lines)

@@ -327,6 +327,32 @@ class StreamLines:
             os.close(self._fd)
 
 
+class ObjectLines:
+    """Lines of a Python file object with no descriptor behind it (an embedding program's or a test's stdin):
+    read as it yields them, not replayable."""
+
+    replayable = False
+
+    def __init__(self, handle, stop: Stop):
+        self._handle, self._stop = getattr(handle, "buffer", handle), stop
+
+    def position(self) -> dict:
+        return {"kind": "stream"}
+
+    def resume(self, record: dict) -> str | None:
+        return None
+
+    def __iter__(self):
+        for number, line in enumerate(self._handle, start=1):
+            raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+            yield Line(number, raw[:-1] if raw.endswith(b"\n") else raw)
+            if self._stop:
+                return
+
+    def close(self) -> None:
+        """The caller owns the file object."""
+
+
 def open_input(source: str | None, stop: Stop, follow: bool = False, err=None):
     """``FileLines`` or ``StreamLines`` for a path, or for stdin (None or ``-``); None if stopped while waiting.
 
@@ -336,7 +362,10 @@ def open_input(source: str | None, stop: Stop, follow: bool = False, err=None):
     ending the stream when the last one leaves.
     """
     if source in (None, "-"):
-        fd = sys.stdin.fileno()
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: no descriptor behind it
+            return ObjectLines(sys.stdin, stop)
         if stat.S_ISREG(os.fstat(fd).st_mode):
             return FileLines(None, os.dup(fd), stop, False, err)
         return StreamLines(fd, stop, owned=False)

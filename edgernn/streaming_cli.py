@@ -211,6 +211,10 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
         note = source.resume(input_record) if input_record else None
         if note:
             print(note, file=err, flush=True)
+        if state_path is not None and output_record is None and isinstance(sink, FileSink):
+            # a new state records the output's length before the first line: a run killed before its first
+            # save must still have its uncommitted lines cut back on restart
+            predictor.save_state(state_path, extra={"input": source.position(), "output": sink.position()})
         report = stream(predictor, source, sink, state_path, save_every, strict, stop, err)
     return _summary(predictor, report, stop, err)
 

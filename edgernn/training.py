@@ -180,6 +180,9 @@ def train(
     _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale)
     if out is not None:
         check_model_target(out, force)
+    from edgernn.tf_import import import_keras
+
+    keras = import_keras()  # a missing TensorFlow is the first and only thing reported
     series = load_series(data, column=column, time_column=time_column)
     values = series.values
     split = chronological_split(values.size)
@@ -190,10 +193,6 @@ def train(
          f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
          + (f", {series.filled} gaps filled by linear interpolation" if series.filled else ""), quiet)
     _log(f"preprocessing: difference {'on' if use_difference else 'off'} ({reason}), scale {scale}", quiet)
-
-    from edgernn.tf_import import import_keras
-
-    keras = import_keras()
 
     keras.utils.set_random_seed(seed)
     z = preprocessing.transform(values)  # z[k] is the model input made from raw value k + lag

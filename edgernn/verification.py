@@ -70,8 +70,14 @@ class VerifyResult:
         return all(v.passed for v in self.variants if not v.skipped)
 
     def to_dict(self) -> dict:
+        """JSON-ready: each variant's ``result`` is ``pass``, ``fail`` or ``skipped`` (then ``passed`` is null:
+        a variant that could not run here neither passed nor failed)."""
         data = asdict(self)
         data.pop("arrays")
+        for row in data["variants"]:
+            row["result"] = "skipped" if row["skipped"] else ("pass" if row["passed"] else "fail")
+            if row["skipped"]:
+                row["passed"] = None
         return {**data, "passed": self.passed}
 
 
@@ -153,7 +159,7 @@ def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
 
 def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, variants=None, backend: str = "auto",
            max_nrmse: dict | None = None, diagnose: bool = True, reference: str = "auto",
-           max_clipped: float = DEFAULT_MAX_CLIPPED) -> VerifyResult:
+           max_clipped: float = DEFAULT_MAX_CLIPPED, progress=None) -> VerifyResult:
     """Measure every variant (or ``variants``) of ``bundle`` against the float model; see the module doc.
 
     Each variant also runs on every other installed backend that can run it; float32 variants must agree
@@ -161,7 +167,8 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
 
     ``reference``: ``keras`` runs the float model (needs TensorFlow); ``stored`` uses the inputs and float
     outputs recorded in the bundle at export (what a device without TensorFlow does); ``auto`` picks keras
-    where TensorFlow is installed, else stored.
+    where TensorFlow is installed, else stored. ``progress(done, total, variant)``, if given, is called as
+    each variant starts.
     """
     from edgernn.runtime import StreamingPredictor
     from edgernn.runtime.backends import choose
@@ -195,7 +202,9 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
     thresholds = {**DEFAULT_MAX_NRMSE, **(max_nrmse or {})}
     results = []
     arrays = {"values": values, "reference": reference}
-    for name in names:
+    for done, name in enumerate(names):
+        if progress is not None:
+            progress(done, len(names), name)
         entry = manifest.variants[name]
         row = VariantResult(name, backend, entry.size_bytes)
         try:

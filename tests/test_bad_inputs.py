@@ -62,7 +62,7 @@ def test_export_bad_inputs(runner, sine_model, tmp_path):
         "unwritable": ([model, "--out", "/proc/edgernn-bundle"], "cannot write to /proc"),
         "calibration shape": ([model, "--out", str(tmp_path / "b3"), "--calibration-data", str(tmp_path / "wide.npy")],
                               "expected a 1-D series"),
-        "unknown variant": ([model, "--out", str(tmp_path / "b4"), "--variants", "tflite-int4"], "unknown variant tflite-int4"),
+        "unknown variant": ([model, "--out", str(tmp_path / "b4"), "--variants", "tflite-int4"], "unknown variant 'tflite-int4'"),
     }
     for name, (args, message) in cases.items():
         result = runner.invoke(cli, ["export", *args, "--no-verify"])
@@ -147,8 +147,9 @@ def test_bad_bundles(runner, sine_bundle, tmp_path, case, command):
     assert "Traceback" not in result.output
 
 
-def test_debug_flag_shows_the_traceback(runner, tmp_path):
+def test_debug_flag_shows_the_traceback_and_keeps_the_exit_code(runner, tmp_path):
     quiet = runner.invoke(cli, ["stream", str(tmp_path / "nope")])
-    assert quiet.exit_code == 2 and quiet.exception is not None and isinstance(quiet.exception, SystemExit)
+    assert quiet.exit_code == 2 and "Traceback" not in quiet.stderr
     loud = runner.invoke(cli, ["--debug", "stream", str(tmp_path / "nope")])
-    assert loud.exit_code == 1 and type(loud.exception).__name__ == "BundleError"
+    assert loud.exit_code == 2 and "Traceback" in loud.stderr and "BundleError: bundle not found" in loud.stderr
+    assert loud.stderr.strip().splitlines()[-1].startswith("error: bundle not found")

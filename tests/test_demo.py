@@ -1,11 +1,16 @@
+import json
+
+from edgernn.runtime.manifest import ALL_VARIANTS
+
+
 def test_demo_quick_runs_every_stage(runner, tmp_path):
     from edgernn.cli import cli
 
     out = tmp_path / "demo"
-    result = runner.invoke(cli, ["demo", "--quick", "--out", str(out)])
+    result = runner.invoke(cli, ["demo", "--quick", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    for variant in ("tflite-float32", "tflite-float16", "tflite-dynamic", "tflite-int8", "tflite-int16x8",
-                    "onnx-float32", "onnx-int8"):
-        assert variant in result.stdout
+    summary = json.loads(result.stdout)  # --json: the summary only, strict JSON
+    assert [v["variant"] for v in summary["verify"]["variants"]] == list(ALL_VARIANTS)
+    assert all(v["result"] == "pass" for v in summary["verify"]["variants"]) and summary["stream_rmse"] > 0
     assert (out / "bundle" / "verify.json").exists() and (out / "model.keras").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # nothing outside --out

@@ -1,14 +1,21 @@
-"""Errors shared by the device runtime and the host side.
+"""Errors shared by the device runtime and the host side, and the exit codes they map to.
 
 Every error edgernn raises on bad input is an ``EdgernnError`` with a one-line message; the CLI turns it into
-``error: <message>`` and its ``exit_code`` (2: usage or input error) without a traceback.
+``error: <message>`` and its ``exit_code`` without a traceback (``edgernn.cli_errors`` is the one place that maps
+any exception to an exit code).
 """
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1  # a check failed: verify's gate, stream --strict; nothing else uses it
+EXIT_USAGE = 2  # usage or input error: bad option, bad file, bad bundle, missing optional dependency
+EXIT_INTERNAL = 3  # a bug in edgernn: one line saying so; --debug shows the traceback
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class EdgernnError(ValueError):
     """Base class: bad input or a failed check, described in one line."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class BundleError(EdgernnError):
@@ -21,3 +28,7 @@ class StateError(EdgernnError):
 
 class BackendError(EdgernnError):
     """No interpreter can run the requested variant, or the interpreter rejected the model."""
+
+
+class MissingDependency(EdgernnError):
+    """An optional package this command needs is not installed (names the extra to install)."""

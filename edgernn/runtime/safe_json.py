@@ -58,6 +58,17 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
         raise ValueError("nested too deeply") from None
 
 
-def dumps(value, **kwargs) -> str:
-    """Strict JSON out: NaN and infinities are refused rather than written as invalid JSON."""
-    return json.dumps(value, allow_nan=False, **kwargs)
+def _nulled(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nulled(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nulled(v) for v in value]
+    return value
+
+
+def dumps(value, nan_as_null: bool = False, **kwargs) -> str:
+    """Strict JSON out: NaN and infinities are refused rather than written as invalid JSON, or with
+    ``nan_as_null`` (results for people and CI: a metric that does not exist) written as ``null``."""
+    return json.dumps(_nulled(value) if nan_as_null else value, allow_nan=False, **kwargs)

@@ -173,6 +173,24 @@ def test_kill_9_and_log_rotation_on_a_followed_file_exactly_once(bundles, tmp_pa
     assert output.read_text() == _uninterrupted(bundles["sine"], values, tmp_path)
 
 
+def test_a_new_state_records_the_output_before_the_first_line(bundles, tmp_path):
+    """A first run killed before its first save must still have its uncommitted lines cut back: the state is
+    written before anything is read (found by the FIFO kill test: an orphan line from a killed first run)."""
+    output = tmp_path / "out.txt"
+    output.write_text("0.5\n")  # from an earlier run without a state: kept
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(_stream_args(bundles["sine"], fifo, tmp_path), stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (tmp_path / "state.npz").exists() and time.time() < deadline:  # saved while no writer has come
+        time.sleep(0.01)
+    reader.send_signal(signal.SIGKILL)
+    reader.wait()
+    predictor = StreamingPredictor.load(bundles["sine"], INT8)
+    extra = predictor.load_state(tmp_path / "state.npz")
+    assert extra["output"]["bytes"] == 4 and extra["input"] == {"kind": "stream"}
+
+
 def test_replaced_or_rewritten_input_file_is_read_from_its_start(bundles, tmp_path, sine_values):
     values = sine_values[:7]
     source = tmp_path / "in.txt"

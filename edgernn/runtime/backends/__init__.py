@@ -15,11 +15,12 @@ variant's format.
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from edgernn.runtime.errors import BackendError
+
+if TYPE_CHECKING:  # numpy only for the annotations: the CLI reads BACKENDS without importing numpy
+    import numpy as np
 
 BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "numpy", "tensorflow")
 AUTO_ORDER = ("litert", "tflite-runtime", "onnxruntime")

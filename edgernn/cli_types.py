@@ -1,0 +1,47 @@
+"""Click parameter types for edgernn's own vocabularies: case-insensitive, listed in ``--help``, one-line errors.
+
+The names come from the modules that own them (variants from the manifest, backends from the backend table),
+so the CLI never keeps a second list.
+"""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.runtime.backends import BACKENDS
+from edgernn.runtime.manifest import ALL_VARIANTS
+
+
+def choice(values, **kwargs) -> click.Choice:
+    """A case-insensitive choice (click lists the values in ``--help`` and in its error)."""
+    return click.Choice(list(values), case_sensitive=False, **kwargs)
+
+
+class NameList(click.ParamType):
+    """A comma-separated list of known names (or ``all``), lower-cased and de-duplicated, in the order given."""
+
+    def __init__(self, names, what: str, allow_all: bool = True):
+        self.names, self.what, self.allow_all = tuple(names), what, allow_all
+        self.name = f"{what} list"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return ("all|" if self.allow_all else "") + ",".join(self.names)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        text = str(value).strip().lower()
+        if self.allow_all and text == "all":
+            return "all"
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in self.names]
+        if unknown or not names:
+            self.fail(f"unknown {self.what} {', '.join(map(repr, unknown)) or '(none)'}; choose from "
+                      f"{'all, ' if self.allow_all else ''}{', '.join(self.names)}", param, ctx)
+        return list(dict.fromkeys(names))
+
+
+VARIANT = choice(ALL_VARIANTS)
+VARIANTS = NameList(ALL_VARIANTS, "variant")
+BACKEND = choice(["auto", *BACKENDS])
+BACKENDS_LIST = NameList(BACKENDS, "backend", allow_all=False)

@@ -1,0 +1,88 @@
+"""The CLI's contract, enforced: exit codes 0/1/2/3, one-line errors, --debug, help for every option,
+case-insensitive choices, --json everywhere results are printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from edgernn.cli import cli
+
+CLI = [sys.executable, "-m", "edgernn"]
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_every_option_has_help_and_lists_its_choices():
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "help":
+                assert param.help, f"{name} {param.opts[0]} has no help text"
+                if isinstance(param.type, click.Choice):
+                    assert not param.type.case_sensitive, f"{name} {param.opts[0]} is case-sensitive"
+
+
+def test_usage_errors_are_one_line_exit_2():
+    for args in (["train", "--cell", "transformer"], ["stream", "b", "--variant", "tflite-int4"],
+                 ["bench", "b", "--backend", "litrt"], ["verify", "b", "--steps", "3"], ["nope"]):
+        result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), (args, result.stderr)
+
+
+def test_choices_are_case_insensitive(runner, sine_bundle):
+    result = runner.invoke(cli, ["stream", str(sine_bundle), "--variant", "TFLITE-Float32", "--on-nan", "Hold",
+                                 "--backend", "LiteRT"], input="0.1\nnan\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == result.stdout.splitlines()[1] or len(result.stdout.splitlines()) == 2
+
+
+def test_a_model_given_as_a_bundle_says_what_to_do(runner, sine_model):
+    result = runner.invoke(cli, ["verify", str(sine_model.model_path)])
+    assert result.exit_code == 2
+    assert f"export it first: edgernn export {sine_model.model_path} --out BUNDLE" in result.stderr
+
+
+def test_an_internal_error_is_exit_3_and_says_it_is_a_bug(runner, sine_bundle, monkeypatch):
+    import edgernn.verification
+
+    def broken(*args, **kwargs):
+        return 1 / 0  # a bug inside edgernn, not bad input
+
+    monkeypatch.setattr(edgernn.verification, "verify", broken)
+    quiet = runner.invoke(cli, ["verify", str(sine_bundle)])
+    assert quiet.exit_code == 3 and "Traceback" not in quiet.stderr
+    assert _last_line(quiet.stderr).startswith("error: internal error: ZeroDivisionError") and "bug" in quiet.stderr
+    loud = runner.invoke(cli, ["--debug", "verify", str(sine_bundle)])
+    assert loud.exit_code == 3 and "Traceback" in loud.stderr
+
+
+def test_verify_json_says_skipped_not_failed(runner, sine_bundle):
+    result = runner.invoke(cli, ["verify", str(sine_bundle), "--backend", "onnxruntime", "--steps", "200",
+                                 "--variants", "tflite-int8,onnx-float32", "--json"])
+    data = json.loads(result.stdout)
+    rows = {row["variant"]: row for row in data["variants"]}
+    assert rows["tflite-int8"]["result"] == "skipped" and rows["tflite-int8"]["passed"] is None
+    assert rows["onnx-float32"]["result"] == "pass" and rows["onnx-float32"]["passed"] is True
+    assert result.exit_code == 0 and data["passed"]
+
+
+def test_export_json_is_the_result_and_the_gate(runner, sine_model, tmp_path):
+    out = tmp_path / "b"
+    result = runner.invoke(cli, ["export", str(sine_model.model_path), "--out", str(out),
+                                 "--variants", "tflite-float32,onnx-float32", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["bundle"] == str(out) and data["variants"] == ["tflite-float32", "onnx-float32"]
+    assert [row["result"] for row in data["verify"]["variants"]] == ["pass", "pass"]
+
+
+@pytest.mark.parametrize("args", [["--version"], ["stream", "--help"]])
+def test_help_and_version_exit_0(args):
+    assert subprocess.run([*CLI, *args], capture_output=True, timeout=60).returncode == 0
