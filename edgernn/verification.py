@@ -323,12 +323,10 @@ def format_table(result: VerifyResult) -> str:
 
 
 def write_verify_json(result: VerifyResult, bundle) -> Path:
-    """Store the gate's outcome in the bundle as ``verify.json`` (temp file + rename)."""
-    import json
-    import os
+    """Store the gate's outcome in the bundle as ``verify.json`` (atomically, strict JSON)."""
+    from edgernn.runtime.atomic import write_bytes_atomically
+    from edgernn.runtime.safe_json import dumps
 
     path = Path(bundle) / "verify.json"
-    tmp = path.with_name(".verify.json.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    os.replace(tmp, path)
+    write_bytes_atomically(path, (dumps(result.to_dict(), nan_as_null=True, indent=2) + "\n").encode())
     return path

@@ -9,6 +9,7 @@ file written by a service can be read by the user who copies or inspects it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -92,20 +93,28 @@ def fsync_directory(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_bytes_atomically(path: str | os.PathLike, content: bytes) -> None:
-    """Write ``content`` to a temporary sibling, fsync it, rename it over ``path``, fsync the directory."""
-    path = Path(path)
-    if str(path) not in _CLEANED:  # once per target and process: a state saved every step stays cheap
-        remove_stale(path)
-        _CLEANED.add(str(path))
-    tmp = temp_file_beside(path)
+@contextlib.contextmanager
+def staged_file(target: str | os.PathLike, suffix: str = ""):
+    """``with staged_file(path) as tmp:`` write ``tmp`` (a new empty sibling); on leaving the block it is fsynced
+    and renamed over ``path`` (and the directory fsynced), or removed if the block raised. The one way edgernn
+    replaces a file: readers see the old file or the new one, never part of either."""
+    target = Path(target)
+    if str(target) not in _CLEANED:  # once per target and process: a state saved every step stays cheap
+        remove_stale(target)
+        _CLEANED.add(str(target))
+    tmp = temp_file_beside(target, suffix)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-            handle.flush()
+        yield tmp
+        with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_directory(_parent(path))
+    fsync_directory(_parent(target))
+
+
+def write_bytes_atomically(path: str | os.PathLike, content: bytes) -> None:
+    """Replace ``path`` with ``content`` (see ``staged_file``)."""
+    with staged_file(path) as tmp:
+        tmp.write_bytes(content)

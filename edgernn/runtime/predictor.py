@@ -23,14 +23,18 @@ from edgernn.runtime.bundle import load_weights, open_bundle, read_verified, var
 from edgernn.runtime.errors import BundleError, EdgernnError, StateError
 from edgernn.runtime.manifest import Variant
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.runtime.quantization import dequantize, is_quantized, quantize, requantize
+from edgernn.runtime.quantization import (
+    bounds,
+    dequantize,
+    is_quantized,
+    quantize,
+    requantizer,
+    scalar_dequantizer,
+    scalar_quantizer,
+)
 from edgernn.runtime.state_file import read_state, write_state
 
 ON_NAN = ("skip", "hold", "raise")
-
-
-def _same_quantization(a, b) -> bool:
-    return a.dtype == b.dtype and a.scale == b.scale and a.zero_point == b.zero_point
 
 
 def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model) -> str:
@@ -70,24 +74,21 @@ class StreamingPredictor:
         self._x_spec = entry.input("x")
         self._y_spec = entry.output("y")
         self._pairs = [(entry.input(i), entry.output(o)) for i, o in entry.state_pairs]
-        self._handover_is_copy = all(_same_quantization(i, o) for i, o in self._pairs)
+        # each state output -> the next step's state input: None when the quantization is the same
+        self._handovers = [requantizer(out_spec, in_spec) for in_spec, out_spec in self._pairs]
+        self._handover_is_copy = not any(self._handovers)
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
         self._fast = streams == 1 and not self._window
-        x_spec, y_spec = self._x_spec, self._y_spec
-        self._x_scale = x_spec.scale if is_quantized(x_spec) else None
-        self._x_zero = x_spec.zero_point or 0
-        if self._x_scale is not None:
-            info = np.iinfo(np.dtype(x_spec.dtype))
-            self._x_bounds = (int(info.min), int(info.max))
-        self._y_scale = y_spec.scale if is_quantized(y_spec) else None
-        self._y_zero = y_spec.zero_point or 0
+        self._quantize_x = scalar_quantizer(self._x_spec)
+        self._dequantize_y = scalar_dequantizer(self._y_spec)
         # monitoring, in model-input units: the calibrated range, and what the input tensor can represent
         calibrated = manifest.input_range or [-math.inf, math.inf]
         self._calibrated = (float(calibrated[0]), float(calibrated[1]))
-        if self._x_scale is not None:
-            low, high = self._x_bounds
-            half = self._x_scale / 2  # values within half a step of the ends still round to them
-            self._representable = (self._x_scale * (low - self._x_zero) - half, self._x_scale * (high - self._x_zero) + half)
+        if is_quantized(self._x_spec):
+            low, high = bounds(self._x_spec)
+            scale, zero = self._x_spec.scale, self._x_spec.zero_point
+            half = scale / 2  # values within half a step of the ends still round to them
+            self._representable = (scale * (low - zero) - half, scale * (high - zero) + half)
         else:
             self._representable = (-math.inf, math.inf)
         self.reset()
@@ -226,8 +227,8 @@ class StreamingPredictor:
         return predictions
 
     def _step_one(self, value: float) -> float:
-        """The scalar fast path: one stream of a streaming model."""
-        last = self._last[0]
+        """The scalar fast path: one stream of a streaming model (Python floats: cheaper than numpy scalars)."""
+        last = float(self._last[0])
         if not math.isfinite(value):
             if self.on_nan == "raise":
                 raise EdgernnError(f"non-finite input [{value}] (on_nan='raise')")
@@ -237,35 +238,24 @@ class StreamingPredictor:
                 self.steps += 1
                 return math.nan
         pre = self._pre
-        if pre.difference:
-            if not math.isfinite(last):
-                self._last[0] = value
-                self.steps += 1
-                return math.nan
-            z = (value - last - pre.offset) / pre.divisor
-        else:
-            z = (value - pre.offset) / pre.divisor
+        if pre.difference and not math.isfinite(last):
+            self._last[0] = value
+            self.steps += 1
+            return math.nan
+        z = pre.encode(value, last)
         if not self._calibrated[0] <= z <= self._calibrated[1]:
             self._out_of_range[0] += 1
             if not self._representable[0] <= z <= self._representable[1]:
                 self._clipped[0] += 1
-        if self._x_scale is None:
-            self._x[0, 0] = z
-        else:
-            low, high = self._x_bounds
-            # the same arithmetic as quantization.quantize, so both paths give identical tensors
-            self._x[0, 0] = min(high, max(low, round(z / self._x_scale) + self._x_zero))
+        self._x[0, 0] = self._quantize_x(z)
         out = self._run([self._x, *self._states])
-        y = out[0][0, 0]
-        y = float(y) if self._y_scale is None else (int(y) - self._y_zero) * self._y_scale
         if self._handover_is_copy:
             self._states = out[1:]
         else:
-            self._states = [requantize(o, out_spec, in_spec) for o, (in_spec, out_spec) in zip(out[1:], self._pairs)]
+            self._states = [o if h is None else h(o) for h, o in zip(self._handovers, out[1:])]
         self._last[0] = value
         self.steps += 1
-        y = y * pre.divisor + pre.offset
-        return y + value if pre.difference else y
+        return pre.decode(self._dequantize_y(out[0][0, 0]), value)
 
     def _step_streams(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
         last = self._last
@@ -277,8 +267,8 @@ class StreamingPredictor:
         out = self._run([self._x, *self._states])
         y = dequantize(out[0][:, 0], self._y_spec)
         predictions = self._pre.decode(y, values)
-        for k, (in_spec, out_spec) in enumerate(self._pairs):
-            new = requantize(out[k + 1], out_spec, in_spec)
+        for k, handover in enumerate(self._handovers):
+            new = out[k + 1] if handover is None else handover(out[k + 1])
             self._states[k] = new if everyone else np.where(active[:, None], new, self._states[k])
         if everyone:
             self._last = values

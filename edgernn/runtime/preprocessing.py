@@ -20,6 +20,10 @@ class Preprocessing:
     With ``difference`` the model sees ``x[t] - x[t-1]`` and predicts the next difference, so a stream must
     remember its last raw value (part of the predictor's state) and the first value of a stream yields no
     prediction.
+
+    ``encode(value, last)``: raw value(s) (a float or a per-stream array) to model input(s), given each stream's
+    previous raw value; ``decode(output, last)``: model output(s) back to raw next-value prediction(s), given each
+    stream's latest raw value. Every other method is built on these two.
     """
 
     difference: bool = False
@@ -58,20 +62,29 @@ class Preprocessing:
     def transform(self, values: np.ndarray) -> np.ndarray:
         """A whole raw series to model inputs; shorter by ``lag`` values."""
         values = np.asarray(values, dtype=np.float64)
-        base = np.diff(values) if self.difference else values
-        return (base - self.offset) / self.divisor
+        return self.encode(values[1:], values[:-1]) if self.difference else self.encode(values, None)
 
     def transform_rows(self, rows: np.ndarray) -> np.ndarray:
         """Each row a raw window ``[streams, raw_window]`` -> model inputs ``[streams, raw_window - lag]``."""
-        base = np.diff(rows, axis=1) if self.difference else rows
-        return (base - self.offset) / self.divisor
+        return self.encode(rows[:, 1:], rows[:, :-1]) if self.difference else self.encode(rows, None)
 
-    def encode(self, value, last):
-        """One raw value (scalar or per-stream array) to a model input, given the stream's previous raw value."""
-        base = value - last if self.difference else value
-        return (base - self.offset) / self.divisor
+    def __post_init__(self):
+        # encode/decode as closures over the constants: the same arithmetic serves numpy arrays (many streams)
+        # and Python floats (the one-stream hot path, where a method call with attribute look-ups costs more
+        # than the arithmetic)
+        offset, divisor = self.offset, self.divisor
+        if self.difference:
+            def encode(value, last):
+                return (value - last - offset) / divisor
 
-    def decode(self, output, last):
-        """A model output back to a raw next-value prediction, given the stream's latest raw value."""
-        raw = output * self.divisor + self.offset
-        return raw + last if self.difference else raw
+            def decode(output, last):
+                return output * divisor + offset + last
+        else:
+            def encode(value, last):
+                return (value - offset) / divisor
+
+            def decode(output, last):
+                return output * divisor + offset
+        object.__setattr__(self, "encode", encode)
+        object.__setattr__(self, "decode", decode)
+
