@@ -90,6 +90,7 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
     """
     from pathlib import Path
 
+    from edgernn.runtime import safe_json
     from edgernn.training import train
 
     replacing = force and Path(out).is_file()
@@ -103,7 +104,7 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
         summary = {**metrics, "preprocessing": result.preprocessing.to_dict(),
                    "difference_reason": result.metadata["difference_reason"],
                    "model_path": str(result.model_path), "mode": result.metadata["mode"]}
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(safe_json.dumps(summary, non_finite="null", indent=2))  # NaN metrics: null, never NaN
         return
     kind = f"window {window}" if window else "streaming"
     click.echo(f"model: {result.model_path} ({cell}, {layers}x{units} units, {kind})")

@@ -21,3 +21,15 @@ class StateError(EdgernnError):
 
 class BackendError(EdgernnError):
     """No interpreter can run the requested variant, or the interpreter rejected the model."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to one line of at most ``limit`` characters (its type name if it has none):
+    third-party messages go after a file name in edgernn's one-line errors."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """``repr`` of a piece of user input for an error message, shortened: a cell can be megabytes long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"

@@ -58,6 +58,27 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
         raise ValueError("nested too deeply") from None
 
 
-def dumps(value, **kwargs) -> str:
-    """Strict JSON out: NaN and infinities are refused rather than written as invalid JSON."""
+def dumps(value, non_finite: str = "refuse", **kwargs) -> str:
+    """Strict JSON out: never ``NaN``/``Infinity``, which are not JSON.
+
+    Args:
+        value: what ``json.dumps`` takes.
+        non_finite: ``refuse`` (a ValueError: for files edgernn reads back, where such a number is a bug) or
+            ``null`` (for summaries printed for people and scripts, where a figure can be undefined, e.g. the
+            RMSE of a model whose predictions are all NaN).
+    """
+    if non_finite == "null":
+        value = _nulled(value)
+    elif non_finite != "refuse":
+        raise ValueError(f"non_finite must be 'refuse' or 'null', got {non_finite!r}")
     return json.dumps(value, allow_nan=False, **kwargs)
+
+
+def _nulled(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _nulled(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nulled(item) for item in value]
+    return value
