@@ -80,7 +80,7 @@ def _json(data) -> None:
     """Strict JSON on stdout: NaN and infinities become null (never invalid JSON)."""
     from edgernn.runtime.safe_json import dumps
 
-    click.echo(dumps(data, nan_as_null=True, indent=2))
+    click.echo(dumps(data, non_finite="null", indent=2))
 
 
 def _bundle_path(ctx, param, value):

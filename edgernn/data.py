@@ -6,19 +6,34 @@ verification on the host and ``edgernn verify --data`` on a device.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.errors import DataError
+from edgernn.runtime.errors import first_line, quoted
+from edgernn.runtime.preprocessing import Preprocessing
+from edgernn.timestamps import time_order
 
 BUILTIN_SOURCES = ("counting", "sine")
 MISSING_MARKERS = {"", "na", "nan", "n/a", "null", "none", "-"}
 SINE_POINTS = 3000
 SINE_SEED = 0
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+# What np.load raises for a damaged .npy: header text that does not tokenize or is not a dict literal (TokenError,
+# SyntaxError, ValueError, TypeError, KeyError, RecursionError), a short file (EOFError, ValueError), a declared
+# shape beyond memory or a C long (MemoryError, OverflowError); UnicodeError is a ValueError.
+NPY_LOAD_ERRORS = (ValueError, TypeError, KeyError, SyntaxError, tokenize.TokenError, RecursionError, EOFError,
+                   OSError, OverflowError, MemoryError)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+COLUMNS_SHOWN = 20  # header names listed in an error message
 
 
 @dataclass(frozen=True)
@@ -58,11 +73,16 @@ def load_series(source: str, column: str | None = None, time_column: str | None 
     Args:
         source: ``counting``, ``sine``, or a path to a ``.csv`` (with a header row) or a 1-D ``.npy`` file.
         column: CSV column to use; default the only numeric column.
-        time_column: CSV column to sort rows by (numbers, or ISO-8601 text, which sorts correctly as text).
+        time_column: CSV column to sort rows by: numbers (e.g. epoch seconds) or dates, see
+            ``edgernn.timestamps.time_order``. Duplicate times are refused.
+
+    Returns:
+        A ``Series`` of finite float64 values; NaN/inf/empty cells are filled by linear interpolation.
 
     Raises:
-        DataError: missing file, unknown or ambiguous column, a non-numeric cell (names line and column),
-            nothing left to fill gaps from.
+        DataError: a missing, unreadable or damaged file; an unknown or ambiguous column; a non-numeric cell
+            (names line and column); a time that does not parse or repeats; a .npy array that is not a 1-D array
+            of real numbers; nothing left to fill gaps from. Always one line naming the file.
     """
     if source == "counting":
         return Series(counting_series(), "counting")
@@ -87,18 +107,40 @@ def load_series(source: str, column: str | None = None, time_column: str | None 
 
 
 def _read_npy(path: Path) -> np.ndarray:
+    name = path.name
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise DataError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if not head:
+        raise DataError(f"{name} is empty (0 bytes); expected a .npy array")
+    if head.startswith(ZIP_MAGIC):
+        raise DataError(f"{name} is a zip archive (an .npz?), not a .npy array; save one array with np.save")
+    if head != NPY_MAGIC:
+        raise DataError(f"{name} is not a .npy array file (no .npy header; pickled data is never loaded)")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path.name} is not a readable .npy array ({exc})") from None
-    array = np.asarray(array)
+    except NPY_LOAD_ERRORS as exc:
+        raise DataError(f"{name} is not a readable .npy array ({first_line(exc)})") from None
     if array.ndim == 2 and 1 in array.shape:
         array = array.reshape(-1)
     if array.ndim != 1:
-        raise DataError(f"{path.name} holds an array of shape {array.shape}; expected a 1-D series")
-    if not np.issubdtype(array.dtype, np.number):
-        raise DataError(f"{path.name} holds {array.dtype} values; expected numbers")
-    return array.astype(np.float64)
+        raise DataError(f"{name} holds an array of shape {array.shape}; expected a 1-D series")
+    dtype = array.dtype
+    if dtype.names:
+        raise DataError(f"{name} holds structured records (fields {_names(dtype.names)}); expected a plain numeric "
+                        "array (save one field)")
+    if dtype.kind == "c":
+        raise DataError(f"{name} holds complex values; expected real numbers (the imaginary part would be lost)")
+    if dtype.kind == "b":
+        raise DataError(f"{name} holds booleans; expected numbers")
+    if dtype.kind in "US":
+        raise DataError(f"{name} holds text ({dtype.str}) values; expected numbers")
+    if not np.issubdtype(dtype, np.number):
+        raise DataError(f"{name} holds {dtype} values; expected numbers")
+    with np.errstate(over="ignore"):  # a long double beyond float64 becomes inf: a gap, like 1e999 in a CSV
+        return array.astype(np.float64)
 
 
 def _parse_cell(text: str) -> float | None:
@@ -124,84 +166,136 @@ def _looks_numeric(cells: list[str]) -> bool:
 
 
 def _read_csv_column(path: Path, column: str | None, time_column: str | None) -> np.ndarray:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except UnicodeDecodeError:
-        raise DataError(f"{path.name} is not a UTF-8 text CSV file") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows, lines = _read_rows(path)
+    name = path.name
     if not rows:
-        raise DataError(f"{path.name} is empty: expected a header row and at least one data row")
+        raise DataError(f"{name} is empty: expected a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
-    body = rows[1:]
+    body, lines = rows[1:], lines[1:]
     if not body:
-        raise DataError(f"{path.name} has a header but no data rows")
-    lines = _data_line_numbers(path)
+        raise DataError(f"{name} has a header but no data rows")
     for at, row in enumerate(body):
         if len(row) != len(header):
-            raise DataError(
-                f"{path.name} line {lines[at]}: {len(row)} cells, but the header has {len(header)} columns"
-            )
-    columns = {name: [row[i] for row in body] for i, name in enumerate(header)}
-    if time_column is not None and time_column not in columns:
-        raise DataError(f"time column {time_column!r} not in {path.name}; columns: {', '.join(header)}")
+            raise DataError(f"{name} line {lines[at]}: {len(row)} cells, but the header has {len(header)} columns")
+    columns = [[row[i] for row in body] for i in range(len(header))]
+    time_index = None if time_column is None else _column_index(header, time_column, "time column", name)
     if column is None:
-        candidates = [n for n in header if n != time_column and _looks_numeric(columns[n])]
+        candidates = [i for i, h in enumerate(header) if h != time_column and _looks_numeric(columns[i])]
         if len(candidates) != 1:
             which = "no numeric column" if not candidates else "several numeric columns"
-            raise DataError(f"{path.name} has {which}; choose one with --column from: {', '.join(header)}")
-        column = candidates[0]
-    elif column not in columns:
-        raise DataError(f"column {column!r} not in {path.name}; columns: {', '.join(header)}")
+            raise DataError(f"{name} has {which}; choose one with --column from: {_names(header)}")
+        index, column = candidates[0], header[candidates[0]]
+    else:
+        index = _column_index(header, column, "column", name)
     values = np.empty(len(body), dtype=np.float64)
-    for at, cell in enumerate(columns[column]):
+    for at, cell in enumerate(columns[index]):
         try:
             parsed = _parse_cell(cell)
         except ValueError:
-            raise DataError(
-                f"{path.name} line {lines[at]}, column {column!r}: {cell.strip()!r} is not a number"
-            ) from None
+            raise DataError(f"{name} line {lines[at]}, column {column!r}: {quoted(cell.strip())} is not a "
+                            "number") from None
         values[at] = math.nan if parsed is None else parsed
-    if time_column is not None:
-        values = values[_time_order(columns[time_column], path.name)]
+    if time_index is not None:
+        times = columns[time_index]
+        for at, cell in enumerate(times):
+            if cell.strip().lower() in MISSING_MARKERS:
+                raise DataError(f"{name} line {lines[at]}, column {time_column!r}: no time; every row needs one to "
+                                "be put in order")
+        values = values[time_order(times, lines, name, time_column)]
     return values
 
 
-def _data_line_numbers(path: Path) -> list[int]:
-    """1-based file line numbers of the non-blank data rows (after the header), for error messages."""
-    numbers = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        seen_header = False
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if not seen_header:
-                seen_header = True
-                continue
-            numbers.append(reader.line_num)
-    return numbers
-
-
-def _time_order(cells: list[str], name: str) -> np.ndarray:
+def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
+    """The non-blank rows of a UTF-8 CSV file (a BOM allowed) and the 1-based line each ends on."""
     try:
-        keys = np.array([float(c) for c in cells])
-    except ValueError:
-        keys = np.array([c.strip() for c in cells])
-    return np.argsort(keys, kind="stable")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path.name} is not a UTF-8 text CSV file (byte 0x{data[exc.start]:02x} on line "
+                        f"{line})") from None
+    rows, lines = [], []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+                lines.append(reader.line_num)
+    except csv.Error as exc:  # a field over csv's size limit (an unclosed quote?), for one
+        raise DataError(f"{path.name} line {reader.line_num}: unreadable CSV ({first_line(exc)})") from None
+    return rows, lines
+
+
+def _column_index(header: list[str], column: str, what: str, name: str) -> int:
+    found = [i for i, h in enumerate(header) if h == column]
+    if not found:
+        raise DataError(f"{what} {column!r} not in {name}; columns: {_names(header)}")
+    if len(found) > 1:
+        raise DataError(f"column {column!r} appears {len(found)} times in the header of {name}; rename all but one")
+    return found[0]
+
+
+def _names(names) -> str:
+    """Column or field names for a message: as they are when short and printable, quoted otherwise; 20 at most."""
+    shown = [n if n.isprintable() and 0 < len(n) <= 40 else quoted(n) for n in names[:COLUMNS_SHOWN]]
+    more = f" and {len(names) - COLUMNS_SHOWN} more" if len(names) > COLUMNS_SHOWN else ""
+    return ", ".join(shown) + more
 
 
 def _fill_gaps(values: np.ndarray, name: str) -> tuple[np.ndarray, int]:
-    """Fill NaN/inf by linear interpolation in time (edges take the nearest value); returns the count filled."""
+    """Fill NaN/inf by linear interpolation in time (edges take the nearest value); returns the count filled.
+
+    Each filled value is a weighted mean of its two known neighbours, ``a * (1 - w) + b * w``, which stays between
+    them: ``np.interp``'s ``a + (b - a) * w`` overflows when ``b - a`` does (neighbours near +-1.7e308).
+    """
     bad = ~np.isfinite(values)
     if bad.all():
         raise DataError(f"{name} has no numeric values to train on (every cell is empty or NaN)")
     if not bad.any():
         return values, 0
-    index = np.arange(values.size)
+    known = np.flatnonzero(~bad)
+    gaps = np.flatnonzero(bad)
+    after = np.searchsorted(known, gaps)  # position in ``known`` of each gap's right neighbour
+    left = known[np.maximum(after - 1, 0)]  # before the first known value: the first one
+    right = known[np.minimum(after, known.size - 1)]  # after the last: the last one
+    weight = (gaps - left) / np.maximum(right - left, 1)
+    a, b = values[left], values[right]
     filled = values.copy()
-    filled[bad] = np.interp(index[bad], index[~bad], values[~bad])
+    filled[gaps] = np.clip(a * (1 - weight) + b * weight, np.minimum(a, b), np.maximum(a, b))
     return filled, int(bad.sum())
+
+
+def model_inputs(values: np.ndarray, preprocessing: Preprocessing, name: str, split: Split | None = None) -> np.ndarray:
+    """``preprocessing.transform(values)``, refused unless every model input is a finite float32.
+
+    The model computes in float32, so a value that scaling leaves beyond 3.4e38 (or that overflows float64 on the
+    way) would reach it as inf and come out NaN: training losses, predictions and metrics all NaN, and an
+    exported model that fails. Refused before any training or conversion, naming the first such value.
+
+    Raises:
+        DataError: naming ``name``, the value's position (and split) and what the pipeline made of it.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = preprocessing.transform(values)
+    bad = np.flatnonzero(~(np.abs(z) <= FLOAT32_MAX))  # NaN fails the comparison too
+    if not bad.size:
+        return z
+    index = int(bad[0]) + preprocessing.lag  # the raw value that made this input
+    part = ""
+    if split is not None:
+        part = ", in the " + ("training" if index < split.train_end else
+                              "validation" if index < split.val_end else "test") + " split"
+    steps = " and ".join(["differencing"] * preprocessing.difference +
+                         ([f"{preprocessing.scale} scaling"] if preprocessing.scale != "none" else []))
+    advice = ("use --scale standard, or rescale the data" if preprocessing.scale == "none" else
+              "an outlier far outside the training range, or data to rescale")
+    raise DataError(f"{name}: value {index + 1} (of {values.size}{part}) becomes {z[bad[0]]:.3g} after "
+                    f"{steps or 'no scaling (--scale none)'}: beyond float32, the model's input type; {advice}")
 
 
 def chronological_split(length: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> Split:

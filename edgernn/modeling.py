@@ -12,8 +12,9 @@ import os
 import zipfile
 from pathlib import Path
 
-from edgernn.runtime.atomic import remove_stale, temp_file_beside
 from edgernn.errors import ModelError
+from edgernn.runtime.atomic import remove_stale, temp_file_beside
+from edgernn.runtime.preprocessing import Preprocessing
 
 CELLS = ("simple_rnn", "gru", "lstm")
 METADATA_MEMBER = "edgernn.json"
@@ -101,6 +102,21 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
             return json.loads(archive.read(METADATA_MEMBER))
     except (zipfile.BadZipFile, json.JSONDecodeError, OSError) as exc:
         raise ModelError(f"{Path(path).name} is not a readable .keras model file ({exc})") from None
+
+
+def model_preprocessing(metadata: dict | None, path: str | os.PathLike | None = None) -> Preprocessing:
+    """The preprocessing stored with a model (identity for a model edgernn did not train).
+
+    Raises:
+        ModelError: the stored pipeline is malformed (e.g. a divisor of Infinity), naming the model file.
+    """
+    try:
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(f"its metadata is a {type(metadata).__name__}, not an object")
+        return Preprocessing.from_dict((metadata or {}).get("preprocessing", {}))
+    except ValueError as exc:
+        where = Path(path).name if path is not None else "the model"
+        raise ModelError(f"{where} carries an unusable preprocessing pipeline ({exc}); train it again") from None
 
 
 def load_model(path: str | os.PathLike):

@@ -22,7 +22,7 @@ def write_report(result, directory) -> tuple[list[Path], str | None]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "report.json"
-    path.write_text(safe_json.dumps(result.to_dict(), nan_as_null=True, indent=2) + "\n")
+    path.write_text(safe_json.dumps(result.to_dict(), non_finite="null", indent=2) + "\n")
     written = [path]
     try:
         import matplotlib

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.data import Series, Split, chronological_split, load_series
+from edgernn.data import Series, Split, chronological_split, load_series, model_inputs
 from edgernn.errors import DataError, ModelError
-from edgernn.modeling import CELLS, build_model, check_model_target, load_model, save_model
+from edgernn.modeling import CELLS, build_model, check_model_target, load_model, model_preprocessing, save_model
 from edgernn.runtime.preprocessing import SCALES, Preprocessing
 
 DIFFERENCE_CHOICES = ("auto", "on", "off")
@@ -55,7 +55,9 @@ def choose_difference(values: np.ndarray, split: Split, mode: str) -> tuple[bool
         return True, "--difference on"
     if mode == "off":
         return False, "--difference off"
-    train = values[: split.train_end]
+    # both tests are scale-free: on values divided by their largest magnitude, squares cannot overflow
+    magnitude = float(np.max(np.abs(values[: split.val_end]))) or 1.0
+    train = values[: split.train_end] / magnitude
     t = np.arange(train.size, dtype=np.float64)
     slope, intercept = np.polyfit(t, train, 1)
     residual = train - (slope * t + intercept)
@@ -63,24 +65,39 @@ def choose_difference(values: np.ndarray, split: Split, mode: str) -> tuple[bool
     r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else 0.0
     if r2 >= TREND_R2:
         return True, f"auto: a linear trend explains {r2:.0%} of the training variance"
-    val = values[split.train_end : split.val_end]
+    val = values[split.train_end : split.val_end] / magnitude
     if val.size and not (train.min() <= val.mean() <= train.max()):
         return True, "auto: the validation mean lies outside the training range"
     return False, f"auto: no trend (a line explains {max(r2, 0.0):.0%} of the training variance)"
 
 
-def fit_preprocessing(values: np.ndarray, split: Split, difference: bool, scale: str) -> Preprocessing:
-    """Fit the scaling on the training split only (after differencing, when chosen)."""
+def fit_preprocessing(values: np.ndarray, split: Split, difference: bool, scale: str,
+                      name: str = "the series") -> Preprocessing:
+    """Fit the scaling on the training split only (after differencing, when chosen).
+
+    Raises:
+        DataError: the training part is constant, or its differences or scale overflow float64 (values near
+            1e154 and beyond: the standard deviation squares them), naming ``name`` and the cause.
+    """
     train = values[: split.train_end]
-    if np.ptp(train) == 0:
-        raise DataError("the training part of the series is constant: there is nothing to learn or normalize")
-    base = np.diff(train) if difference else train
-    if scale == "standard":
-        offset, divisor = float(base.mean()), float(base.std())
-    elif scale == "minmax":
-        offset, divisor = float((base.max() + base.min()) / 2), float((base.max() - base.min()) / 2)
-    else:
-        offset, divisor = 0.0, 1.0
+    if np.min(train) == np.max(train):
+        raise DataError(f"{name}: the training part of the series is constant: there is nothing to learn or normalize")
+    peak = float(np.max(np.abs(train)))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below, by name
+        base = np.diff(train) if difference else train
+        if not np.isfinite(base).all():
+            raise DataError(f"{name}: the differences between training values overflow float64 (values up to "
+                            f"{peak:.3g}); rescale the data (e.g. to other units)")
+        if scale == "standard":
+            offset, divisor = float(base.mean()), float(base.std())
+        elif scale == "minmax":
+            offset, divisor = float((base.max() + base.min()) / 2), float((base.max() - base.min()) / 2)
+        else:
+            offset, divisor = 0.0, 1.0
+    if not (math.isfinite(offset) and math.isfinite(divisor)):
+        raise DataError(f"{name}: {scale} scaling overflows float64 on the training "
+                        f"{'differences' if difference else 'values'} (values up to {peak:.3g}: offset {offset:.3g}, "
+                        f"divisor {divisor:.3g}); rescale the data (e.g. to other units)")
     if not divisor > 1e-12 * max(1.0, abs(offset)):
         divisor = 1.0  # e.g. a perfect ramp: its differences are constant, so only the offset is informative
     return Preprocessing(difference, scale, offset, divisor)
@@ -188,14 +205,14 @@ def train(
     split = chronological_split(values.size)
     use_difference, reason = choose_difference(values, split, difference) if values.size > 2 else (False, "")
     _check_sizes(series, split, window, int(use_difference))
-    preprocessing = fit_preprocessing(values, split, use_difference, scale)
+    preprocessing = fit_preprocessing(values, split, use_difference, scale, series.name)
+    z = model_inputs(values, preprocessing, series.name, split)  # z[k] is the model input made from raw value k + lag
     _log(f"data: {series.name}, {values.size} points (train {split.train_end}, "
          f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
          + (f", {series.filled} gaps filled by linear interpolation" if series.filled else ""), quiet)
     _log(f"preprocessing: difference {'on' if use_difference else 'off'} ({reason}), scale {scale}", quiet)
 
     keras.utils.set_random_seed(seed)
-    z = preprocessing.transform(values)  # z[k] is the model input made from raw value k + lag
     lag = preprocessing.lag
     width = None if window is None else window - lag
     if width is not None and width < 1:
@@ -224,6 +241,9 @@ def train(
         _log(f"warning: the model does not beat persistence on the validation split (RMSE "
              f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
              f"--difference {'off' if use_difference else 'on'}, or more data", quiet=False)  # a warning, not progress
+    if not math.isfinite(metrics["val_rmse"]) or not metrics["test_points"]:
+        _log(f"warning: the model's predictions are not finite (training diverged: try a lower --lr than {lr:g})",
+             quiet=False)
     metadata = {
         "mode": "streaming" if window is None else "window",
         "window": window,
@@ -277,15 +297,27 @@ def evaluate(model, preprocessing: Preprocessing, values: np.ndarray, test_start
     targets = values[1:]
     index = np.arange(1, values.size)
     keep = (index >= test_start) & np.isfinite(predictions[:-1])
-    error = predictions[:-1][keep] - targets[keep]
-    persistence = values[:-1][keep] - targets[keep]
+    with np.errstate(over="ignore"):  # a difference of two finite values can overflow: +-inf, then kept out below
+        error = predictions[:-1][keep] - targets[keep]
+        persistence = values[:-1][keep] - targets[keep]
+    (test_rmse, test_mae), (persistence_rmse, persistence_mae) = map(_rms_and_mean_abs, (error, persistence))
     return {
-        "test_rmse": float(np.sqrt(np.mean(error**2))),
-        "test_mae": float(np.mean(np.abs(error))),
-        "persistence_rmse": float(np.sqrt(np.mean(persistence**2))),
-        "persistence_mae": float(np.mean(np.abs(persistence))),
+        "test_rmse": test_rmse,
+        "test_mae": test_mae,
+        "persistence_rmse": persistence_rmse,
+        "persistence_mae": persistence_mae,
         "test_points": int(keep.sum()),
     }
+
+
+def _rms_and_mean_abs(error: np.ndarray) -> tuple[float, float]:
+    """RMSE and MAE of ``error`` (NaN for no points), computed on ``error / max|error|`` so that squares and sums of
+    values near 1e200 cannot overflow."""
+    peak = float(np.max(np.abs(error))) if error.size else math.nan
+    if not 0 < peak < math.inf:  # no points (NaN), all zero (0), an overflowed difference (inf)
+        return peak, peak
+    scaled = error / peak
+    return peak * float(np.sqrt(np.mean(scaled**2))), peak * float(np.mean(np.abs(scaled)))
 
 
 def _predict(model, preprocessing: Preprocessing, values: np.ndarray, window: int | None) -> np.ndarray:
@@ -321,7 +353,8 @@ def predict(model_or_path, values) -> np.ndarray:
     else:
         model, metadata = model_or_path, None
     metadata = metadata or {}
-    preprocessing = Preprocessing.from_dict(metadata.get("preprocessing", {}))
+    preprocessing = model_preprocessing(metadata, model_or_path if isinstance(model_or_path, (str, os.PathLike))
+                                        else None)
     window = metadata.get("window")
     if window is None and model.inputs[0].shape[1] is not None:
         window = int(model.inputs[0].shape[1])

@@ -328,5 +328,5 @@ def write_verify_json(result: VerifyResult, bundle) -> Path:
     from edgernn.runtime.safe_json import dumps
 
     path = Path(bundle) / "verify.json"
-    write_bytes_atomically(path, (dumps(result.to_dict(), nan_as_null=True, indent=2) + "\n").encode())
+    write_bytes_atomically(path, (dumps(result.to_dict(), non_finite="null", indent=2) + "\n").encode())
     return path

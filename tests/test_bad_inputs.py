@@ -5,20 +5,50 @@ Each case runs the real CLI (click's runner, the same code path as the console s
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
 
+import edgernn
 from edgernn.cli import cli
+from edgernn.errors import ModelError
 
 
 def _csv(tmp_path, text):
     path = tmp_path / "d.csv"
     path.write_text(text)
     return str(path)
+
+
+def _file(tmp_path, name, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return str(path)
+
+
+def _npy(tmp_path, array, **kwargs):
+    np.save(tmp_path / "d.npy", array, **kwargs)
+    return str(tmp_path / "d.npy")
+
+
+def _column(values, header="v"):
+    """CSV text, one value a row; floats written with repr (``1e+300``), strings as they are."""
+    return header + "\n" + "".join(f"{float(v)!r}\n" if isinstance(v, float) else f"{v}\n" for v in values)
+
+
+SINE = np.sin(np.arange(300) / 7.0)
+
+
+def _npy_bytes():
+    """A valid .npy file's bytes, to damage."""
+    buffer = io.BytesIO()
+    np.save(buffer, SINE)
+    return buffer.getvalue()
 
 
 TRAIN_CASES = {
@@ -34,6 +64,40 @@ TRAIN_CASES = {
     "window negative": (lambda t: ["--data", "counting", "--window", "-3"], "window must be at least 1"),
     "units 0": (lambda t: ["--data", "counting", "--units", "0"], "units must be at least 1"),
     "wrong suffix": (lambda t: ["--data", "sine", "--out", str(t / "m.h5")], "must end in .keras"),
+    "overflowing values": (lambda t: ["--data", _csv(t, _column(list(1e300 * SINE)))],
+                           "d.csv: standard scaling overflows float64 on the training values (values up to 1e+300"),
+    "overflowing differences": (lambda t: ["--data", _csv(t, _column([1.5e308 * (-1) ** i for i in range(300)])),
+                                           "--difference", "on", "--scale", "minmax"],
+                                "d.csv: the differences between training values overflow float64"),
+    "beyond float32 unscaled": (lambda t: ["--data", _csv(t, _column(list(1e39 * SINE))), "--scale", "none"],
+                                "after no scaling (--scale none): beyond float32, the model's input type; "
+                                "use --scale standard"),
+    "1e999 cells among huge values": (lambda t: ["--data", _csv(t, _column(["1e999"] + list(1e200 * SINE)))],
+                                      "standard scaling overflows float64"),
+    "unparseable time": (lambda t: ["--data", _csv(t, "when,v\n2024-01-10,1\nyesterday,2\n"), "--time-column", "when"],
+                         "d.csv line 3, column 'when': 'yesterday' is not a time; accepted: numbers"),
+    "ambiguous dates": (lambda t: ["--data", _csv(t, "when,v\n01/02/2024,1\n03/04/2024,2\n"), "--time-column", "when"],
+                        "'01/02/2024' (line 2) could be day/month or month/day"),
+    "offset and no offset": (lambda t: ["--data", _csv(t, "when,v\n2024-01-10T08:00Z,1\n2024-01-10 09:00,2\n"),
+                                        "--time-column", "when"], "has a UTC offset but line 3"),
+    "duplicate timestamps": (lambda t: ["--data", _csv(t, "when,v\n2024-01-10,1\n2024-01-11,2\n2024-01-10,3\n"),
+                                        "--time-column", "when"],
+                             "d.csv: time '2024-01-10' appears on lines 2 and 4: duplicate timestamps"),
+    "invalid UTF-8": (lambda t: ["--data", _file(t, "d.csv", b"v\n1\n\xff\n")],
+                      "d.csv is not a UTF-8 text CSV file (byte 0xff on line 3)"),
+    "oversized CSV field": (lambda t: ["--data", _csv(t, 'v\n1\n"' + "9" * 200_000 + "\n")],
+                            "d.csv line 3: unreadable CSV (field larger than field limit"),
+    "zero-byte .npy": (lambda t: ["--data", _file(t, "d.npy", b"")], "d.npy is empty (0 bytes)"),
+    "damaged .npy": (lambda t: ["--data", _file(t, "d.npy", _npy_bytes()[:-9])],
+                     "d.npy is not a readable .npy array (Failed to read all data"),
+    "not a .npy": (lambda t: ["--data", _file(t, "d.npy", b"1,2,3\n")], "d.npy is not a .npy array file"),
+    "object .npy": (lambda t: ["--data", _npy(t, np.array([1, "a"], dtype=object), allow_pickle=True)],
+                    "Object arrays cannot be loaded when allow_pickle=False"),
+    "complex .npy": (lambda t: ["--data", _npy(t, SINE + 1j)], "d.npy holds complex values; expected real numbers"),
+    "text .npy": (lambda t: ["--data", _npy(t, SINE.astype(str))], "d.npy holds text (<U"),
+    "boolean .npy": (lambda t: ["--data", _npy(t, SINE > 0)], "d.npy holds booleans; expected numbers"),
+    "structured .npy": (lambda t: ["--data", _npy(t, np.zeros(9, dtype=[("t", "f8"), ("v", "f8")]))],
+                        "d.npy holds structured records (fields t, v)"),
 }
 
 
@@ -45,7 +109,8 @@ def test_train_bad_input(runner, tmp_path, case):
         args += ["--out", str(tmp_path / "m.keras")]
     result = runner.invoke(cli, ["train", "--epochs", "1", *args])
     assert result.exit_code == 2, result.output
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[:2000]
     assert message in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "m.keras").exists()
 
@@ -53,6 +118,9 @@ def test_train_bad_input(runner, tmp_path, case):
 def test_export_bad_inputs(runner, sine_model, tmp_path):
     model = str(sine_model.model_path)
     np.save(tmp_path / "wide.npy", np.zeros((4, 4)))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "huge.npy", 1e300 * SINE)
+    _with_metadata(sine_model.model_path, tmp_path / "inf.keras", lambda m: m["preprocessing"].update(divisor=np.inf))
     (tmp_path / "text.keras").write_text("not a zip")
     (tmp_path / "exists").mkdir()
     cases = {
@@ -62,14 +130,38 @@ def test_export_bad_inputs(runner, sine_model, tmp_path):
         "unwritable": ([model, "--out", "/proc/edgernn-bundle"], "cannot write to /proc"),
         "calibration shape": ([model, "--out", str(tmp_path / "b3"), "--calibration-data", str(tmp_path / "wide.npy")],
                               "expected a 1-D series"),
+        "calibration zero-byte .npy": ([model, "--out", str(tmp_path / "b5"), "--calibration-data",
+                                        str(tmp_path / "empty.npy")], "empty.npy is empty (0 bytes)"),
+        "calibration overflow": ([model, "--out", str(tmp_path / "b6"), "--calibration-data",
+                                  str(tmp_path / "huge.npy")], "huge.npy: value 2 (of 300) becomes"),
         "unknown variant": ([model, "--out", str(tmp_path / "b4"), "--variants", "tflite-int4"], "unknown variant 'tflite-int4'"),
+        "infinite divisor": ([str(tmp_path / "inf.keras"), "--out", str(tmp_path / "b7")],
+                             "inf.keras carries an unusable preprocessing pipeline (preprocessing.divisor must be a "
+                             "finite number, got inf)"),
     }
     for name, (args, message) in cases.items():
         result = runner.invoke(cli, ["export", *args, "--no-verify"])
         assert result.exit_code == 2, (name, result.output)
         assert message in result.stderr, (name, result.stderr)
         assert "Traceback" not in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists", "text.keras", "wide.npy"]
+        if name.startswith("calibration"):
+            assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.npy", "exists", "huge.npy", "inf.keras", "text.keras",
+                                                          "wide.npy"]
+    with pytest.raises(ModelError, match="inf.keras carries an unusable preprocessing pipeline"):
+        edgernn.predict(tmp_path / "inf.keras", SINE)  # the library, too: one typed error, not a ValueError
+
+
+def _with_metadata(source, target, change):
+    """A copy of a .keras file whose edgernn metadata ``change`` edited (as a model saved by an older edgernn)."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for item in original.infolist():
+            data = original.read(item)
+            if item.filename == "edgernn.json":
+                metadata = json.loads(data)
+                change(metadata)
+                data = json.dumps(metadata)  # json writes inf as Infinity, as edgernn once did
+            copy.writestr(item, data)
 
 
 def _mutate(bundle, tmp_path, change):

@@ -27,7 +27,7 @@ from edgernn import locking
 from edgernn.export import calibration, onnx_export, tflite
 from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
-from edgernn.modeling import load_model
+from edgernn.modeling import load_model, model_preprocessing
 from edgernn.runtime import safe_json
 from edgernn.runtime.manifest import (
     MANIFEST_NAME,
@@ -38,7 +38,6 @@ from edgernn.runtime.manifest import (
     sha256_file,
     write_manifest,
 )
-from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.tf_import import silenced_stderr
 
 REFERENCE_MODEL = "model.keras"
@@ -156,7 +155,7 @@ def _export(model_path, out: Path, names, calibration_data, calibration_steps, f
             started) -> ExportResult:
     model, metadata = load_model(model_path)
     metadata = metadata or {}
-    preprocessing = Preprocessing.from_dict(metadata.get("preprocessing", {}))
+    preprocessing = model_preprocessing(metadata, model_path)
     inspected = inspect_model(model, window_hint=None, lag=preprocessing.lag)
     info = inspected.info
     fallback = metadata.get("data", {}).get("train_values")

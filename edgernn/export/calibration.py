@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.data import load_series
+from edgernn.data import load_series, model_inputs
 from edgernn.errors import ExportError
 from edgernn.runtime.cells import NumpyStepModel
 from edgernn.runtime.manifest import ModelInfo
@@ -26,19 +26,22 @@ def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
     """
     if steps < 1:
         raise ExportError(f"--calibration-steps must be at least 1, got {steps}")
+    name = "calibration data"
     if source is None:
         if fallback is None:
             raise ExportError("this model carries no training data: give --calibration-data (a .csv/.npy, sine or counting)")
         raw = np.asarray(fallback, dtype=np.float64)
+        name = "the model's stored training data"
     elif isinstance(source, np.ndarray):
         raw = source.astype(np.float64)
     else:
-        raw = load_series(str(source)).values
+        series = load_series(str(source))  # the training loader: the same checks, the same one-line errors
+        raw, name = series.values, series.name
     if raw.ndim != 1:
         raise ExportError(f"calibration data must be a 1-D series, got shape {raw.shape}")
     if not np.isfinite(raw).all():
         raise ExportError("calibration data contains NaN or inf values")
-    z = preprocessing.transform(raw)
+    z = model_inputs(raw, preprocessing, name)
     if z.size < 2:
         raise ExportError(f"calibration data has {raw.size} values; need at least {2 + preprocessing.lag}")
     return z[:steps].astype(np.float32), raw

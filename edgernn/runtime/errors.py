@@ -32,3 +32,15 @@ class BackendError(EdgernnError):
 
 class MissingDependency(EdgernnError):
     """An optional package this command needs is not installed (names the extra to install)."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to one line of at most ``limit`` characters (its type name if it has none):
+    third-party messages go after a file name in edgernn's one-line errors."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """``repr`` of a piece of user input for an error message, shortened: a cell can be megabytes long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"

@@ -58,17 +58,27 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
         raise ValueError("nested too deeply") from None
 
 
+def dumps(value, non_finite: str = "refuse", **kwargs) -> str:
+    """Strict JSON out: never ``NaN``/``Infinity``, which are not JSON.
+
+    Args:
+        value: what ``json.dumps`` takes.
+        non_finite: ``refuse`` (a ValueError: for files edgernn reads back, where such a number is a bug) or
+            ``null`` (for summaries printed for people and scripts, where a figure can be undefined, e.g. the
+            RMSE of a model whose predictions are all NaN).
+    """
+    if non_finite == "null":
+        value = _nulled(value)
+    elif non_finite != "refuse":
+        raise ValueError(f"non_finite must be 'refuse' or 'null', got {non_finite!r}")
+    return json.dumps(value, allow_nan=False, **kwargs)
+
+
 def _nulled(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _nulled(v) for k, v in value.items()}
+        return {key: _nulled(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_nulled(v) for v in value]
+        return [_nulled(item) for item in value]
     return value
-
-
-def dumps(value, nan_as_null: bool = False, **kwargs) -> str:
-    """Strict JSON out: NaN and infinities are refused rather than written as invalid JSON, or with
-    ``nan_as_null`` (results for people and CI: a metric that does not exist) written as ``null``."""
-    return json.dumps(_nulled(value) if nan_as_null else value, allow_nan=False, **kwargs)
