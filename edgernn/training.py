@@ -242,8 +242,9 @@ def train(
              f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
              f"--difference {'off' if use_difference else 'on'}, or more data", quiet=False)  # a warning, not progress
     if not math.isfinite(metrics["val_rmse"]) or not metrics["test_points"]:
-        _log(f"warning: the model's predictions are not finite (training diverged: try a lower --lr than {lr:g})",
-             quiet=False)
+        # a model of NaN weights is of no use to anyone: nothing is saved
+        raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
+                         f"--lr than {lr:g})")
     metadata = {
         "mode": "streaming" if window is None else "window",
         "window": window,

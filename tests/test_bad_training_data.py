@@ -38,16 +38,14 @@ def test_safe_json_writes_undefined_figures_as_null():
         safe_json.dumps(data)  # the default stays strict: refuse rather than write invalid JSON
 
 
-def test_train_json_is_strict_when_training_diverges(runner, tmp_path):
+def test_training_that_diverges_saves_nothing(runner, tmp_path):
     # a learning rate of 1e30 turns the weights into NaN within the epoch: every prediction is NaN
     result = runner.invoke(cli, ["train", "--data", "sine", "--window", "10", "--units", "4", "--epochs", "1",
                                  "--lr", "1e30", "--json", "--out", str(tmp_path / "m.keras")])
-    assert result.exit_code == 0, result.output
-    summary = _strict(result.stdout)
-    assert summary["test_rmse"] is None and summary["test_points"] == 0
-    assert summary["preprocessing"]["divisor"] > 0
-    assert "RuntimeWarning" not in result.stderr
-    assert "warning: the model's predictions are not finite (training diverged" in result.stderr
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "RuntimeWarning" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: training diverged")
+    assert not (tmp_path / "m.keras").exists()
 
 
 # ---- fuzz: CSV -------------------------------------------------------------------------------------------------
