@@ -98,8 +98,11 @@ def fit_preprocessing(values: np.ndarray, split: Split, difference: bool, scale:
         raise DataError(f"{name}: {scale} scaling overflows float64 on the training "
                         f"{'differences' if difference else 'values'} (values up to {peak:.3g}: offset {offset:.3g}, "
                         f"divisor {divisor:.3g}); rescale the data (e.g. to other units)")
-    if not divisor > 1e-12 * max(1.0, abs(offset)):
-        divisor = 1.0  # e.g. a perfect ramp: its differences are constant, so only the offset is informative
+    magnitude = float(np.max(np.abs(base)))
+    if not divisor > 1e-9 * magnitude:
+        # e.g. a perfect ramp: its differences are constant, so only the offset is informative; the divisor is
+        # the data's own magnitude (relative, so a series of 1e-15 values is scaled as well as one of 1e15)
+        divisor = magnitude if magnitude > 0 else 1.0
     return Preprocessing(difference, scale, offset, divisor)
 
 

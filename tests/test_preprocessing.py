@@ -27,3 +27,21 @@ def test_encode_decode_round_trip_with_differencing():
 def test_from_dict_rejects_malformed(data, message):
     with pytest.raises(ValueError, match=message):
         Preprocessing.from_dict(data)
+
+
+@pytest.mark.parametrize("difference", [False, True])
+def test_scaling_is_relative_to_the_data(difference):
+    """A series of 1e-15 values is scaled like the same series in other units (was: a divisor of 1, so the model
+    saw inputs of 1e-15); a ramp's constant differences are divided by their own size."""
+    from edgernn.data import chronological_split
+    from edgernn.training import fit_preprocessing
+
+    t = np.arange(400, dtype=np.float64)
+    series = np.sin(t / 7) + 0.01 * t
+    split = chronological_split(series.size)
+    for unit in (1e-15, 1.0, 1e15):
+        z = fit_preprocessing(series * unit, split, difference, "standard").transform(series * unit)
+        reference = fit_preprocessing(series, split, difference, "standard").transform(series)
+        np.testing.assert_allclose(z, reference, rtol=1e-9, atol=1e-9)
+    ramp = fit_preprocessing(3e-12 * t, split, True, "standard")
+    assert ramp.divisor == pytest.approx(3e-12) and np.allclose(ramp.transform(3e-12 * t), 0.0)
