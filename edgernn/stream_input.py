@@ -282,13 +282,20 @@ class StreamLines:
                     return  # every writer has gone and the pipe is empty
                 self._peeked = seen
             newline = self._peeked.find(b"\n")
-            if newline < 0 and len(self._peeked) < MAX_LINE and not self._writers_gone():
-                # only part of a line is in the pipe: look again once more has arrived
-                if self._stop:
+            if newline < 0 and len(self._peeked) < MAX_LINE:
+                # only part of a line was seen: once the writers are gone nothing more can come, so look once
+                # more (the rest may have arrived since) and take what is left as the last line; until then wait
+                if self._writers_gone():
+                    final = self._peek()
+                    if final and final != self._peeked:
+                        self._peeked = final
+                        continue
+                elif self._stop:
                     return
-                self._peeked = b""
-                time.sleep(0.002)
-                continue
+                else:
+                    self._peeked = b""
+                    time.sleep(0.002)
+                    continue
             size = newline + 1 if newline >= 0 else len(self._peeked)
             data = os.read(self._fd, size)  # exactly the bytes seen, and no more
             self._peeked = self._peeked[size:]
