@@ -18,6 +18,7 @@ import numpy as np
 
 from edgernn.data import Series, Split, chronological_split, load_series
 from edgernn.errors import DataError, ModelError
+from edgernn.model_metadata import DataRecord, ModelMetadata
 from edgernn.modeling import CELLS, build_model, check_model_target, load_model, save_model
 from edgernn.runtime.preprocessing import SCALES, Preprocessing
 
@@ -36,7 +37,7 @@ class TrainResult:
     preprocessing: Preprocessing
     metrics: dict
     model_path: Path | None
-    metadata: dict = field(repr=False, default_factory=dict)
+    metadata: dict = field(repr=False, default_factory=dict)  # the edgernn.json record (ModelMetadata.to_dict)
 
 
 def _log(message: str, quiet: bool) -> None:
@@ -225,33 +226,33 @@ def train(
         _log(f"warning: the model does not beat persistence on the validation split (RMSE "
              f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
              f"--difference {'off' if use_difference else 'on'}, or more data", quiet=False)  # a warning, not progress
-    metadata = {
-        "mode": "streaming" if window is None else "window",
-        "window": window,
-        "cell": cell,
-        "units": units,
-        "layers": layers,
-        "preprocessing": preprocessing.to_dict(),
-        "difference_reason": reason,
-        "seed": seed,
-        "data": {
-            "name": series.name,
-            "points": int(values.size),
-            "filled": series.filled,
-            "split": {"train_end": split.train_end, "val_end": split.val_end},
+    metadata = ModelMetadata(
+        mode="streaming" if window is None else "window",
+        window=window,
+        cell=cell,
+        units=units,
+        layers=layers,
+        preprocessing=preprocessing,
+        difference_reason=reason,
+        seed=seed,
+        data=DataRecord(
+            name=series.name,
+            points=int(values.size),
+            filled=series.filled,
+            split={"train_end": split.train_end, "val_end": split.val_end},
             # the held-out test part plus context to warm the state up: verify's default data
-            "test_start": int(max(0, split.val_end - TEST_CONTEXT)),
-            "test_context": int(split.val_end - max(0, split.val_end - TEST_CONTEXT)),
-            "test_values": values[max(0, split.val_end - TEST_CONTEXT) :].tolist(),
+            test_start=int(max(0, split.val_end - TEST_CONTEXT)),
+            test_context=int(split.val_end - max(0, split.val_end - TEST_CONTEXT)),
+            test_values=values[max(0, split.val_end - TEST_CONTEXT) :].tolist(),
             # export's default calibration data: the training split (capped)
-            "train_values": values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
-        },
-        "metrics": metrics,
-    }
+            train_values=values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
+        ),
+        metrics=metrics,
+    )
     model_path = None
     if out is not None:
         model_path = save_model(model, out, metadata)
-    return TrainResult(model, preprocessing, metrics, model_path, metadata)
+    return TrainResult(model, preprocessing, metrics, model_path, metadata.to_dict())
 
 
 def _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale) -> None:
@@ -318,12 +319,16 @@ def predict(model_or_path, values) -> np.ndarray:
     if isinstance(model_or_path, (str, os.PathLike)):
         model, metadata = load_model(model_or_path)
     elif isinstance(model_or_path, TrainResult):
-        model, metadata = model_or_path.model, model_or_path.metadata
+        model, metadata = model_or_path.model, ModelMetadata.from_dict(model_or_path.metadata)
     else:
         model, metadata = model_or_path, None
-    metadata = metadata or {}
-    preprocessing = Preprocessing.from_dict(metadata.get("preprocessing", {}))
-    window = metadata.get("window")
+    return predict_with(model, metadata, values)
+
+
+def predict_with(model, metadata: ModelMetadata | None, values) -> np.ndarray:
+    """``predict`` for a loaded model and its checked metadata (``modeling.load_model``/``load_model_bytes``)."""
+    preprocessing = metadata.preprocessing if metadata else Preprocessing()
+    window = metadata.window if metadata else None
     if window is None and model.inputs[0].shape[1] is not None:
         window = int(model.inputs[0].shape[1])
     values = np.asarray(values, dtype=np.float64).reshape(-1)

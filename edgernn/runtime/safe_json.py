@@ -14,6 +14,9 @@ import re
 
 MAX_DEPTH = 32  # edgernn's own files nest at most 6 levels
 MAX_NUMBER_CHARS = 40  # longer than any float repr (24) or 64-bit integer (20)
+# Python types as a JSON reader's error messages name them ("must be an object, got an array")
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number",
+              bool: "true or false", type(None): "null"}
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKETS = re.compile(r"[^\[\]{}]+")
 
