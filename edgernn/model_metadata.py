@@ -10,7 +10,6 @@ A ``.keras`` file without the member is a user's own model (``read`` returns Non
 from __future__ import annotations
 
 import io
-import math
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -75,7 +74,7 @@ class ModelMetadata:
         data = asdict(self)
         if self.data is None:
             data.pop("data")
-        data["metrics"] = {k: (v if v is None or math.isfinite(v) else None) for k, v in self.metrics.items()}
+        data["metrics"] = {k: (v if safe_json.finite_number(v) else None) for k, v in self.metrics.items()}
         return {"format": FORMAT, **data}
 
     @classmethod
@@ -158,7 +157,7 @@ class _Checker:
             raise ModelError(f"{self.where}: data.{key} must hold numbers only, found "
                              f"{safe_json.JSON_TYPES.get(type(bad), 'a value')} {str(bad)[:40]!r}")
         # json parses only finite floats here (safe_json), but a caller's dict may hold anything
-        if not all(math.isfinite(v) for v in value):
+        if not all(safe_json.finite_number(v) for v in value):
             raise ModelError(f"{self.where}: data.{key} holds non-finite values")
         return [float(v) for v in value]
 

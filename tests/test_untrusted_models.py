@@ -105,7 +105,7 @@ def _verify_case(scratch_bundle, sine_bundle, model_bytes, data):
     return f"exit {result.exit_code}"
 
 
-@pytest.mark.parametrize("examples", budgets(12, 200))
+@pytest.mark.parametrize("examples", budgets(25, 200))
 def test_metadata_mutations_through_verify(scratch_bundle, sine_bundle, model_bytes, examples):
     fuzz(examples, lambda data: _verify_case(scratch_bundle, sine_bundle, model_bytes, data))
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import math
 import os
 import stat
 from dataclasses import asdict, dataclass, field
@@ -468,7 +467,7 @@ def _range(value, where: str) -> list[float] | None:
     if value is None:
         return None
     if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            or not all(safe_json.finite_number(v) for v in value)
             or value[0] > value[1]):
         raise BundleError(f"{MANIFEST_NAME}: {where} must be [low, high] finite numbers, got {value!r}")
     return [float(value[0]), float(value[1])]

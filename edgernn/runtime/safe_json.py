@@ -61,6 +61,17 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
         raise ValueError("nested too deeply") from None
 
 
+def finite_number(value) -> bool:
+    """Whether ``value`` is a JSON number (int or float, not a bool) with a finite float value; an integer too
+    large for a float (possible from Python callers, not from ``loads``) is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def dumps(value, **kwargs) -> str:
     """Strict JSON out: NaN and infinities are refused rather than written as invalid JSON."""
     return json.dumps(value, allow_nan=False, **kwargs)

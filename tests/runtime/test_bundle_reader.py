@@ -256,3 +256,12 @@ def test_onnx_external_data_is_never_read(bundles, tmp_path, monkeypatch, locati
         StreamingPredictor.load(bundle, "onnx-float32", backend="onnxruntime")
     result = run_cli(["stream", str(bundle), "--variant", "onnx-float32", "--backend", "onnxruntime"])
     assert result.exit_code == 2 and "external data" in result.stderr
+
+
+def test_an_integer_beyond_int64_is_just_a_number(bundles, tmp_path):
+    """Found by the fuzz tests: numpy's isfinite raised TypeError on such an int (a preprocessing offset)."""
+    bundle = copy_bundle(bundles["sine"], tmp_path / "bundle")
+    _manifest(lambda m: m["preprocessing"].__setitem__("offset", -(2**63) - 1))(bundle)
+    assert read_manifest(bundle).preprocessing.offset == float(-(2**63) - 1)
+    predictions = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy").run(np.linspace(-1, 1, 10))
+    assert np.isfinite(predictions).all()
