@@ -18,9 +18,9 @@ import numpy as np
 
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import backend_class, choose, installed
-from edgernn.runtime.bundle import read_verified
+from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BackendError
-from edgernn.runtime.manifest import Variant, parse_variants, read_manifest
+from edgernn.runtime.manifest import SIGNATURE, Variant, parse_variants, read_manifest
 
 WARMUP = 200
 
@@ -75,15 +75,16 @@ def time_steps(step, values: np.ndarray) -> np.ndarray:
 
 def raw_floor(bundle: Path, steps: int) -> float | None:
     """Median µs per step of tflite-float32 on LiteRT driven directly: set_tensor, invoke, get_tensor."""
-    manifest = read_manifest(bundle)
+    opened = Bundle.open(bundle)
+    manifest = opened.manifest
     entry = manifest.variants.get("tflite-float32")
     if entry is None or "litert" not in installed() or manifest.model.mode != "streaming":
         return None
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=read_verified(bundle, entry.file, entry.sha256), num_threads=1)
+    interpreter = Interpreter(model_content=opened.read(entry.name), num_threads=1)
     interpreter.allocate_tensors()
-    runner = interpreter.get_signature_runner("serving_default")
+    runner = interpreter.get_signature_runner(SIGNATURE)
     inputs, outputs = runner.get_input_details(), runner.get_output_details()
     del runner
     x_index = inputs["x"]["index"]

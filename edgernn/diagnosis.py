@@ -1,7 +1,7 @@
 """Where a full-integer variant's error comes from: TensorFlow's QuantizationDebugger, tensor by tensor.
 
-Rebuilds the step model from the bundle's reference ``.keras`` (``safe_mode=True``), re-runs int8 calibration
-on the bundle's calibration sample, and compares every quantized tensor with its float twin on the same
+Rebuilds the step model from the bundle's reference ``.keras`` (hash-checked bytes, ``safe_mode=True``), re-runs
+int8 calibration on the bundle's calibration sample (hash-checked, checked as an array), and compares every quantized tensor with its float twin on the same
 (x, state) samples. The figure per tensor is its RMSE in quantization steps (RMSE / scale): a tensor far
 above 0.3 steps is where the precision goes. Host only (needs TensorFlow).
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.manifest import Variant, read_manifest
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.manifest import SIGNATURE, Variant
 from edgernn.runtime.quiet import silenced_stderr
 
 SAMPLES = 300
@@ -38,23 +39,22 @@ def diagnose_int8(bundle) -> list[TensorError]:
     from edgernn.export import tflite
     from edgernn.export.inspect import inspect_model
     from edgernn.export.step_model import device_model_and_samples, write_saved_model
-    from edgernn.modeling import load_model
+    from edgernn.verification import reference_model
     from edgernn.tf_import import import_tensorflow
 
     tf = import_tensorflow()
-    bundle = Path(bundle)
-    manifest = read_manifest(bundle)
-    model, _ = load_model(bundle / "model.keras")
-    inspected = inspect_model(model, lag=1 if manifest.preprocessing.get("difference") else 0)
-    with np.load(bundle / "calibration.npz", allow_pickle=False) as archive:
-        z = archive["inputs"][:SAMPLES]
+    bundle = Bundle.open(bundle)
+    manifest = bundle.manifest
+    model, _ = reference_model(bundle)
+    inspected = inspect_model(model, lag=manifest.preprocessing.lag)
+    z = bundle.calibration_inputs()[:SAMPLES]
     device_model, samples = device_model_and_samples(inspected, z)
     with tempfile.TemporaryDirectory() as scratch, silenced_stderr():
         saved = write_saved_model(device_model, Path(scratch) / "saved_model")
         float_model = tflite.convert(saved, Variant.TFLITE_FLOAT32)
-        order = [d["name"].split("serving_default_")[-1].split(":")[0]
+        order = [d["name"].split(f"{SIGNATURE}_")[-1].split(":")[0]
                  for d in sorted(tflite.make_interpreter(float_model).get_input_details(), key=lambda d: d["index"])]
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SIGNATURE])
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: iter(samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

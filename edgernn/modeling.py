@@ -1,24 +1,23 @@
-"""Build the classic model family and save/load it with edgernn's metadata inside the ``.keras`` file.
+"""Build the classic model family, and save/load it with edgernn's metadata inside the ``.keras`` file.
 
 The model works in preprocessed units; the pipeline that maps raw values in and out is stored as a JSON member
-(``edgernn.json``) of the ``.keras`` zip, which Keras ignores on load (``safe_mode=True`` still applies) and
-``edgernn export`` picks up. A ``.keras`` file without it is a user's own model: identity preprocessing.
+of the ``.keras`` zip (``edgernn.model_metadata``), which Keras ignores on load and ``edgernn export`` picks up.
+Every load reads the file's bytes once: the metadata is parsed from them, and Keras loads those same bytes
+(``safe_mode=True``) from a private temporary copy, so a bundle's hash-checked reference model is what runs.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
+import tempfile
 from pathlib import Path
 
+from edgernn import model_metadata
 from edgernn.errors import ModelError
+from edgernn.model_metadata import ModelMetadata
 from edgernn.runtime.atomic import remove_stale, temp_file_beside
-from edgernn.runtime.preprocessing import Preprocessing
 
 CELLS = ("simple_rnn", "gru", "lstm")
-METADATA_MEMBER = "edgernn.json"
-METADATA_FORMAT = 1
 
 
 def recurrent_layer_class(cell: str):
@@ -74,16 +73,14 @@ def check_model_target(path: str | os.PathLike, force: bool) -> Path:
     return path
 
 
-def save_model(model, path: str | os.PathLike, metadata: dict) -> Path:
+def save_model(model, path: str | os.PathLike, metadata: ModelMetadata) -> Path:
     """Save atomically (temp file in the same directory, fsync, rename) with ``metadata`` inside the zip."""
     path = check_model_target(path, force=True)
     remove_stale(path)
     tmp = str(temp_file_beside(path, suffix=".keras"))  # Keras insists on the .keras suffix
     try:
         model.save(tmp)
-        payload = {"format": METADATA_FORMAT, **metadata}
-        with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(METADATA_MEMBER, json.dumps(payload))
+        model_metadata.write(tmp, metadata)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -93,45 +90,39 @@ def save_model(model, path: str | os.PathLike, metadata: dict) -> Path:
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict | None:
-    """edgernn's metadata from a ``.keras`` file, or None when the model was not trained by edgernn."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if METADATA_MEMBER not in archive.namelist():
-                return None
-            return json.loads(archive.read(METADATA_MEMBER))
-    except (zipfile.BadZipFile, json.JSONDecodeError, OSError) as exc:
-        raise ModelError(f"{Path(path).name} is not a readable .keras model file ({exc})") from None
-
-
-def model_preprocessing(metadata: dict | None, path: str | os.PathLike | None = None) -> Preprocessing:
-    """The preprocessing stored with a model (identity for a model edgernn did not train).
-
-    Raises:
-        ModelError: the stored pipeline is malformed (e.g. a divisor of Infinity), naming the model file.
-    """
-    try:
-        if metadata is not None and not isinstance(metadata, dict):
-            raise ValueError(f"its metadata is a {type(metadata).__name__}, not an object")
-        return Preprocessing.from_dict((metadata or {}).get("preprocessing", {}))
-    except ValueError as exc:
-        where = Path(path).name if path is not None else "the model"
-        raise ModelError(f"{where} carries an unusable preprocessing pipeline ({exc}); train it again") from None
-
-
 def load_model(path: str | os.PathLike):
-    """Load a ``.keras`` model with ``safe_mode=True``; returns ``(model, metadata_or_None)``."""
+    """Load a ``.keras`` model with ``safe_mode=True``; returns ``(model, ModelMetadata or None)``."""
+    return load_model_bytes(read_model_file(path), Path(path).name)
+
+
+def read_model_file(path: str | os.PathLike) -> bytes:
+    """A ``.keras`` file's bytes; raises ModelError (one line) when it is missing or unreadable."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
-    metadata = read_metadata(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+
+
+def load_model_bytes(content: bytes, name: str):
+    """``load_model`` for a ``.keras`` file's bytes (e.g. a bundle's, hash-checked); ``name`` is for messages.
+
+    Raises:
+        ModelError: not a readable model, bad metadata, or metadata that does not describe the model.
+    """
+    metadata = model_metadata.read(content, name)
     from edgernn.tf_import import import_keras
 
     keras = import_keras()
-
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a bad file; all mean "not a model we can load"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load {path.name} as a Keras model: {first[:200]}") from None
+    with tempfile.TemporaryDirectory(prefix="edgernn-model-") as private:  # mode 0700: only this user
+        copy = Path(private) / "model.keras"
+        copy.write_bytes(content)
+        try:
+            model = keras.saving.load_model(copy, compile=False, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for a bad file; all mean "not a model we can load"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load {name} as a Keras model: {first[:200]}") from None
+    model_metadata.check_model(metadata, model, name)
     return model, metadata

@@ -18,7 +18,8 @@ import numpy as np
 
 from edgernn.data import Series, Split, chronological_split, load_series, model_inputs
 from edgernn.errors import DataError, ModelError
-from edgernn.modeling import CELLS, build_model, check_model_target, load_model, model_preprocessing, save_model
+from edgernn.model_metadata import DataRecord, ModelMetadata
+from edgernn.modeling import CELLS, build_model, check_model_target, load_model, save_model
 from edgernn.runtime.preprocessing import SCALES, Preprocessing
 
 DIFFERENCE_CHOICES = ("auto", "on", "off")
@@ -36,7 +37,7 @@ class TrainResult:
     preprocessing: Preprocessing
     metrics: dict
     model_path: Path | None
-    metadata: dict = field(repr=False, default_factory=dict)
+    metadata: dict = field(repr=False, default_factory=dict)  # the edgernn.json record (ModelMetadata.to_dict)
 
 
 def _log(message: str, quiet: bool) -> None:
@@ -99,7 +100,7 @@ def fit_preprocessing(values: np.ndarray, split: Split, difference: bool, scale:
                         f"{'differences' if difference else 'values'} (values up to {peak:.3g}: offset {offset:.3g}, "
                         f"divisor {divisor:.3g}); rescale the data (e.g. to other units)")
     magnitude = float(np.max(np.abs(base)))
-    if not divisor > 1e-9 * magnitude:
+    if scale != "none" and not divisor > 1e-9 * magnitude:
         # e.g. a perfect ramp: its differences are constant, so only the offset is informative; the divisor is
         # the data's own magnitude (relative, so a series of 1e-15 values is scaled as well as one of 1e15)
         divisor = magnitude if magnitude > 0 else 1.0
@@ -248,33 +249,33 @@ def train(
         # a model of NaN weights is of no use to anyone: nothing is saved
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
                          f"--lr than {lr:g})")
-    metadata = {
-        "mode": "streaming" if window is None else "window",
-        "window": window,
-        "cell": cell,
-        "units": units,
-        "layers": layers,
-        "preprocessing": preprocessing.to_dict(),
-        "difference_reason": reason,
-        "seed": seed,
-        "data": {
-            "name": series.name,
-            "points": int(values.size),
-            "filled": series.filled,
-            "split": {"train_end": split.train_end, "val_end": split.val_end},
+    metadata = ModelMetadata(
+        mode="streaming" if window is None else "window",
+        window=window,
+        cell=cell,
+        units=units,
+        layers=layers,
+        preprocessing=preprocessing,
+        difference_reason=reason,
+        seed=seed,
+        data=DataRecord(
+            name=series.name,
+            points=int(values.size),
+            filled=series.filled,
+            split={"train_end": split.train_end, "val_end": split.val_end},
             # the held-out test part plus context to warm the state up: verify's default data
-            "test_start": int(max(0, split.val_end - TEST_CONTEXT)),
-            "test_context": int(split.val_end - max(0, split.val_end - TEST_CONTEXT)),
-            "test_values": values[max(0, split.val_end - TEST_CONTEXT) :].tolist(),
+            test_start=int(max(0, split.val_end - TEST_CONTEXT)),
+            test_context=int(split.val_end - max(0, split.val_end - TEST_CONTEXT)),
+            test_values=values[max(0, split.val_end - TEST_CONTEXT) :].tolist(),
             # export's default calibration data: the training split (capped)
-            "train_values": values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
-        },
-        "metrics": metrics,
-    }
+            train_values=values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
+        ),
+        metrics=metrics,
+    )
     model_path = None
     if out is not None:
         model_path = save_model(model, out, metadata)
-    return TrainResult(model, preprocessing, metrics, model_path, metadata)
+    return TrainResult(model, preprocessing, metrics, model_path, metadata.to_dict())
 
 
 def _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale) -> None:
@@ -353,13 +354,16 @@ def predict(model_or_path, values) -> np.ndarray:
     if isinstance(model_or_path, (str, os.PathLike)):
         model, metadata = load_model(model_or_path)
     elif isinstance(model_or_path, TrainResult):
-        model, metadata = model_or_path.model, model_or_path.metadata
+        model, metadata = model_or_path.model, ModelMetadata.from_dict(model_or_path.metadata)
     else:
         model, metadata = model_or_path, None
-    metadata = metadata or {}
-    preprocessing = model_preprocessing(metadata, model_or_path if isinstance(model_or_path, (str, os.PathLike))
-                                        else None)
-    window = metadata.get("window")
+    return predict_with(model, metadata, values)
+
+
+def predict_with(model, metadata: ModelMetadata | None, values) -> np.ndarray:
+    """``predict`` for a loaded model and its checked metadata (``modeling.load_model``/``load_model_bytes``)."""
+    preprocessing = metadata.preprocessing if metadata else Preprocessing()
+    window = metadata.window if metadata else None
     if window is None and model.inputs[0].shape[1] is not None:
         window = int(model.inputs[0].shape[1])
     values = np.asarray(values, dtype=np.float64).reshape(-1)

@@ -17,7 +17,8 @@ import numpy as np
 from edgernn.errors import DataError, EdgernnError
 from edgernn.metrics import drift_ratio, error_metrics
 from edgernn.runtime.backends.tensorflow import available as tensorflow_installed
-from edgernn.runtime.manifest import parse_variants, read_manifest
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.manifest import parse_variants
 
 # Default gate: NRMSE vs float, % of range. float32 variants also need max abs error within 1e-4 of range.
 DEFAULT_MAX_NRMSE = {
@@ -96,16 +97,15 @@ def parse_thresholds(items) -> dict[str, float]:
     return out
 
 
-def _series(bundle: Path, data, column, steps: int) -> tuple[np.ndarray, str]:
+def _series(metadata, data, column, steps: int) -> tuple[np.ndarray, str]:
+    """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split."""
     from edgernn.data import load_series
-    from edgernn.modeling import read_metadata
 
     if data is None:
-        metadata = read_metadata(bundle / "model.keras") or {}
-        values = metadata.get("data", {}).get("test_values")
-        if not values:
+        values = metadata.test_values if metadata else None
+        if values is None:
             raise DataError("this bundle records no held-out test data (not trained by edgernn train): give --data")
-        values, name = np.asarray(values, dtype=np.float64), "held-out test split"
+        name = "held-out test split"
     else:
         series = load_series(str(data), column=column)
         values, name = series.values, series.name
@@ -124,34 +124,25 @@ def repeat_to(values: np.ndarray, steps: int) -> np.ndarray:
     return np.concatenate([values if i % 2 == 0 else values[::-1] for i in range(repeats)])[:steps]
 
 
-def stored_reference(bundle: Path, manifest) -> tuple[np.ndarray, np.ndarray, str]:
+def stored_reference(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, str]:
     """The inputs and float-model outputs recorded at export (hash-checked): verify without TensorFlow."""
-    import io
-
-    from edgernn.runtime.bundle import read_verified
-    from edgernn.runtime.errors import BundleError
-
-    entry = manifest.files.get("reference_data")
-    if not isinstance(entry, dict):
-        raise BundleError("this bundle has no stored reference (exported by an older edgernn); "
-                          "verify it where TensorFlow is installed")
-    content = read_verified(bundle, entry.get("file"), str(entry.get("sha256")))
-    try:
-        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
-            values, outputs = archive["inputs"].astype(np.float64), archive["outputs"].astype(np.float64)
-    except (ValueError, OSError, KeyError) as exc:
-        raise BundleError(f"stored reference is unreadable: {exc}") from None
-    if values.shape != outputs.shape or values.ndim != 1 or values.size < 10:
-        raise BundleError(f"stored reference has shapes {values.shape} and {outputs.shape}; expected two equal 1-D arrays")
-    return values, outputs, f"stored reference ({values.size} steps recorded at export from {entry.get('source', '?')})"
+    values, outputs = bundle.reference_data()
+    source = bundle.manifest.files["reference_data"].source or "?"
+    return values, outputs, f"stored reference ({values.size} steps recorded at export from {source})"
 
 
-def float_reference(bundle: Path, values: np.ndarray) -> np.ndarray:
-    """The float Keras model's prediction after each value (``safe_mode=True``; NaN where none exists yet)."""
-    from edgernn.training import predict
+def reference_model(bundle: Bundle):
+    """The bundle's float Keras model and its metadata, from the hash-checked bytes (``safe_mode=True``)."""
+    from edgernn.modeling import load_model_bytes
 
-    model_path = bundle / "model.keras"
-    out = predict(model_path, values)
+    return load_model_bytes(bundle.read("reference"), bundle.manifest.files["reference"].file)
+
+
+def float_reference(model, metadata, values: np.ndarray) -> np.ndarray:
+    """The float Keras model's prediction after each value (NaN where none exists yet)."""
+    from edgernn.training import predict_with
+
+    out = predict_with(model, metadata, values)
     if out.size != values.size:  # window models: one per complete window
         out = np.concatenate([np.full(values.size - out.size, np.nan), out])
     return out
@@ -175,8 +166,8 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
     from edgernn.runtime.errors import BackendError, BundleError
     from edgernn.runtime.manifest import Variant
 
-    bundle = Path(bundle)
-    manifest = read_manifest(bundle)
+    opened = Bundle.open(bundle)
+    bundle, manifest = opened.path, opened.manifest
     names = [n for n in parse_variants(variants) if variants not in (None, "all") or n in manifest.variants]
     missing = [n for n in names if n not in manifest.variants]
     if missing:
@@ -190,11 +181,12 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
         if data is not None:
             raise EdgernnError("--data needs TensorFlow to run the float model; without it verify uses the "
                                "bundle's stored reference (drop --data)")
-        values, reference_outputs, data_name = stored_reference(bundle, manifest)
+        values, reference_outputs, data_name = stored_reference(opened)
         values, reference_outputs = values[:steps], reference_outputs[:steps]
     else:
-        values, data_name = _series(bundle, data, column, steps)
-        reference_outputs = float_reference(bundle, values)
+        model, metadata = reference_model(opened)
+        values, data_name = _series(metadata, data, column, steps)
+        reference_outputs = float_reference(model, metadata, values)
     reference = reference_outputs
     truth = values[1:]
     task = error_metrics(reference[:-1], truth)
@@ -248,8 +240,9 @@ def verify(bundle, data=None, *, column=None, steps: int = DEFAULT_STEPS, varian
         if not row.passed and name == "tflite-int8" and diagnose:
             row.diagnosis = _diagnose(bundle)
         results.append(row)
-    if results and all(r.skipped for r in results):
-        raise EdgernnError(f"no variant of this bundle can run here: {results[0].reasons[0]}")
+    if all(r.skipped for r in results):  # nothing verified is never "all variants pass"
+        reason = f": {results[0].reasons[0]}" if results else ""
+        raise EdgernnError(f"no variant of this bundle can run here, nothing was verified{reason}")
     return VerifyResult(str(bundle), data_name, int(values.size), task["rmse"], persistence["rmse"], results,
                         arrays, "stored" if use_stored else "keras")
 
@@ -323,7 +316,8 @@ def format_table(result: VerifyResult) -> str:
 
 
 def write_verify_json(result: VerifyResult, bundle) -> Path:
-    """Store the gate's outcome in the bundle as ``verify.json`` (atomically, strict JSON)."""
+    """Store the gate's outcome in the bundle as ``verify.json`` (strict JSON; a new temporary file, then a rename:
+    a symlink planted in the bundle is replaced, never written through)."""
     from edgernn.runtime.atomic import write_bytes_atomically
     from edgernn.runtime.safe_json import dumps
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "runtime"))  # helpers shared with the runtime tests
 
 
 @pytest.fixture

@@ -38,6 +38,6 @@ def test_train_bad_data_exits_2_with_one_line(runner, tmp_path, text, message):
     out = tmp_path / "m.keras"
     result = runner.invoke(cli, ["train", "--data", str(path), "--out", str(out)])
     assert result.exit_code == 2
-    assert f"error: " in result.stderr and message in result.stderr
+    assert "error: " in result.stderr and message in result.stderr
     assert "Traceback" not in result.output
     assert not out.exists()

@@ -11,7 +11,6 @@ from edgernn.cli import cli
 from edgernn.errors import ExportError, ModelError
 from edgernn.modeling import load_model
 from edgernn.runtime.manifest import ALL_VARIANTS, read_manifest, sha256_file
-from edgernn.runtime.preprocessing import Preprocessing
 
 STEPS = 1200
 
@@ -50,7 +49,7 @@ def run_onnx(path, manifest, z):
 
 
 def series_inputs(manifest, steps=STEPS):
-    return Preprocessing.from_dict(manifest.preprocessing).transform(load_series("sine").values)[:steps]
+    return manifest.preprocessing.transform(load_series("sine").values)[:steps]
 
 
 def assert_golden(bundle, variants=("tflite-float32", "onnx-float32")):

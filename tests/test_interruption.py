@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from edgernn.runtime.manifest import read_manifest, sha256_file
 
@@ -19,7 +18,7 @@ def _bundle_is_whole(bundle) -> str:
     for entry in manifest.variants.values():
         assert sha256_file(bundle / entry.file) == entry.sha256
     for entry in manifest.files.values():
-        assert sha256_file(bundle / entry["file"]) == entry["sha256"]
+        assert sha256_file(bundle / entry.file) == entry.sha256
     return manifest.created + manifest.model_sha256
 
 

@@ -24,8 +24,8 @@ def test_streaming_sine_beats_persistence(sine_model):
 
 def test_saved_model_round_trips_with_metadata(sine_model):
     model, metadata = load_model(sine_model.model_path)  # safe_mode=True
-    assert metadata["mode"] == "streaming" and metadata["preprocessing"] == sine_model.preprocessing.to_dict()
-    values = np.asarray(metadata["data"]["test_values"])
+    assert metadata.mode == "streaming" and metadata.preprocessing == sine_model.preprocessing
+    values = metadata.test_values
     from_path = edgernn.predict(sine_model.model_path, values)
     from_memory = edgernn.predict(sine_model, values)
     assert from_path.shape == values.shape

@@ -27,23 +27,28 @@ from edgernn import locking
 from edgernn.export import calibration, onnx_export, tflite
 from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
-from edgernn.modeling import load_model, model_preprocessing
+from edgernn.modeling import load_model_bytes, read_model_file
 from edgernn.runtime import safe_json
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import BundleError
 from edgernn.runtime.manifest import (
+    FILE_ROLES,
+    INT8_WEIGHTS,
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    CalibrationInfo,
+    FileEntry,
     Manifest,
     Variant,
     VariantEntry,
     parse_variants,
+    read_inside,
     sha256_file,
     write_manifest,
 )
+from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.tf_import import silenced_stderr
 
-REFERENCE_MODEL = "model.keras"
-WEIGHTS_FILE = "weights.npz"
-CALIBRATION_FILE = "calibration.npz"
-REFERENCE_FILE = "reference.npz"
 REFERENCE_STEPS = 4000  # a few thousand held-out steps: about 32 KB
 
 
@@ -99,8 +104,8 @@ def export(
     started = time.perf_counter()
     out = Path(out)
     names = parse_variants(variants)
-    if int8_weights not in tflite.INT8_WEIGHTS:
-        raise ExportError(f"int8_weights must be one of {', '.join(tflite.INT8_WEIGHTS)}, got {int8_weights!r}")
+    if int8_weights not in INT8_WEIGHTS:
+        raise ExportError(f"int8_weights must be one of {', '.join(INT8_WEIGHTS)}, got {int8_weights!r}")
     check_target(out, force)
     try:
         lock = locking.acquire(out, "bundle")
@@ -142,10 +147,12 @@ def check_target(out: Path, force: bool) -> None:
 
 
 def is_bundle(directory: Path) -> bool:
-    """Whether ``directory`` holds a manifest that parses as an edgernn manifest (any schema version)."""
+    """Whether ``directory`` holds a manifest that parses as an edgernn manifest (any schema version).
+
+    Read like any bundle file (no symlink, no FIFO, bounded), so ``--force`` never waits on or follows one."""
     try:
-        data = safe_json.loads((directory / MANIFEST_NAME).read_bytes())
-    except (OSError, ValueError):
+        data = safe_json.loads(read_inside(directory, MANIFEST_NAME, MAX_MANIFEST_BYTES))
+    except ValueError:  # BundleError included
         return False
     return isinstance(data, dict) and isinstance(data.get("schema_version"), int) and isinstance(
         data.get("variants"), dict)
@@ -153,14 +160,13 @@ def is_bundle(directory: Path) -> bool:
 
 def _export(model_path, out: Path, names, calibration_data, calibration_steps, force, int8_weights, quiet,
             started) -> ExportResult:
-    model, metadata = load_model(model_path)
-    metadata = metadata or {}
-    preprocessing = model_preprocessing(metadata, model_path)
+    model_bytes = read_model_file(model_path)
+    model, metadata = load_model_bytes(model_bytes, Path(model_path).name)
+    preprocessing = metadata.preprocessing if metadata else Preprocessing()
     inspected = inspect_model(model, window_hint=None, lag=preprocessing.lag)
     info = inspected.info
-    fallback = metadata.get("data", {}).get("train_values")
-    z, raw_calibration = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps,
-                                                        None if fallback is None else np.asarray(fallback))
+    fallback = metadata.train_values if metadata else None
+    z, raw_calibration = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
     device_model, samples = device_model_and_samples(inspected, z)
     _log(f"exporting {Path(model_path).name}: {info.mode} {'+'.join(l.cell for l in info.layers)} "
          f"({', '.join(str(l.units) for l in info.layers)} units), {len(names)} variants, "
@@ -172,9 +178,9 @@ def _export(model_path, out: Path, names, calibration_data, calibration_steps, f
     except OSError as exc:
         raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     try:
-        shutil.copyfile(model_path, staging / REFERENCE_MODEL)
-        np.savez(staging / WEIGHTS_FILE, **inspected.weights)
-        np.savez(staging / CALIBRATION_FILE, inputs=z)
+        (staging / FILE_ROLES["reference"]).write_bytes(model_bytes)  # the very bytes loaded above
+        np.savez(staging / FILE_ROLES["weights"], **inspected.weights)
+        np.savez(staging / FILE_ROLES["calibration"], inputs=z)
         entries = {}
         with tempfile.TemporaryDirectory() as scratch:
             saved_model = write_saved_model(device_model, Path(scratch) / "saved_model")
@@ -198,6 +204,7 @@ def _export(model_path, out: Path, names, calibration_data, calibration_steps, f
                     with silenced_stderr():
                         onnx_float = onnx_float or onnx_export.to_onnx(device_model)
                         content = onnx_float if variant is Variant.ONNX_FLOAT32 else onnx_export.quantize_int8(onnx_float)
+                    onnx_export.check_self_contained(content, name)
                     inputs, outputs = onnx_export.tensor_specs(content)
                     converter = {**{k: v for k, v in _versions().items() if k != "keras"}, "opset": onnx_export.OPSET}
                     if variant is Variant.ONNX_INT8:
@@ -206,24 +213,24 @@ def _export(model_path, out: Path, names, calibration_data, calibration_steps, f
                 path.write_bytes(content)
                 entries[name] = VariantEntry(
                     name, variant.file_name, variant.format, sha256_file(path), len(content), inputs, outputs,
-                    [[n, f"{n}_out"] for n, _ in info.state_inputs()], converter, notes,
+                    info.state_pairs(), converter, notes,
                     _input_limits(next(t for t in inputs if t.name == "x")))
                 _log(f"  {name:<16}{len(content) / 1024:7.1f} KB {time.perf_counter() - t0:6.1f} s", quiet)
         manifest = Manifest(
             model=info,
-            preprocessing=preprocessing.to_dict(),
+            preprocessing=preprocessing,
             variants=entries,
-            files={role: {"file": f, "sha256": sha256_file(staging / f)}
-                   for role, f in (("reference", REFERENCE_MODEL), ("weights", WEIGHTS_FILE),
-                                   ("calibration", CALIBRATION_FILE))},
-            calibration={"source": _describe(calibration_data), "steps": int(z.size), "samples": len(samples)},
+            files={role: FileEntry(FILE_ROLES[role], sha256_file(staging / FILE_ROLES[role]))
+                   for role in ("reference", "weights", "calibration")},
+            calibration=CalibrationInfo(_describe(calibration_data), int(z.size), len(samples)),
             input_range=[float(z.min()), float(z.max())],
             edgernn_version=__version__,
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            model_sha256=sha256_file(staging / REFERENCE_MODEL),
+            model_sha256=sha256_file(staging / FILE_ROLES["reference"]),
         )
-        manifest.files["reference_data"] = _write_reference(staging, metadata, raw_calibration)
+        manifest.files["reference_data"] = _write_reference(staging, model, metadata, raw_calibration)
         write_manifest(manifest, staging)
+        _check_readable(staging)
         _fsync_tree(staging)
         _move_into_place(staging, out, force)
     except BaseException:
@@ -246,8 +253,7 @@ def _best_state_calibration(saved_model, samples, info, weights, z, real, int8_w
     evaluation = state_ranges.evaluation_inputs(z)
     errors = []
     for content, inputs, outputs in (real, full):
-        entry = VariantEntry("tflite-int8", "", "tflite", "", len(content), inputs, outputs,
-                             [[n, f"{n}_out"] for n, _ in info.state_inputs()])
+        entry = VariantEntry("tflite-int8", "", "tflite", "", len(content), inputs, outputs, info.state_pairs())
         errors.append(state_ranges.stream_nrmse(backend_class(content, entry, 1), entry, info, weights, evaluation))
     keep = 0 if errors[0] <= errors[1] else 1
     label = ("real states", "full activation range")
@@ -264,18 +270,30 @@ def _input_limits(spec) -> list[float] | None:
     return [spec.scale * (int(info.min) - spec.zero_point), spec.scale * (int(info.max) - spec.zero_point)]
 
 
-def _write_reference(staging: Path, metadata: dict, raw_calibration: np.ndarray) -> dict:
+def _write_reference(staging: Path, model, metadata, raw_calibration: np.ndarray) -> FileEntry:
     """Record held-out inputs and the float model's outputs on them, so a device can verify without TF."""
     from edgernn.verification import float_reference, repeat_to
 
-    held_out = metadata.get("data", {}).get("test_values")
-    source = "the held-out test split" if held_out else "the calibration data"
-    raw = np.asarray(held_out if held_out else raw_calibration, dtype=np.float64)
+    held_out = metadata.test_values if metadata else None
+    source = "the held-out test split" if held_out is not None else "the calibration data"
+    raw = held_out if held_out is not None else np.asarray(raw_calibration, dtype=np.float64)
     values = repeat_to(raw, REFERENCE_STEPS).astype(np.float32)  # what a device feeds: float32 values
-    outputs = float_reference(staging, values.astype(np.float64))
-    np.savez(staging / REFERENCE_FILE, inputs=values, outputs=outputs.astype(np.float32))
-    return {"file": REFERENCE_FILE, "sha256": sha256_file(staging / REFERENCE_FILE), "steps": int(values.size),
-            "source": source}
+    outputs = float_reference(model, metadata, values.astype(np.float64))
+    file = FILE_ROLES["reference_data"]
+    np.savez(staging / file, inputs=values, outputs=outputs.astype(np.float32))
+    return FileEntry(file, sha256_file(staging / file), int(values.size), source)
+
+
+def _check_readable(staging: Path) -> None:
+    """Read the staged bundle back the way verify and a device do (the manifest through its one parser, every
+    file through the one hash-checked reader, every ``.npz`` checked), so export never leaves a bundle they refuse."""
+    try:
+        bundle = Bundle.open(staging)
+        for name in [*bundle.manifest.variants, *bundle.manifest.files]:
+            bundle.read(name)
+        bundle.weights(), bundle.reference_data(), bundle.calibration_inputs()
+    except BundleError as exc:
+        raise ExportError(f"the bundle written does not read back: {exc}") from None
 
 
 def _describe(source) -> str:

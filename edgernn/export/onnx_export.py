@@ -41,6 +41,40 @@ def quantize_int8(float_model: bytes) -> bytes:
         return dst.read_bytes()
 
 
+def check_self_contained(model_bytes: bytes, name: str) -> None:
+    """Refuse a model with any tensor stored as external data (a file beside the model, which onnxruntime would
+    read at load): a bundle's model must hold all its weights, and the device refuses such a model anyway.
+
+    Raises:
+        ExportError: naming the first such tensor.
+    """
+    import onnx
+
+    from edgernn.errors import ExportError
+
+    def tensors(graph):
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield from (sparse.values, sparse.indices)
+        for node in graph.node:
+            for attribute in node.attribute:
+                yield from ([attribute.t] if attribute.HasField("t") else [])
+                yield from attribute.tensors
+                for sparse in [*([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []),
+                               *attribute.sparse_tensors]:
+                    yield from (sparse.values, sparse.indices)
+                for subgraph in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
+                    yield from tensors(subgraph)
+
+    proto = onnx.load_from_string(model_bytes)
+    graphs = [proto.graph, *(type(proto.graph)(node=f.node) for f in proto.functions)]
+    for graph in graphs:
+        for tensor in tensors(graph):
+            if onnx.external_data_helper.uses_external_data(tensor):
+                raise ExportError(f"{name}: tensor {tensor.name!r} is stored as external data; a bundle's ONNX "
+                                  "model must hold all its weights")
+
+
 def tensor_specs(model_bytes: bytes):
     """Inputs and outputs as manifest ``TensorSpec``s, batch dimension recorded as 1."""
     import onnx

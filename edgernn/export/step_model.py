@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgernn.export.inspect import InspectedModel
+from edgernn.runtime.manifest import SIGNATURE, state_output
 from edgernn.tf_import import import_keras, import_tensorflow
-
-SIGNATURE = "serving_default"
 
 
 def build_step_model(inspected: InspectedModel):
@@ -36,7 +35,8 @@ def build_step_model(inspected: InspectedModel):
     y = head(z)  # [batch, 1]
     head.set_weights(inspected.head.get_weights())
     outputs = [keras.layers.Identity(name="y")(y)]
-    outputs += [keras.layers.Identity(name=f"{name}_out")(s) for (name, _), s in zip(info.state_inputs(), next_states)]
+    outputs += [keras.layers.Identity(name=state_output(name))(s)
+                for (name, _), s in zip(info.state_inputs(), next_states)]
     return keras.Model([x, *state_inputs.values()], outputs, name="edgernn_step")
 
 

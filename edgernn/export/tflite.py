@@ -13,11 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.manifest import TensorSpec, Variant
+from edgernn.runtime.manifest import SIGNATURE, TensorSpec, Variant
 from edgernn.tf_import import import_tensorflow
-
-
-INT8_WEIGHTS = ("per-channel", "per-tensor")
 
 
 def configure(converter, variant: Variant, samples: list[dict] | None, int8_weights: str = "per-channel") -> None:
@@ -61,9 +58,9 @@ def set_int8_weights(converter, int8_weights: str) -> None:
 
 def convert(saved_model: Path, variant: Variant, samples: list[dict] | None = None,
             int8_weights: str = "per-channel") -> bytes:
-    """Convert the SavedModel's ``serving_default`` signature to a ``.tflite`` flatbuffer."""
+    """Convert the SavedModel's ``SIGNATURE`` (``serving_default``) to a ``.tflite`` flatbuffer."""
     tf = import_tensorflow()
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["serving_default"])
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE])
     configure(converter, variant, samples, int8_weights)
     return converter.convert()
 
@@ -81,7 +78,7 @@ def make_interpreter(model_content: bytes):
 
 def tensor_specs(model_content: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """The signature's inputs and outputs as manifest ``TensorSpec``s (names from the signature, not order)."""
-    runner = make_interpreter(model_content).get_signature_runner("serving_default")
+    runner = make_interpreter(model_content).get_signature_runner(SIGNATURE)
 
     def spec(name, detail):
         dtype = np.dtype(detail["dtype"]).name

@@ -1,7 +1,9 @@
-"""Opening an untrusted bundle: validated manifest, paths kept inside, hashes checked before any interpreter.
+"""Opening an untrusted bundle: one validated manifest, and one hash-checked way to read every file it names.
 
-The bytes that were hashed are the bytes handed to the interpreter (no second read of the file), so a file
-swapped after the check cannot reach it.
+``Bundle.read(name)`` is the only reader of a bundle's files (pip's hash-checking mode, for a bundle): the path
+stays inside the bundle, no symlink is followed, the size is bounded, and the sha256 is checked on the very bytes
+returned, so a file swapped after the check cannot reach an interpreter, numpy or Keras. The ``.npz`` files are
+parsed here too, from those bytes, and checked against the manifest before anyone uses them.
 """
 
 from __future__ import annotations
@@ -12,48 +14,123 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime import npz
+from edgernn.runtime.cells import weight_shapes
 from edgernn.runtime.errors import BundleError
-from edgernn.runtime.manifest import ALL_VARIANTS, Manifest, VariantEntry, read_manifest, resolve_inside
+from edgernn.runtime.manifest import (
+    ALL_VARIANTS,
+    FILE_ROLES,
+    Manifest,
+    VariantEntry,
+    read_inside,
+    read_manifest,
+)
 
-MAX_MODEL_BYTES = 256 * 1024 * 1024
-
-
-def read_verified(bundle: str | os.PathLike, relative: str, sha256: str) -> bytes:
-    """A bundle member's bytes, after the path and the sha256 check."""
-    path = resolve_inside(bundle, relative)
-    if not path.is_file():
-        raise BundleError(f"bundle file missing: {relative}")
-    if path.stat().st_size > MAX_MODEL_BYTES:
-        raise BundleError(f"bundle file {relative} is larger than {MAX_MODEL_BYTES} bytes")
-    content = path.read_bytes()
-    if hashlib.sha256(content).hexdigest() != sha256:
-        raise BundleError(f"sha256 check failed for {relative}: the file differs from the one the manifest names")
-    return content
-
-
-def variant_entry(manifest: Manifest, variant: str) -> VariantEntry:
-    if variant not in ALL_VARIANTS:
-        raise BundleError(f"unknown variant {variant!r}; choose from {', '.join(ALL_VARIANTS)}")
-    if variant not in manifest.variants:
-        raise BundleError(f"variant {variant!r} is not in this bundle; it has {', '.join(manifest.variants) or 'none'}")
-    return manifest.variants[variant]
+MAX_FILE_BYTES = 256 * 1024 * 1024  # any bundle file; edgernn's own are kilobytes to a few megabytes
+MIN_REFERENCE_STEPS = 10
+# what each role holds, for "this bundle has no ..." messages
+_WHAT = {"reference": "float reference model", "weights": "float weights for the numpy backend",
+         "calibration": "calibration sample", "reference_data": "stored reference (exported by an older edgernn); "
+         "verify it where TensorFlow is installed"}
 
 
-def load_weights(bundle: str | os.PathLike, manifest: Manifest) -> dict[str, np.ndarray]:
-    """The float weights for the numpy backend (``.npz``, read without pickle)."""
-    import io
+class Bundle:
+    """A bundle directory and its validated manifest. ``Bundle.open(path)``, then ``read``/``weights``/... ."""
 
-    entry = manifest.files.get("weights")
-    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-        raise BundleError("this bundle has no float weights for the numpy backend")
-    content = read_verified(bundle, entry.get("file"), entry["sha256"])
-    try:
-        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (ValueError, OSError) as exc:
-        raise BundleError(f"weights file is unreadable: {exc}") from None
+    def __init__(self, path: Path, manifest: Manifest):
+        self.path = path
+        self.manifest = manifest
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Bundle":
+        """Read and validate ``manifest.json`` (see ``read_manifest``); raises BundleError."""
+        return cls(Path(path), read_manifest(path))
+
+    def variant(self, name: str) -> VariantEntry:
+        """The manifest entry of variant ``name``; raises BundleError if it is unknown or not in this bundle."""
+        if name not in ALL_VARIANTS:
+            raise BundleError(f"unknown variant {name!r}; choose from {', '.join(ALL_VARIANTS)}")
+        if name not in self.manifest.variants:
+            raise BundleError(f"variant {name!r} is not in this bundle; it has {', '.join(self.manifest.variants)}")
+        return self.manifest.variants[name]
+
+    def read(self, name: str) -> bytes:
+        """The bytes of a variant's model (``name`` a variant) or of a file role (a ``FILE_ROLES`` key).
+
+        Raises:
+            BundleError: not in this bundle, missing, a symlink, outside the bundle, not a regular file, larger
+                than ``MAX_FILE_BYTES``, or its sha256 differs from the manifest's.
+        """
+        if name in FILE_ROLES:
+            entry = self.manifest.files.get(name)
+            if entry is None:
+                raise BundleError(f"this bundle has no {_WHAT[name]}")
+        else:
+            entry = self.variant(name)
+        content = read_inside(self.path, entry.file, MAX_FILE_BYTES)
+        if hashlib.sha256(content).hexdigest() != entry.sha256:
+            raise BundleError(f"sha256 check failed for {entry.file}: the file differs from the one the manifest names")
+        return content
+
+    def arrays(self, role: str) -> dict[str, np.ndarray]:
+        """A hash-checked ``.npz`` file's arrays (no pickle); anything unreadable is a one-line BundleError."""
+        content = self.read(role)
+        try:
+            return npz.load(content, MAX_FILE_BYTES)
+        except ValueError as exc:
+            raise BundleError(f"{self.manifest.files[role].file} is not a readable .npz file of arrays (truncated "
+                              f"or damaged?): {exc}") from None
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The float weights for the numpy backend, exactly the keys and shapes the manifest's layers need."""
+        arrays = self.arrays("weights")
+        file = self.manifest.files["weights"].file
+        expected = weight_shapes(self.manifest.model.layers, self.manifest.model.input_features)
+        for key, shape in expected.items():
+            if key not in arrays:
+                raise BundleError(f"{file} lacks {key!r}; the manifest's layers need {', '.join(expected)}")
+            _check_array(arrays[key], file, key, shape)
+        unknown = sorted(set(arrays) - set(expected))
+        if unknown:
+            raise BundleError(f"{file} holds {', '.join(map(repr, unknown))}, which the manifest's layers do not use")
+        return {key: arrays[key].astype(np.float32) for key in expected}
+
+    def reference_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The inputs and float-model outputs recorded at export: two equal 1-D float arrays (float64).
+
+        Outputs may be NaN where the model has no prediction yet (a window still filling); inputs are finite.
+        """
+        arrays = self.arrays("reference_data")
+        file = self.manifest.files["reference_data"].file
+        for key in ("inputs", "outputs"):
+            if key not in arrays:
+                raise BundleError(f"{file} lacks {key!r}")
+            _check_array(arrays[key], file, key, None, allow_nan=key == "outputs")
+        values, outputs = arrays["inputs"].astype(np.float64), arrays["outputs"].astype(np.float64)
+        if values.shape != outputs.shape or values.ndim != 1 or values.size < MIN_REFERENCE_STEPS:
+            raise BundleError(f"{file} has shapes {values.shape} and {outputs.shape}; expected two equal 1-D arrays "
+                              f"of at least {MIN_REFERENCE_STEPS} values")
+        return values, outputs
+
+    def calibration_inputs(self) -> np.ndarray:
+        """The calibration model inputs recorded at export: a non-empty 1-D float32 array of finite values."""
+        arrays = self.arrays("calibration")
+        file = self.manifest.files["calibration"].file
+        if "inputs" not in arrays:
+            raise BundleError(f"{file} lacks 'inputs'")
+        _check_array(arrays["inputs"], file, "inputs", None)
+        z = arrays["inputs"].astype(np.float32)
+        if z.ndim != 1 or z.size < 2:
+            raise BundleError(f"{file}: 'inputs' has shape {z.shape}; expected a 1-D array of at least 2 values")
+        return z
 
 
-def open_bundle(bundle: str | os.PathLike) -> tuple[Path, Manifest]:
-    path = Path(bundle)
-    return path, read_manifest(path)
+def _check_array(array: np.ndarray, file: str, key: str, shape: tuple | None, allow_nan: bool = False) -> None:
+    """A real floating-point array of ``shape`` (any shape for None), finite (NaN allowed with ``allow_nan``)."""
+    if array.dtype.kind != "f":
+        raise BundleError(f"{file}: {key!r} holds {array.dtype} values; expected floating point")
+    if shape is not None and array.shape != shape:
+        raise BundleError(f"{file}: {key!r} has shape {array.shape}; the manifest's layers need {shape}")
+    bad = np.isinf(array) if allow_nan else ~np.isfinite(array)
+    if bad.any():
+        raise BundleError(f"{file}: {key!r} holds non-finite values")

@@ -79,6 +79,27 @@ def lstm_step(x, states, w, activation="tanh", recurrent_activation="sigmoid", *
 
 
 STEPS = {"simple_rnn": simple_rnn_step, "gru": gru_step, "lstm": lstm_step}
+GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # blocks of ``units`` columns in each cell's kernels
+
+
+def weight_shapes(layers, input_features: int = 1) -> dict[str, tuple[int, ...]]:
+    """The float weights ``NumpyStepModel`` needs for ``layers`` (``LayerSpec``s): key -> shape, nothing else.
+
+    Keras' layout: kernel ``[inputs, gates * units]``, recurrent kernel ``[units, gates * units]``, bias
+    ``[gates * units]`` (a GRU with ``reset_after`` keeps input and recurrent biases apart: ``[2, 3 * units]``);
+    the Dense head ``[units, 1]`` and ``[1]``.
+    """
+    shapes, features = {}, input_features
+    for i, layer in enumerate(layers):
+        width = GATES[layer.cell] * layer.units
+        shapes[f"layer{i}/kernel"] = (features, width)
+        shapes[f"layer{i}/recurrent_kernel"] = (layer.units, width)
+        if layer.use_bias:
+            shapes[f"layer{i}/bias"] = (2, width) if layer.cell == "gru" and layer.reset_after else (width,)
+        features = layer.units
+    shapes["head/kernel"] = (features, 1)
+    shapes["head/bias"] = (1,)
+    return shapes
 
 
 class NumpyStepModel:

@@ -1,26 +1,46 @@
 """The bundle's manifest: the one contract between ``edgernn export`` and the device runtime.
 
-A bundle is a directory holding ``manifest.json``, one model file per variant, the float reference model, the
-float weights for the numpy backend and the calibration sample. This module owns the format (dataclasses,
-read/validate/write), the variant names, and the safe resolution of every path the manifest names. It imports
-only the standard library, so the device can read a bundle with nothing else installed.
+A bundle is a directory holding ``manifest.json``, one model file per variant and the files of ``FILE_ROLES``
+(the float reference model, the float weights for the numpy backend, the calibration sample, the stored
+reference). This module owns the format: the variant names and file roles with their file names, the tensor
+and state names, the dataclasses, and the one parse that validates everything (``read_manifest``). Reading the
+files it names goes through ``edgernn.runtime.bundle.Bundle.read`` only. It imports the standard library and the
+runtime's numpy-only modules, so a device reads a bundle with nothing else installed.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import json
-import math
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from edgernn.runtime import safe_json
+from edgernn.runtime.cells import ACTIVATIONS
 from edgernn.runtime.errors import BundleError
+from edgernn.runtime.preprocessing import Preprocessing
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+# The manifest's "files": role -> the file export writes for it. Readers name the role, never the file.
+FILE_ROLES = {
+    "reference": "model.keras",  # the float Keras model: verify's reference on a host, the int8 diagnosis
+    "weights": "weights.npz",  # float weights: the numpy backend
+    "calibration": "calibration.npz",  # the calibration model inputs: the int8 diagnosis
+    "reference_data": "reference.npz",  # held-out inputs and the float model's outputs: verify on a device
+}
+SIGNATURE = "serving_default"  # the TFLite signature (and SavedModel endpoint) whose tensor names the manifest uses
+INT8_WEIGHTS = ("per-channel", "per-tensor")  # tflite-int8's weight scales (converter["int8_weights"])
+
+
+def state_output(name: str) -> str:
+    """The step model's output carrying state input ``name`` to the next step: ``h0`` -> ``h0_out``."""
+    return f"{name}_out"
 
 
 class Variant(str, Enum):
@@ -109,6 +129,10 @@ class ModelInfo:
             return []
         return [(f"{kind}{i}", layer.units) for i, layer in enumerate(self.layers) for kind in layer.state_names]
 
+    def state_pairs(self) -> list[list[str]]:
+        """``[[state input, state output], ...]`` in layer order: what a variant's ``state_pairs`` must be."""
+        return [[name, state_output(name)] for name, _ in self.state_inputs()]
+
 
 @dataclass
 class VariantEntry:
@@ -122,7 +146,7 @@ class VariantEntry:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     state_pairs: list[list[str]]  # [[state input name, state output name], ...]
-    converter: dict = field(default_factory=dict)
+    converter: dict = field(default_factory=dict)  # tool versions and settings: str or int values
     notes: str = ""
     input_limits: list[float] | None = None  # integer variants: the model-input range x can represent
 
@@ -134,14 +158,36 @@ class VariantEntry:
 
 
 @dataclass
+class FileEntry:
+    """One file of ``FILE_ROLES``; the stored reference also records its length and where its inputs came from."""
+
+    file: str
+    sha256: str
+    steps: int | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class CalibrationInfo:
+    """Where the calibration inputs came from, how many model inputs, and how many samples they gave."""
+
+    source: str = ""
+    steps: int = 0
+    samples: int = 0
+
+
+@dataclass
 class Manifest:
     """The whole ``manifest.json``."""
 
     model: ModelInfo
-    preprocessing: dict
+    preprocessing: Preprocessing
     variants: dict[str, VariantEntry]
-    files: dict[str, dict] = field(default_factory=dict)  # other files: role -> {"file", "sha256"}
-    calibration: dict = field(default_factory=dict)
+    files: dict[str, FileEntry] = field(default_factory=dict)  # role (a FILE_ROLES key) -> its file
+    calibration: CalibrationInfo = field(default_factory=CalibrationInfo)
     input_range: list[float] | None = None  # calibrated model-input range (after preprocessing)
     schema_version: int = SCHEMA_VERSION
     edgernn_version: str = ""
@@ -149,7 +195,9 @@ class Manifest:
     model_sha256: str = ""  # hash of the reference model: identifies "the same model" for state files
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["files"] = {role: entry.to_dict() for role, entry in self.files.items()}
+        return data
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -160,46 +208,102 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def resolve_inside(bundle: str | os.PathLike, relative: str) -> Path:
-    """The path of a bundle member; refuses absolute paths, ``..`` and symlinks that lead out of the bundle."""
+def read_inside(bundle: str | os.PathLike, relative: str, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``relative`` inside ``bundle``, read once.
+
+    Refuses absolute paths, ``..``, any symlink on the way (inside or out: every component is opened without
+    following links), anything but a regular file (a FIFO is never waited on) and files over ``max_bytes``.
+
+    Raises:
+        BundleError: one line naming the file and the problem.
+    """
     if not isinstance(relative, str) or not relative or "\x00" in relative:
         raise BundleError(f"bad file name in manifest: {relative!r}")
-    if os.path.isabs(relative) or relative.startswith(("/", "\\")) or ".." in Path(relative).parts:
+    parts = Path(relative).parts
+    if os.path.isabs(relative) or relative.startswith(("/", "\\")) or ".." in parts:
         raise BundleError(f"manifest path {relative!r} points outside the bundle")
-    root = Path(bundle).resolve()
-    target = (root / relative).resolve()
-    if target != root and root not in target.parents:
-        raise BundleError(f"manifest path {relative!r} points outside the bundle (via a symlink)")
-    return target
+    nofollow = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fds = []
+    try:
+        try:
+            fds.append(os.open(bundle, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)))
+            for part in parts[:-1]:
+                fds.append(os.open(part, nofollow | getattr(os, "O_DIRECTORY", 0), dir_fd=fds[-1]))
+            fd = os.open(parts[-1], nofollow | os.O_NONBLOCK, dir_fd=fds[-1])
+        except OSError as exc:
+            raise _open_error(bundle, relative, exc) from None
+        fds.append(fd)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BundleError(f"bundle file {relative} is not a regular file")
+        if info.st_size > max_bytes:
+            raise BundleError(f"bundle file {relative} is larger than {max_bytes} bytes")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            content = handle.read(max_bytes + 1)
+        if len(content) > max_bytes:
+            raise BundleError(f"bundle file {relative} is larger than {max_bytes} bytes")
+        return content
+    except OSError as exc:
+        raise BundleError(f"cannot read bundle file {relative}: {exc.strerror or exc}") from None
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _open_error(bundle, relative: str, exc: OSError) -> BundleError:
+    if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and _has_symlink(bundle, relative)):
+        return BundleError(f"manifest path {relative!r} is a symlink; a bundle holds regular files only (a symlink "
+                           "can lead outside the bundle)")
+    if exc.errno == errno.ENOENT:
+        return BundleError(f"bundle file missing: {relative}")
+    return BundleError(f"cannot read bundle file {relative}: {exc.strerror or exc}")
+
+
+def _has_symlink(bundle, relative: str) -> bool:
+    path = Path(bundle)
+    for part in Path(relative).parts:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 def write_manifest(manifest: Manifest, bundle: str | os.PathLike) -> Path:
+    """Write ``manifest.json`` (strict JSON: a NaN or infinity is refused, never written)."""
     path = Path(bundle) / MANIFEST_NAME
-    path.write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+    path.write_text(safe_json.dumps(manifest.to_dict(), indent=2) + "\n")
     return path
 
 
 def read_manifest(bundle: str | os.PathLike) -> Manifest:
-    """Read and validate ``manifest.json``; every problem is a one-line ``BundleError``."""
+    """Read and validate ``manifest.json`` (bounded strict JSON, then ``parse_manifest``).
+
+    Raises:
+        BundleError: one line for every problem: missing, a symlink, too large, not JSON, nested too deep, a
+            number too long, or any field of the wrong type or value.
+    """
     bundle = Path(bundle)
     if not bundle.exists():
         raise BundleError(f"bundle not found: {bundle}")
     if not bundle.is_dir():
         raise BundleError(f"not a bundle directory: {bundle}")
-    path = bundle / MANIFEST_NAME
-    if not path.is_file():
+    if not (bundle / MANIFEST_NAME).exists() and not (bundle / MANIFEST_NAME).is_symlink():
         raise BundleError(f"{bundle} has no {MANIFEST_NAME}: not an edgernn bundle")
-    if path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise BundleError(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES} bytes")
+    content = read_inside(bundle, MANIFEST_NAME, MAX_MANIFEST_BYTES)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{MANIFEST_NAME} is not valid JSON (truncated or damaged?): {exc}") from None
+        data = safe_json.loads(content)
+    except ValueError as exc:
+        raise BundleError(f"{MANIFEST_NAME}: {exc}") from None
+    return parse_manifest(data)
+
+
+def parse_manifest(data) -> Manifest:
+    """A ``Manifest`` from parsed JSON, every field checked; raises BundleError (one line) otherwise."""
     try:
         return _parse(data)
     except BundleError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a check missed: still one line
         raise BundleError(f"{MANIFEST_NAME} is malformed: {type(exc).__name__}: {exc}") from None
 
 
@@ -208,12 +312,20 @@ def _need(data: dict, key: str, kind, where: str):
         raise BundleError(f"{MANIFEST_NAME}: {where} must be an object")
     if key not in data:
         raise BundleError(f"{MANIFEST_NAME}: {where} lacks {key!r}")
-    value = data[key]
+    return _typed(data[key], kind, f"{where}.{key}")
+
+
+def _optional(data: dict, key: str, kind, where: str, default):
+    return _typed(data[key], kind, f"{where}.{key}") if key in data else default
+
+
+def _typed(value, kind, where: str):
     kinds = kind if isinstance(kind, tuple) else (kind,)
+    wanted = " or ".join(safe_json.JSON_TYPES[k] for k in kinds)
     if isinstance(value, bool) and bool not in kinds:
-        raise BundleError(f"{MANIFEST_NAME}: {where}.{key} must be {kinds[0].__name__}, got {value!r}")
+        raise BundleError(f"{MANIFEST_NAME}: {where} must be {wanted}, got {value!r}")
     if not isinstance(value, kinds):
-        raise BundleError(f"{MANIFEST_NAME}: {where}.{key} must be {kinds[0].__name__}, got {type(value).__name__}")
+        raise BundleError(f"{MANIFEST_NAME}: {where} must be {wanted}, got {safe_json.JSON_TYPES.get(type(value), 'a value')}")
     return value
 
 
@@ -223,22 +335,44 @@ def _positive(value, where: str) -> int:
     return value
 
 
+def _sha256(value, where: str) -> str:
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise BundleError(f"{MANIFEST_NAME}: {where} is not a sha256 hex digest")
+    return value
+
+
+def _choice(value, choices, where: str) -> str:
+    if value not in choices:
+        raise BundleError(f"{MANIFEST_NAME}: {where} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def _tensor(data: dict, where: str) -> TensorSpec:
     name = _need(data, "name", str, where)
     shape = _need(data, "shape", list, where)
     if not shape or len(shape) > 4:
         raise BundleError(f"{MANIFEST_NAME}: {where}.shape must have 1 to 4 dimensions, got {shape!r}")
     shape = [_positive(d, f"{where}.shape") for d in shape]
-    dtype = _need(data, "dtype", str, where)
-    if dtype not in DTYPES:
-        raise BundleError(f"{MANIFEST_NAME}: {where}.dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    dtype = _choice(_need(data, "dtype", str, where), DTYPES, f"{where}.dtype")
     scale, zero_point = data.get("scale"), data.get("zero_point")
     if dtype.startswith(("int", "uint")):
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e6:
             raise BundleError(f"{MANIFEST_NAME}: {where} is {dtype} but has no valid scale ({scale!r})")
         if isinstance(zero_point, bool) or not isinstance(zero_point, int) or abs(zero_point) > 65535:
             raise BundleError(f"{MANIFEST_NAME}: {where} is {dtype} but has no valid zero_point ({zero_point!r})")
+    else:
+        scale = zero_point = None  # a float tensor has no quantization, whatever the file says
     return TensorSpec(name, shape, dtype, scale, zero_point)
+
+
+def _layer(data, where: str) -> LayerSpec:
+    cell = _choice(_need(data, "cell", str, where), CELLS, f"{where}.cell")
+    activations = tuple(ACTIVATIONS)
+    return LayerSpec(
+        cell, _positive(_need(data, "units", int, where), f"{where}.units"),
+        _choice(_need(data, "activation", str, where), activations, f"{where}.activation"),
+        _choice(_need(data, "recurrent_activation", str, where), activations, f"{where}.recurrent_activation"),
+        _optional(data, "reset_after", bool, where, True), _optional(data, "use_bias", bool, where, True))
 
 
 def _parse(data) -> Manifest:
@@ -248,21 +382,10 @@ def _parse(data) -> Manifest:
     if version != SCHEMA_VERSION:
         raise BundleError(f"{MANIFEST_NAME} has schema version {version}; this edgernn reads version {SCHEMA_VERSION}")
     model_data = _need(data, "model", dict, "manifest")
-    layers = []
-    for i, layer in enumerate(_need(model_data, "layers", list, "model")):
-        cell = _need(layer, "cell", str, f"model.layers[{i}]")
-        if cell not in CELLS:
-            raise BundleError(f"{MANIFEST_NAME}: model.layers[{i}].cell {cell!r} is not one of {', '.join(CELLS)}")
-        layers.append(LayerSpec(
-            cell, _positive(_need(layer, "units", int, f"model.layers[{i}]"), f"model.layers[{i}].units"),
-            _need(layer, "activation", str, f"model.layers[{i}]"),
-            _need(layer, "recurrent_activation", str, f"model.layers[{i}]"),
-            bool(layer.get("reset_after", True)), bool(layer.get("use_bias", True))))
+    layers = [_layer(layer, f"model.layers[{i}]") for i, layer in enumerate(_need(model_data, "layers", list, "model"))]
     if not layers:
         raise BundleError(f"{MANIFEST_NAME}: model.layers is empty")
-    mode = _need(model_data, "mode", str, "model")
-    if mode not in MODES:
-        raise BundleError(f"{MANIFEST_NAME}: model.mode {mode!r} is not one of {', '.join(MODES)}")
+    mode = _choice(_need(model_data, "mode", str, "model"), MODES, "model.mode")
     window = model_data.get("window")
     raw_window = model_data.get("raw_window")
     if mode == "window":
@@ -273,31 +396,70 @@ def _parse(data) -> Manifest:
     model = ModelInfo(layers, mode, window, raw_window)
     variants = {}
     for name, entry in _need(data, "variants", dict, "manifest").items():
-        where = f"variants[{name!r}]"
-        if name not in ALL_VARIANTS:
-            raise BundleError(f"{MANIFEST_NAME}: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")
-        fmt = _need(entry, "format", str, where)
-        if fmt != Variant(name).format:
-            raise BundleError(f"{MANIFEST_NAME}: {where}.format is {fmt!r}, expected {Variant(name).format!r}")
-        sha = _need(entry, "sha256", str, where)
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise BundleError(f"{MANIFEST_NAME}: {where}.sha256 is not a sha256 hex digest")
-        inputs = [_tensor(t, f"{where}.inputs[{i}]") for i, t in enumerate(_need(entry, "inputs", list, where))]
-        outputs = [_tensor(t, f"{where}.outputs[{i}]") for i, t in enumerate(_need(entry, "outputs", list, where))]
-        pairs = _need(entry, "state_pairs", list, where)
-        variant = VariantEntry(name, _need(entry, "file", str, where), fmt, sha,
-                               _need(entry, "size_bytes", int, where), inputs, outputs,
-                               [list(p) for p in pairs], entry.get("converter", {}), str(entry.get("notes", "")),
-                               _range(entry.get("input_limits"), f"{where}.input_limits"))
-        _check_tensors(variant, model)
-        variants[name] = variant
-    preprocessing = data.get("preprocessing", {})
-    if not isinstance(preprocessing, dict):
-        raise BundleError(f"{MANIFEST_NAME}: preprocessing must be an object")
-    input_range = _range(data.get("input_range"), "input_range")
-    return Manifest(model, preprocessing, variants, data.get("files", {}), data.get("calibration", {}),
-                    input_range, version, str(data.get("edgernn_version", "")), str(data.get("created", "")),
-                    str(data.get("model_sha256", "")))
+        variants[name] = _variant(name, entry, model)
+    if not variants:
+        raise BundleError(f"{MANIFEST_NAME}: variants is empty: the bundle holds no model to run")
+    try:
+        preprocessing = Preprocessing.from_dict(_optional(data, "preprocessing", dict, "manifest", {}))
+    except ValueError as exc:
+        raise BundleError(f"{MANIFEST_NAME}: {exc}") from None
+    files = {role: _file(role, entry) for role, entry in _optional(data, "files", dict, "manifest", {}).items()}
+    calibration = _optional(data, "calibration", dict, "manifest", {})
+    calibration = CalibrationInfo(_optional(calibration, "source", str, "calibration", ""),
+                                  _count(_optional(calibration, "steps", int, "calibration", 0), "calibration.steps"),
+                                  _count(_optional(calibration, "samples", int, "calibration", 0), "calibration.samples"))
+    model_sha256 = _optional(data, "model_sha256", str, "manifest", "")
+    return Manifest(model, preprocessing, variants, files, calibration,
+                    _range(data.get("input_range"), "input_range"), version,
+                    _optional(data, "edgernn_version", str, "manifest", ""),
+                    _optional(data, "created", str, "manifest", ""),
+                    model_sha256 and _sha256(model_sha256, "model_sha256"))
+
+
+def _count(value: int, where: str) -> int:
+    if value < 0:
+        raise BundleError(f"{MANIFEST_NAME}: {where} must not be negative, got {value}")
+    return value
+
+
+def _variant(name, entry, model: ModelInfo) -> VariantEntry:
+    where = f"variants[{name!r}]"
+    if name not in ALL_VARIANTS:
+        raise BundleError(f"{MANIFEST_NAME}: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")
+    fmt = _need(entry, "format", str, where)
+    if fmt != Variant(name).format:
+        raise BundleError(f"{MANIFEST_NAME}: {where}.format is {fmt!r}, expected {Variant(name).format!r}")
+    sha = _sha256(_need(entry, "sha256", str, where), f"{where}.sha256")
+    inputs = [_tensor(t, f"{where}.inputs[{i}]") for i, t in enumerate(_need(entry, "inputs", list, where))]
+    outputs = [_tensor(t, f"{where}.outputs[{i}]") for i, t in enumerate(_need(entry, "outputs", list, where))]
+    pairs = _need(entry, "state_pairs", list, where)
+    variant = VariantEntry(name, _need(entry, "file", str, where), fmt, sha,
+                           _count(_need(entry, "size_bytes", int, where), f"{where}.size_bytes"), inputs, outputs,
+                           [list(p) if isinstance(p, list) else p for p in pairs],
+                           _converter(_optional(entry, "converter", dict, where, {}), f"{where}.converter"),
+                           _optional(entry, "notes", str, where, ""),
+                           _range(entry.get("input_limits"), f"{where}.input_limits"))
+    _check_tensors(variant, model)
+    return variant
+
+
+def _converter(data: dict, where: str) -> dict:
+    """Tool versions and settings: string or integer values; ``int8_weights`` one of ``INT8_WEIGHTS``."""
+    for key, value in data.items():
+        _typed(value, (str, int), f"{where}[{key!r}]")
+    if "int8_weights" in data:
+        _choice(data["int8_weights"], INT8_WEIGHTS, f"{where}.int8_weights")
+    return data
+
+
+def _file(role, entry) -> FileEntry:
+    where = f"files[{role!r}]"
+    if role not in FILE_ROLES:
+        raise BundleError(f"{MANIFEST_NAME}: unknown file role {role!r}; known: {', '.join(FILE_ROLES)}")
+    steps = _optional(entry, "steps", int, where, None)
+    return FileEntry(_need(entry, "file", str, where), _sha256(_need(entry, "sha256", str, where), f"{where}.sha256"),
+                     None if steps is None else _count(steps, f"{where}.steps"),
+                     _optional(entry, "source", str, where, None))
 
 
 def _range(value, where: str) -> list[float] | None:
@@ -305,7 +467,7 @@ def _range(value, where: str) -> list[float] | None:
     if value is None:
         return None
     if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            or not all(safe_json.finite_number(v) for v in value)
             or value[0] > value[1]):
         raise BundleError(f"{MANIFEST_NAME}: {where} must be [low, high] finite numbers, got {value!r}")
     return [float(value[0]), float(value[1])]
@@ -317,12 +479,12 @@ def _check_tensors(entry: VariantEntry, model: ModelInfo) -> None:
     expected_in = {"x": [1, model.window, 1] if model.mode == "window" else [1, 1]}
     expected_in.update({name: [1, units] for name, units in model.state_inputs()})
     expected_out = {"y": [1, 1]}
-    expected_out.update({f"{name}_out": [1, units] for name, units in model.state_inputs()})
+    expected_out.update({state_output(name): [1, units] for name, units in model.state_inputs()})
     for kind, tensors, expected in (("inputs", entry.inputs, expected_in), ("outputs", entry.outputs, expected_out)):
         got = {t.name: t.shape for t in tensors}
-        if got != expected:
+        if got != expected or len(tensors) != len(expected):
             raise BundleError(f"{where}.{kind} are {got}, but the model implies {expected}")
-    pairs = {tuple(p) for p in entry.state_pairs if isinstance(p, list) and len(p) == 2}
-    wanted = {(name, f"{name}_out") for name, _ in model.state_inputs()}
-    if pairs != wanted or len(entry.state_pairs) != len(wanted):
-        raise BundleError(f"{where}.state_pairs must pair each state input with its output: {sorted(wanted)}")
+    wanted = model.state_pairs()
+    pairs = [tuple(p) for p in entry.state_pairs if isinstance(p, list) and all(isinstance(n, str) for n in p)]
+    if len(pairs) != len(entry.state_pairs) or sorted(pairs) != sorted(map(tuple, wanted)):
+        raise BundleError(f"{where}.state_pairs must pair each state input with its output: {wanted}")

@@ -19,8 +19,8 @@ import os
 import numpy as np
 
 from edgernn.runtime import backends
-from edgernn.runtime.bundle import load_weights, open_bundle, read_verified, variant_entry
-from edgernn.runtime.errors import BundleError, EdgernnError, StateError
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import EdgernnError, StateError
 from edgernn.runtime.manifest import Variant
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.quantization import (
@@ -114,15 +114,13 @@ class StreamingPredictor:
             raise EdgernnError(f"on_nan must be one of {', '.join(ON_NAN)}, got {on_nan!r}")
         if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= 1 << 16:
             raise EdgernnError(f"streams must be an integer from 1 to 65536, got {streams!r}")
-        path, manifest = open_bundle(bundle_dir)
-        entry = variant_entry(manifest, variant)
+        bundle = Bundle.open(bundle_dir)
+        manifest = bundle.manifest
+        entry = bundle.variant(variant)
         engine_class = backends.choose(backend, entry.format, Variant(variant).is_float32)
-        content = read_verified(path, entry.file, entry.sha256)
-        weights = load_weights(path, manifest) if engine_class.name == "numpy" else None
-        try:
-            preprocessing = Preprocessing.from_dict(manifest.preprocessing)
-        except ValueError as exc:
-            raise BundleError(f"manifest.json: {exc}") from None
+        content = bundle.read(variant)
+        weights = bundle.weights() if engine_class.name == "numpy" else None
+        preprocessing = manifest.preprocessing
         engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
         identity = _identity(content, weights, entry, preprocessing, manifest.model)
         return cls(manifest, entry, engine, preprocessing, streams, on_nan, identity)

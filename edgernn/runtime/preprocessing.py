@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgernn.runtime.safe_json import finite_number
+
 SCALES = ("standard", "minmax", "none")
 
 
@@ -48,7 +50,7 @@ class Preprocessing:
         if scale not in SCALES:
             raise ValueError(f"preprocessing.scale must be one of {', '.join(SCALES)}, got {scale!r}")
         for name, value in (("offset", offset), ("divisor", divisor)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            if not finite_number(value):
                 raise ValueError(f"preprocessing.{name} must be a finite number, got {value!r}")
         if divisor <= 0:
             raise ValueError(f"preprocessing.divisor must be positive, got {divisor!r}")

@@ -14,6 +14,9 @@ import re
 
 MAX_DEPTH = 32  # edgernn's own files nest at most 6 levels
 MAX_NUMBER_CHARS = 40  # longer than any float repr (24) or 64-bit integer (20)
+# Python types as a JSON reader's error messages name them ("must be an object, got an array")
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number",
+              bool: "true or false", type(None): "null"}
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKETS = re.compile(r"[^\[\]{}]+")
 
@@ -56,6 +59,17 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
         raise ValueError(f"not valid JSON (truncated or damaged?): {exc}") from None
     except RecursionError:  # the bracket count above makes this unreachable; kept as the parser's last word
         raise ValueError("nested too deeply") from None
+
+
+def finite_number(value) -> bool:
+    """Whether ``value`` is a JSON number (int or float, not a bool) with a finite float value; an integer too
+    large for a float (possible from Python callers, not from ``loads``) is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def dumps(value, non_finite: str = "refuse", **kwargs) -> str:

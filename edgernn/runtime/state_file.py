@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime import safe_json
+from edgernn.runtime import npz, safe_json
 from edgernn.runtime.atomic import write_bytes_atomically
 from edgernn.runtime.errors import StateError
 
@@ -42,10 +41,12 @@ def read_state(path: str | os.PathLike, expect: dict) -> tuple[dict, dict[str, n
     if path.stat().st_size > MAX_STATE_BYTES:
         raise StateError(f"state file {path} is larger than {MAX_STATE_BYTES} bytes: not an edgernn state file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        meta = safe_json.loads(str(arrays.pop("meta")))
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        arrays = npz.load(path.read_bytes(), MAX_STATE_BYTES)
+        meta = arrays.pop("meta")
+        if meta.shape != () or meta.dtype.kind != "U":
+            raise ValueError(f"its meta record is a {meta.dtype} array of shape {meta.shape}, not a JSON string")
+        meta = safe_json.loads(str(meta))
+    except (ValueError, KeyError, OSError) as exc:
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise StateError(f"state file {path} is truncated or not an edgernn state file ({reason}); {_RESET}") from None
     if not isinstance(meta, dict):

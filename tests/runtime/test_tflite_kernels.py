@@ -15,7 +15,7 @@ import pytest
 
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import backend_class, installed, tensor_order
-from edgernn.runtime.bundle import open_bundle, read_verified, variant_entry
+from edgernn.runtime.bundle import Bundle
 
 TFLITE_BACKENDS = [b for b in ("litert", "tflite-runtime") if b in installed()]
 needs_tflite = pytest.mark.skipif(not TFLITE_BACKENDS, reason="no TFLite interpreter installed")
@@ -57,9 +57,9 @@ def test_per_tensor_int8_runs_on_the_optimized_kernels_everywhere(bundles, sine_
 
 
 def _backend(bundle, variant, backend, kernels):
-    path, manifest = open_bundle(bundle)
-    entry = variant_entry(manifest, variant)
-    return backend_class(backend)(read_verified(path, entry.file, entry.sha256), entry, 1, kernels=kernels), entry
+    opened = Bundle.open(bundle)
+    entry = opened.variant(variant)
+    return backend_class(backend)(opened.read(variant), entry, 1, kernels=kernels), entry
 
 
 @needs_tflite

@@ -1,8 +1,19 @@
-"""onnxruntime (``pip install edgernn[onnx]``) for the onnx-* variants."""
+"""onnxruntime (``pip install edgernn[onnx]``) for the onnx-* variants.
+
+An ONNX initializer may name "external data": a file onnxruntime reads when it loads the model. A model loaded
+from bytes resolves such names against the current directory (measured on onnxruntime 1.32: a model naming
+``victim/secret.bin`` loaded that file's contents from the working directory with graph optimizations off, and
+failed with them on only because the optimizer found no model path). edgernn's models hold every weight inside
+the file, so the session's external-data folder (``session.model_external_initializers_file_folder_path``, for
+models loaded from bytes) is pointed at a new, empty, private directory: nothing can be found there, and
+onnxruntime itself refuses absolute names and names with ``..`` (its path validation). Such a model fails to load
+with a ``BackendError``; export refuses to write one in the first place.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 
 import numpy as np
 
@@ -10,6 +21,7 @@ from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.errors import BackendError
 
 INSTALL_HINT = "pip install edgernn[onnx]"
+EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"  # onnxruntime's session config key
 
 
 def available() -> bool:
@@ -26,11 +38,17 @@ class OnnxRuntimeBackend:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for bad models
-            raise BackendError(f"onnxruntime cannot load {entry.file}: {str(exc).splitlines()[0][:200]}") from None
+        options.log_severity_level = 4  # fatal only: a refused model is reported once, by the BackendError below
+        with tempfile.TemporaryDirectory(prefix="edgernn-no-external-data-") as empty:
+            options.add_session_config_entry(EXTERNAL_DATA_FOLDER, empty)
+            try:
+                self._session = onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types for bad models
+                text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+                if "external data" in text.lower():
+                    raise BackendError(f"onnxruntime cannot load {entry.file}: the model names external data (a file "
+                                       "outside the model), which edgernn refuses") from None
+                raise BackendError(f"onnxruntime cannot load {entry.file}: {text[:200]}") from None
         names_in = {i.name for i in self._session.get_inputs()}
         names_out = {o.name for o in self._session.get_outputs()}
         if names_in != {t.name for t in entry.inputs} or names_out != {t.name for t in entry.outputs}:

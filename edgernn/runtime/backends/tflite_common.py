@@ -11,9 +11,8 @@ import numpy as np
 
 from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.errors import BackendError
+from edgernn.runtime.manifest import SIGNATURE
 from edgernn.runtime.quiet import silenced_stderr
-
-SIGNATURE = "serving_default"
 
 
 class TFLiteBackend:
