@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,12 @@ from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import backend_class, choose, installed
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BackendError
-from edgernn.runtime.manifest import SIGNATURE, Variant, parse_variants, read_manifest
+from edgernn.runtime.backends.tflite_common import make_interpreter
+from edgernn.runtime.manifest import SIGNATURE, Mode, read_manifest
+from edgernn.runtime.variants import parse_variants, variant
 
 WARMUP = 200
+FLOOR_VARIANT = "tflite-float32"  # the raw floor: the plainest model, driven by hand
 
 
 @dataclass
@@ -49,7 +52,6 @@ class BenchResult:
     streams_speedup: float | None = None
     import_s: float | None = None
     peak_rss_mb: float | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,15 +76,13 @@ def time_steps(step, values: np.ndarray) -> np.ndarray:
 
 
 def raw_floor(bundle: Path, steps: int) -> float | None:
-    """Median µs per step of tflite-float32 on LiteRT driven directly: set_tensor, invoke, get_tensor."""
+    """Median µs per step of ``FLOOR_VARIANT`` on LiteRT driven directly: set_tensor, invoke, get_tensor."""
     opened = Bundle.open(bundle)
     manifest = opened.manifest
-    entry = manifest.variants.get("tflite-float32")
-    if entry is None or "litert" not in installed() or manifest.model.mode != "streaming":
+    entry = manifest.variants.get(FLOOR_VARIANT)
+    if entry is None or "litert" not in installed() or manifest.model.mode is not Mode.STREAMING:
         return None
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=opened.read(entry.name), num_threads=1)
+    interpreter = make_interpreter(opened.read(entry.name), "litert")
     interpreter.allocate_tensors()
     runner = interpreter.get_signature_runner(SIGNATURE)
     inputs, outputs = runner.get_input_details(), runner.get_output_details()
@@ -174,7 +174,7 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
         entry = manifest.variants[name]
         for backend in chosen:
             try:
-                choose(backend, entry.format, Variant(name).is_float32)
+                choose(backend, variant(name))
                 predictor = StreamingPredictor.load(bundle, name, backend=backend)
             except BackendError:
                 continue
@@ -187,7 +187,7 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
                            f"{', '.join(chosen)} here")
     result = BenchResult(str(bundle), steps, rows)
     floor = raw_floor(bundle, steps)
-    wrapped = next((r.median_us for r in rows if r.variant == "tflite-float32" and r.backend == "litert"), None)
+    wrapped = next((r.median_us for r in rows if r.variant == FLOOR_VARIANT and r.backend == "litert"), None)
     if floor and wrapped:
         result.raw_floor_us, result.wrapper_overhead = floor, wrapped / floor
     primary = next((r for r in rows if r.backend != "numpy"), rows[0] if rows else None)

@@ -16,10 +16,13 @@ import click
 
 from edgernn import __version__
 from edgernn.cli_errors import classify
-from edgernn.cli_types import BACKEND, BACKENDS_LIST, VARIANT, VARIANTS, choice
+from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, choice
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from edgernn.runtime.manifest import INT8_WEIGHTS
+from edgernn.runtime.predictor import ON_NAN
+from edgernn.runtime.preprocessing import DIFFERENCE_CHOICES, SCALES
+from edgernn.verification.run import REFERENCES
 
-CELLS = ("simple_rnn", "gru", "lstm")
 
 
 class _Group(click.Group):
@@ -130,7 +133,7 @@ def data_options(func):
 @data_options
 @click.option("--out", type=click.Path(dir_okay=False), default="model.keras", show_default=True,
               help="Where to save the model (.keras).")
-@click.option("--cell", type=choice(CELLS), default="simple_rnn", show_default=True, help="Recurrent cell.")
+@click.option("--cell", type=CELL, default="simple_rnn", show_default=True, help="Recurrent cell.")
 @click.option("--units", type=int, default=50, show_default=True, help="Units per recurrent layer.")
 @click.option("--layers", type=int, default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--window", type=int, default=None,
@@ -141,9 +144,9 @@ def data_options(func):
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same weights on this machine.")
 @click.option("--patience", type=int, default=10, show_default=True,
               help="Early stopping on validation loss (best weights restored); 0 turns it off.")
-@click.option("--difference", type=choice(["auto", "on", "off"]), default="auto", show_default=True,
+@click.option("--difference", type=choice(DIFFERENCE_CHOICES), default="auto", show_default=True,
               help="First differencing; auto decides from the training data (trend test).")
-@click.option("--scale", type=choice(["standard", "minmax", "none"]), default="standard", show_default=True,
+@click.option("--scale", type=choice(SCALES), default="standard", show_default=True,
               help="Scaling fitted on the training split: mean/std, training range to [-1, 1], or none.")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -195,7 +198,7 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
               help="Calibration steps the float model is run over.")
 @click.option("--force", is_flag=True,
               help="Replace an existing bundle (atomically); a directory that is not a bundle is never replaced.")
-@click.option("--int8-weights", type=choice(["per-channel", "per-tensor"]), default="per-channel",
+@click.option("--int8-weights", type=choice(INT8_WEIGHTS), default="per-channel",
               show_default=True,
               help="Scales of tflite-int8's weights. per-tensor runs on tflite-runtime 2.14's optimized aarch64 "
                    "kernels, which crash on per-channel ones (edgernn then falls back to its reference kernels).")
@@ -211,34 +214,22 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     verify gate.
     """
     import edgernn.export
+    from edgernn.verification import format_table
 
     result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
                             calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
-                            quiet=as_json)
-    summary = {"bundle": str(result.bundle), "variants": list(result.manifest.variants),
-               "seconds": result.seconds, "verify": None}
-    if not as_json:
-        click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
-    outcome = None if no_verify else _export_gate(result.bundle, as_json)
+                            verify=not no_verify, quiet=as_json)
+    if result.verify_skipped:
+        click.echo(f"verify skipped: {result.verify_skipped}", err=True)
     if as_json:
-        _json({**summary, "verify": outcome.to_dict() if outcome else None})
-    if outcome is not None and not outcome.passed:
+        _json({"bundle": str(result.bundle), "variants": list(result.manifest.variants), "seconds": result.seconds,
+               "verify": result.verify.to_dict() if result.verify else None})
+    else:
+        click.echo(f"bundle: {result.bundle} ({len(result.manifest.variants)} variants, {result.seconds:.1f} s)")
+        if result.verify:
+            click.echo(format_table(result.verify))
+    if result.verify is not None and not result.verify.passed:
         sys.exit(EXIT_CHECK_FAILED)
-
-
-def _export_gate(bundle, as_json: bool):
-    """Run verify's gate on a fresh bundle and store verify.json in it; None when there is no data for it."""
-    from edgernn.verification import DataError, format_table, verify, write_verify_json
-
-    try:
-        outcome = verify(bundle)
-    except DataError as exc:  # a user's own model records no test data: the gate needs --data, via verify
-        click.echo(f"verify skipped: {exc} (run edgernn verify {bundle} --data ...)", err=True)
-        return None
-    write_verify_json(outcome, bundle)
-    if not as_json:
-        click.echo(format_table(outcome))
-    return outcome
 
 
 @cli.command("stream", short_help="Predict the next value for each value on stdin (or a file).")
@@ -253,7 +244,7 @@ def _export_gate(bundle, as_json: bool):
 @click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True,
               help="Save the state every N predictions (1: every prediction is backed by a saved state).")
 @click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over.")
-@click.option("--on-nan", type=choice(["skip", "hold", "raise"]), default="skip", show_default=True,
+@click.option("--on-nan", type=choice(ON_NAN), default="skip", show_default=True,
               help="A NaN/inf value: skip it (prints nan, state untouched), hold the last value, or stop.")
 @click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False), default=None,
@@ -278,7 +269,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     From a FIFO or pipe, lines are taken one at a time: a kill loses at most the line in hand.
     SIGTERM finishes the line in hand, saves and exits 0.
     """
-    from edgernn.streaming_cli import run
+    from edgernn.stream.service import run
 
     code = run(bundle, input_file, variant=variant, backend=backend, state_file=state_file, save_every=save_every,
                reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow)
@@ -302,7 +293,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (nothing else).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Write report.json, report.md and PNG plots (plots need matplotlib) into this directory.")
-@click.option("--reference", type=choice(["auto", "keras", "stored"]), default="auto", show_default=True,
+@click.option("--reference", type=choice(REFERENCES), default="auto", show_default=True,
               help="keras: run the float model (needs TensorFlow); stored: the float outputs recorded in the "
                    "bundle at export (for a device); auto: keras where TensorFlow is installed.")
 @click.option("--max-clipped", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -369,7 +360,7 @@ def bench_command(bundle, variants, backends, steps, streams, as_json):
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")
-@click.option("--cell", type=choice(CELLS), default="simple_rnn", show_default=True, help="Recurrent cell.")
+@click.option("--cell", type=CELL, default="simple_rnn", show_default=True, help="Recurrent cell.")
 @click.option("--quick", is_flag=True, help="Fewer epochs: a smoke run in well under a minute.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def demo_command(out, cell, quick, as_json):

@@ -1,7 +1,6 @@
 """Click parameter types for edgernn's own vocabularies: case-insensitive, listed in ``--help``, one-line errors.
 
-The names come from the modules that own them (variants from the manifest, backends from the backend table),
-so the CLI never keeps a second list.
+The names come from the tables that own them (variants, cells, backends), so the CLI never keeps a second list.
 """
 
 from __future__ import annotations
@@ -9,7 +8,8 @@ from __future__ import annotations
 import click
 
 from edgernn.runtime.backends import BACKENDS
-from edgernn.runtime.manifest import ALL_VARIANTS
+from edgernn.runtime.cells import CELLS
+from edgernn.runtime.variants import ALL_VARIANTS
 
 
 def choice(values, **kwargs) -> click.Choice:
@@ -41,6 +41,7 @@ class NameList(click.ParamType):
         return list(dict.fromkeys(names))
 
 
+CELL = choice(CELLS)
 VARIANT = choice(ALL_VARIANTS)
 VARIANTS = NameList(ALL_VARIANTS, "variant")
 BACKEND = choice(["auto", *BACKENDS])

@@ -47,14 +47,9 @@ def run_demo(out: Path, cell: str = "simple_rnn", quick: bool = False) -> dict:
 
     from edgernn.export.bundle import export
 
-    _stage("export: seven TFLite/ONNX variants")
-    bundle = export(result.model_path, out / "bundle", quiet=False).bundle
-
-    from edgernn.verification import verify, write_verify_json
-
-    _stage("verify: every variant against the float model, state carried")
-    outcome = verify(bundle, steps=2000 if quick else 10_000)
-    write_verify_json(outcome, bundle)
+    _stage("export: every variant, then verify's gate: each against the float model, state carried")
+    exported = export(result.model_path, out / "bundle", verify_steps=2000 if quick else None, quiet=False)
+    bundle, outcome = exported.bundle, exported.verify
 
     from edgernn.data import sine_series
     from edgernn.runtime import StreamingPredictor

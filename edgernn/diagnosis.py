@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.manifest import SIGNATURE, Variant
+from edgernn.runtime.backends.tflite_common import make_interpreter
+from edgernn.runtime.manifest import SIGNATURE
+from edgernn.runtime.variants import variant
 from edgernn.runtime.quiet import silenced_stderr
 
 SAMPLES = 300
@@ -34,33 +36,33 @@ class TensorError:
         return self.rmse / self.scale if self.scale else float("inf")
 
 
-def diagnose_int8(bundle) -> list[TensorError]:
-    """Per-tensor quantization error of the bundle's model in full-int8 mode, worst first."""
+def diagnose(bundle, variant_name: str) -> list[TensorError]:
+    """Per-tensor quantization error of a diagnosable variant (``VariantSpec.diagnosable``), worst first."""
     from edgernn.export import tflite
     from edgernn.export.inspect import inspect_model
     from edgernn.export.step_model import device_model_and_samples, write_saved_model
-    from edgernn.verification import reference_model
+    from edgernn.reference import reference_model
     from edgernn.tf_import import import_tensorflow
 
     tf = import_tensorflow()
     bundle = Bundle.open(bundle)
     manifest = bundle.manifest
+    spec = variant(variant_name)
     model, _ = reference_model(bundle)
     inspected = inspect_model(model, lag=manifest.preprocessing.lag)
     z = bundle.calibration_inputs()[:SAMPLES]
     device_model, samples = device_model_and_samples(inspected, z)
     with tempfile.TemporaryDirectory() as scratch, silenced_stderr():
         saved = write_saved_model(device_model, Path(scratch) / "saved_model")
-        float_model = tflite.convert(saved, Variant.TFLITE_FLOAT32)
+        interpreter = make_interpreter(tflite.convert(saved, variant("tflite-float32")), "litert")
         order = [d["name"].split(f"{SIGNATURE}_")[-1].split(":")[0]
-                 for d in sorted(tflite.make_interpreter(float_model).get_input_details(), key=lambda d: d["index"])]
+                 for d in sorted(interpreter.get_input_details(), key=lambda d: d["index"])]
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SIGNATURE])
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: iter(samples)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        entry = manifest.variants.get("tflite-int8")
+        entry = manifest.variants.get(variant_name)
         weights = entry.converter.get("int8_weights", "per-channel") if entry else "per-channel"
-        tflite.set_int8_weights(converter, weights)  # as the bundle's file was converted
+        tflite.configure(converter, spec, samples, weights)  # as the bundle's file was converted
+        # the debugger compares float and quantized tensors itself: it takes float inputs and outputs
+        converter.inference_input_type = converter.inference_output_type = tf.float32
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=lambda: ([s[name] for name in order] for s in samples))
         debugger.run()

@@ -18,11 +18,11 @@ import numpy as np
 
 from edgernn.errors import ModelError
 from edgernn.runtime import safe_json
+from edgernn.runtime.manifest import MODES, Mode
 from edgernn.runtime.preprocessing import Preprocessing
 
 MEMBER = "edgernn.json"
 FORMAT = 1
-MODES = ("streaming", "window")
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 MAX_VALUES = 10_000_000  # per stored series (test_values, train_values)
 MAX_WINDOW = 1 << 20
@@ -50,7 +50,7 @@ class DataRecord:
 class ModelMetadata:
     """What ``edgernn train`` records about a model; every field is checked on read."""
 
-    mode: str = "streaming"
+    mode: Mode = Mode.STREAMING
     window: int | None = None  # raw values per window (window models)
     cell: str | None = None
     units: int | None = None
@@ -87,18 +87,19 @@ class ModelMetadata:
         if version != FORMAT:
             raise ModelError(f"{where} has format {version}; this edgernn reads format {FORMAT} (a model from "
                              "another edgernn version?)")
-        mode = check.get(data, "mode", str, "streaming")
+        mode = check.get(data, "mode", str, Mode.STREAMING.value)
         if mode not in MODES:
             raise ModelError(f"{where}: mode {mode!r} is not one of {', '.join(MODES)}")
+        mode = Mode(mode)
         window = check.count(data, "window", None, low=1, high=MAX_WINDOW)
-        if mode == "window" and window is None:
+        if mode is Mode.WINDOW and window is None:
             raise ModelError(f"{where}: a window model needs a window")
         try:
             preprocessing = Preprocessing.from_dict(check.get(data, "preprocessing", dict, {}))
         except ValueError as exc:
             raise ModelError(f"{where}: {exc}") from None
         record = check.get(data, "data", dict, None)
-        return cls(mode, window if mode == "window" else None, check.get(data, "cell", str, None),
+        return cls(mode, window if mode is Mode.WINDOW else None, check.get(data, "cell", str, None),
                    check.count(data, "units", None, low=1), check.count(data, "layers", None, low=1), preprocessing,
                    check.get(data, "difference_reason", str, ""), check.count(data, "seed", None, low=-(1 << 63)),
                    None if record is None else _data_record(record, check),

@@ -15,21 +15,16 @@ from pathlib import Path
 from edgernn import model_metadata
 from edgernn.errors import ModelError
 from edgernn.model_metadata import ModelMetadata
-from edgernn.runtime.atomic import remove_stale, temp_file_beside
-
-CELLS = ("simple_rnn", "gru", "lstm")
-
+from edgernn.runtime.atomic import staged_file
+from edgernn.runtime.cells import CELLS
 
 def recurrent_layer_class(cell: str):
-    """The Keras layer class for a cell name from ``CELLS``."""
+    """The Keras layer class for a cell name from the cell table (``edgernn.runtime.cells.CELLS``)."""
     from edgernn.tf_import import import_keras
 
-    keras = import_keras()
-
-    classes = {"simple_rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
-    if cell not in classes:
+    if cell not in CELLS:
         raise ModelError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
-    return classes[cell]
+    return getattr(import_keras().layers, CELLS[cell].keras_class)
 
 
 def build_model(cell: str, units: int, layers: int, window: int | None):
@@ -74,19 +69,11 @@ def check_model_target(path: str | os.PathLike, force: bool) -> Path:
 
 
 def save_model(model, path: str | os.PathLike, metadata: ModelMetadata) -> Path:
-    """Save atomically (temp file in the same directory, fsync, rename) with ``metadata`` inside the zip."""
+    """Save atomically (``edgernn.runtime.atomic.staged_file``) with ``metadata`` inside the zip."""
     path = check_model_target(path, force=True)
-    remove_stale(path)
-    tmp = str(temp_file_beside(path, suffix=".keras"))  # Keras insists on the .keras suffix
-    try:
-        model.save(tmp)
+    with staged_file(path, suffix=".keras") as tmp:  # Keras insists on the .keras suffix
+        model.save(str(tmp))
         model_metadata.write(tmp, metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -19,10 +19,11 @@ import numpy as np
 from edgernn.data import Series, Split, chronological_split, load_series, model_inputs
 from edgernn.errors import DataError, ModelError
 from edgernn.model_metadata import DataRecord, ModelMetadata
-from edgernn.modeling import CELLS, build_model, check_model_target, load_model, save_model
-from edgernn.runtime.preprocessing import SCALES, Preprocessing
+from edgernn.modeling import build_model, check_model_target, load_model, save_model
+from edgernn.runtime.cells import CELLS
+from edgernn.runtime.manifest import Mode
+from edgernn.runtime.preprocessing import DIFFERENCE_CHOICES, SCALES, Preprocessing
 
-DIFFERENCE_CHOICES = ("auto", "on", "off")
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
 TEST_CONTEXT = 256  # values before the test split stored with the model, to warm the state up for verify
@@ -250,7 +251,7 @@ def train(
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
                          f"--lr than {lr:g})")
     metadata = ModelMetadata(
-        mode="streaming" if window is None else "window",
+        mode=Mode.STREAMING if window is None else Mode.WINDOW,
         window=window,
         cell=cell,
         units=units,

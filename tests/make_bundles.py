@@ -2,6 +2,9 @@
 
 Run by the full environment (``python tests/make_bundles.py DIR``) so that runtime-only environments
 (``pip install .[litert]``, ``.[tflite]``, no TensorFlow) can test against real exported bundles.
+``python tests/make_bundles.py --committed`` rewrites ``tests/data/bundles/sine``: the one bundle kept in the
+repository, so ``pytest tests/runtime`` on a device with nothing else tests real models (and every later
+edgernn must still read it).
 """
 
 from __future__ import annotations
@@ -29,25 +32,29 @@ SPECS = {
 HOST_VERIFY_STEPS = 4000  # the length of the reference stored in each bundle, so both verdicts see the same data
 
 
-def make_bundles(root: Path) -> dict[str, Path]:
-    import edgernn
-    from edgernn.verification import verify, write_verify_json
+COMMITTED = Path(__file__).resolve().parent / "data" / "bundles"
 
+
+def make_bundles(root: Path, names=tuple(SPECS)) -> dict[str, Path]:
+    import edgernn
     import numpy as np
 
     root.mkdir(parents=True, exist_ok=True)
-    t = np.arange(2000)
-    np.save(root / "trend.npy", 0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
+    if "trend" in names:
+        t = np.arange(2000)
+        np.save(root / "trend.npy",
+                0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
     bundles = {}
-    for name, (options, variants, *export_options) in SPECS.items():
+    for name, (options, variants, *export_options) in ((n, SPECS[n]) for n in names):
         bundle = root / name
         if not (bundle / "manifest.json").exists():
             if options["data"].endswith(".npy"):
                 options = {**options, "data": str(root / options["data"])}
             model = edgernn.train(out=root / f"{name}.keras", seed=0, quiet=True, force=True, **options)
-            edgernn.export(model.model_path, bundle, variants=variants, quiet=True, **(export_options or [{}])[0])
-            # the host's verdicts (float Keras model), for the device-side verify to be compared with
-            write_verify_json(verify(bundle, steps=HOST_VERIFY_STEPS, reference="keras"), bundle)
+            # the gate writes the host's verdicts (float Keras model) into verify.json, for the device-side
+            # verify to be compared with
+            edgernn.export(model.model_path, bundle, variants=variants, quiet=True, verify_steps=HOST_VERIFY_STEPS,
+                           **(export_options or [{}])[0])
         bundles[name] = bundle
     write_x86_reference(root, bundles)
     return bundles
@@ -75,5 +82,14 @@ def write_x86_reference(root: Path, bundles: dict[str, Path]) -> None:
 
 
 if __name__ == "__main__":
-    for name, path in make_bundles(Path(sys.argv[1])).items():
+    if sys.argv[1:] == ["--committed"]:
+        import shutil
+
+        shutil.rmtree(COMMITTED, ignore_errors=True)
+        made = make_bundles(COMMITTED, names=("sine",))
+        for leftover in COMMITTED.glob("*.keras"):
+            leftover.unlink()  # the model is inside the bundle (model.keras); the trained copy is not needed
+    else:
+        made = make_bundles(Path(sys.argv[1]))
+    for name, path in made.items():
         print(name, path)

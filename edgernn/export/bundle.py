@@ -1,15 +1,14 @@
-"""``edgernn export``: a trained Keras model -> a bundle directory a device can run and verify.
+"""``edgernn export``: a trained Keras model -> a bundle directory a device can run and verify, and the gate.
 
-Writing is atomic: everything goes into a temporary sibling directory, which is renamed into place at the end
-(with ``force``, swapped with the old bundle in one ``renameat2(RENAME_EXCHANGE)`` where Linux offers it), so an
-interrupted export never leaves a partial bundle under the final name.
+Three steps: prepare (the model read once, inspected, the device model and its calibration samples built),
+write (every variant converted into a temporary sibling directory, read back through the runtime's own reader,
+renamed into place atomically by ``edgernn.runtime.atomic``), verify (the gate, stored as ``verify.json``). An
+interrupted export never leaves a partial bundle under the final name, and a lock keeps two exports apart.
 """
 
 from __future__ import annotations
 
-import ctypes
 import datetime
-import errno
 import os
 import shutil
 import sys
@@ -20,34 +19,28 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn import __version__
-from edgernn.runtime.atomic import remove_stale, temp_dir_beside
-from edgernn.errors import ExportError
-from edgernn import locking
-from edgernn.export import calibration, onnx_export, tflite
+from edgernn import __version__, locking
+from edgernn.errors import DataError, ExportError
+from edgernn.export import calibration, variant
 from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
+from edgernn.export.target import check_target
 from edgernn.modeling import load_model_bytes, read_model_file
-from edgernn.runtime import safe_json
+from edgernn.reference import float_reference, repeat_to
+from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError
 from edgernn.runtime.manifest import (
     FILE_ROLES,
     INT8_WEIGHTS,
-    MANIFEST_NAME,
-    MAX_MANIFEST_BYTES,
     CalibrationInfo,
     FileEntry,
     Manifest,
-    Variant,
-    VariantEntry,
-    parse_variants,
-    read_inside,
     sha256_file,
     write_manifest,
 )
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.tf_import import silenced_stderr
+from edgernn.runtime.variants import parse_variants, variant as variant_spec
 
 REFERENCE_STEPS = 4000  # a few thousand held-out steps: about 32 KB
 
@@ -57,23 +50,26 @@ class ExportResult:
     bundle: Path
     manifest: Manifest
     seconds: float
+    verify: object = None  # the gate's VerifyResult (``verify=True``), or None
+    verify_skipped: str | None = None  # why the gate did not run (no held-out data recorded with the model)
+
+
+@dataclass
+class _Prepared:
+    model_bytes: bytes
+    model: object
+    metadata: object
+    preprocessing: Preprocessing
+    inspected: object
+    z: np.ndarray
+    raw_calibration: np.ndarray
+    device_model: object
+    samples: list
 
 
 def _log(message: str, quiet: bool) -> None:
     if not quiet:
         print(message, file=sys.stderr, flush=True)
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 def export(
@@ -85,18 +81,23 @@ def export(
     calibration_steps: int = calibration.DEFAULT_STEPS,
     force: bool = False,
     int8_weights: str = "per-channel",
+    verify: bool = True,
+    verify_steps: int | None = None,
     quiet: bool = False,
 ) -> ExportResult:
-    """Export ``model_path`` (``.keras``) to the bundle directory ``out``.
+    """Export ``model_path`` (``.keras``) to the bundle directory ``out``, then (``verify``) run the gate.
 
     Args:
-        variants: ``"all"``/None or names from ``edgernn.runtime.manifest.ALL_VARIANTS`` (list or comma text).
+        variants: ``"all"``/None or names from ``edgernn.runtime.variants.ALL_VARIANTS`` (list or comma text).
         calibration_data: None (the training data stored with the model), ``sine``, ``counting``, a
             ``.csv``/``.npy`` path, or an array of raw values.
         calibration_steps: how many calibration steps to run the float model over.
-        force: replace an existing ``out`` (atomically).
+        force: replace an existing ``out`` (atomically); only an edgernn bundle is ever replaced.
         int8_weights: ``per-channel`` (the converter's default) or ``per-tensor`` scales for tflite-int8's
             weights; per-tensor runs on tflite-runtime 2.14's optimized aarch64 kernels (see ``tflite.configure``).
+        verify: run verify's gate on the new bundle and store ``verify.json`` in it (``result.verify``); a model
+            without held-out data recorded skips it (``result.verify_skipped`` says why).
+        verify_steps: the gate's steps (default: verify's, 10,000).
 
     Raises:
         ExportError, ModelError, BundleError: one line each.
@@ -113,172 +114,96 @@ def export(
         raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     try:
         check_target(out, force)  # again under the lock: another export may have finished meanwhile
-        return _export(model_path, out, names, calibration_data, calibration_steps, force, int8_weights, quiet,
-                       started)
+        prepared = _prepare(model_path, calibration_data, calibration_steps)
+        _log(f"exporting {Path(model_path).name}: {prepared.inspected.info.mode.value} "
+             f"{'+'.join(l.cell for l in prepared.inspected.info.layers)} "
+             f"({', '.join(str(l.units) for l in prepared.inspected.info.layers)} units), {len(names)} variants, "
+             f"calibration on {len(prepared.samples)} real samples", quiet)
+        manifest = _write(prepared, out, names, calibration_data, force, int8_weights, quiet)
     finally:
         locking.release(out, lock)
+    result = ExportResult(out, manifest, time.perf_counter() - started)
+    if verify:
+        _gate(result, verify_steps)
+    return result
 
 
-def check_target(out: Path, force: bool) -> None:
-    """``out`` must be a new directory in a writable parent, or (with ``force``) an edgernn bundle to replace.
-
-    Raises:
-        ExportError: anything else: ``.``/``/`` or an ancestor of the working directory, a file, a symlink, a
-            directory that is not a bundle (``--force`` never deletes a user's directory).
-    """
-    resolved = out.resolve()
-    if out.name in ("", ".", "..") or resolved == resolved.parent or resolved in (Path.cwd(), *Path.cwd().parents):
-        raise ExportError(f"--out {out} is not a place for a new bundle: name a directory to create")
-    if out.is_symlink():
-        raise ExportError(f"--out {out} is a symlink; give the directory it points to")
-    if out.exists():
-        if not force:
-            raise ExportError(f"{out} already exists; use --force to replace it")
-        if not out.is_dir():
-            raise ExportError(f"{out} exists and is not a directory; --force replaces only an edgernn bundle")
-        if not is_bundle(out):
-            raise ExportError(f"{out} is not an edgernn bundle (no readable manifest.json); --force replaces only "
-                              "a bundle, never another directory: remove it yourself or choose another --out")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ExportError(f"output directory's parent {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ExportError(f"cannot write to {parent}: permission denied")
-
-
-def is_bundle(directory: Path) -> bool:
-    """Whether ``directory`` holds a manifest that parses as an edgernn manifest (any schema version).
-
-    Read like any bundle file (no symlink, no FIFO, bounded), so ``--force`` never waits on or follows one."""
-    try:
-        data = safe_json.loads(read_inside(directory, MANIFEST_NAME, MAX_MANIFEST_BYTES))
-    except ValueError:  # BundleError included
-        return False
-    return isinstance(data, dict) and isinstance(data.get("schema_version"), int) and isinstance(
-        data.get("variants"), dict)
-
-
-def _export(model_path, out: Path, names, calibration_data, calibration_steps, force, int8_weights, quiet,
-            started) -> ExportResult:
+def _prepare(model_path, calibration_data, calibration_steps: int) -> _Prepared:
+    """Read the model once (these bytes are the ones stored), inspect it, build the device model and samples."""
     model_bytes = read_model_file(model_path)
     model, metadata = load_model_bytes(model_bytes, Path(model_path).name)
     preprocessing = metadata.preprocessing if metadata else Preprocessing()
     inspected = inspect_model(model, window_hint=None, lag=preprocessing.lag)
-    info = inspected.info
     fallback = metadata.train_values if metadata else None
-    z, raw_calibration = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
+    z, raw = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
     device_model, samples = device_model_and_samples(inspected, z)
-    _log(f"exporting {Path(model_path).name}: {info.mode} {'+'.join(l.cell for l in info.layers)} "
-         f"({', '.join(str(l.units) for l in info.layers)} units), {len(names)} variants, "
-         f"calibration on {len(samples)} real samples", quiet)
+    return _Prepared(model_bytes, model, metadata, preprocessing, inspected, z, raw, device_model, samples)
 
+
+def _write(prepared: _Prepared, out: Path, names, calibration_data, force: bool, int8_weights: str,
+           quiet: bool) -> Manifest:
+    """Every file into a staging sibling, read back, renamed into place; returns the manifest written."""
     remove_stale(out)
     try:
         staging = temp_dir_beside(out)
     except OSError as exc:
         raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     try:
-        (staging / FILE_ROLES["reference"]).write_bytes(model_bytes)  # the very bytes loaded above
-        np.savez(staging / FILE_ROLES["weights"], **inspected.weights)
-        np.savez(staging / FILE_ROLES["calibration"], inputs=z)
-        entries = {}
-        with tempfile.TemporaryDirectory() as scratch:
-            saved_model = write_saved_model(device_model, Path(scratch) / "saved_model")
-            onnx_float = None
-            for name in names:
-                variant = Variant(name)
-                t0 = time.perf_counter()
-                notes = ""
-                if variant.format == "tflite":
-                    with silenced_stderr():
-                        content = tflite.convert(saved_model, variant, samples, int8_weights)
-                        inputs, outputs = tflite.tensor_specs(content)
-                    converter = {k: v for k, v in _versions().items() if k in ("tensorflow", "keras")}
-                    if variant is Variant.TFLITE_INT8:
-                        converter["int8_weights"] = int8_weights
-                        if info.state_inputs():
-                            content, inputs, outputs, notes = _best_state_calibration(
-                                saved_model, samples, info, inspected.weights, z, (content, inputs, outputs),
-                                int8_weights)
-                else:
-                    with silenced_stderr():
-                        onnx_float = onnx_float or onnx_export.to_onnx(device_model)
-                        content = onnx_float if variant is Variant.ONNX_FLOAT32 else onnx_export.quantize_int8(onnx_float)
-                    onnx_export.check_self_contained(content, name)
-                    inputs, outputs = onnx_export.tensor_specs(content)
-                    converter = {**{k: v for k, v in _versions().items() if k != "keras"}, "opset": onnx_export.OPSET}
-                    if variant is Variant.ONNX_INT8:
-                        converter["quantization"] = "onnxruntime dynamic (uint8 weights, U8U8)"
-                path = staging / variant.file_name
-                path.write_bytes(content)
-                entries[name] = VariantEntry(
-                    name, variant.file_name, variant.format, sha256_file(path), len(content), inputs, outputs,
-                    info.state_pairs(), converter, notes,
-                    _input_limits(next(t for t in inputs if t.name == "x")))
-                _log(f"  {name:<16}{len(content) / 1024:7.1f} KB {time.perf_counter() - t0:6.1f} s", quiet)
+        (staging / FILE_ROLES["reference"]).write_bytes(prepared.model_bytes)  # the very bytes loaded
+        np.savez(staging / FILE_ROLES["weights"], **prepared.inspected.weights)
+        np.savez(staging / FILE_ROLES["calibration"], inputs=prepared.z)
+        entries = _convert_all(prepared, staging, names, int8_weights, quiet)
+        z = prepared.z
         manifest = Manifest(
-            model=info,
-            preprocessing=preprocessing,
+            model=prepared.inspected.info,
+            preprocessing=prepared.preprocessing,
             variants=entries,
             files={role: FileEntry(FILE_ROLES[role], sha256_file(staging / FILE_ROLES[role]))
                    for role in ("reference", "weights", "calibration")},
-            calibration=CalibrationInfo(_describe(calibration_data), int(z.size), len(samples)),
+            calibration=CalibrationInfo(_describe(calibration_data), int(z.size), len(prepared.samples)),
             input_range=[float(z.min()), float(z.max())],
             edgernn_version=__version__,
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             model_sha256=sha256_file(staging / FILE_ROLES["reference"]),
         )
-        manifest.files["reference_data"] = _write_reference(staging, model, metadata, raw_calibration)
+        manifest.files["reference_data"] = _write_reference(staging, prepared)
         write_manifest(manifest, staging)
         _check_readable(staging)
-        _fsync_tree(staging)
-        _move_into_place(staging, out, force)
+        fsync_tree(staging)
+        try:
+            replace_directory(staging, out, force)
+        except FileExistsError:
+            raise ExportError(f"{out} appeared while exporting; not replaced (use --force to replace a "
+                              "bundle)") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ExportResult(out, manifest, time.perf_counter() - started)
+    return manifest
 
 
-def _best_state_calibration(saved_model, samples, info, weights, z, real, int8_weights):
-    """Build int8 with state inputs calibrated over the activation's full range too; keep the better one."""
-    from edgernn.export import state_ranges
-    from edgernn.runtime.backends import choose
-
-    full_content = None
-    with silenced_stderr():
-        full_content = tflite.convert(saved_model, Variant.TFLITE_INT8, state_ranges.full_range_samples(samples, info),
-                                      int8_weights)
-        full = (full_content, *tflite.tensor_specs(full_content))
-    backend_class = choose("auto", "tflite", False)
-    evaluation = state_ranges.evaluation_inputs(z)
-    errors = []
-    for content, inputs, outputs in (real, full):
-        entry = VariantEntry("tflite-int8", "", "tflite", "", len(content), inputs, outputs, info.state_pairs())
-        errors.append(state_ranges.stream_nrmse(backend_class(content, entry, 1), entry, info, weights, evaluation))
-    keep = 0 if errors[0] <= errors[1] else 1
-    label = ("real states", "full activation range")
-    notes = (f"state inputs calibrated on {label[keep]}: NRMSE vs float over {evaluation.size} steps "
-             f"{errors[0]:.3f}% (real states) vs {errors[1]:.3f}% (full activation range)")
-    return (*(real, full)[keep], notes)
+def _convert_all(prepared: _Prepared, staging: Path, names, int8_weights: str, quiet: bool) -> dict:
+    """Each variant's file into ``staging``; returns their manifest entries."""
+    entries = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        source = variant.Source(prepared.inspected, prepared.device_model,
+                                write_saved_model(prepared.device_model, Path(scratch) / "saved_model"),
+                                prepared.samples, prepared.z, int8_weights)
+        for name in names:
+            started = time.perf_counter()
+            spec = variant_spec(name)
+            content, entries[name] = variant.convert(spec, source)
+            (staging / spec.file_name).write_bytes(content)
+            _log(f"  {name:<16}{len(content) / 1024:7.1f} KB {time.perf_counter() - started:6.1f} s", quiet)
+    return entries
 
 
-def _input_limits(spec) -> list[float] | None:
-    """What an integer input tensor can represent, in model-input units (None for float inputs)."""
-    if spec.scale is None:
-        return None
-    info = np.iinfo(np.dtype(spec.dtype))
-    return [spec.scale * (int(info.min) - spec.zero_point), spec.scale * (int(info.max) - spec.zero_point)]
-
-
-def _write_reference(staging: Path, model, metadata, raw_calibration: np.ndarray) -> FileEntry:
+def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
     """Record held-out inputs and the float model's outputs on them, so a device can verify without TF."""
-    from edgernn.verification import float_reference, repeat_to
-
-    held_out = metadata.test_values if metadata else None
+    held_out = prepared.metadata.test_values if prepared.metadata else None
     source = "the held-out test split" if held_out is not None else "the calibration data"
-    raw = held_out if held_out is not None else np.asarray(raw_calibration, dtype=np.float64)
+    raw = held_out if held_out is not None else np.asarray(prepared.raw_calibration, dtype=np.float64)
     values = repeat_to(raw, REFERENCE_STEPS).astype(np.float32)  # what a device feeds: float32 values
-    outputs = float_reference(model, metadata, values.astype(np.float64))
+    outputs = float_reference(prepared.model, prepared.metadata, values.astype(np.float64))
     file = FILE_ROLES["reference_data"]
     np.savez(staging / file, inputs=values, outputs=outputs.astype(np.float32))
     return FileEntry(file, sha256_file(staging / file), int(values.size), source)
@@ -296,59 +221,21 @@ def _check_readable(staging: Path) -> None:
         raise ExportError(f"the bundle written does not read back: {exc}") from None
 
 
+def _gate(result: ExportResult, steps: int | None) -> None:
+    """Verify's gate on the new bundle, stored in it as ``verify.json``."""
+    from edgernn.verification import DEFAULT_STEPS, verify, write_verify_json
+
+    try:
+        result.verify = verify(result.bundle, steps=steps or DEFAULT_STEPS)
+    except DataError as exc:  # a user's own model records no held-out data: the gate needs --data, via verify
+        result.verify_skipped = f"{exc} (run edgernn verify {result.bundle} --data ...)"
+        return
+    write_verify_json(result.verify, result.bundle)
+
+
 def _describe(source) -> str:
     if source is None:
         return "training data"
     if isinstance(source, np.ndarray):
         return "array"
     return str(source)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in directory.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _renameat2(a: Path, b: Path, flags: int) -> int | None:
-    """Linux renameat2: 0 on success, an errno on failure, None where the system lacks it."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None
-    at_fdcwd = -100
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
-        return 0
-    code = ctypes.get_errno()
-    return None if code in (errno.ENOSYS, errno.EINVAL) else code
-
-
-def _move_into_place(staging: Path, out: Path, force: bool) -> None:
-    """Rename the staged bundle to ``out``: never over anything without ``force`` (RENAME_NOREPLACE), and with
-    it as one swap with the old bundle (RENAME_EXCHANGE)."""
-    rename_noreplace, rename_exchange = 1, 2
-    if not out.exists() or not force:
-        code = _renameat2(staging, out, rename_noreplace)
-        if code is None:  # no renameat2 here: a plain rename, after the checks made under the lock
-            if out.exists():
-                code = errno.EEXIST
-            else:
-                os.rename(staging, out)
-                return
-        if code == errno.EEXIST:
-            raise ExportError(f"{out} appeared while exporting; not replaced (use --force to replace a bundle)")
-        if code:
-            raise OSError(code, os.strerror(code), str(out))
-        return
-    if _renameat2(staging, out, rename_exchange) == 0:  # staging now holds the old bundle
-        shutil.rmtree(staging, ignore_errors=True)
-        return
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    os.rename(out, old)
-    os.rename(staging, out)
-    shutil.rmtree(old, ignore_errors=True)

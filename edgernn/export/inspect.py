@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgernn.errors import ModelError
-from edgernn.runtime.cells import ACTIVATIONS
-from edgernn.runtime.manifest import LayerSpec, ModelInfo
+from edgernn.runtime.cells import ACTIVATIONS, CELLS
+from edgernn.runtime.manifest import LayerSpec, Mode, ModelInfo
 
-KERAS_CELLS = {"SimpleRNN": "simple_rnn", "GRU": "gru", "LSTM": "lstm"}
+KERAS_CELLS = {spec.keras_class: name for name, spec in CELLS.items()}  # Keras layer class -> cell name
 
 
 @dataclass
@@ -60,9 +60,9 @@ def inspect_model(model, window_hint: int | None = None, lag: int = 0) -> Inspec
         if not layer.return_sequences:
             raise ModelError(f"layer {layer.name!r} must return sequences to feed the layer after it")
     if recurrent[-1].return_sequences:
-        mode, window = "streaming", None
+        mode, window = Mode.STREAMING, None
     else:
-        mode, window = "window", shape[1] or window_hint
+        mode, window = Mode.WINDOW, shape[1] or window_hint
         if window is None:
             raise ModelError(f"layer {recurrent[-1].name!r} returns one value per sequence but the input length is "
                              "not fixed: give the model a fixed window length (Input(shape=(N, 1)))")

@@ -41,6 +41,11 @@ def quantize_int8(float_model: bytes) -> bytes:
         return dst.read_bytes()
 
 
+# a variant's converter key (``edgernn.runtime.variants``) -> what is made from the float ONNX model
+CONVERTERS = {"onnx-float32": lambda float_model: float_model, "onnx-dynamic": lambda float_model: quantize_int8(float_model)}
+SETTINGS = {"onnx-dynamic": {"quantization": "onnxruntime dynamic (uint8 weights, U8U8)"}}  # recorded in the manifest
+
+
 def check_self_contained(model_bytes: bytes, name: str) -> None:
     """Refuse a model with any tensor stored as external data (a file beside the model, which onnxruntime would
     read at load): a bundle's model must hold all its weights, and the device refuses such a model anyway.

@@ -2,32 +2,39 @@
 
 Calibrated on real states, a state input gets its own scale (e.g. 0.0068 for a 50-unit SimpleRNN), while the
 state output of a tanh cell is fixed at 1/128, so every step requantizes the state on hand-over. Calibrating
-the ``h`` inputs over the activation's full range ``[-1, 127/128]`` makes the two identical (a lossless
-hand-over) at the cost of coarser input resolution and wider intermediate ranges. Which wins depends on the
-model, so export builds both and keeps the one with the smaller error against the float model over a long
-stream with the state carried. LSTM cell states ``c`` are unbounded and always keep their real range.
+the bounded states (``CellSpec.bounded_states``: ``h`` of a tanh or sigmoid cell) over their activation's whole
+int8 range makes the two identical (a lossless hand-over) at the cost of coarser input resolution and wider
+intermediate ranges. Which wins depends on the model, so export builds both and keeps the one with the smaller
+error against the float model over a long stream with the state carried. Unbounded states (an LSTM's ``c``, any
+state of a relu or linear cell) always keep their real range.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgernn.runtime.cells import NumpyStepModel
+from edgernn.runtime.cells import CELLS, NumpyStepModel
 from edgernn.runtime.manifest import ModelInfo, VariantEntry
 from edgernn.runtime.quantization import dequantize, quantize, requantize
 
-FULL_RANGE = (-1.0, 127.0 / 128.0)  # exactly int8 with scale 1/128, zero point 0
 EVALUATION_STEPS = 2000
 
 
+def int8_range(low: float, high: float) -> tuple[float, float]:
+    """The ends of an activation's range as int8 represents them: the top is one step short (tanh's
+    ``[-1, 1]`` -> ``[-1, 127/128]``, exactly int8 with scale 1/128 and zero point 0)."""
+    return low, high - (high - low) / 256.0
+
+
 def full_range_samples(samples: list[dict], info: ModelInfo) -> list[dict]:
-    """The real samples plus two whose ``h`` states sit at the ends of the activation's range."""
+    """The real samples plus two whose bounded states sit at the ends of their activation's range."""
     extra = []
-    for bound in FULL_RANGE:
+    for end in (0, 1):
         sample = {k: v.copy() for k, v in samples[len(samples) // 2].items()}
-        for name, units in info.state_inputs():
-            if name.startswith("h"):
-                sample[name] = np.full((1, units), bound, np.float32)
+        for name, layer, kind in info.state_layers():
+            bounds = CELLS[layer.cell].bounded_states(layer).get(kind)
+            if bounds is not None:
+                sample[name] = np.full((1, layer.units), int8_range(*bounds)[end], np.float32)
         extra.append(sample)
     return samples + extra
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgernn.export.inspect import InspectedModel
-from edgernn.runtime.manifest import SIGNATURE, state_output
+from edgernn.runtime.manifest import SIGNATURE, Mode, state_output
 from edgernn.tf_import import import_keras, import_tensorflow
 
 
@@ -62,7 +62,7 @@ def device_model_and_samples(inspected: InspectedModel, z) -> tuple[object, list
     """The model a device runs (step or unrolled window) and its calibration samples from model inputs ``z``."""
     from edgernn.export import calibration
 
-    if inspected.info.mode == "streaming":
+    if inspected.info.mode is Mode.STREAMING:
         return build_step_model(inspected), calibration.streaming_samples(inspected.info, inspected.weights, z)
     return build_window_model(inspected), calibration.window_samples(inspected.info, z)
 

@@ -1,6 +1,7 @@
 """SavedModel -> TFLite bytes for each TFLite variant, and the tensor specs the manifest records.
 
-One function maps a variant to converter settings (the only place that knows them):
+``CONVERTERS`` maps a variant's ``converter`` key (``edgernn.runtime.variants``) to its converter settings, the
+only place that knows them:
 - float32: plain conversion; float16: float16 weights; dynamic: int8 weights, float activations;
 - int8: full integer with int8 input/output/state tensors, calibrated on real (x, state) pairs; weights with
   one scale per output channel (the converter's default) or, on request, one per tensor;
@@ -13,40 +14,55 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.manifest import SIGNATURE, TensorSpec, Variant
+from edgernn.runtime.backends.tflite_common import make_interpreter
+from edgernn.runtime.manifest import SIGNATURE, TensorSpec
+from edgernn.runtime.variants import VariantSpec
 from edgernn.tf_import import import_tensorflow
 
 
-def configure(converter, variant: Variant, samples: list[dict] | None, int8_weights: str = "per-channel") -> None:
-    """Apply ``variant``'s quantization settings to a ``TFLiteConverter``.
+def _float32(converter, tf, samples, int8_weights) -> None:
+    """Nothing to set: the float graph as it is."""
+
+
+def _float16(converter, tf, samples, int8_weights) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+
+
+def _dynamic(converter, tf, samples, int8_weights) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative dataset: dynamic-range weights
+
+
+def _int8(converter, tf, samples, int8_weights) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: iter(samples)  # dicts keyed by signature input names
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    set_int8_weights(converter, int8_weights)
+
+
+def _int16x8(converter, tf, samples, int8_weights) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: iter(samples)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+
+
+CONVERTERS = {"float32": _float32, "float16": _float16, "dynamic": _dynamic, "int8": _int8, "int16x8": _int16x8}
+
+
+def configure(converter, spec: VariantSpec, samples: list[dict] | None, int8_weights: str = "per-channel") -> None:
+    """Apply variant ``spec``'s settings to a ``TFLiteConverter``.
 
     ``int8_weights="per-tensor"``: one scale per int8 weight tensor. tflite-runtime 2.14's aarch64 build crashes
     in its optimized per-channel int8 FULLY_CONNECTED kernel (the runtime then falls back to its slower
     reference kernels); per-tensor files run on the optimized ones, at a small accuracy cost.
     """
-    tf = import_tensorflow()
-    if variant is Variant.TFLITE_FLOAT32:
-        return
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if variant is Variant.TFLITE_FLOAT16:
-        converter.target_spec.supported_types = [tf.float16]
-    elif variant is Variant.TFLITE_DYNAMIC:
-        pass  # Optimize.DEFAULT without a representative dataset = dynamic-range int8 weights
-    elif variant in (Variant.TFLITE_INT8, Variant.TFLITE_INT16X8):
-        if not samples:
-            raise ValueError(f"{variant.value} needs calibration samples")
-        converter.representative_dataset = lambda: iter(samples)  # dicts keyed by signature input names
-        if variant is Variant.TFLITE_INT8:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-            set_int8_weights(converter, int8_weights)
-        else:
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-            ]
-    else:
-        raise ValueError(f"{variant.value} is not a TFLite variant")
+    if spec.converter not in CONVERTERS:
+        raise ValueError(f"{spec.name} is not a TFLite variant")
+    if spec.calibrated and not samples:
+        raise ValueError(f"{spec.name} needs calibration samples")
+    CONVERTERS[spec.converter](converter, import_tensorflow(), samples, int8_weights)
 
 
 def set_int8_weights(converter, int8_weights: str) -> None:
@@ -56,29 +72,20 @@ def set_int8_weights(converter, int8_weights: str) -> None:
         converter._experimental_disable_per_channel = True
 
 
-def convert(saved_model: Path, variant: Variant, samples: list[dict] | None = None,
+def convert(saved_model: Path, spec: VariantSpec, samples: list[dict] | None = None,
             int8_weights: str = "per-channel") -> bytes:
     """Convert the SavedModel's ``SIGNATURE`` (``serving_default``) to a ``.tflite`` flatbuffer."""
     tf = import_tensorflow()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE])
-    configure(converter, variant, samples, int8_weights)
+    configure(converter, spec, samples, int8_weights)
     return converter.convert()
-
-
-def make_interpreter(model_content: bytes):
-    """A host-side interpreter for inspecting converted models (LiteRT if installed, else TensorFlow's)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - the train extra pulls ai-edge-litert in via "all"
-        Interpreter = import_tensorflow().lite.Interpreter
-    interpreter = Interpreter(model_content=model_content)
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 def tensor_specs(model_content: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """The signature's inputs and outputs as manifest ``TensorSpec``s (names from the signature, not order)."""
-    runner = make_interpreter(model_content).get_signature_runner(SIGNATURE)
+    interpreter = make_interpreter(model_content, "litert")
+    interpreter.allocate_tensors()
+    runner = interpreter.get_signature_runner(SIGNATURE)
 
     def spec(name, detail):
         dtype = np.dtype(detail["dtype"]).name

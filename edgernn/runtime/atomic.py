@@ -1,7 +1,11 @@
-"""Atomic writes: temporary siblings named after the writing process, renamed into place, umask respected.
+"""Atomic writes, the one place edgernn replaces a file or a directory: temporary siblings named after the
+writing process, fsynced, renamed into place, umask respected.
 
-A ``kill -9`` leaves a temporary file or directory behind (nothing runs at SIGKILL); the final name is never
-touched until the rename. The next writer of the same target removes siblings whose process is gone.
+Files (``staged_file``: states, models, verify.json) are renamed over the target; directories (``stage_directory``
+and ``replace_directory``: bundles) are renamed to a new name, never over anything, or swapped with the old one
+in one ``renameat2(RENAME_EXCHANGE)``. A ``kill -9`` leaves a temporary file or directory behind (nothing runs at
+SIGKILL); the final name is never touched until the rename. The next writer of the same target removes siblings
+whose process is gone.
 ``tempfile`` creates files 0600 and directories 0700 whatever the umask; what edgernn leaves behind gets the
 mode ``open()``/``mkdir`` would have given it (0644/0755 under the usual umask 022), so a bundle or a state
 file written by a service can be read by the user who copies or inspects it.
@@ -10,6 +14,8 @@ file written by a service can be read by the user who copies or inspects it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import shutil
 import tempfile
@@ -118,3 +124,54 @@ def write_bytes_atomically(path: str | os.PathLike, content: bytes) -> None:
     """Replace ``path`` with ``content`` (see ``staged_file``)."""
     with staged_file(path) as tmp:
         tmp.write_bytes(content)
+
+
+def fsync_tree(directory: Path) -> None:
+    """fsync every file of a (flat) staged directory, then the directory itself."""
+    for path in Path(directory).iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    fsync_directory(directory)
+
+
+def _renameat2(a: Path, b: Path, flags: int) -> int | None:
+    """Linux renameat2: 0 on success, an errno on failure, None where the system lacks it."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
+        return 0
+    code = ctypes.get_errno()
+    return None if code in (errno.ENOSYS, errno.EINVAL) else code
+
+
+def replace_directory(staging: Path, target: Path, replace: bool) -> None:
+    """Rename the staged directory to ``target``: never over anything unless ``replace`` (RENAME_NOREPLACE), and
+    with it in one swap with the old directory (RENAME_EXCHANGE), which is then removed.
+
+    Raises:
+        FileExistsError: ``target`` appeared (without ``replace``).
+    """
+    rename_noreplace, rename_exchange = 1, 2
+    if not target.exists() or not replace:
+        code = _renameat2(staging, target, rename_noreplace)
+        if code is None:  # no renameat2 here: a plain rename, after the caller's checks under its lock
+            if target.exists():
+                code = errno.EEXIST
+            else:
+                os.rename(staging, target)
+                return
+        if code == errno.EEXIST:
+            raise FileExistsError(code, os.strerror(code), str(target))
+        if code:
+            raise OSError(code, os.strerror(code), str(target))
+        return
+    if _renameat2(staging, target, rename_exchange) == 0:  # staging now holds the old directory
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.rename(target, old)
+    os.rename(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -17,8 +17,8 @@ import numpy as np
 from edgernn.runtime import npz
 from edgernn.runtime.cells import weight_shapes
 from edgernn.runtime.errors import BundleError
+from edgernn.runtime.variants import variant
 from edgernn.runtime.manifest import (
-    ALL_VARIANTS,
     FILE_ROLES,
     Manifest,
     VariantEntry,
@@ -48,8 +48,7 @@ class Bundle:
 
     def variant(self, name: str) -> VariantEntry:
         """The manifest entry of variant ``name``; raises BundleError if it is unknown or not in this bundle."""
-        if name not in ALL_VARIANTS:
-            raise BundleError(f"unknown variant {name!r}; choose from {', '.join(ALL_VARIANTS)}")
+        variant(name)  # an unknown name: BundleError listing the known ones
         if name not in self.manifest.variants:
             raise BundleError(f"variant {name!r} is not in this bundle; it has {', '.join(self.manifest.variants)}")
         return self.manifest.variants[name]
@@ -85,7 +84,7 @@ class Bundle:
         """The float weights for the numpy backend, exactly the keys and shapes the manifest's layers need."""
         arrays = self.arrays("weights")
         file = self.manifest.files["weights"].file
-        expected = weight_shapes(self.manifest.model.layers, self.manifest.model.input_features)
+        expected = weight_shapes(self.manifest.model.layers)
         for key, shape in expected.items():
             if key not in arrays:
                 raise BundleError(f"{file} lacks {key!r}; the manifest's layers need {', '.join(expected)}")

@@ -1,10 +1,15 @@
-"""Keras' recurrent cell equations in numpy, from float weights: the numpy backend and an independent check.
+"""The cell table, and Keras' recurrent cell equations in numpy (the numpy backend and an independent check).
 
 Mirrors ``keras.layers.SimpleRNNCell/GRUCell/LSTMCell.call(inputs, states) -> (output, new_states)`` for the
-configurations export accepts (GRU with ``reset_after=True`` or False, biases optional).
+configurations export accepts (GRU with ``reset_after=True`` or False, biases optional). ``CELLS`` is the one
+list of cells: a new cell is one entry there plus its step function here (and its Keras class must build a step
+model from ``cell.from_config``, as these do).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -20,6 +25,8 @@ ACTIVATIONS = {
     "linear": lambda x: x,
     "hard_sigmoid": _hard_sigmoid,
 }
+# the outputs an activation can reach; relu and linear are unbounded (absent here)
+ACTIVATION_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0)}
 
 
 def simple_rnn_step(x, states, w, activation="tanh", **_):
@@ -78,8 +85,37 @@ def lstm_step(x, states, w, activation="tanh", recurrent_activation="sigmoid", *
     return h, [h, c]
 
 
-STEPS = {"simple_rnn": simple_rnn_step, "gru": gru_step, "lstm": lstm_step}
-GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # blocks of ``units`` columns in each cell's kernels
+@dataclass(frozen=True)
+class CellSpec:
+    """One recurrent cell: its name in edgernn (CLI, manifest), its Keras layer class, its states and equations."""
+
+    name: str
+    keras_class: str  # the layer class in ``keras.layers`` (its ``cell`` holds the weights)
+    state_names: tuple[str, ...]  # per layer, in Keras' order: ("h",) or ("h", "c")
+    gates: int  # blocks of ``units`` columns in the kernels
+    step: Callable  # ``(x, states, weights, activation=..., ...) -> (output, new_states)``
+
+    def bias_shape(self, layer) -> tuple[int, ...]:
+        width = self.gates * layer.units
+        return (2, width) if self.name == "gru" and layer.reset_after else (width,)
+
+    def bounded_states(self, layer) -> dict[str, tuple[float, float]]:
+        """State name -> the range the cell keeps it in, for states bounded by the layer's activation: ``h`` is
+        the activation's output (SimpleRNN), a blend of it with the previous ``h`` (GRU) or it scaled by a gate
+        in [0, 1] (LSTM). An LSTM's ``c`` and any state of a relu/linear cell are unbounded."""
+        bounds = ACTIVATION_RANGES.get(layer.activation)
+        if bounds is None:
+            return {}
+        if self.name == "lstm":  # h = o * act(c), o in [0, 1]: the range stretched to include 0
+            bounds = (min(bounds[0], 0.0), max(bounds[1], 0.0))
+        return {"h": bounds}
+
+
+CELLS = {spec.name: spec for spec in (
+    CellSpec("simple_rnn", "SimpleRNN", ("h",), 1, simple_rnn_step),
+    CellSpec("gru", "GRU", ("h",), 3, gru_step),
+    CellSpec("lstm", "LSTM", ("h", "c"), 4, lstm_step),
+)}
 
 
 def weight_shapes(layers, input_features: int = 1) -> dict[str, tuple[int, ...]]:
@@ -91,11 +127,12 @@ def weight_shapes(layers, input_features: int = 1) -> dict[str, tuple[int, ...]]
     """
     shapes, features = {}, input_features
     for i, layer in enumerate(layers):
-        width = GATES[layer.cell] * layer.units
+        spec = CELLS[layer.cell]
+        width = spec.gates * layer.units
         shapes[f"layer{i}/kernel"] = (features, width)
         shapes[f"layer{i}/recurrent_kernel"] = (layer.units, width)
         if layer.use_bias:
-            shapes[f"layer{i}/bias"] = (2, width) if layer.cell == "gru" and layer.reset_after else (width,)
+            shapes[f"layer{i}/bias"] = spec.bias_shape(layer)
         features = layer.units
     shapes["head/kernel"] = (features, 1)
     shapes["head/bias"] = (1,)
@@ -125,9 +162,9 @@ class NumpyStepModel:
         out_states, at = [], 0
         for layer, w in zip(self.layers, self.params):
             count = len(layer.state_names)
-            z, new = STEPS[layer.cell](z, states[at : at + count], w, activation=layer.activation,
-                                       recurrent_activation=layer.recurrent_activation,
-                                       reset_after=layer.reset_after)
+            z, new = CELLS[layer.cell].step(z, states[at : at + count], w, activation=layer.activation,
+                                            recurrent_activation=layer.recurrent_activation,
+                                            reset_after=layer.reset_after)
             out_states.extend(new)
             at += count
         y = z @ self.head_kernel + self.head_bias

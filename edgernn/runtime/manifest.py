@@ -19,9 +19,10 @@ from enum import Enum
 from pathlib import Path
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.cells import ACTIVATIONS
+from edgernn.runtime.cells import ACTIVATIONS, CELLS
 from edgernn.runtime.errors import BundleError
 from edgernn.runtime.preprocessing import Preprocessing
+from edgernn.runtime.variants import ALL_VARIANTS, VARIANTS
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -43,46 +44,16 @@ def state_output(name: str) -> str:
     return f"{name}_out"
 
 
-class Variant(str, Enum):
-    """Exported variants; the values are the names used by the CLI, the manifest, verify and bench."""
+class Mode(str, Enum):
+    """How the exported model runs: one step per sample with the state carried, or a fixed window of samples."""
 
-    TFLITE_FLOAT32 = "tflite-float32"
-    TFLITE_FLOAT16 = "tflite-float16"
-    TFLITE_DYNAMIC = "tflite-dynamic"
-    TFLITE_INT8 = "tflite-int8"
-    TFLITE_INT16X8 = "tflite-int16x8"
-    ONNX_FLOAT32 = "onnx-float32"
-    ONNX_INT8 = "onnx-int8"
-
-    @property
-    def format(self) -> str:
-        return self.value.split("-", 1)[0]
-
-    @property
-    def is_float32(self) -> bool:
-        return self in (Variant.TFLITE_FLOAT32, Variant.ONNX_FLOAT32)
-
-    @property
-    def file_name(self) -> str:
-        return f"{self.value}.{self.format}"
+    STREAMING = "streaming"
+    WINDOW = "window"
 
 
-ALL_VARIANTS = tuple(v.value for v in Variant)
-FORMATS = ("tflite", "onnx")
-MODES = ("streaming", "window")
-CELLS = ("simple_rnn", "gru", "lstm")
+MODES = tuple(mode.value for mode in Mode)
+CELL_NAMES = tuple(CELLS)
 DTYPES = ("float32", "float16", "int8", "int16", "uint8")
-
-
-def parse_variants(text: str | list | tuple | None) -> list[str]:
-    """``"all"``/None, or a comma-separated list (or sequence) of variant names, validated and de-duplicated."""
-    if text is None or text == "all":
-        return list(ALL_VARIANTS)
-    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
-    unknown = [n for n in names if n not in ALL_VARIANTS]
-    if unknown or not names:
-        raise BundleError(f"unknown variant {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_VARIANTS)}")
-    return list(dict.fromkeys(names))
 
 
 @dataclass
@@ -109,7 +80,7 @@ class LayerSpec:
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        return ("h", "c") if self.cell == "lstm" else ("h",)
+        return CELLS[self.cell].state_names
 
 
 @dataclass
@@ -117,17 +88,22 @@ class ModelInfo:
     """What the exported model is: its layers, mode and window."""
 
     layers: list[LayerSpec]
-    mode: str  # streaming | window
+    mode: Mode
     window: int | None = None  # model input length for window models (after any differencing)
     raw_window: int | None = None  # raw values the window needs (window + 1 when differencing)
-    input_features: int = 1
-    output_features: int = 1
+
+    def __post_init__(self):
+        self.mode = Mode(self.mode)
 
     def state_inputs(self) -> list[tuple[str, int]]:
         """``[(name, units)]`` of the step model's state inputs, in layer order: h0, c0, h1, ..."""
-        if self.mode != "streaming":
+        return [(name, layer.units) for name, layer, _ in self.state_layers()]
+
+    def state_layers(self) -> list[tuple[str, LayerSpec, str]]:
+        """``[(state input name, its layer, its kind "h"/"c")]`` in layer order; none for a window model."""
+        if self.mode is not Mode.STREAMING:
             return []
-        return [(f"{kind}{i}", layer.units) for i, layer in enumerate(self.layers) for kind in layer.state_names]
+        return [(f"{kind}{i}", layer, kind) for i, layer in enumerate(self.layers) for kind in layer.state_names]
 
     def state_pairs(self) -> list[list[str]]:
         """``[[state input, state output], ...]`` in layer order: what a variant's ``state_pairs`` must be."""
@@ -366,7 +342,7 @@ def _tensor(data: dict, where: str) -> TensorSpec:
 
 
 def _layer(data, where: str) -> LayerSpec:
-    cell = _choice(_need(data, "cell", str, where), CELLS, f"{where}.cell")
+    cell = _choice(_need(data, "cell", str, where), CELL_NAMES, f"{where}.cell")
     activations = tuple(ACTIVATIONS)
     return LayerSpec(
         cell, _positive(_need(data, "units", int, where), f"{where}.units"),
@@ -385,10 +361,10 @@ def _parse(data) -> Manifest:
     layers = [_layer(layer, f"model.layers[{i}]") for i, layer in enumerate(_need(model_data, "layers", list, "model"))]
     if not layers:
         raise BundleError(f"{MANIFEST_NAME}: model.layers is empty")
-    mode = _choice(_need(model_data, "mode", str, "model"), MODES, "model.mode")
+    mode = Mode(_choice(_need(model_data, "mode", str, "model"), MODES, "model.mode"))
     window = model_data.get("window")
     raw_window = model_data.get("raw_window")
-    if mode == "window":
+    if mode is Mode.WINDOW:
         window = _positive(window, "model.window")
         raw_window = _positive(raw_window, "model.raw_window")
     else:
@@ -427,8 +403,8 @@ def _variant(name, entry, model: ModelInfo) -> VariantEntry:
     if name not in ALL_VARIANTS:
         raise BundleError(f"{MANIFEST_NAME}: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")
     fmt = _need(entry, "format", str, where)
-    if fmt != Variant(name).format:
-        raise BundleError(f"{MANIFEST_NAME}: {where}.format is {fmt!r}, expected {Variant(name).format!r}")
+    if fmt != VARIANTS[name].format:
+        raise BundleError(f"{MANIFEST_NAME}: {where}.format is {fmt!r}, expected {VARIANTS[name].format!r}")
     sha = _sha256(_need(entry, "sha256", str, where), f"{where}.sha256")
     inputs = [_tensor(t, f"{where}.inputs[{i}]") for i, t in enumerate(_need(entry, "inputs", list, where))]
     outputs = [_tensor(t, f"{where}.outputs[{i}]") for i, t in enumerate(_need(entry, "outputs", list, where))]
@@ -476,7 +452,7 @@ def _range(value, where: str) -> list[float] | None:
 def _check_tensors(entry: VariantEntry, model: ModelInfo) -> None:
     """The tensors a variant declares must be the ones its model info implies, with consistent shapes."""
     where = f"{MANIFEST_NAME}: variants[{entry.name!r}]"
-    expected_in = {"x": [1, model.window, 1] if model.mode == "window" else [1, 1]}
+    expected_in = {"x": [1, model.window, 1] if model.mode is Mode.WINDOW else [1, 1]}
     expected_in.update({name: [1, units] for name, units in model.state_inputs()})
     expected_out = {"y": [1, 1]}
     expected_out.update({state_output(name): [1, units] for name, units in model.state_inputs()})

@@ -18,10 +18,10 @@ import os
 
 import numpy as np
 
-from edgernn.runtime import backends
+from edgernn.runtime import backends, variants
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import EdgernnError, StateError
-from edgernn.runtime.manifest import Variant
+from edgernn.runtime.manifest import Mode
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.quantization import (
     bounds,
@@ -70,7 +70,7 @@ class StreamingPredictor:
         self.on_nan = on_nan
         self._run = backend.run
         self._pre = preprocessing
-        self._window = manifest.model.mode == "window"
+        self._window = manifest.model.mode is Mode.WINDOW
         self._x_spec = entry.input("x")
         self._y_spec = entry.output("y")
         self._pairs = [(entry.input(i), entry.output(o)) for i, o in entry.state_pairs]
@@ -100,9 +100,8 @@ class StreamingPredictor:
 
         Args:
             bundle_dir: a directory written by ``edgernn export``.
-            variant: ``tflite-float32``, ``tflite-float16``, ``tflite-dynamic``, ``tflite-int8``,
-                ``tflite-int16x8``, ``onnx-float32`` or ``onnx-int8``.
-            backend: ``auto``, ``litert``, ``tflite-runtime``, ``onnxruntime``, ``numpy`` or ``tensorflow``.
+            variant: a name from ``edgernn.runtime.variants.ALL_VARIANTS`` (e.g. ``tflite-int8``).
+            backend: ``auto`` or a name from ``edgernn.runtime.backends.BACKENDS``.
             streams: independent streams stepped together (the batch dimension).
             on_nan: what a NaN/inf input does: ``skip`` (state untouched, prediction NaN), ``hold`` (feed the
                 stream's last good value) or ``raise``.
@@ -117,9 +116,9 @@ class StreamingPredictor:
         bundle = Bundle.open(bundle_dir)
         manifest = bundle.manifest
         entry = bundle.variant(variant)
-        engine_class = backends.choose(backend, entry.format, Variant(variant).is_float32)
+        engine_class = backends.choose(backend, variants.variant(variant))
         content = bundle.read(variant)
-        weights = bundle.weights() if engine_class.name == "numpy" else None
+        weights = bundle.weights() if engine_class.needs_weights else None
         preprocessing = manifest.preprocessing
         engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
         identity = _identity(content, weights, entry, preprocessing, manifest.model)

@@ -8,38 +8,48 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
-from edgernn.runtime.backends import installed
-from runtime_env import FLOAT32, INT8, needs_tflite
+from edgernn.runtime.backends import BACKENDS, backend_class, installed, runs
+from edgernn.runtime.variants import VARIANTS
+from runtime_env import FLOAT32, INT8
 
-INTERPRETERS = [b for b in ("litert", "tflite-runtime", "onnxruntime", "tensorflow") if b in installed()]
+INTERPRETERS = [b for b in BACKENDS if b != "numpy" and b in installed()]
+ALL_INTERPRETERS = [b for b in BACKENDS if b != "numpy"]  # parametrized over all: a skip names what is missing
+FLOAT32_VARIANTS = [name for name, spec in VARIANTS.items() if spec.float32]
 
 
 def nrmse(a, b):
     return float(np.sqrt(np.mean((a - b) ** 2)) / np.ptp(b))
 
 
+def _needs(backend: str):
+    if backend not in installed():
+        pytest.skip(f"{backend} is not installed here")
+    return backend_class(backend)
+
+
+def _float32_variant(cls) -> str:
+    """The float32 variant a backend class runs (tflite-float32 or onnx-float32)."""
+    return next(name for name in FLOAT32_VARIANTS if runs(cls, VARIANTS[name]))
+
+
+@pytest.mark.parametrize("backend", ALL_INTERPRETERS)
 @pytest.mark.parametrize("bundle_name", ["sine", "gru", "lstm"])
-def test_float32_backends_agree_with_numpy_cells(bundles, sine_values, bundle_name):
+def test_float32_backends_agree_with_numpy_cells(bundles, sine_values, bundle_name, backend):
     """Every interpreter's float32 stepping equals the numpy cell equations within 1e-5 of range."""
-    reference = StreamingPredictor.load(bundles[bundle_name], "tflite-float32", backend="numpy").run(sine_values)
-    span = np.ptp(reference)
-    checked = 0
-    for backend in INTERPRETERS:
-        variant = "onnx-float32" if backend == "onnxruntime" else "tflite-float32"
-        out = StreamingPredictor.load(bundles[bundle_name], variant, backend=backend).run(sine_values)
-        assert np.max(np.abs(out - reference)) <= 1e-5 * span, backend
-        checked += 1
-    assert checked >= 1
+    variant = _float32_variant(_needs(backend))
+    reference = StreamingPredictor.load(bundles[bundle_name], variant, backend="numpy").run(sine_values)
+    out = StreamingPredictor.load(bundles[bundle_name], variant, backend=backend).run(sine_values)
+    assert np.max(np.abs(out - reference)) <= 1e-5 * np.ptp(reference)
 
 
-@needs_tflite
+@pytest.mark.parametrize("backend", [b for b in ALL_INTERPRETERS if b != "onnxruntime"])
 @pytest.mark.parametrize("variant, limit", [("tflite-int8", 0.02), ("tflite-int16x8", 0.01)])
-def test_integer_variants_track_float_on_every_tflite_interpreter(bundles, sine_values, variant, limit):
+def test_integer_variants_track_float_on_every_tflite_interpreter(bundles, sine_values, variant, limit, backend):
     """Integer variants are compared with the float model, not bit for bit across interpreters."""
+    _needs(backend)
     reference = StreamingPredictor.load(bundles["sine"], "tflite-float32", backend="numpy").run(sine_values)
-    for backend in [b for b in INTERPRETERS if b != "onnxruntime"]:
-        out = StreamingPredictor.load(bundles["sine"], variant, backend=backend).run(sine_values)
-        assert nrmse(out, reference) <= limit, (backend, nrmse(out, reference))
+    out = StreamingPredictor.load(bundles["sine"], variant, backend=backend).run(sine_values)
+    assert nrmse(out, reference) <= limit
 
 
 @pytest.mark.parametrize("variant", ["tflite-float32", "tflite-int8", "onnx-float32"])
@@ -150,8 +160,10 @@ def test_numpy_backend_refuses_integer_variants(bundles):
         StreamingPredictor.load(bundles["sine"], "tflite-int8", backend="numpy")
 
 
-def test_float32_equals_the_exporting_machine(bundles):
+@pytest.mark.parametrize("backend", [*ALL_INTERPRETERS, "numpy"])
+def test_float32_equals_the_exporting_machine(bundles, backend):
     """Every float32 backend here reproduces the exporting machine's predictions within 1e-5 of range."""
+    cls = _needs(backend)
     reference_file = next(iter(bundles.values())).parent / "float32-reference.npz"
     if not reference_file.exists():
         pytest.skip("no predictions from the exporting machine (EDGERNN_TEST_BUNDLES not set)")
@@ -161,12 +173,10 @@ def test_float32_equals_the_exporting_machine(bundles):
     compared = 0
     for key, expected in reference.items():
         name, variant = key.split("/")
+        if name not in bundles or not runs(cls, VARIANTS[variant]):
+            continue
         span = np.ptp(expected[np.isfinite(expected)])
-        for backend in [*INTERPRETERS, "numpy"]:
-            try:
-                out = StreamingPredictor.load(bundles[name], variant, backend=backend).run(values)
-            except BackendError:
-                continue  # this backend does not run this format
-            np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5 * span, err_msg=f"{key} on {backend}")
-            compared += 1
-    assert compared >= len(reference)
+        out = StreamingPredictor.load(bundles[name], variant, backend=backend).run(values)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5 * span, err_msg=key)
+        compared += 1
+    assert compared >= 1

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from edgernn.cli import cli  # noqa: E402
-from edgernn.stream_input import FileLines, Stop, StreamLines  # noqa: E402
+from edgernn.stream.readers import FileLines, Stop, StreamLines  # noqa: E402
 from runtime_env import EMULATED, INT8  # noqa: E402
 
 LINES = st.lists(st.one_of(st.binary(max_size=30), st.sampled_from([b"0.5", b"-1e3", b"nan", b"inf", b" 2 ",

@@ -17,7 +17,8 @@ from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import backend_class, installed, tensor_order
 from edgernn.runtime.bundle import Bundle
 
-TFLITE_BACKENDS = [b for b in ("litert", "tflite-runtime") if b in installed()]
+TFLITE = ["litert", "tflite-runtime"]  # the device interpreters of .tflite files
+TFLITE_BACKENDS = [b for b in TFLITE if b in installed()]
 needs_tflite = pytest.mark.skipif(not TFLITE_BACKENDS, reason="no TFLite interpreter installed")
 AARCH64_TFLITE_RUNTIME_FALLBACK = "running its reference kernels"
 
@@ -26,34 +27,39 @@ def nrmse(a, b):
     return float(np.sqrt(np.nanmean((a - b) ** 2)) / np.nanmax(np.ptp(b, axis=0)))
 
 
-@needs_tflite
+def _needs(backend: str) -> None:
+    if backend not in installed():
+        pytest.skip(f"{backend} is not installed here")
+
+
+@pytest.mark.parametrize("backend", TFLITE)
 @pytest.mark.parametrize("streams", [1, 8])
 @pytest.mark.parametrize("name", ["sine", "gru", "lstm"])
-def test_int8_runs_on_every_tflite_interpreter(bundles, sine_values, name, streams):
+def test_int8_runs_on_every_tflite_interpreter(bundles, sine_values, name, streams, backend):
     """Every int8 step model runs, one stream or eight, on every installed TFLite interpreter, tracking float."""
+    _needs(backend)
     values = np.stack([sine_values[:400] * (1 + 0.05 * i) for i in range(streams)], axis=1).squeeze()
     reference = StreamingPredictor.load(bundles[name], "tflite-float32", backend="numpy", streams=streams).run(values)
-    for backend in TFLITE_BACKENDS:
-        predictor = StreamingPredictor.load(bundles[name], "tflite-int8", backend=backend, streams=streams)
-        assert nrmse(predictor.run(values), reference) < 0.03, backend
-        if backend == "tflite-runtime" and platform.machine() == "aarch64":
-            if name == "lstm":  # the crash this fallback exists for
-                assert AARCH64_TFLITE_RUNTIME_FALLBACK in predictor.backend_note
-        else:
-            assert predictor.backend_note is None, (backend, predictor.backend_note)
+    predictor = StreamingPredictor.load(bundles[name], "tflite-int8", backend=backend, streams=streams)
+    assert nrmse(predictor.run(values), reference) < 0.03
+    if backend == "tflite-runtime" and platform.machine() == "aarch64":
+        if name == "lstm":  # the crash this fallback exists for
+            assert AARCH64_TFLITE_RUNTIME_FALLBACK in predictor.backend_note
+    else:
+        assert predictor.backend_note is None
 
 
-@needs_tflite
+@pytest.mark.parametrize("backend", TFLITE)
 @pytest.mark.parametrize("streams", [1, 8])
-def test_per_tensor_int8_runs_on_the_optimized_kernels_everywhere(bundles, sine_values, streams):
+def test_per_tensor_int8_runs_on_the_optimized_kernels_everywhere(bundles, sine_values, streams, backend):
     """The LSTM exported with --int8-weights per-tensor needs no fallback, on any interpreter or machine."""
+    _needs(backend)
     values = np.stack([sine_values[:400] * (1 + 0.05 * i) for i in range(streams)], axis=1).squeeze()
     bundle = bundles["lstm-per-tensor"]
     reference = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy", streams=streams).run(values)
-    for backend in TFLITE_BACKENDS:
-        predictor = StreamingPredictor.load(bundle, "tflite-int8", backend=backend, streams=streams)
-        assert nrmse(predictor.run(values), reference) < 0.03, backend
-        assert predictor.backend_note is None, (backend, predictor.backend_note)
+    predictor = StreamingPredictor.load(bundle, "tflite-int8", backend=backend, streams=streams)
+    assert nrmse(predictor.run(values), reference) < 0.03
+    assert predictor.backend_note is None
 
 
 def _backend(bundle, variant, backend, kernels):

@@ -1,37 +1,45 @@
 """Interpreters behind one small protocol; the predictor never knows which one it drives.
 
-| name | package (extra) | runs |
-|---|---|---|
-| ``litert`` | ai-edge-litert (``edgernn[litert]``) | .tflite |
-| ``tflite-runtime`` | tflite-runtime (``edgernn[tflite]``, numpy<2) | .tflite |
-| ``onnxruntime`` | onnxruntime (``edgernn[onnx]``) | .onnx |
-| ``numpy`` | none | float32 variants, from the bundle's float weights |
-| ``tensorflow`` | tensorflow (only when named) | .tflite |
-
-``auto`` picks the first installed interpreter (in the order above, numpy and tensorflow excluded) that runs the
-variant's format.
+``BACKEND_TABLE`` is the one list of backends: a new backend is its module (a class following ``Backend``, an
+``available()`` check, ``BACKEND = TheClass``) plus one row here (and, if it needs a package, an extra in
+``pyproject.toml``). ``auto`` picks the first installed row marked ``auto`` that runs the variant.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from edgernn.runtime.errors import BackendError
 
-if TYPE_CHECKING:  # numpy only for the annotations: the CLI reads BACKENDS without importing numpy
+if TYPE_CHECKING:  # numpy and the manifest only for the annotations: the CLI reads BACKENDS without numpy
     import numpy as np
 
-BACKENDS = ("litert", "tflite-runtime", "onnxruntime", "numpy", "tensorflow")
-AUTO_ORDER = ("litert", "tflite-runtime", "onnxruntime")
-_MODULES = {
-    "litert": "edgernn.runtime.backends.litert",
-    "tflite-runtime": "edgernn.runtime.backends.tflite_runtime",
-    "onnxruntime": "edgernn.runtime.backends.onnxruntime",
-    "numpy": "edgernn.runtime.backends.numpy",
-    "tensorflow": "edgernn.runtime.backends.tensorflow",
-}
-_EXTRA = {"tflite": "pip install edgernn[litert] (or edgernn[tflite])", "onnx": "pip install edgernn[onnx]"}
+    from edgernn.runtime.manifest import ModelInfo, VariantEntry
+    from edgernn.runtime.variants import VariantSpec
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """One row of the backend table."""
+
+    name: str  # its spelling everywhere (--backend, verify and bench tables)
+    module: str  # the module holding ``BACKEND`` and ``available()``
+    install: str  # how to get it
+    auto: bool  # ``auto`` may choose it (numpy and tensorflow only when named)
+
+
+BACKEND_TABLE = (
+    BackendInfo("litert", "edgernn.runtime.backends.litert", "pip install 'edgernn[litert]'", True),
+    BackendInfo("tflite-runtime", "edgernn.runtime.backends.tflite_runtime",
+                "pip install 'edgernn[tflite]' (tflite-runtime 2.14 needs numpy<2)", True),
+    BackendInfo("onnxruntime", "edgernn.runtime.backends.onnxruntime", "pip install 'edgernn[onnx]'", True),
+    BackendInfo("numpy", "edgernn.runtime.backends.numpy", "numpy is always installed", False),
+    BackendInfo("tensorflow", "edgernn.runtime.backends.tensorflow", "pip install 'edgernn[train]'", False),
+)
+BACKENDS = tuple(row.name for row in BACKEND_TABLE)
+_ROWS = {row.name: row for row in BACKEND_TABLE}
 
 
 def tensor_order(entry) -> tuple[list[str], list[str]]:
@@ -45,43 +53,56 @@ class Backend(Protocol):
     Positional lists rather than dicts: the step is on the hot path, and the order is fixed at load.
     """
 
-    name: str
+    name: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]  # the model formats it runs ("tflite", "onnx")
+    float32_only: ClassVar[bool]  # runs float32 variants only (it computes from the float weights)
+    needs_weights: ClassVar[bool]  # wants the bundle's float weights as ``weights``
+    note: str | None  # one line for the user when it runs the model other than the usual way, else None
+
+    def __init__(self, content: bytes, entry: VariantEntry, batch: int = 1, weights: dict | None = None,
+                 model_info: ModelInfo | None = None) -> None:
+        """Load the model bytes (already hash-checked) for ``batch`` streams; raise BackendError (one line)."""
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
+def _module(name: str):
+    return importlib.import_module(_ROWS[name].module)
+
+
 def backend_class(name: str):
     """The backend class for ``name``; raises BackendError naming the extra when its package is missing."""
-    if name not in _MODULES:
+    if name not in _ROWS:
         raise BackendError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
-    module = importlib.import_module(_MODULES[name])
+    module = _module(name)
     if not module.available():
-        raise BackendError(f"backend {name!r} is not installed: {module.INSTALL_HINT}")
+        raise BackendError(f"backend {name!r} is not installed: {_ROWS[name].install}")
     return module.BACKEND
 
 
-def choose(name: str, fmt: str, is_float32: bool):
-    """Resolve ``auto`` (or check an explicit choice) for a variant of format ``fmt``."""
+def runs(cls, spec: VariantSpec) -> bool:
+    """Whether backend class ``cls`` can run variant ``spec``."""
+    return spec.format in cls.formats and (spec.float32 or not cls.float32_only)
+
+
+def choose(name: str, spec: VariantSpec):
+    """The backend class for variant ``spec``: ``auto`` resolved, or an explicit choice checked."""
     if name == "auto":
-        for candidate in AUTO_ORDER:
-            module = importlib.import_module(_MODULES[candidate])
-            if fmt in module.BACKEND.formats and module.available():
-                return module.BACKEND
-        hint = " (or --backend numpy for a float32 variant)" if is_float32 else ""
-        raise BackendError(f"no interpreter for .{fmt} models is installed: {_EXTRA[fmt]}{hint}")
+        for row in BACKEND_TABLE:
+            if row.auto and _module(row.name).available() and runs(_module(row.name).BACKEND, spec):
+                return _module(row.name).BACKEND
+        hints = " or ".join(row.install for row in BACKEND_TABLE if row.auto and spec.format in
+                            _module(row.name).BACKEND.formats)
+        numpy_hint = " (or --backend numpy)" if spec.float32 else ""
+        raise BackendError(f"no interpreter for .{spec.format} models is installed: {hints}{numpy_hint}")
     cls = backend_class(name)
-    if name == "numpy":
-        if not is_float32:
-            raise BackendError("the numpy backend runs float32 variants only (tflite-float32, onnx-float32)")
-    elif fmt not in cls.formats:
-        raise BackendError(f"backend {name!r} cannot run .{fmt} models")
+    if not runs(cls, spec):
+        if spec.format in cls.formats:
+            raise BackendError(f"the {name} backend runs float32 variants only, not {spec.name}")
+        raise BackendError(f"backend {name!r} cannot run .{spec.format} models")
     return cls
 
 
 def installed() -> list[str]:
     """Names of the backends that can be used on this machine (numpy always; tensorflow if importable)."""
-    names = []
-    for name in BACKENDS:
-        if importlib.import_module(_MODULES[name]).available():
-            names.append(name)
-    return names
+    return [row.name for row in BACKEND_TABLE if _module(row.name).available()]

@@ -4,8 +4,6 @@ import importlib.util
 
 from edgernn.runtime.backends.tflite_common import TFLiteBackend
 
-INSTALL_HINT = "pip install edgernn[litert]"
-
 
 def available() -> bool:
     return importlib.util.find_spec("ai_edge_litert") is not None

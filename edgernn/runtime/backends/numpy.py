@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.runtime.cells import NumpyStepModel
-
-INSTALL_HINT = "numpy is always installed"
+from edgernn.runtime.manifest import Mode
 
 
 def available() -> bool:
@@ -16,10 +15,13 @@ def available() -> bool:
 class NumpyBackend:
     name = "numpy"
     formats = ("tflite", "onnx")  # float32 variants of either format: the same weights
+    float32_only = True
+    needs_weights = True
+    note = None
 
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         self._model = NumpyStepModel(model_info.layers, weights)
-        self._window = model_info.mode == "window"
+        self._window = model_info.mode is Mode.WINDOW
         # the model's state order (h0, c0, h1, ...) and the entry's pairing order, mapped onto each other
         model_order = [name for name, _ in model_info.state_inputs()]
         self._to_model = [[i for i, _ in entry.state_pairs].index(name) for name in model_order]

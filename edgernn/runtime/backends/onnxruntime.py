@@ -20,7 +20,6 @@ import numpy as np
 from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.errors import BackendError
 
-INSTALL_HINT = "pip install edgernn[onnx]"
 EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"  # onnxruntime's session config key
 
 
@@ -31,6 +30,9 @@ def available() -> bool:
 class OnnxRuntimeBackend:
     name = "onnxruntime"
     formats = ("onnx",)
+    float32_only = False
+    needs_weights = False
+    note = None
 
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         import onnxruntime

@@ -4,8 +4,6 @@ import importlib.util
 
 from edgernn.runtime.backends.tflite_common import TFLiteBackend
 
-INSTALL_HINT = "pip install edgernn[train]"
-
 
 def available() -> bool:
     return importlib.util.find_spec("tensorflow") is not None

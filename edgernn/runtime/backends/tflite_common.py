@@ -1,4 +1,6 @@
-"""The TFLite interpreter driver shared by the litert, tflite-runtime and tensorflow backends.
+"""The TFLite interpreter driver shared by the litert, tflite-runtime and tensorflow backends, and the one place
+a TFLite interpreter is built (``make_interpreter``: the backends, bench's raw floor, export's tensor reading,
+the int8 diagnosis and the benchmarks all call it).
 
 Tensors are addressed through the ``serving_default`` signature's names, never the interpreter's tensor order;
 ``set_tensor``/``invoke``/``get_tensor`` on the signature's tensor indices measured faster than calling the
@@ -15,11 +17,38 @@ from edgernn.runtime.manifest import SIGNATURE
 from edgernn.runtime.quiet import silenced_stderr
 
 
+KERNELS = ("xnnpack", "builtin", "reference")
+
+
+def make_interpreter(content: bytes, backend: str = "litert", kernels: str = "xnnpack", num_threads: int = 1):
+    """A TFLite interpreter over ``content`` (like pycoral's ``make_interpreter``), not yet allocated.
+
+    Args:
+        content: the ``.tflite`` bytes (the caller has checked them: ``Bundle.read``).
+        backend: whose interpreter: ``litert`` (ai-edge-litert), ``tflite-runtime`` or ``tensorflow``.
+        kernels: ``xnnpack`` (the default delegate over the builtin kernels), ``builtin`` (the optimized builtin
+            kernels alone) or ``reference`` (TFLite's plain C++ kernels).
+        num_threads: 1 by default: one step is microseconds, threads only add hand-over cost.
+
+    Raises:
+        BackendError: the backend is unknown, not installed, or not a TFLite interpreter.
+    """
+    from edgernn.runtime.backends import backend_class
+
+    cls = backend_class(backend)
+    if not issubclass(cls, TFLiteBackend):
+        raise BackendError(f"backend {backend!r} does not run .tflite models")
+    with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
+        return cls.interpreter_class()(model_content=content, num_threads=num_threads, **cls.kernel_options(kernels))
+
+
 class TFLiteBackend:
     """A TFLite model resized to ``batch`` streams; subclasses say which interpreter class to use."""
 
     name = "tflite"
     formats = ("tflite",)
+    float32_only = False
+    needs_weights = False
 
     interpreter_module = ""  # the module holding Interpreter and OpResolverType, e.g. "ai_edge_litert.interpreter"
 
@@ -45,7 +74,7 @@ class TFLiteBackend:
         self.kernels = kernels
         self.note = None  # one line for the user when the backend runs the model other than the usual way
         try:
-            self._load(content, entry, batch, self.kernel_options(kernels))
+            self._load(content, entry, batch, kernels)
         except BackendError:
             raise
         except Exception as first:  # noqa: BLE001 - a damaged model makes the native wrapper raise any type
@@ -59,14 +88,13 @@ class TFLiteBackend:
 
     def _loads(self, content: bytes, entry, batch: int, kernels: str) -> bool:
         try:
-            self._load(content, entry, batch, self.kernel_options(kernels))
+            self._load(content, entry, batch, kernels)
         except Exception:  # noqa: BLE001
             return False
         return True
 
-    def _load(self, content: bytes, entry, batch: int, options: dict) -> None:
-        with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
-            interpreter = self.interpreter_class()(model_content=content, num_threads=1, **options)
+    def _load(self, content: bytes, entry, batch: int, kernels: str) -> None:
+        interpreter = make_interpreter(content, self.name, kernels)
         runner = interpreter.get_signature_runner(SIGNATURE)
         inputs, outputs = runner.get_input_details(), runner.get_output_details()
         del runner  # it holds views of the interpreter's buffers, which would forbid resizing

@@ -22,8 +22,6 @@ from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.backends.tflite_common import TFLiteBackend
 from edgernn.runtime.errors import BackendError
 
-INSTALL_HINT = "pip install edgernn[tflite] (tflite-runtime needs numpy<2)"
-
 
 def available() -> bool:
     if importlib.util.find_spec("tflite_runtime") is None:

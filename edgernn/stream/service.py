@@ -1,13 +1,13 @@
 """The loop behind ``edgernn stream``: lines in, predictions out, state saved as the user asked, nothing lost.
 
-Kept out of ``cli.py`` so the command stays thin, and free of TensorFlow: it imports only the runtime and the
-stream's input and output modules.
+The CLI's ``stream`` command only calls ``run``; everything a restart resumes is decided here. Free of
+TensorFlow: it imports only the runtime and the stream's readers and sinks.
 
 What survives a restart (``--state-file``):
 - the hidden state, tied to the exact model file and quantization that produced it;
-- the input position, only for a regular file and only in that same file (``stream_input``): a FIFO, a pipe or
+- the input position, only for a regular file and only in that same file (``readers``): a FIFO, a pipe or
   a replaced file is read from where it stands, never skipped;
-- with ``--output FILE``, the committed length of that same file (``stream_output``): each prediction is
+- with ``--output FILE``, the committed length of that same file (``sinks``): each prediction is
   appended and fsynced before the state that produced it is saved, so a restart after ``kill -9`` cuts back only
   an uncommitted line, whose input (from a file) comes again: exactly once.
 To stdout, with a save at a step, the prediction is printed after the save (a kill between the two can drop
@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgernn import locking
-from edgernn.runtime.errors import EdgernnError, StateError
-from edgernn.stream_input import Stop, open_input
-from edgernn.stream_output import FileSink, StdoutSink
-
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EdgernnError, StateError
+from edgernn.stream.readers import Stop, open_input
+from edgernn.stream.sinks import FileSink, StdoutSink
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -1,0 +1,50 @@
+"""What verify returns: one row per variant and the run around them (JSON-ready)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    backend: str
+    size_bytes: int
+    vs_float: dict = field(default_factory=dict)
+    drift: float = float("nan")
+    task_rmse: float = float("nan")
+    passed: bool = False
+    skipped: bool = False  # no interpreter for this variant here (e.g. onnx-* on a device with LiteRT only)
+    reasons: list[str] = field(default_factory=list)
+    out_of_range_pct: float = 0.0  # share of steps whose input was outside the calibrated range
+    clipped_pct: float = 0.0  # share of steps whose input an integer variant's input quantization clipped
+    cross_backend: dict = field(default_factory=dict)  # other backend -> max |difference| / float range
+    diagnosis: list[dict] = field(default_factory=list)  # worst tensors, for a failing diagnosable variant
+    note: str | None = None  # how the backend ran it, when not the usual way (e.g. reference kernels)
+
+
+@dataclass
+class VerifyResult:
+    bundle: str
+    data: str
+    steps: int
+    float_task_rmse: float
+    persistence_rmse: float
+    variants: list[VariantResult]
+    arrays: dict = field(default_factory=dict, repr=False)  # inputs, reference and predictions, for the report
+    reference: str = "keras"  # keras: the float model run here; stored: the outputs recorded at export
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.variants if not v.skipped)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: each variant's ``result`` is ``pass``, ``fail`` or ``skipped`` (then ``passed`` is null:
+        a variant that could not run here neither passed nor failed)."""
+        data = asdict(self)
+        data.pop("arrays")
+        for row in data["variants"]:
+            row["result"] = "skipped" if row["skipped"] else ("pass" if row["passed"] else "fail")
+            if row["skipped"]:
+                row["passed"] = None
+        return {**data, "passed": self.passed}

@@ -1,0 +1,58 @@
+"""How a verify result is shown (the table the CLI prints) and stored (``verify.json`` in the bundle)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgernn.verification.results import VerifyResult
+
+
+def format_table(result: VerifyResult) -> str:
+    against = ("the float Keras model" if result.reference == "keras"
+               else "the float model's outputs stored in the bundle at export")
+    lines = [f"verify {result.bundle} against {against}: {result.steps} steps of {result.data}, state carried; "
+             f"float model task RMSE {result.float_task_rmse:.4g}, persistence {result.persistence_rmse:.4g}",
+             f"{'variant':<16}{'backend':<16}{'size':>9}{'NRMSE %':>10}{'max err':>10}{'drift':>7}"
+             f"{'task RMSE':>11}  result"]
+    for row in result.variants:
+        m = row.vs_float
+        figures = (f"{m['nrmse_pct']:>10.4f}{m['max_abs']:>10.3g}{row.drift:>7.2f}{row.task_rmse:>11.4g}"
+                   if m else f"{'-':>10}{'-':>10}{'-':>7}{'-':>11}")
+        verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
+        lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
+    for row in result.variants:
+        lines += _notes(row)
+    skipped = sum(r.skipped for r in result.variants)
+    note = f" ({skipped} skipped: no interpreter for them here)" if skipped else ""
+    lines.append(("all variants pass" if result.passed else "some variants FAIL the gate") + note)
+    return "\n".join(lines)
+
+
+def _notes(row) -> list[str]:
+    lines = []
+    if row.note:
+        lines.append(f"  {row.variant}: {row.note}")
+    if row.out_of_range_pct:
+        lines.append(f"  {row.variant}: input outside the calibrated range on {row.out_of_range_pct:.1f}% of "
+                     f"steps, clipped by input quantization on {row.clipped_pct:.1f}%")
+    if row.cross_backend:
+        others = ", ".join(f"{b} {d:.1e}" for b, d in row.cross_backend.items())
+        lines.append(f"  {row.variant}: max difference from {row.backend}, share of range: {others}")
+    for tensor in row.diagnosis:
+        if tensor["op"] == "-":
+            lines.append(f"  {row.variant} diagnosis: {tensor['tensor']}")
+            continue
+        lines.append(f"  {row.variant} diagnosis: {tensor['op']} {tensor['tensor']} carries "
+                     f"{tensor['rmse_steps']:.2f} quantization steps of RMSE")
+    return lines
+
+
+def write_verify_json(result: VerifyResult, bundle) -> Path:
+    """Store the gate's outcome in the bundle as ``verify.json`` (strict JSON; a new temporary file, then a rename:
+    a symlink planted in the bundle is replaced, never written through)."""
+    from edgernn.runtime.atomic import write_bytes_atomically
+    from edgernn.runtime.safe_json import dumps
+
+    path = Path(bundle) / "verify.json"
+    write_bytes_atomically(path, (dumps(result.to_dict(), non_finite="null", indent=2) + "\n").encode())
+    return path
