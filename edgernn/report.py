@@ -23,20 +23,25 @@ def write_report(result, directory) -> tuple[list[Path], str | None]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "report.json"
     path.write_text(safe_json.dumps(result.to_dict(), non_finite="null", indent=2) + "\n")
-    written = [path]
     try:
         import matplotlib
     except ImportError:
         (directory / "report.md").write_text(_markdown(result, plots=False))
-        return [*written, directory / "report.md"], ("the plots need matplotlib, which is not installed: "
-                                                     "pip install matplotlib (or edgernn[train])")
+        return [path, directory / "report.md"], ("the plots need matplotlib, which is not installed: "
+                                                 "pip install matplotlib (or edgernn[train])")
     matplotlib.use("Agg")
+    arrays = result.arrays
+    variants = [row.variant for row in result.variants if row.variant in arrays]
+    plots = [plot(arrays, variants, directory) for plot in (_predictions, _drift, _histograms)]
+    (directory / "report.md").write_text(_markdown(result, plots=True))
+    return [path, directory / "report.md", *plots], None
+
+
+def _predictions(arrays: dict, variants: list[str], directory: Path) -> Path:
+    """The true next value, the float model and each variant over a stretch in the middle of the run."""
     import matplotlib.pyplot as plt
 
-    arrays = result.arrays
     values, reference = arrays["values"], arrays["reference"]
-    variants = [row.variant for row in result.variants if row.variant in arrays]
-
     start = max(0, values.size // 2 - STRETCH // 2)
     window = slice(start, start + STRETCH)
     steps = np.arange(values.size)
@@ -48,27 +53,36 @@ def write_report(result, directory) -> tuple[list[Path], str | None]:
     ax.set(title=f"Predictions over steps {start}-{start + STRETCH} (state carried from step 0)",
            xlabel="step", ylabel="prediction (raw units)")
     ax.legend(fontsize=8, ncol=3, loc="upper right")
-    written.append(_save(fig, directory / "predictions.png"))
+    return _save(fig, directory / "predictions.png")
+
+
+def _drift(arrays: dict, variants: list[str], directory: Path) -> Path:
+    """Each variant's error along the whole run, smoothed: a rising curve is drift."""
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
     kernel = np.ones(SMOOTHING) / SMOOTHING
     for name in variants:
-        error = np.nan_to_num(np.abs(arrays[name] - reference))
+        error = np.nan_to_num(np.abs(arrays[name] - arrays["reference"]))
         smooth = np.convolve(error, kernel, mode="valid")
         ax.plot(np.arange(smooth.size) + SMOOTHING // 2, np.maximum(smooth, 1e-12), lw=1, label=name)
     ax.set_yscale("log")
     ax.set(title=f"|variant - float| along the sequence ({SMOOTHING}-step rolling mean): flat = no drift",
            xlabel="step", ylabel="absolute error (raw units, log)")
     ax.legend(fontsize=8, ncol=3)
-    written.append(_save(fig, directory / "drift.png"))
+    return _save(fig, directory / "drift.png")
+
+
+def _histograms(arrays: dict, variants: list[str], directory: Path) -> Path:
+    """One histogram of (variant - float) per variant."""
+    import matplotlib.pyplot as plt
 
     cols = min(4, max(1, len(variants)))
     rows = int(np.ceil(len(variants) / cols)) or 1
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, variants):
-        error = arrays[name] - reference
-        error = error[np.isfinite(error)]
-        ax.hist(error, bins=60, color="tab:blue")
+        error = arrays[name] - arrays["reference"]
+        ax.hist(error[np.isfinite(error)], bins=60, color="tab:blue")
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.locator_params(axis="x", nbins=4)
@@ -76,12 +90,7 @@ def write_report(result, directory) -> tuple[list[Path], str | None]:
     for ax in list(axes.flat)[len(variants):]:
         ax.axis("off")
     fig.suptitle("Error histograms")
-    written.append(_save(fig, directory / "histograms.png"))
-
-    path = directory / "report.md"
-    path.write_text(_markdown(result, plots=True))
-    written.insert(1, path)
-    return written, None
+    return _save(fig, directory / "histograms.png")
 
 
 def _save(fig, path: Path) -> Path:

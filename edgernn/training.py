@@ -205,6 +205,37 @@ def train(
     from edgernn.tf_import import import_keras
 
     keras = import_keras()  # a missing TensorFlow is the first and only thing reported
+    prepared = _prepare(data, column, time_column, window, difference, scale, quiet)
+    keras.utils.set_random_seed(seed)
+    model = build_model(cell, units, layers, prepared.width)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+    callbacks = [_EpochLine(epochs, quiet)]
+    if patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
+    model.fit(*prepared.training, validation_data=prepared.validation, epochs=epochs, batch_size=batch_size,
+              shuffle=True, verbose=0, callbacks=callbacks)
+    metrics = _judge(model, prepared, window, lr)
+    metadata = ModelMetadata(Mode.STREAMING if window is None else Mode.WINDOW, window, cell, units, layers,
+                             prepared.preprocessing, prepared.reason, seed, _data_record(prepared), metrics)
+    model_path = save_model(model, out, metadata) if out is not None else None
+    return TrainResult(model, prepared.preprocessing, metrics, model_path, metadata.to_dict())
+
+
+@dataclass
+class _Prepared:
+    """A series made ready to train on: the pipeline fitted, and (x, y) arrays for training and validation."""
+
+    series: Series
+    split: Split
+    preprocessing: Preprocessing
+    reason: str  # why differencing is on or off
+    width: int | None  # the model's input length (window models)
+    training: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+
+
+def _prepare(data, column, time_column, window, difference, scale, quiet) -> _Prepared:
+    """Load, split, choose differencing, fit the scaling on the training split, cut training sequences."""
     series = load_series(data, column=column, time_column=time_column)
     values = series.values
     split = chronological_split(values.size)
@@ -216,8 +247,6 @@ def train(
          f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
          + (f", {series.filled} gaps filled by linear interpolation" if series.filled else ""), quiet)
     _log(f"preprocessing: difference {'on' if use_difference else 'off'} ({reason}), scale {scale}", quiet)
-
-    keras.utils.set_random_seed(seed)
     lag = preprocessing.lag
     width = None if window is None else window - lag
     if width is not None and width < 1:
@@ -225,58 +254,48 @@ def train(
     train_z = z[: split.train_end - lag]
     val_z = z[max(0, split.train_end - lag - (width or 0)) : split.val_end - lag]
     if window is None:
-        x_train, y_train = _chunks(train_z, CHUNK_LENGTH)
-        x_val, y_val = _chunks(val_z, CHUNK_LENGTH)
+        training, validation = _chunks(train_z, CHUNK_LENGTH), _chunks(val_z, CHUNK_LENGTH)
     else:
-        x_train, y_train = _windows(train_z, width)
-        x_val, y_val = _windows(val_z, width)
+        training, validation = _windows(train_z, width), _windows(val_z, width)
+    return _Prepared(series, split, preprocessing, reason, width, training, validation)
 
-    model = build_model(cell, units, layers, width)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
-    callbacks = [_EpochLine(epochs, quiet)]
-    if patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
-    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-              shuffle=True, verbose=0, callbacks=callbacks)
 
-    metrics = evaluate(model, preprocessing, values, split.val_end, window)
-    validation = evaluate(model, preprocessing, values[: split.val_end], split.train_end, window)
+def _judge(model, prepared: _Prepared, window: int | None, lr: float) -> dict:
+    """Test and validation figures beside persistence; warns when the model does not beat it, refuses a
+    diverged model (nothing is saved)."""
+    values, split = prepared.series.values, prepared.split
+    metrics = evaluate(model, prepared.preprocessing, values, split.val_end, window)
+    validation = evaluate(model, prepared.preprocessing, values[: split.val_end], split.train_end, window)
     metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
     if metrics["val_rmse"] >= metrics["val_persistence_rmse"]:
         _log(f"warning: the model does not beat persistence on the validation split (RMSE "
              f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
-             f"--difference {'off' if use_difference else 'on'}, or more data", quiet=False)  # a warning, not progress
+             f"--difference {'off' if prepared.preprocessing.difference else 'on'}, or more data",
+             quiet=False)  # a warning, not progress
     if not math.isfinite(metrics["val_rmse"]) or not metrics["test_points"]:
         # a model of NaN weights is of no use to anyone: nothing is saved
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
                          f"--lr than {lr:g})")
-    metadata = ModelMetadata(
-        mode=Mode.STREAMING if window is None else Mode.WINDOW,
-        window=window,
-        cell=cell,
-        units=units,
-        layers=layers,
-        preprocessing=preprocessing,
-        difference_reason=reason,
-        seed=seed,
-        data=DataRecord(
-            name=series.name,
-            points=int(values.size),
-            filled=series.filled,
-            split={"train_end": split.train_end, "val_end": split.val_end},
-            # the held-out test part plus context to warm the state up: verify's default data
-            test_start=int(max(0, split.val_end - TEST_CONTEXT)),
-            test_context=int(split.val_end - max(0, split.val_end - TEST_CONTEXT)),
-            test_values=values[max(0, split.val_end - TEST_CONTEXT) :].tolist(),
-            # export's default calibration data: the training split (capped)
-            train_values=values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
-        ),
-        metrics=metrics,
+    return metrics
+
+
+def _data_record(prepared: _Prepared) -> DataRecord:
+    """What the model keeps of its data: the held-out test part (verify's default) and the training split."""
+    series, split = prepared.series, prepared.split
+    values = series.values
+    test_start = max(0, split.val_end - TEST_CONTEXT)
+    return DataRecord(
+        name=series.name,
+        points=int(values.size),
+        filled=series.filled,
+        split={"train_end": split.train_end, "val_end": split.val_end},
+        # the held-out test part plus context to warm the state up: verify's default data
+        test_start=int(test_start),
+        test_context=int(split.val_end - test_start),
+        test_values=values[test_start:].tolist(),
+        # export's default calibration data: the training split (capped)
+        train_values=values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
     )
-    model_path = None
-    if out is not None:
-        model_path = save_model(model, out, metadata)
-    return TrainResult(model, preprocessing, metrics, model_path, metadata.to_dict())
 
 
 def _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale) -> None:
