@@ -34,7 +34,7 @@ def _found(directory: Path) -> Bundles:
 def bundles(tmp_path_factory):
     given = os.environ.get("EDGERNN_TEST_BUNDLES")
     if given:
-        return _found(Path(given))
+        return _found(Path(given).resolve())  # absolute: some tests change the working directory
     if importlib.util.find_spec("tensorflow") is None:
         from make_bundles import COMMITTED
 
