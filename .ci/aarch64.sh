@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The aarch64 stage: the device side on an emulated Raspberry Pi OS Python 3.11 (qemu-user), for each
 # interpreter site (ai-edge-litert + numpy 2, tflite-runtime 2.14 + numpy 1.26, onnxruntime + numpy 2):
-# the runtime tests, `python -m edgernn stream` on a short input, and the on-device verify of each bundle
-# against the float outputs stored in it, on a Pi 5 CPU (Cortex-A76), then the verify again on a Pi 4 CPU
-# (Cortex-A72). Usage: .ci/aarch64.sh BUNDLES_DIR
+# the runtime tests, `python -m edgernn stream` on a short input, and the on-device verify of the default-size
+# (50-unit) SimpleRNN, GRU and LSTM bundles (every variant) and a window bundle against the float outputs stored
+# in them, on a Pi 5 CPU (Cortex-A76), then the verify again on a Pi 4 CPU (Cortex-A72). Usage: .ci/aarch64.sh BUNDLES_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLES=$1
@@ -26,7 +26,7 @@ for site in litert tflite onnx; do
           | PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn stream "$BUNDLES/sine" --variant "$variant" | wc -l)
   [ "$lines" -eq 200 ] || { echo "stream printed $lines lines for 200 values" >&2; exit 1; }
   echo "200 values in, 200 predictions out"
-  for bundle in sine gru lstm window; do
+  for bundle in sine50 gru50 lstm50 window; do
     echo "== aarch64 / $site: python -m edgernn verify $bundle (stored reference)"
     PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle"
   done
@@ -35,7 +35,7 @@ done
 # The same bundles verified on a Raspberry Pi 4's CPU (Cortex-A72: no dot-product instructions, so the integer
 # kernels take other code paths than on the Pi 5's A76 above)
 for site in litert tflite onnx; do
-  for bundle in sine gru lstm window; do
+  for bundle in sine50 gru50 lstm50 window; do
     echo "== aarch64 cortex-a72 / $site: python -m edgernn verify $bundle (stored reference)"
     QEMU_CPU=cortex-a72 PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle"
   done

@@ -357,6 +357,23 @@ def bench_command(bundle, variants, backends, steps, streams, as_json):
         click.echo(format_table(result))
 
 
+@cli.command("c-array", short_help="Write a .tflite variant as C source for TensorFlow Lite Micro firmware.")
+@click.argument("bundle", type=click.Path(), callback=_bundle_path)
+@click.option("--variant", type=VARIANT, default="tflite-int8", show_default=True, help="Variant to write.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the C files.")
+@click.option("--name", default="edgernn_model", show_default=True, help="C name of the array (and file stem).")
+def c_array_command(bundle, variant, out, name):
+    """Write NAME.h, NAME.cc (the model bytes, 16-byte aligned) and NAME_example.cc (a TFLM step loop).
+
+    The header holds the tensor arena size TFLM needs (measured at export where tflite-micro was installed),
+    each tensor's position and quantization, and the preprocessing to encode raw readings.
+    """
+    from edgernn.c_array import write
+
+    for path in write(bundle, variant, out, name):
+        click.echo(str(path))
+
+
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")

@@ -3,16 +3,39 @@ float Keras model's prediction after each value. Used by export (the stored refe
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
-def repeat_to(values: np.ndarray, steps: int) -> np.ndarray:
-    """``values`` forwards, backwards, forwards... cut to ``steps``: the joins are continuous, so repeating
-    short data adds no artificial jumps (a jump can push states outside their calibrated range)."""
-    repeats = max(1, math.ceil(steps / values.size))
-    return np.concatenate([values if i % 2 == 0 else values[::-1] for i in range(repeats)])[:steps]
+BRIDGE_STEPS = (4, 32)  # a level model's joins: a straight line back to the start over this many steps (min, max)
+
+
+def replay(values: np.ndarray, steps: int, difference: bool) -> tuple[np.ndarray, str]:
+    """``values`` repeated forwards to ``steps``, the way a device could see them; returns them and how.
+
+    Reversed data is data a device never sees (a trend backwards, a model on differences fed differences of the
+    wrong sign), so every repeat runs forwards:
+    - a model on differences: each repeat continues from where the last ended, so the model sees the series'
+      own differences, in order and with their sign, plus one difference per join equal to their mean;
+    - a model on levels: each repeat starts over, reached from the last value by a short straight line (4 to 32
+      steps, a twentieth of the series) instead of a jump.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size >= steps:
+        return values[:steps], ""
+    if difference:
+        step = float(np.mean(np.diff(values)))
+        parts, offset = [], 0.0
+        while sum(p.size for p in parts) < steps:
+            parts.append(values + offset)
+            offset = parts[-1][-1] + step - values[0]
+        return np.concatenate(parts)[:steps], f"repeated forwards x{len(parts)}, each continuing the last"
+    bridge = int(np.clip(values.size // 20, *BRIDGE_STEPS))
+    ramp = np.linspace(values[-1], values[0], bridge + 2)[1:-1]
+    parts = []
+    while sum(p.size for p in parts) < steps:
+        parts.extend([values, ramp])
+    repeats = (len(parts) + 1) // 2
+    return np.concatenate(parts)[:steps], f"repeated forwards x{repeats}, joined by {bridge}-step lines"
 
 
 def float_reference(model, metadata, values: np.ndarray) -> np.ndarray:

@@ -26,9 +26,15 @@ SPECS = {
     "window": (dict(data="sine", window=10, units=8, epochs=5, lr=0.005), "tflite-float32,tflite-int8,onnx-float32"),
     # a ramp under a sine: trained on first differences, so streams carry their last raw value in the state
     "trend": (dict(data="trend.npy", units=8, epochs=5, lr=0.005), "tflite-float32,tflite-int8"),
+    # the default size (50 units): what users run, every variant (below 1,024 weights per tensor the converter
+    # leaves dynamic-range weights float, so only these show what tflite-runtime and TFLM make of int8 weights)
+    "sine50": (dict(data="sine", units=50, epochs=15, lr=0.005), "all"),
+    "gru50": (dict(data="sine", cell="gru", units=50, epochs=15, lr=0.005), "all"),
+    "lstm50": (dict(data="sine", cell="lstm", units=50, epochs=15, lr=0.005), "all"),
 }
 
 
+TEST_BUNDLES = tuple(name for name in SPECS if not name.endswith("50"))  # what the test suite makes for itself
 HOST_VERIFY_STEPS = 4000  # the length of the reference stored in each bundle, so both verdicts see the same data
 
 

@@ -77,3 +77,44 @@ def test_failing_int8_is_diagnosed_tensor_by_tensor(runner, sine_bundle):
     assert result.exit_code == 1
     row = json.loads(result.stdout)["variants"][0]
     assert row["diagnosis"] and row["diagnosis"][0]["rmse_steps"] >= row["diagnosis"][-1]["rmse_steps"] > 0
+
+
+def test_verify_reports_the_float_test_rmse_train_reported(runner, sine_model, sine_bundle):
+    """Verify and train report the float model's RMSE on the same held-out split (the state warmed differently:
+    both figures are shown, and they agree closely)."""
+    data = json.loads(runner.invoke(cli, ["verify", str(sine_bundle), "--steps", "2000", "--json"]).stdout)
+    assert data["train_test_rmse"] == pytest.approx(sine_model.metrics["test_rmse"])
+    assert data["float_test_rmse"] == pytest.approx(data["train_test_rmse"], rel=0.05)
+    assert "repeated forwards" in data["data"] and "backwards" not in data["data"]
+
+
+def test_replay_never_reverses():
+    """Forwards only: a model on differences sees the series' own differences with their sign (a ramp stays a
+    ramp); a model on levels sees forward copies joined by short lines, never the series backwards."""
+    import numpy as np
+
+    from edgernn.reference import replay
+
+    ramp = np.arange(100.0)
+    continued, how = replay(ramp, 1000, difference=True)
+    assert np.all(np.diff(continued) == 1.0) and "continuing" in how
+    wave = np.sin(np.arange(100) / 5.0)
+    levels, how = replay(wave, 1000, difference=False)
+    np.testing.assert_array_equal(levels[:100], wave)
+    bridge = 5  # 100 // 20
+    np.testing.assert_array_equal(levels[100 + bridge:200 + bridge], wave)
+    assert np.all(np.diff(levels[99:101 + bridge]) < 0) == (wave[-1] > wave[0]) and f"{bridge}-step lines" in how
+
+
+def test_clipping_advice_fits_the_model():
+    """A model already on differences is not told to difference."""
+    from edgernn.runtime.variants import variant
+    from edgernn.verification.gate import reasons
+    from edgernn.verification.results import VariantResult
+
+    row = VariantResult("tflite-int8", "litert", 1, vs_float={"nrmse_pct": 0.1, "max_abs": 0.0, "range": 1.0},
+                        drift=1.0, clipped_pct=50.0)
+    on_differences = " ".join(reasons(row, variant("tflite-int8"), 2.0, 1.0, difference=True))
+    on_levels = " ".join(reasons(row, variant("tflite-int8"), 2.0, 1.0, difference=False))
+    assert "clipped" in on_differences and "--difference on" not in on_differences
+    assert "--calibration-data" in on_differences and "--difference on" in on_levels

@@ -26,7 +26,7 @@ from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
 from edgernn.export.target import check_target
 from edgernn.modeling import load_model_bytes, read_model_file
-from edgernn.reference import float_reference, repeat_to
+from edgernn.reference import float_reference, replay
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError
@@ -202,7 +202,9 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
     held_out = prepared.metadata.test_values if prepared.metadata else None
     source = "the held-out test split" if held_out is not None else "the calibration data"
     raw = held_out if held_out is not None else np.asarray(prepared.raw_calibration, dtype=np.float64)
-    values = repeat_to(raw, REFERENCE_STEPS).astype(np.float32)  # what a device feeds: float32 values
+    replayed, how = replay(raw, REFERENCE_STEPS, prepared.preprocessing.difference)
+    source += f", {how}" if how else ""
+    values = replayed.astype(np.float32)  # what a device feeds: float32 values
     outputs = float_reference(prepared.model, prepared.metadata, values.astype(np.float64))
     file = FILE_ROLES["reference_data"]
     np.savez(staging / file, inputs=values, outputs=outputs.astype(np.float32))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.export import onnx_export, state_ranges, tflite
+from edgernn.export import compat, onnx_export, state_ranges, tflite
 from edgernn.runtime.manifest import VariantEntry
 from edgernn.runtime.quantization import bounds, is_quantized
 from edgernn.runtime.variants import VariantSpec, variant
@@ -61,6 +61,7 @@ def convert(spec: VariantSpec, source: Source) -> tuple[bytes, VariantEntry]:
     entry = VariantEntry(spec.name, spec.file_name, spec.format, hashlib.sha256(content).hexdigest(), len(content),
                          inputs, outputs, info.state_pairs(), converter, notes,
                          input_limits(next(t for t in inputs if t.name == "x")))
+    entry.interpreters = compat.interpreters(spec, content, entry)
     return content, entry
 
 
@@ -70,6 +71,11 @@ def _tflite(spec: VariantSpec, source: Source):
         inputs, outputs = tflite.tensor_specs(content)
     converter = _versions(("tensorflow", "keras"))
     notes = ""
+    if spec.converter == "dynamic":
+        converter["int8_weights"] = "per-tensor"
+        if compat.float_weights_only(content):
+            notes = ("its weights stayed float32: the converter quantizes only weight tensors of 1,024 values or "
+                     "more, and this model has none; this variant is the float32 model")
     if spec.converter == "int8":
         converter["int8_weights"] = source.int8_weights
         if source.inspected.info.state_inputs():

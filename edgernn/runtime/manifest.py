@@ -125,12 +125,19 @@ class VariantEntry:
     converter: dict = field(default_factory=dict)  # tool versions and settings: str or int values
     notes: str = ""
     input_limits: list[float] | None = None  # integer variants: the model-input range x can represent
+    # interpreter -> {"runs": True/False/None (not checked), "reason": str[, "arena_bytes": TFLM's arena]}
+    interpreters: dict[str, dict] = field(default_factory=dict)
 
     def input(self, name: str) -> TensorSpec:
         return next(t for t in self.inputs if t.name == name)
 
     def output(self, name: str) -> TensorSpec:
         return next(t for t in self.outputs if t.name == name)
+
+    def refused_by(self, backend: str) -> str | None:
+        """Why ``backend`` cannot run this variant, as recorded at export; None when it can or was not checked."""
+        record = self.interpreters.get(backend)
+        return record.get("reason", "recorded at export") if record and record.get("runs") is False else None
 
 
 @dataclass
@@ -414,7 +421,8 @@ def _variant(name, entry, model: ModelInfo) -> VariantEntry:
                            [list(p) if isinstance(p, list) else p for p in pairs],
                            _converter(_optional(entry, "converter", dict, where, {}), f"{where}.converter"),
                            _optional(entry, "notes", str, where, ""),
-                           _range(entry.get("input_limits"), f"{where}.input_limits"))
+                           _range(entry.get("input_limits"), f"{where}.input_limits"),
+                           _interpreters(_optional(entry, "interpreters", dict, where, {}), f"{where}.interpreters"))
     _check_tensors(variant, model)
     return variant
 
@@ -426,6 +434,19 @@ def _converter(data: dict, where: str) -> dict:
     if "int8_weights" in data:
         _choice(data["int8_weights"], INT8_WEIGHTS, f"{where}.int8_weights")
     return data
+
+
+def _interpreters(data: dict, where: str) -> dict[str, dict]:
+    """Interpreter -> ``{"runs": bool or null, "reason": str[, "arena_bytes": int]}``."""
+    found = {}
+    for name, record in data.items():
+        at = f"{where}[{name!r}]"
+        runs = _need(record, "runs", (bool, type(None)), at)
+        arena = _optional(record, "arena_bytes", int, at, None)
+        found[name] = {"runs": runs, "reason": _optional(record, "reason", str, at, "")}
+        if arena is not None:
+            found[name]["arena_bytes"] = _count(arena, f"{at}.arena_bytes")
+    return found
 
 
 def _file(role, entry) -> FileEntry:

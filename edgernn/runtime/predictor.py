@@ -116,7 +116,7 @@ class StreamingPredictor:
         bundle = Bundle.open(bundle_dir)
         manifest = bundle.manifest
         entry = bundle.variant(variant)
-        engine_class = backends.choose(backend, variants.variant(variant))
+        engine_class = backends.choose(backend, variants.variant(variant), entry)
         content = bundle.read(variant)
         weights = bundle.weights() if engine_class.needs_weights else None
         preprocessing = manifest.preprocessing

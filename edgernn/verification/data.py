@@ -3,39 +3,54 @@ float Keras model on a host, or the inputs and outputs stored in the bundle at e
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgernn.errors import DataError, EdgernnError
-from edgernn.reference import float_reference, reference_model, repeat_to
+from edgernn.reference import float_reference, reference_model, replay
 
 
-def _series(metadata, data, column, steps: int) -> tuple[np.ndarray, str]:
-    """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split."""
+@dataclass
+class Replay:
+    """What verify runs every variant over, and the float model's answers on it."""
+
+    values: np.ndarray  # the inputs, raw units
+    reference: np.ndarray  # the float model's prediction after each
+    name: str  # where they came from and how they were repeated
+    test: slice | None = None  # the first pass's predictions whose targets are the held-out test split
+    train_test_rmse: float | None = None  # what train reported on that split (its state warmed on the whole series)
+
+
+def _series(metadata, data, column, steps: int, difference: bool) -> tuple[np.ndarray, str, slice | None]:
+    """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split;
+    with the slice of first-pass predictions that target the held-out test split (None for ``data``)."""
     from edgernn.data import load_series
 
+    test = None
     if data is None:
         values = metadata.test_values if metadata else None
         if values is None:
             raise DataError("this bundle records no held-out test data (not trained by edgernn train): give --data")
         name = "held-out test split"
+        context = metadata.data.test_context  # values before the split: they warm the state up
+        end = min(values.size, steps) - 1  # prediction k targets value k + 1
+        test = slice(max(0, context - 1), end) if end > context else None
     else:
         series = load_series(str(data), column=column)
         values, name = series.values, series.name
     if values.size < 3:
         raise DataError(f"{name} has {values.size} values; verify needs at least 3")
-    repeats = math.ceil(steps / values.size)
-    if repeats > 1:
-        name += f", repeated x{repeats} forwards and backwards"
-    return repeat_to(values, steps), name
+    replayed, how = replay(values, steps, difference)
+    return replayed, f"{name}, {how}" if how else name, test
 
 
-def replay(bundle, data, column, steps: int, stored: bool) -> tuple[np.ndarray, np.ndarray, str]:
-    """(inputs, the float model's prediction after each, a description of where they came from).
+def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
+    """The inputs and the float model's prediction after each.
 
     ``stored``: the bundle's stored reference (no TensorFlow needed; ``data`` must be None); otherwise the float
-    Keras model run on ``data`` or on the held-out split recorded at training.
+    Keras model run on ``data`` or on the held-out split recorded at training, repeated forwards as a device
+    could see it (``edgernn.reference.replay``).
     """
     if stored:
         if data is not None:
@@ -43,7 +58,9 @@ def replay(bundle, data, column, steps: int, stored: bool) -> tuple[np.ndarray, 
                                "bundle's stored reference (drop --data)")
         values, outputs = bundle.reference_data()
         source = bundle.manifest.files["reference_data"].source or "?"
-        return values[:steps], outputs[:steps], f"stored reference ({values.size} steps recorded at export from {source})"
+        return Replay(values[:steps], outputs[:steps],
+                      f"stored reference ({values.size} steps recorded at export from {source})")
     model, metadata = reference_model(bundle)
-    values, name = _series(metadata, data, column, steps)
-    return values, float_reference(model, metadata, values), name
+    values, name, test = _series(metadata, data, column, steps, bundle.manifest.preprocessing.difference)
+    train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None
+    return Replay(values, float_reference(model, metadata, values), name, test, train_rmse)

@@ -33,8 +33,9 @@ def thresholds(overrides: dict | None) -> dict[str, float]:
     return {**{name: spec.max_nrmse for name, spec in VARIANTS.items()}, **(overrides or {})}
 
 
-def reasons(row, spec: VariantSpec, max_nrmse: float, max_clipped: float) -> list[str]:
-    """Why a measured variant fails the gate (empty: it passes)."""
+def reasons(row, spec: VariantSpec, max_nrmse: float, max_clipped: float, difference: bool) -> list[str]:
+    """Why a measured variant fails the gate (empty: it passes). ``difference``: the model runs on differences
+    (the advice for clipped inputs depends on it)."""
     found = []
     metrics = row.vs_float
     if not metrics["nrmse_pct"] <= max_nrmse:
@@ -44,8 +45,11 @@ def reasons(row, spec: VariantSpec, max_nrmse: float, max_clipped: float) -> lis
     if not row.drift <= MAX_DRIFT:
         found.append(f"drift {row.drift:.3g} > {MAX_DRIFT:g}")
     if row.clipped_pct > max_clipped:
+        advice = ("differences outside the calibrated range: export again with --calibration-data that covers them"
+                  if difference else "data outside the calibrated range: train with --difference on if the data "
+                  "trends, or export again with --calibration-data that covers this range")
         found.append(f"input clipped by quantization on {row.clipped_pct:.1f}% of steps > {max_clipped:g}% "
-                     "(data outside the calibrated range: try --difference on, or recalibrate)")
+                     f"({advice})")
     if spec.float32:
         for other, difference in row.cross_backend.items():
             if not difference <= CROSS_BACKEND_FLOAT32:

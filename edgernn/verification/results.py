@@ -15,11 +15,13 @@ class VariantResult:
     task_rmse: float = float("nan")
     passed: bool = False
     skipped: bool = False  # no interpreter for this variant here (e.g. onnx-* on a device with LiteRT only)
+    incompatible: bool = False  # the export recorded that this interpreter cannot load this file (reasons say why)
     reasons: list[str] = field(default_factory=list)
     out_of_range_pct: float = 0.0  # share of steps whose input was outside the calibrated range
     clipped_pct: float = 0.0  # share of steps whose input an integer variant's input quantization clipped
     cross_backend: dict = field(default_factory=dict)  # other backend -> max |difference| / float range
     diagnosis: list[dict] = field(default_factory=list)  # worst tensors, for a failing diagnosable variant
+    arena_bytes: int | None = None  # on tflm: the tensor arena the model needs (a microcontroller's RAM)
     note: str | None = None  # how the backend ran it, when not the usual way (e.g. reference kernels)
 
 
@@ -33,18 +35,21 @@ class VerifyResult:
     variants: list[VariantResult]
     arrays: dict = field(default_factory=dict, repr=False)  # inputs, reference and predictions, for the report
     reference: str = "keras"  # keras: the float model run here; stored: the outputs recorded at export
+    float_test_rmse: float | None = None  # the float model on the held-out test split, first pass
+    train_test_rmse: float | None = None  # what train reported there (its state warmed on the whole series)
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.variants if not v.skipped)
+        return all(v.passed for v in self.variants if not (v.skipped or v.incompatible))
 
     def to_dict(self) -> dict:
-        """JSON-ready: each variant's ``result`` is ``pass``, ``fail`` or ``skipped`` (then ``passed`` is null:
-        a variant that could not run here neither passed nor failed)."""
+        """JSON-ready: each variant's ``result`` is ``pass``, ``fail``, ``skipped`` or ``incompatible`` (for the
+        last two ``passed`` is null: a variant that could not run here neither passed nor failed)."""
         data = asdict(self)
         data.pop("arrays")
         for row in data["variants"]:
-            row["result"] = "skipped" if row["skipped"] else ("pass" if row["passed"] else "fail")
-            if row["skipped"]:
+            row["result"] = ("skipped" if row["skipped"] else "incompatible" if row["incompatible"] else
+                             "pass" if row["passed"] else "fail")
+            if row["skipped"] or row["incompatible"]:
                 row["passed"] = None
         return {**data, "passed": self.passed}

@@ -11,7 +11,7 @@ from edgernn.runtime.backends.tensorflow import available as tensorflow_installe
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.variants import parse_variants, variant
 from edgernn.verification import gate
-from edgernn.verification.data import replay
+from edgernn.verification.data import replay_for
 from edgernn.verification.results import VariantResult, VerifyResult
 
 REFERENCES = ("auto", "keras", "stored")
@@ -45,41 +45,63 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     if reference not in REFERENCES:
         raise EdgernnError(f"reference must be auto, keras or stored, got {reference!r}")
     stored = reference == "stored" or (reference == "auto" and not tensorflow_installed())
-    values, outputs, data_name = replay(opened, data, column, steps, stored)
+    replayed = replay_for(opened, data, column, steps, stored)
+    values, outputs = replayed.values, replayed.reference
     limits = gate.thresholds(max_nrmse)
     arrays = {"values": values, "reference": outputs}
     results = []
-    for done, name in enumerate(names):
+    pairings = [(name, backend) for name in names] + [(name, "tflm") for name in _tflm_variants(opened, names, backend)]
+    for done, (name, on) in enumerate(pairings):
         if progress is not None:
-            progress(done, len(names), name)
-        row, predicted = _measure(opened, name, backend, values, outputs)
+            progress(done, len(pairings), name)
+        row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == backend)
         if predicted is not None:
-            arrays[name] = predicted
-            row.reasons = gate.reasons(row, variant(name), limits[name], max_clipped)
+            arrays[name if on == backend else f"{name} on {on}"] = predicted
+            row.reasons = gate.reasons(row, variant(name), limits[name], max_clipped,
+                                       manifest.preprocessing.difference)
             row.passed = not row.reasons
             if not row.passed and variant(name).diagnosable and diagnose:
                 row.diagnosis = _diagnose(opened.path, name)
         results.append(row)
-    if all(r.skipped for r in results):  # nothing verified is never "all variants pass"
+    if all(r.skipped or r.incompatible for r in results):  # nothing verified is never "all variants pass"
         reason = f": {results[0].reasons[0]}" if results else ""
         raise EdgernnError(f"no variant of this bundle can run here, nothing was verified{reason}")
     truth = values[1:]
-    return VerifyResult(str(opened.path), data_name, int(values.size), error_metrics(outputs[:-1], truth)["rmse"],
-                        error_metrics(values[:-1], truth)["rmse"], results, arrays,
-                        "stored" if stored else "keras")
+    result = VerifyResult(str(opened.path), replayed.name, int(values.size), error_metrics(outputs[:-1], truth)["rmse"],
+                          error_metrics(values[:-1], truth)["rmse"], results, arrays, "stored" if stored else "keras")
+    if replayed.test is not None:  # the held-out test split, first pass: train's own figure, measured here
+        result.float_test_rmse = error_metrics(outputs[replayed.test], values[1:][replayed.test])["rmse"]
+        result.train_test_rmse = replayed.train_test_rmse
+    return result
 
 
-def _measure(bundle: Bundle, name: str, backend: str, values, reference) -> tuple[VariantResult, np.ndarray | None]:
+def _tflm_variants(bundle: Bundle, names: list[str], backend: str) -> list[str]:
+    """Variants to run again on TensorFlow Lite Micro, where it is installed and the export found it runs them
+    (verify's own backend choice "auto" only: a named backend means that backend)."""
+    from edgernn.runtime.backends import installed
+
+    if backend != "auto" or "tflm" not in installed():
+        return []
+    return [name for name in names if (bundle.manifest.variants[name].interpreters.get("tflm") or {}).get("runs")]
+
+
+def _measure(bundle: Bundle, name: str, backend: str, values, reference,
+             cross_check: bool = True) -> tuple[VariantResult, np.ndarray | None]:
     """One variant on ``backend`` over ``values``: its figures (no verdict yet), and its predictions (None when it
-    could not run: skipped where no interpreter runs it, failed where the bundle's file is damaged)."""
+    could not run: skipped where no interpreter runs it, incompatible where the export recorded so, failed where
+    the bundle's file is damaged). ``cross_check``: also run it on every other installed backend."""
     from edgernn.runtime import StreamingPredictor
-    from edgernn.runtime.backends import choose
+    from edgernn.runtime.backends import IncompatibleError, choose
     from edgernn.runtime.errors import BackendError, BundleError
 
     entry = bundle.manifest.variants[name]
     row = VariantResult(name, backend, entry.size_bytes)
     try:
-        choose(backend, variant(name))
+        choose(backend, variant(name), entry)
+    except IncompatibleError as exc:
+        row.incompatible = True
+        row.reasons.append(str(exc).split(": ", 1)[-1])
+        return row, None
     except BackendError as exc:
         row.skipped = True
         row.reasons.append(str(exc))
@@ -90,12 +112,14 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference) -> tupl
         row.reasons.append(str(exc))
         return row, None
     row.backend, row.note = predictor.backend_name, predictor.backend_note
+    row.arena_bytes = (entry.interpreters.get("tflm") or {}).get("arena_bytes") if row.backend == "tflm" else None
     predicted = predictor.run(values)
     stats = predictor.stats
     row.out_of_range_pct = 100.0 * float(stats["out_of_range"][0]) / max(1, values.size)
     row.clipped_pct = 100.0 * float(stats["clipped"][0]) / max(1, values.size)
     row.vs_float = error_metrics(predicted, reference)
-    row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, row.vs_float["range"])
+    if cross_check:
+        row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, row.vs_float["range"])
     row.drift = drift_ratio(predicted, reference)
     row.task_rmse = error_metrics(predicted[:-1], values[1:])["rmse"]
     return row, predicted
@@ -129,7 +153,20 @@ def _diagnose(bundle_path, name: str) -> list[dict]:
     try:
         worst = diagnose(bundle_path, name)[:3]
     except Exception as exc:  # noqa: BLE001 - the debugger is best effort; the verdict stands without it
-        return [{"op": "-", "tensor": f"diagnosis unavailable: {str(exc).splitlines()[0][:120]}", "rmse": 0.0,
-                 "scale": 0.0, "rmse_steps": 0.0}]
+        return [{"op": "-", "tensor": f"diagnosis unavailable: {_in_words(exc)}", "rmse": 0.0, "scale": 0.0,
+                 "rmse_steps": 0.0}]
     return [{"op": t.op, "tensor": t.tensor, "rmse": t.rmse, "scale": t.scale, "rmse_steps": t.steps}
             for t in worst]
+
+
+def _in_words(exc: Exception) -> str:
+    """Why TensorFlow's quantization debugger could not run, for a person (its own message goes to --debug)."""
+    import os
+
+    text = str(exc)
+    if os.environ.get("EDGERNN_DEBUG"):
+        return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
+    if "XNNPACK" in text or "prepare" in text:
+        return ("TensorFlow's quantization debugger could not run this model: its interpreter's XNNPACK delegate "
+                "refused it (the variant itself runs; set EDGERNN_DEBUG=1 for the debugger's message)")
+    return ("TensorFlow's quantization debugger could not run this model (set EDGERNN_DEBUG=1 for its message)")

@@ -11,27 +11,45 @@ def format_table(result: VerifyResult) -> str:
     against = ("the float Keras model" if result.reference == "keras"
                else "the float model's outputs stored in the bundle at export")
     lines = [f"verify {result.bundle} against {against}: {result.steps} steps of {result.data}, state carried; "
-             f"float model task RMSE {result.float_task_rmse:.4g}, persistence {result.persistence_rmse:.4g}",
+             f"float model task RMSE {result.float_task_rmse:.4g}, persistence {result.persistence_rmse:.4g}"
+             + _test_rmse(result),
              f"{'variant':<16}{'backend':<16}{'size':>9}{'NRMSE %':>10}{'max err':>10}{'drift':>7}"
              f"{'task RMSE':>11}  result"]
     for row in result.variants:
         m = row.vs_float
         figures = (f"{m['nrmse_pct']:>10.4f}{m['max_abs']:>10.3g}{row.drift:>7.2f}{row.task_rmse:>11.4g}"
                    if m else f"{'-':>10}{'-':>10}{'-':>7}{'-':>11}")
-        verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
+        verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "INCOMPATIBLE: " if row.incompatible
+                                             else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
     for row in result.variants:
         lines += _notes(row)
     skipped = sum(r.skipped for r in result.variants)
+    incompatible = sum(r.incompatible for r in result.variants)
     note = f" ({skipped} skipped: no interpreter for them here)" if skipped else ""
+    note += f" ({incompatible} incompatible with the interpreter, as recorded at export)" if incompatible else ""
     lines.append(("all variants pass" if result.passed else "some variants FAIL the gate") + note)
     return "\n".join(lines)
+
+
+def _test_rmse(result: VerifyResult) -> str:
+    """The float model's RMSE on the held-out test split (first pass), beside train's figure for it."""
+    if result.float_test_rmse is None:
+        return ""
+    text = f"; on the held-out test split {result.float_test_rmse:.4g}"
+    if result.train_test_rmse is not None:
+        text += (f" (train reported {result.train_test_rmse:.4g} with the state warmed on the whole series; here "
+                 "it is warmed on the values just before the split)")
+    return text
 
 
 def _notes(row) -> list[str]:
     lines = []
     if row.note:
         lines.append(f"  {row.variant}: {row.note}")
+    if row.arena_bytes is not None:
+        lines.append(f"  {row.variant} on tflm: tensor arena {row.arena_bytes:,} bytes (RAM), model "
+                     f"{row.size_bytes:,} bytes (flash)")
     if row.out_of_range_pct:
         lines.append(f"  {row.variant}: input outside the calibrated range on {row.out_of_range_pct:.1f}% of "
                      f"steps, clipped by input quantization on {row.clipped_pct:.1f}%")

@@ -39,9 +39,9 @@ def bundles(tmp_path_factory):
         from make_bundles import COMMITTED
 
         return _found(COMMITTED)
-    from make_bundles import make_bundles
+    from make_bundles import TEST_BUNDLES, make_bundles
 
-    return Bundles(make_bundles(tmp_path_factory.mktemp("bundles")))
+    return Bundles(make_bundles(tmp_path_factory.mktemp("bundles"), names=TEST_BUNDLES))
 
 
 @pytest.fixture(scope="session")

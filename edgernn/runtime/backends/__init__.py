@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from edgernn.runtime.errors import BackendError
 
+
+class IncompatibleError(BackendError):
+    """The export recorded that this interpreter cannot load this variant's file (verify shows INCOMPATIBLE)."""
+
 if TYPE_CHECKING:  # numpy and the manifest only for the annotations: the CLI reads BACKENDS without numpy
     import numpy as np
 
@@ -27,7 +31,7 @@ class BackendInfo:
     name: str  # its spelling everywhere (--backend, verify and bench tables)
     module: str  # the module holding ``BACKEND`` and ``available()``
     install: str  # how to get it
-    auto: bool  # ``auto`` may choose it (numpy and tensorflow only when named)
+    auto: bool  # ``auto`` may choose it (tflm, numpy and tensorflow only when named)
 
 
 BACKEND_TABLE = (
@@ -35,6 +39,8 @@ BACKEND_TABLE = (
     BackendInfo("tflite-runtime", "edgernn.runtime.backends.tflite_runtime",
                 "pip install 'edgernn[tflite]' (tflite-runtime 2.14 needs numpy<2)", True),
     BackendInfo("onnxruntime", "edgernn.runtime.backends.onnxruntime", "pip install 'edgernn[onnx]'", True),
+    BackendInfo("tflm", "edgernn.runtime.backends.tflm",
+                "pip install 'edgernn[tflm]' (tflite-micro: Linux x86_64, Python 3.11)", False),
     BackendInfo("numpy", "edgernn.runtime.backends.numpy", "numpy is always installed", False),
     BackendInfo("tensorflow", "edgernn.runtime.backends.tensorflow", "pip install 'edgernn[train]'", False),
 )
@@ -85,21 +91,34 @@ def runs(cls, spec: VariantSpec) -> bool:
     return spec.format in cls.formats and (spec.float32 or not cls.float32_only)
 
 
-def choose(name: str, spec: VariantSpec):
-    """The backend class for variant ``spec``: ``auto`` resolved, or an explicit choice checked."""
+def choose(name: str, spec: VariantSpec, entry=None):
+    """The backend class for variant ``spec``: ``auto`` resolved, or an explicit choice checked.
+
+    ``entry`` (the variant's manifest entry): an interpreter the export recorded as unable to load this file is
+    never chosen by ``auto``, and named explicitly it is refused with the recorded reason.
+    """
+    refused = entry.refused_by if entry is not None else (lambda backend: None)
     if name == "auto":
         for row in BACKEND_TABLE:
-            if row.auto and _module(row.name).available() and runs(_module(row.name).BACKEND, spec):
+            if (row.auto and _module(row.name).available() and runs(_module(row.name).BACKEND, spec)
+                    and refused(row.name) is None):
                 return _module(row.name).BACKEND
-        hints = " or ".join(row.install for row in BACKEND_TABLE if row.auto and spec.format in
-                            _module(row.name).BACKEND.formats)
+        candidates = [row for row in BACKEND_TABLE if row.auto and spec.format in _module(row.name).BACKEND.formats]
+        installed_but_refused = [f"{row.name} ({refused(row.name)})" for row in candidates
+                                 if _module(row.name).available() and refused(row.name) is not None]
+        if installed_but_refused:
+            raise IncompatibleError(f"{spec.name} is incompatible with the interpreters here, as recorded at export: "
+                                    f"{'; '.join(installed_but_refused)}")
         numpy_hint = " (or --backend numpy)" if spec.float32 else ""
-        raise BackendError(f"no interpreter for .{spec.format} models is installed: {hints}{numpy_hint}")
+        raise BackendError(f"no interpreter for .{spec.format} models is installed: "
+                           f"{' or '.join(row.install for row in candidates)}{numpy_hint}")
     cls = backend_class(name)
     if not runs(cls, spec):
         if spec.format in cls.formats:
             raise BackendError(f"the {name} backend runs float32 variants only, not {spec.name}")
         raise BackendError(f"backend {name!r} cannot run .{spec.format} models")
+    if refused(name) is not None:
+        raise IncompatibleError(f"{spec.name} is incompatible with {name}: {refused(name)}")
     return cls
 
 

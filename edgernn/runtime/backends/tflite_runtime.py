@@ -12,13 +12,12 @@ caller cannot handle, so every model is first loaded, allocated and invoked once
 (ai-edge-litert verifies the flatbuffer itself and runs these models; it needs no probe.)
 """
 
-import faulthandler
 import importlib.util
-import os
 
 import numpy as np
 
 from edgernn.runtime.backends import tensor_order
+from edgernn.runtime.backends.child import try_in_child
 from edgernn.runtime.backends.tflite_common import TFLiteBackend
 from edgernn.runtime.errors import BackendError
 
@@ -32,30 +31,9 @@ def available() -> bool:
 
 
 def _survives(load, file: str) -> bool:
-    """Whether ``load`` (everything the real load does, and one invoke) runs in a child without a native crash.
-
-    ``EDGERNN_PROBE_MODELS=0`` turns the probe off (always True): under qemu-user emulation a forked child of a
-    process that has run interpreters can itself crash (qemu's threads do not survive fork), which would turn
-    valid models into errors. On real hardware leave it on.
-    """
-    if not hasattr(os, "fork") or os.environ.get("EDGERNN_PROBE_MODELS", "1") == "0":
-        return True
-    try:
-        pid = os.fork()
-    except OSError as exc:
-        raise BackendError(f"cannot check {file} in a child process: {exc.strerror}") from None
-    if pid == 0:  # child: any outcome but a native crash exits normally
-        code = 0
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)  # the child's delegate banner and errors are the parent's to report
-        faulthandler.disable()  # an expected crash here is no news (pytest's handler writes to a saved fd)
-        try:
-            load()
-        except BaseException:  # noqa: BLE001 - Python errors are reported by the real load in the parent
-            code = 3
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return not os.WIFSIGNALED(status)
+    """Whether ``load`` (everything the real load does, and one invoke) runs in a child without a native crash;
+    Python errors are reported by the real load in the parent."""
+    return try_in_child(load, file)[0] != "crash"
 
 
 class TFLiteRuntimeBackend(TFLiteBackend):

@@ -1,0 +1,107 @@
+"""What runs where, known at export: for each variant, which interpreters load it, recorded in the manifest.
+
+- ``litert``, ``onnxruntime``, ``tflm``: the model is loaded by the interpreter itself where it is installed at
+  export (TFLM also measures the tensor arena the model needs: a microcontroller's RAM); where it is not, the
+  pairing is recorded as unchecked.
+- ``tflite-runtime`` (2.14, numpy<2, so never beside the exporting TensorFlow): the operator versions in the file
+  against the highest ones tflite-runtime 2.14 loads, measured by loading probe models
+  (``benchmarks/op_versions.py``: each operator's version rewritten, loaded one by one), not read from its source.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from edgernn.runtime.errors import BackendError
+from edgernn.runtime.variants import VariantSpec
+
+# highest operator versions tflite-runtime 2.14.0 (x86_64) resolves, for the operators edgernn's models use
+# (SimpleRNN/GRU/LSTM step models, unrolled window models, every variant): benchmarks/op_versions.py, 2026-11-25
+TFLITE_RUNTIME_2_14 = {
+    "ADD": 5, "DEQUANTIZE": 5, "FILL": 4, "FULLY_CONNECTED": 10, "LOGISTIC": 3, "MUL": 7, "PACK": 4,
+    "QUANTIZE": 3, "SHAPE": 1, "SPLIT": 4, "STRIDED_SLICE": 8, "SUB": 5, "TANH": 3, "TRANSPOSE": 6, "UNPACK": 4,
+}
+
+
+def operators(content: bytes) -> dict[str, int]:
+    """The builtin operators of a ``.tflite`` file and the highest version of each (from the flatbuffer)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    model = schema.Model.GetRootAs(content, 0)
+    found = {}
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        found[name] = max(found.get(name, 0), code.Version())
+    return found
+
+
+def float_weights_only(content: bytes) -> bool:
+    """Whether no tensor of the file is int8: a dynamic-range model whose weights all stayed float (the converter
+    quantizes only weight tensors of 1,024 values or more)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+    return all(graph.Tensors(i).Type() != schema.TensorType.INT8 for i in range(graph.TensorsLength()))
+
+
+def _tflite_runtime(content: bytes) -> dict:
+    used = operators(content)
+    too_new = [f"{op} version {version} (it loads up to {TFLITE_RUNTIME_2_14[op]})"
+               for op, version in used.items() if op in TFLITE_RUNTIME_2_14 and version > TFLITE_RUNTIME_2_14[op]]
+    unknown = [op for op in used if op not in TFLITE_RUNTIME_2_14]
+    if too_new:
+        return {"runs": False, "reason": f"tflite-runtime 2.14 lacks {', '.join(too_new)}"}
+    if unknown:
+        return {"runs": None, "reason": f"not measured for tflite-runtime 2.14: {', '.join(unknown)}"}
+    return {"runs": True, "reason": "operator versions within tflite-runtime 2.14's"}
+
+
+def _loaded_by(backend: str, content: bytes, entry) -> dict:
+    """Load the model with ``backend`` (installed here), one stream."""
+    from edgernn.runtime.backends import backend_class
+
+    try:
+        backend_class(backend)(content, entry, 1)
+    except BackendError as exc:
+        return {"runs": False, "reason": str(exc)}
+    return {"runs": True, "reason": "loaded at export"}
+
+
+# why TFLM refuses what it refuses (its own message only says that allocation failed)
+TFLM_LACKS = {"float16": "TFLM has no float16 weights (DEQUANTIZE from float16)",
+              "dynamic": "TFLM has no hybrid kernels (float activations with int8 weights)"}
+
+
+def _tflm(content: bytes, entry, spec: VariantSpec) -> dict:
+    outcome = _loaded_by("tflm", content, entry)
+    if outcome["runs"]:
+        from edgernn.runtime.backends.tflm import arena_bytes
+
+        outcome["arena_bytes"] = arena_bytes(content)
+    else:
+        said = outcome["reason"].replace(f"tflm cannot load {entry.file}: ", "")
+        outcome["reason"] = f"{TFLM_LACKS[spec.converter]} ({said})" if spec.converter in TFLM_LACKS else said
+    return outcome
+
+
+CHECKS = {  # interpreter -> (the package that must be here to check, how)
+    "litert": ("ai_edge_litert", lambda content, entry, spec: _loaded_by("litert", content, entry)),
+    "tflite-runtime": (None, lambda content, entry, spec: _tflite_runtime(content)),
+    "tflm": ("tflite_micro", _tflm),
+    "onnxruntime": ("onnxruntime", lambda content, entry, spec: _loaded_by("onnxruntime", content, entry)),
+}
+FORMAT_INTERPRETERS = {"tflite": ("litert", "tflite-runtime", "tflm"), "onnx": ("onnxruntime",)}
+
+
+def interpreters(spec: VariantSpec, content: bytes, entry) -> dict[str, dict]:
+    """Interpreter -> ``{"runs": True/False/None (unchecked), "reason": ..., ["arena_bytes": ...]}``."""
+    found = {}
+    for name in FORMAT_INTERPRETERS[spec.format]:
+        package, check = CHECKS[name]
+        if package is not None and importlib.util.find_spec(package) is None:
+            found[name] = {"runs": None, "reason": f"not checked: {package} was not installed at export"}
+        else:
+            found[name] = check(content, entry, spec)
+    return found

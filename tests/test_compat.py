@@ -1,0 +1,79 @@
+"""What runs where, known at export: the manifest's interpreter records, INCOMPATIBLE in verify and stream, and
+TensorFlow Lite Micro in verify with its arena."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import edgernn
+from edgernn.cli import cli
+from edgernn.export.compat import TFLITE_RUNTIME_2_14, operators
+from edgernn.runtime.backends import installed
+from edgernn.runtime.manifest import read_manifest
+
+needs_tflm = pytest.mark.skipif("tflm" not in installed(), reason="tflite-micro is not installed here")
+
+
+def test_manifest_records_what_runs_where(sine_bundle):
+    variants = read_manifest(sine_bundle).variants
+    for name, entry in variants.items():
+        assert set(entry.interpreters) == ({"onnxruntime"} if name.startswith("onnx") else
+                                           {"litert", "tflite-runtime", "tflm"}), name
+        if name.startswith("tflite"):
+            assert entry.interpreters["litert"]["runs"] is True
+            assert entry.interpreters["tflite-runtime"]["runs"] is True  # every variant, 16 units
+    # 16 units: no weight tensor reaches 1,024 values, so the converter kept the weights float: it says so
+    assert "weights stayed float32" in variants["tflite-dynamic"].notes
+    if "tflm" in installed():
+        assert variants["tflite-int8"].interpreters["tflm"]["arena_bytes"] > 0
+        assert variants["tflite-float16"].interpreters["tflm"]["runs"] is False
+        assert "TFLM has no float16" in variants["tflite-float16"].interpreters["tflm"]["reason"]
+        assert variants["tflite-dynamic"].interpreters["tflm"]["runs"] is True  # it is the float32 model here
+
+
+def test_default_size_dynamic_variant_loads_on_tflite_runtime(tmp_path):
+    """50 units: the dynamic-range weights are int8, written per tensor (FULLY_CONNECTED version 9), which
+    tflite-runtime 2.14 loads; per channel they were version 12, which it does not."""
+    model = edgernn.train("sine", tmp_path / "m.keras", units=50, epochs=1, quiet=True)
+    bundle = edgernn.export(model.model_path, tmp_path / "b", variants="tflite-dynamic", quiet=True,
+                            verify=False).bundle
+    entry = read_manifest(bundle).variants["tflite-dynamic"]
+    versions = operators((bundle / entry.file).read_bytes())
+    assert versions["FULLY_CONNECTED"] <= TFLITE_RUNTIME_2_14["FULLY_CONNECTED"]
+    assert entry.interpreters["tflite-runtime"]["runs"] is True and "stayed float32" not in entry.notes
+    if "tflm" in installed():  # int8 weights with float activations: no such kernels in TFLM
+        assert entry.interpreters["tflm"]["runs"] is False and "hybrid" in entry.interpreters["tflm"]["reason"]
+
+
+def test_an_incompatible_pairing_is_shown_not_failed(runner, sine_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(sine_bundle, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["variants"]["tflite-int16x8"]["interpreters"]["litert"] = {"runs": False, "reason": "needs kernels X"}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(cli, ["verify", str(bundle), "--steps", "300", "--backend", "litert", "--json",
+                                 "--variants", "tflite-float32,tflite-int16x8"])
+    assert result.exit_code == 0, result.output
+    rows = {row["variant"]: row for row in json.loads(result.stdout)["variants"]}
+    assert rows["tflite-int16x8"]["result"] == "incompatible" and rows["tflite-int16x8"]["passed"] is None
+    assert rows["tflite-int16x8"]["reasons"] == ["needs kernels X"] and rows["tflite-float32"]["result"] == "pass"
+    stream = runner.invoke(cli, ["stream", str(bundle), "--variant", "tflite-int16x8", "--backend", "litert"],
+                           input="0.1\n")
+    assert stream.exit_code == 2 and "incompatible with litert: needs kernels X" in stream.stderr
+
+
+@needs_tflm
+def test_verify_runs_integer_variants_on_tflm_with_their_arena(runner, sine_bundle):
+    result = runner.invoke(cli, ["verify", str(sine_bundle), "--steps", "3000", "--json",
+                                 "--variants", "tflite-int8,tflite-int16x8"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["variants"]
+    on = {(row["variant"], row["backend"]): row for row in rows}
+    tflm, litert = on[("tflite-int8", "tflm")], on[("tflite-int8", "litert")]
+    assert tflm["result"] == "pass" and tflm["arena_bytes"] > 0
+    # the same carried-state run: TFLM's int8 error vs float within 1.5x of LiteRT's
+    assert tflm["vs_float"]["nrmse_pct"] <= 1.5 * litert["vs_float"]["nrmse_pct"]
+    assert on[("tflite-int16x8", "tflm")]["result"] == "pass"
