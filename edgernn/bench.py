@@ -52,6 +52,8 @@ class BenchResult:
     streams_speedup: float | None = None
     import_s: float | None = None
     peak_rss_mb: float | None = None
+    # a step with its interval and score (``predictor.monitor(0.9).step``) against a plain step, same variant
+    monitored: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +106,20 @@ def raw_floor(bundle: Path, steps: int) -> float | None:
         return interpreter.get_tensor(y_index)[0, 0]
 
     return float(np.median(time_steps(step, _inputs(steps))))
+
+
+def monitor_cost(bundle: Path, variant: str, backend: str, values: np.ndarray) -> dict | None:
+    """Median µs of a monitored step (interval and score) and of a plain step, alternated three times (best of
+    each), and their ratio; None for a bundle without intervals."""
+    plain = StreamingPredictor.load(bundle, variant, backend=backend)
+    if plain.intervals is None:
+        return None
+    monitor = StreamingPredictor.load(bundle, variant, backend=backend).monitor(0.9)
+    best = {"plain_us": np.inf, "monitored_us": np.inf}
+    for _ in range(3):
+        for key, step in (("plain_us", plain.step), ("monitored_us", monitor.step)):
+            best[key] = min(best[key], float(np.median(time_steps(step, values))))
+    return {"variant": variant, "backend": backend, **best, "ratio": best["monitored_us"] / best["plain_us"]}
 
 
 def streams_comparison(bundle: Path, variant: str, backend: str, streams: int, steps: int) -> tuple[float, float]:
@@ -198,6 +214,8 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
         result.one_predictor_steps_per_s, result.separate_predictors_steps_per_s = together, separate
         result.streams_speedup = together / separate
     if primary is not None:
+        result.monitored = monitor_cost(bundle, primary.variant, primary.backend, values)
+    if primary is not None:
         result.import_s, result.peak_rss_mb = process_footprint(bundle, primary.variant, primary.backend,
                                                                 min(steps, 1000))
     return result
@@ -217,6 +235,10 @@ def format_table(result: BenchResult) -> str:
         lines.append(f"{result.streams} streams: one predictor {result.one_predictor_steps_per_s:,.0f} stream-steps/s"
                      f" vs {result.streams} predictors {result.separate_predictors_steps_per_s:,.0f}"
                      f" ({result.streams_speedup:.0f}x)")
+    if result.monitored:
+        m = result.monitored
+        lines.append(f"{m['variant']} on {m['backend']} with its 0.9 interval and score: {m['monitored_us']:.1f} us "
+                     f"vs {m['plain_us']:.1f} us plain ({m['ratio']:.2f}x)")
     if result.import_s is not None:
         lines.append(f"import of StreamingPredictor {result.import_s:.3f} s; peak RSS of a runtime-only "
                      f"predicting process {result.peak_rss_mb:.0f} MB")

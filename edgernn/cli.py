@@ -253,8 +253,18 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 @click.option("--follow", is_flag=True,
               help="Do not stop at the end: wait for lines appended to INPUT_FILE and follow it across log "
                    "rotation (like tail -F); a FIFO is kept open for the next writer.")
+@click.option("--interval", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              metavar="LEVEL", help="Print prediction,low,high: the interval calibrated at export at this level "
+              "(e.g. 0.9; the bundle's levels are in its manifest).")
+@click.option("--adaptive", is_flag=True,
+              help="Track the interval's width online to hold its coverage when the data drifts.")
+@click.option("--anomalies", is_flag=True,
+              help="Also print score,anomaly for each value (score > 1: outside the interval predicted for it) and "
+                   "report each anomaly on stderr (level 0.99 unless --interval).")
+@click.option("--anomaly-log", type=click.Path(dir_okay=False), default=None,
+              help="Append anomaly reports to this file instead of stderr (exactly once, like --output).")
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict,
-                   output_file, follow):
+                   output_file, follow, interval, adaptive, anomalies, anomaly_log):
     """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
 
     Reads INPUT_FILE (a file or a FIFO) or stdin. A non-numeric or non-UTF-8 line is reported on stderr with its
@@ -272,7 +282,8 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     from edgernn.stream.service import run
 
     code = run(bundle, input_file, variant=variant, backend=backend, state_file=state_file, save_every=save_every,
-               reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow)
+               reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow,
+               interval=interval, adaptive=adaptive, anomalies=anomalies, anomaly_log=anomaly_log)
     if code:
         sys.exit(code)
 

@@ -44,6 +44,8 @@ class DataRecord:
     test_context: int = 0
     test_values: list[float] = field(default_factory=list)  # held-out test split + context: verify's default data
     train_values: list[float] = field(default_factory=list)  # the training split (capped): export's calibration
+    val_context: int = 0
+    val_values: list[float] = field(default_factory=list)  # validation split + context: export's intervals
 
 
 @dataclass
@@ -68,6 +70,10 @@ class ModelMetadata:
     @property
     def train_values(self) -> np.ndarray | None:
         return np.asarray(self.data.train_values, dtype=np.float64) if self.data and self.data.train_values else None
+
+    @property
+    def val_values(self) -> np.ndarray | None:
+        return np.asarray(self.data.val_values, dtype=np.float64) if self.data and self.data.val_values else None
 
     def to_dict(self) -> dict:
         """The JSON object stored in the member (``format`` first); non-finite metrics become null."""
@@ -112,7 +118,8 @@ def _data_record(data: dict, check: "_Checker") -> DataRecord:
                       check.count(data, "filled", 0, "data."),
                       {key: check.count(split, key, 0, "data.split.") for key in split},
                       check.count(data, "test_start", 0, "data."), check.count(data, "test_context", 0, "data."),
-                      check.values(data, "test_values"), check.values(data, "train_values"))
+                      check.values(data, "test_values"), check.values(data, "train_values"),
+                      check.count(data, "val_context", 0, "data."), check.values(data, "val_values"))
 
 
 def _metrics(data: dict, check: "_Checker") -> dict[str, float | None]:

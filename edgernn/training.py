@@ -284,6 +284,7 @@ def _data_record(prepared: _Prepared) -> DataRecord:
     series, split = prepared.series, prepared.split
     values = series.values
     test_start = max(0, split.val_end - TEST_CONTEXT)
+    val_start = max(0, split.train_end - TEST_CONTEXT)
     return DataRecord(
         name=series.name,
         points=int(values.size),
@@ -295,6 +296,10 @@ def _data_record(prepared: _Prepared) -> DataRecord:
         test_values=values[test_start:].tolist(),
         # export's default calibration data: the training split (capped)
         train_values=values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
+        # the validation part plus context: export sets each variant's intervals on it (never on the test part,
+        # which verify measures their coverage on)
+        val_context=int(split.train_end - val_start),
+        val_values=values[val_start: split.val_end].tolist(),
     )
 
 

@@ -13,7 +13,13 @@ def test_verify_passes_and_json_parses(runner, sine_bundle):
     result = runner.invoke(cli, ["verify", str(sine_bundle), "--steps", "2000", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["passed"] and len(data["variants"]) == 7
+    assert data["passed"] and len({v["variant"] for v in data["variants"]}) == 7
+    from edgernn.runtime.backends import installed
+
+    if "tflm" in installed():  # full-integer variants again on TFLite Micro, with their arena
+        on_tflm = [v for v in data["variants"] if v["backend"] == "tflm"]
+        assert {"tflite-int8", "tflite-int16x8"} <= {v["variant"] for v in on_tflm}
+        assert all(v["passed"] and v["arena_bytes"] > 0 for v in on_tflm if v["variant"] == "tflite-int8")
     int8 = next(v for v in data["variants"] if v["variant"] == "tflite-int8")
     assert 0 < int8["vs_float"]["nrmse_pct"] <= 2 and int8["drift"] <= 2
 
@@ -118,3 +124,22 @@ def test_clipping_advice_fits_the_model():
     on_levels = " ".join(reasons(row, variant("tflite-int8"), 2.0, 1.0, difference=False))
     assert "clipped" in on_differences and "--difference on" not in on_differences
     assert "--calibration-data" in on_differences and "--difference on" in on_levels
+
+
+def test_interval_coverage_is_measured_per_variant_and_gated(runner, sine_bundle, tmp_path):
+    """Export set each variant's intervals on the validation split; verify measures them on the test split, and a
+    variant whose intervals no longer cover 0.9 +- 3 points fails (here: half-widths halved by hand)."""
+    result = runner.invoke(cli, ["verify", str(sine_bundle), "--steps", "2000", "--json"])
+    rows = json.loads(result.stdout)["variants"]
+    for row in rows:
+        assert row["coverage_points"] >= 400 and set(row["coverage"]) == {"0.5", "0.8", "0.9", "0.95", "0.98", "0.99"}
+        assert abs(row["coverage"]["0.9"] - 0.9) <= 0.03, row
+        assert row["interval_width"]["0.9"] > 0
+    narrowed = tmp_path / "narrowed"
+    shutil.copytree(sine_bundle, narrowed)
+    manifest = json.loads((narrowed / "manifest.json").read_text())
+    widths = manifest["variants"]["tflite-int8"]["intervals"]["half_widths"]
+    manifest["variants"]["tflite-int8"]["intervals"]["half_widths"] = [w / 2 for w in widths]
+    (narrowed / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(cli, ["verify", str(narrowed), "--steps", "2000", "--variants", "tflite-int8"])
+    assert result.exit_code == 1 and "0.9 interval covers" in result.stdout, result.output

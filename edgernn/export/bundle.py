@@ -21,7 +21,7 @@ import numpy as np
 
 from edgernn import __version__, locking
 from edgernn.errors import DataError, ExportError
-from edgernn.export import calibration, variant
+from edgernn.export import calibration, intervals, variant
 from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
 from edgernn.export.target import check_target
@@ -169,6 +169,7 @@ def _write(prepared: _Prepared, out: Path, names, calibration_data, force: bool,
         manifest.files["reference_data"] = _write_reference(staging, prepared)
         write_manifest(manifest, staging)
         _check_readable(staging)
+        _set_intervals(staging, manifest, prepared, calibration_data, quiet)
         fsync_tree(staging)
         try:
             replace_directory(staging, out, force)
@@ -208,7 +209,23 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
     outputs = float_reference(prepared.model, prepared.metadata, values.astype(np.float64))
     file = FILE_ROLES["reference_data"]
     np.savez(staging / file, inputs=values, outputs=outputs.astype(np.float32))
-    return FileEntry(file, sha256_file(staging / file), int(values.size), source)
+    test = None
+    if held_out is not None:  # prediction k targets value k + 1: the first pass's test targets, never the context
+        test = [max(0, prepared.metadata.data.test_context - 1), min(held_out.size, values.size) - 1]
+    return FileEntry(file, sha256_file(staging / file), int(values.size), source, test)
+
+
+def _set_intervals(staging: Path, manifest: Manifest, prepared: _Prepared, calibration_data, quiet: bool) -> None:
+    """Each variant run on the held-out data, its interval half-widths into the manifest (rewritten, read back)."""
+    data = intervals.held_out(prepared.metadata, calibration_data, prepared.raw_calibration)
+    if data is None:
+        _log("  no intervals: the model records no validation split (give --calibration-data held out from "
+             "training)", quiet)
+        return
+    for note in intervals.calibrate(staging, manifest, data):
+        _log(f"  {note}", quiet)
+    write_manifest(manifest, staging)
+    _check_readable(staging)
 
 
 def _check_readable(staging: Path) -> None:

@@ -37,6 +37,7 @@ FILE_ROLES = {
 }
 SIGNATURE = "serving_default"  # the TFLite signature (and SavedModel endpoint) whose tensor names the manifest uses
 INT8_WEIGHTS = ("per-channel", "per-tensor")  # tflite-int8's weight scales (converter["int8_weights"])
+INTERVAL_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)  # the levels export calibrates intervals at
 
 
 def state_output(name: str) -> str:
@@ -111,6 +112,26 @@ class ModelInfo:
 
 
 @dataclass
+class Intervals:
+    """One variant's split-conformal prediction intervals, set at export on held-out data: at each level, the
+    half-width (raw units) that the variant's absolute next-value residuals stayed within, with the finite-sample
+    correction; None where the held-out data is too short for that level."""
+
+    levels: list[float]
+    half_widths: list[float | None]
+    residuals: int  # how many held-out residuals set them
+    source: str  # which data, and how the state was warmed
+
+    def half_width(self, level: float) -> float | None:
+        """The half-width at ``level`` (one of ``levels``); KeyError-free: ValueError names the levels there are."""
+        for known, width in zip(self.levels, self.half_widths):
+            if abs(known - level) < 1e-9:
+                return width
+        raise ValueError(f"no interval calibrated at level {level:g}; this bundle has "
+                         f"{', '.join(f'{v:g}' for v in self.levels)}")
+
+
+@dataclass
 class VariantEntry:
     """One exported variant: its file, hash, tensors and state pairing."""
 
@@ -127,6 +148,7 @@ class VariantEntry:
     input_limits: list[float] | None = None  # integer variants: the model-input range x can represent
     # interpreter -> {"runs": True/False/None (not checked), "reason": str[, "arena_bytes": TFLM's arena]}
     interpreters: dict[str, dict] = field(default_factory=dict)
+    intervals: Intervals | None = None  # None: exported before intervals existed, or no held-out data
 
     def input(self, name: str) -> TensorSpec:
         return next(t for t in self.inputs if t.name == name)
@@ -148,6 +170,7 @@ class FileEntry:
     sha256: str
     steps: int | None = None
     source: str | None = None
+    test: list[int] | None = None  # [start, stop): the stored predictions whose targets are the held-out test split
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -422,7 +445,8 @@ def _variant(name, entry, model: ModelInfo) -> VariantEntry:
                            _converter(_optional(entry, "converter", dict, where, {}), f"{where}.converter"),
                            _optional(entry, "notes", str, where, ""),
                            _range(entry.get("input_limits"), f"{where}.input_limits"),
-                           _interpreters(_optional(entry, "interpreters", dict, where, {}), f"{where}.interpreters"))
+                           _interpreters(_optional(entry, "interpreters", dict, where, {}), f"{where}.interpreters"),
+                           _intervals(_optional(entry, "intervals", (dict, type(None)), where, None), f"{where}.intervals"))
     _check_tensors(variant, model)
     return variant
 
@@ -449,14 +473,37 @@ def _interpreters(data: dict, where: str) -> dict[str, dict]:
     return found
 
 
+def _intervals(data: dict | None, where: str) -> Intervals | None:
+    """Levels strictly increasing in (0, 1); one half-width per level, null or finite >= 0, non-decreasing."""
+    if data is None:
+        return None
+    levels = _need(data, "levels", list, where)
+    widths = _need(data, "half_widths", list, where)
+    if (not levels or len(levels) > 100 or len(widths) != len(levels)
+            or not all(safe_json.finite_number(v) and 0 < v < 1 for v in levels)
+            or any(a >= b for a, b in zip(levels, levels[1:]))):
+        raise BundleError(f"{MANIFEST_NAME}: {where} needs levels increasing within (0, 1), one half-width each")
+    known = [w for w in widths if w is not None]
+    if (not all(safe_json.finite_number(w) and w >= 0 for w in known)
+            or any(a > b for a, b in zip(known, known[1:]))):
+        raise BundleError(f"{MANIFEST_NAME}: {where}.half_widths must be null or finite, >= 0 and non-decreasing")
+    return Intervals([float(v) for v in levels], [None if w is None else float(w) for w in widths],
+                     _count(_need(data, "residuals", int, where), f"{where}.residuals"),
+                     _optional(data, "source", str, where, ""))
+
+
 def _file(role, entry) -> FileEntry:
     where = f"files[{role!r}]"
     if role not in FILE_ROLES:
         raise BundleError(f"{MANIFEST_NAME}: unknown file role {role!r}; known: {', '.join(FILE_ROLES)}")
     steps = _optional(entry, "steps", int, where, None)
+    test = _optional(entry, "test", list, where, None)
+    if test is not None and not (len(test) == 2 and all(type(v) is int for v in test)
+                                 and 0 <= test[0] <= test[1] <= (steps or 0)):
+        raise BundleError(f"{MANIFEST_NAME}: {where}.test must be [start, stop] within its steps, got {test!r}")
     return FileEntry(_need(entry, "file", str, where), _sha256(_need(entry, "sha256", str, where), f"{where}.sha256"),
                      None if steps is None else _count(steps, f"{where}.steps"),
-                     _optional(entry, "source", str, where, None))
+                     _optional(entry, "source", str, where, None), test)
 
 
 def _range(value, where: str) -> list[float] | None:

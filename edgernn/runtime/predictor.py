@@ -64,6 +64,7 @@ class StreamingPredictor:
         self.manifest = manifest
         self.identity = identity  # what saved states are valid for (see _identity)
         self.variant = entry.name
+        self.intervals = entry.intervals  # calibrated at export (None for bundles exported without them)
         self.backend_name = backend.name
         self.backend_note = getattr(backend, "note", None)  # e.g. a fallback to slower kernels, for the user
         self.streams = streams
@@ -123,6 +124,31 @@ class StreamingPredictor:
         engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
         identity = _identity(content, weights, entry, preprocessing, manifest.model)
         return cls(manifest, entry, engine, preprocessing, streams, on_nan, identity)
+
+    # -- intervals -------------------------------------------------------------------------------------------
+
+    def half_width(self, level: float) -> float:
+        """The interval half-width (raw units) this variant's residuals stayed within at ``level`` on held-out
+        data at export: the prediction +- it is a split-conformal interval. Raises EdgernnError (one line) for a
+        bundle without intervals, a level not calibrated, or held-out data too short for it."""
+        if self.intervals is None:
+            raise EdgernnError(f"this bundle has no calibrated intervals for {self.variant} (exported by an older "
+                               "edgernn, or with no held-out data): export it again to get them")
+        try:
+            width = self.intervals.half_width(level)
+        except ValueError as exc:
+            raise EdgernnError(str(exc)) from None
+        if width is None:
+            raise EdgernnError(f"level {level:g} needs more held-out residuals than the {self.intervals.residuals} "
+                               f"export had ({self.intervals.source}); choose a lower level")
+        return width
+
+    def monitor(self, level: float = 0.9, adaptive: bool = False, rate: float | None = None):
+        """A ``Monitor`` (``edgernn.runtime.intervals``) around this predictor: intervals at ``level`` and each
+        value scored against its prediction; ``adaptive`` tracks the half-width online."""
+        from edgernn.runtime.intervals import ADAPTIVE_RATE, Monitor
+
+        return Monitor(self, level, self.half_width(level), adaptive, ADAPTIVE_RATE if rate is None else rate)
 
     # -- state -----------------------------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ the line in hand, save, and exit (0, or 130 for SIGINT).
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import signal
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from edgernn import locking
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EdgernnError, StateError
+from edgernn.stream.lines import ANOMALY_LEVEL, IntervalLines, PlainLines
 from edgernn.stream.readers import Stop, open_input
 from edgernn.stream.sinks import FileSink, StdoutSink
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -42,10 +42,6 @@ class StreamReport:
     first_bad: str = ""  # the first bad line's text, for the "no line was a number" error
     stopped_at: int | None = None  # line number of the bad line under --strict
     warned: bool = False  # the out-of-range warning is printed once
-
-
-def _format(prediction: float) -> str:
-    return "nan\n" if math.isnan(prediction) else f"{prediction:.9g}\n"
 
 
 def _parse(raw: bytes) -> tuple[float | None, str | None]:
@@ -69,15 +65,17 @@ def _same_path(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def check_paths(input_file: str | None, state_file: Path | None, output_file: Path | None) -> None:
+def check_paths(input_file: str | None, state_file: Path | None, output_file: Path | None,
+                anomaly_log: Path | None = None) -> None:
     """Refuse file combinations that would destroy data, before anything is opened for writing."""
     source = None if input_file in (None, "-") else Path(input_file)
-    pairs = [("--output", output_file, "the input", source), ("--state-file", state_file, "the input", source),
-             ("--state-file", state_file, "--output", output_file)]
-    for name, path, other_name, other in pairs:
-        if path is not None and other is not None and _same_path(path, other):
-            raise EdgernnError(f"{name} {path} is the same file as {other_name}; it would be overwritten")
-    for name, path in (("--output", output_file), ("--state-file", state_file)):
+    files = [("the input", source), ("--output", output_file), ("--state-file", state_file),
+             ("--anomaly-log", anomaly_log)]
+    for i, (name, path) in enumerate(files):
+        for other_name, other in files[:i]:
+            if path is not None and other is not None and _same_path(path, other):
+                raise EdgernnError(f"{name} {path} is the same file as {other_name}; it would be overwritten")
+    for name, path in files[1:]:
         if path is not None and path.is_dir():
             raise EdgernnError(f"{name} {path} is a directory")
 
@@ -89,10 +87,10 @@ def _int(record: dict, key: str) -> int:
     return value
 
 
-def parse_records(extra: dict, state_file: Path) -> tuple[dict | None, dict | None]:
-    """The input and output records a state carries, type-checked (a state file is untrusted input)."""
+def parse_records(extra: dict, state_file: Path) -> tuple[dict | None, dict | None, dict | None]:
+    """The input, output and anomaly-log records a state carries, type-checked (a state file is untrusted)."""
     try:
-        source, sink = extra.get("input"), extra.get("output")
+        source, sink, alerts = extra.get("input"), extra.get("output"), extra.get("anomalies")
         if source is not None:
             if not isinstance(source, dict) or source.get("kind") not in ("file", "stream"):
                 raise ValueError("input")
@@ -101,15 +99,16 @@ def parse_records(extra: dict, state_file: Path) -> tuple[dict | None, dict | No
                     _int(source, key)
                 if not all(isinstance(source.get(k), str) and _HEX64.fullmatch(source[k]) for k in ("head", "tail")):
                     raise ValueError("input fingerprint")
-        if sink is not None:
-            if not isinstance(sink, dict) or not isinstance(sink.get("path"), str):
-                raise ValueError("output")
-            for key in ("dev", "ino", "bytes"):
-                _int(sink, key)
+        for name, record in (("output", sink), ("anomalies", alerts)):
+            if record is not None:
+                if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+                    raise ValueError(name)
+                for key in ("dev", "ino", "bytes"):
+                    _int(record, key)
     except ValueError as exc:
         raise StateError(f"state file {state_file} has a malformed {exc} record; use --reset-state to start "
                          "over") from None
-    return source, sink
+    return source, sink, alerts
 
 
 @contextlib.contextmanager
@@ -129,17 +128,33 @@ def _signals_stop(stop: Stop):
             signal.signal(signum, previous)
 
 
+def _extra(source_position, sink, alerts, lines) -> dict:
+    """What a state records beside the hidden state: positions in the input, output and anomaly log, and the
+    interval monitor's own state."""
+    extra = {"input": source_position, "output": sink.position()}
+    if alerts is not None and alerts.position() is not None:
+        extra["anomalies"] = alerts.position()
+    if lines.monitor is not None:
+        extra["monitor"] = lines.monitor.state()
+    return extra
+
+
 def stream(predictor, source, sink, state_file: Path | None, save_every: int, strict: bool, stop: Stop,
-           err=None) -> StreamReport:
-    """Feed ``source``'s lines through ``predictor``; one prediction per value to ``sink``; save as asked."""
+           err=None, lines=None, alerts=None) -> StreamReport:
+    """Feed ``source``'s lines through ``predictor``; one output line per value to ``sink`` (``lines`` makes
+    it: plain predictions by default), anomaly alerts to ``alerts``; save as asked."""
     err = err or sys.stderr
+    lines = lines or PlainLines(predictor)
+    alerts = alerts or StdoutSink(err)
     report = StreamReport()
     since_save = 0
 
     def save(position=None):
         sink.commit()
-        predictor.save_state(state_file, extra={"input": position or source.position(), "output": sink.position()})
+        alerts.commit()
+        predictor.save_state(state_file, extra=_extra(position or source.position(), sink, alerts, lines))
         sink.after_save()
+        alerts.after_save()
 
     before = source.position() if strict and state_file is not None else None
     for line in source:
@@ -153,12 +168,14 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
                 break
             print(f"line {line.number}: {problem}; skipped", file=err, flush=True)
         elif value is not None:
-            prediction = predictor.step(value)
+            text, alert = lines(value, line.number)
             report.steps += 1
             _warn_out_of_range(predictor, report, line.number, err)
             since_save += 1
             due = state_file is not None and since_save >= save_every
-            sink.write(_format(prediction), deferred=due)
+            sink.write(text, deferred=due)
+            if alert is not None:
+                alerts.write(alert, deferred=due)
             if due:
                 save()
                 since_save = 0
@@ -169,6 +186,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
     if state_file is not None and report.steps:
         save(before if report.stopped_at is not None else None)
     sink.after_save()
+    alerts.after_save()
     return report
 
 
@@ -181,26 +199,41 @@ def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> Non
 
 
 def run(bundle, input_file: str | None, *, variant: str, backend: str, state_file: str | None, save_every: int,
-        reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None) -> int:
+        reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None,
+        interval: float | None = None, adaptive: bool = False, anomalies: bool = False,
+        anomaly_log: str | None = None) -> int:
     """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
     from edgernn.runtime import StreamingPredictor
 
     err = err or sys.stderr
     state_path = Path(state_file) if state_file else None
     output_path = Path(output_file) if output_file else None
-    check_paths(input_file, state_path, output_path)
+    log_path = Path(anomaly_log) if anomaly_log else None
+    if log_path is not None and not anomalies:
+        raise EdgernnError("--anomaly-log needs --anomalies")
+    if adaptive and interval is None and not anomalies:
+        raise EdgernnError("--adaptive needs --interval or --anomalies")
+    check_paths(input_file, state_path, output_path, log_path)
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
+    lines = PlainLines(predictor)
+    if interval is not None or anomalies or adaptive:
+        lines = IntervalLines(predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive), anomalies)
     if predictor.backend_note:
         print(f"note: {predictor.backend_note}", file=err, flush=True)
     stop = Stop()
     with contextlib.ExitStack() as stack:
         if state_path is not None:
             stack.enter_context(locking.locked(state_path, "state file"))
-        input_record = output_record = None
+        input_record = output_record = log_record = None
         if state_path is not None and state_path.exists() and not reset_state:
-            input_record, output_record = parse_records(predictor.load_state(state_path), state_path)
+            extra = predictor.load_state(state_path)
+            input_record, output_record, log_record = parse_records(extra, state_path)
+            if lines.monitor is not None:
+                lines.monitor.restore(extra.get("monitor"), f"state file {state_path}")
         sink = FileSink(output_path, output_record, err) if output_path else StdoutSink()
         stack.callback(sink.close)
+        alerts = FileSink(log_path, log_record, err) if log_path else StdoutSink(err)
+        stack.callback(alerts.close)
         stack.enter_context(_signals_stop(stop))
         source = open_input(input_file, stop, follow, err)
         if source is None:  # stopped while waiting for the input to appear
@@ -212,12 +245,12 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
         if state_path is not None and output_record is None and isinstance(sink, FileSink):
             # a new state records the output's length before the first line: a run killed before its first
             # save must still have its uncommitted lines cut back on restart
-            predictor.save_state(state_path, extra={"input": source.position(), "output": sink.position()})
-        report = stream(predictor, source, sink, state_path, save_every, strict, stop, err)
-    return _summary(predictor, report, stop, err)
+            predictor.save_state(state_path, extra=_extra(source.position(), sink, alerts, lines))
+        report = stream(predictor, source, sink, state_path, save_every, strict, stop, err, lines, alerts)
+    return _summary(predictor, report, stop, err, lines)
 
 
-def _summary(predictor, report: StreamReport, stop: Stop, err) -> int:
+def _summary(predictor, report: StreamReport, stop: Stop, err, lines=None) -> int:
     if report.bad_lines and not report.steps and report.stopped_at is None:
         raise EdgernnError(f"no line was a number ({report.bad_lines} read, the first: {report.first_bad}): "
                            "edgernn stream expects one number per line")
@@ -227,6 +260,11 @@ def _summary(predictor, report: StreamReport, stop: Stop, err) -> int:
     if stats["out_of_range"][0]:
         print(f"{stats['out_of_range'][0]} of {predictor.steps} steps were outside the calibrated input range "
               f"({stats['clipped'][0]} clipped by the input quantization)", file=err)
+    monitor = getattr(lines, "monitor", None)
+    if monitor is not None and report.steps:
+        flagged = f"; {lines.flagged} anomalies flagged" if lines.anomalies else ""
+        print(f"the {monitor.level:g} intervals covered {100 * monitor.coverage:.1f}% of the {monitor.scored} values "
+              f"scored{flagged}", file=err)
     if report.stopped_at is not None:
         return EXIT_CHECK_FAILED
     if stop.signal == signal.SIGINT:

@@ -57,9 +57,12 @@ def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
             raise EdgernnError("--data needs TensorFlow to run the float model; without it verify uses the "
                                "bundle's stored reference (drop --data)")
         values, outputs = bundle.reference_data()
-        source = bundle.manifest.files["reference_data"].source or "?"
+        entry = bundle.manifest.files["reference_data"]
+        test = None
+        if entry.test is not None and min(entry.test[1], steps - 1) > entry.test[0]:
+            test = slice(entry.test[0], min(entry.test[1], steps - 1))
         return Replay(values[:steps], outputs[:steps],
-                      f"stored reference ({values.size} steps recorded at export from {source})")
+                      f"stored reference ({values.size} steps recorded at export from {entry.source or '?'})", test)
     model, metadata = reference_model(bundle)
     values, name, test = _series(metadata, data, column, steps, bundle.manifest.preprocessing.difference)
     train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None

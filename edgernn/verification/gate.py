@@ -11,6 +11,9 @@ MAX_DRIFT = 2.0  # error over the last 10 % of steps / over the first 10 %
 DEFAULT_MAX_CLIPPED = 1.0  # % of steps an integer variant may clip its input on
 CROSS_BACKEND_FLOAT32 = 1e-5  # float32 variants: every backend within this share of the range
 DEFAULT_STEPS = 10_000
+COVERAGE_LEVEL = "0.9"  # the interval level the gate holds to its nominal coverage
+COVERAGE_TOLERANCE = 0.03  # ... within this many points (both ways: too wide is not honest either)
+MIN_COVERAGE_POINTS = 400  # fewer held-out values cannot tell 3 points from chance (standard error 1.5 at 400)
 
 
 def parse_thresholds(items) -> dict[str, float]:
@@ -50,6 +53,13 @@ def reasons(row, spec: VariantSpec, max_nrmse: float, max_clipped: float, differ
                   "trends, or export again with --calibration-data that covers this range")
         found.append(f"input clipped by quantization on {row.clipped_pct:.1f}% of steps > {max_clipped:g}% "
                      f"({advice})")
+    coverage = row.coverage.get(COVERAGE_LEVEL)
+    nominal = float(COVERAGE_LEVEL)
+    if (coverage is not None and row.coverage_points >= MIN_COVERAGE_POINTS
+            and not abs(coverage - nominal) <= COVERAGE_TOLERANCE):
+        found.append(f"{COVERAGE_LEVEL} interval covers {100 * coverage:.1f}% of the held-out test values, not "
+                     f"{100 * nominal:.0f} +- {100 * COVERAGE_TOLERANCE:.0f}% (the test data's errors differ from the "
+                     "validation data's the intervals were set on)")
     if spec.float32:
         for other, difference in row.cross_backend.items():
             if not difference <= CROSS_BACKEND_FLOAT32:

@@ -21,6 +21,10 @@ class VariantResult:
     clipped_pct: float = 0.0  # share of steps whose input an integer variant's input quantization clipped
     cross_backend: dict = field(default_factory=dict)  # other backend -> max |difference| / float range
     diagnosis: list[dict] = field(default_factory=list)  # worst tensors, for a failing diagnosable variant
+    # intervals (calibrated at export): level -> share of held-out test values inside, and the interval's width
+    coverage: dict = field(default_factory=dict)
+    interval_width: dict = field(default_factory=dict)
+    coverage_points: int = 0  # held-out test values scored
     arena_bytes: int | None = None  # on tflm: the tensor arena the model needs (a microcontroller's RAM)
     note: str | None = None  # how the backend ran it, when not the usual way (e.g. reference kernels)
 

@@ -54,7 +54,7 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     for done, (name, on) in enumerate(pairings):
         if progress is not None:
             progress(done, len(pairings), name)
-        row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == backend)
+        row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == backend, test=replayed.test)
         if predicted is not None:
             arrays[name if on == backend else f"{name} on {on}"] = predicted
             row.reasons = gate.reasons(row, variant(name), limits[name], max_clipped,
@@ -85,8 +85,8 @@ def _tflm_variants(bundle: Bundle, names: list[str], backend: str) -> list[str]:
     return [name for name in names if (bundle.manifest.variants[name].interpreters.get("tflm") or {}).get("runs")]
 
 
-def _measure(bundle: Bundle, name: str, backend: str, values, reference,
-             cross_check: bool = True) -> tuple[VariantResult, np.ndarray | None]:
+def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_check: bool = True,
+             test: slice | None = None) -> tuple[VariantResult, np.ndarray | None]:
     """One variant on ``backend`` over ``values``: its figures (no verdict yet), and its predictions (None when it
     could not run: skipped where no interpreter runs it, incompatible where the export recorded so, failed where
     the bundle's file is damaged). ``cross_check``: also run it on every other installed backend."""
@@ -122,7 +122,22 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference,
         row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, row.vs_float["range"])
     row.drift = drift_ratio(predicted, reference)
     row.task_rmse = error_metrics(predicted[:-1], values[1:])["rmse"]
+    if entry.intervals is not None and test is not None:
+        _coverage(row, entry.intervals, (values[1:] - predicted[:-1])[test])
     return row, predicted
+
+
+def _coverage(row: VariantResult, intervals, residuals: np.ndarray) -> None:
+    """Each calibrated level's share of held-out test values inside its interval (the ``Monitor``'s rule:
+    |residual| <= half-width), and the interval's width."""
+    residuals = np.abs(residuals[np.isfinite(residuals)])
+    row.coverage_points = int(residuals.size)
+    if not residuals.size:
+        return
+    for level, width in zip(intervals.levels, intervals.half_widths):
+        if width is not None:
+            row.coverage[f"{level:g}"] = float(np.mean(residuals <= width))
+            row.interval_width[f"{level:g}"] = 2 * width
 
 
 def _cross_backend(bundle: Bundle, name: str, primary: str, values, predicted, span: float) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgernn.verification.gate import COVERAGE_LEVEL, COVERAGE_TOLERANCE, MIN_COVERAGE_POINTS
 from edgernn.verification.results import VerifyResult
 
 
@@ -22,8 +23,10 @@ def format_table(result: VerifyResult) -> str:
         verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "INCOMPATIBLE: " if row.incompatible
                                              else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"{row.variant:<16}{row.backend:<16}{row.size_bytes / 1024:>7.1f}KB{figures}  {verdict}")
-    for row in result.variants:
-        lines += _notes(row)
+    seen = set()
+    for row in result.variants:  # a variant run again (on tflm) is named with its backend
+        lines += _notes(row, row.variant if row.variant not in seen else f"{row.variant} on {row.backend}")
+        seen.add(row.variant)
     skipped = sum(r.skipped for r in result.variants)
     incompatible = sum(r.incompatible for r in result.variants)
     note = f" ({skipped} skipped: no interpreter for them here)" if skipped else ""
@@ -43,24 +46,33 @@ def _test_rmse(result: VerifyResult) -> str:
     return text
 
 
-def _notes(row) -> list[str]:
+def _notes(row, label: str) -> list[str]:
     lines = []
     if row.note:
-        lines.append(f"  {row.variant}: {row.note}")
+        lines.append(f"  {label}: {row.note}")
+    if row.coverage:
+        levels = ", ".join(f"{level}: {100 * share:.1f}%" for level, share in row.coverage.items())
+        width = row.interval_width.get(COVERAGE_LEVEL)
+        levels += f" (the {COVERAGE_LEVEL} interval is {width:.3g} wide)" if width is not None else ""
+        judged = "" if row.coverage_points >= MIN_COVERAGE_POINTS else (
+            f"; too few to judge against +-{100 * COVERAGE_TOLERANCE:.0f} points (the gate needs "
+            f"{MIN_COVERAGE_POINTS})")
+        lines.append(f"  {label}: intervals cover, of {row.coverage_points} held-out test values, {levels}"
+                     f"{judged}")
     if row.arena_bytes is not None:
-        lines.append(f"  {row.variant} on tflm: tensor arena {row.arena_bytes:,} bytes (RAM), model "
+        lines.append(f"  {label}: tensor arena {row.arena_bytes:,} bytes (RAM), model "
                      f"{row.size_bytes:,} bytes (flash)")
     if row.out_of_range_pct:
-        lines.append(f"  {row.variant}: input outside the calibrated range on {row.out_of_range_pct:.1f}% of "
+        lines.append(f"  {label}: input outside the calibrated range on {row.out_of_range_pct:.1f}% of "
                      f"steps, clipped by input quantization on {row.clipped_pct:.1f}%")
     if row.cross_backend:
         others = ", ".join(f"{b} {d:.1e}" for b, d in row.cross_backend.items())
-        lines.append(f"  {row.variant}: max difference from {row.backend}, share of range: {others}")
+        lines.append(f"  {label}: max difference from {row.backend}, share of range: {others}")
     for tensor in row.diagnosis:
         if tensor["op"] == "-":
-            lines.append(f"  {row.variant} diagnosis: {tensor['tensor']}")
+            lines.append(f"  {label} diagnosis: {tensor['tensor']}")
             continue
-        lines.append(f"  {row.variant} diagnosis: {tensor['op']} {tensor['tensor']} carries "
+        lines.append(f"  {label} diagnosis: {tensor['op']} {tensor['tensor']} carries "
                      f"{tensor['rmse_steps']:.2f} quantization steps of RMSE")
     return lines
 

@@ -62,16 +62,27 @@ def test_stream_bad_bundle_and_state_exit_2(bundles, tmp_path):
     assert result.returncode == 0
 
 
-@pytest.mark.parametrize("name", ["sine", "trend"])  # trend: differenced, the last raw value is state too
-def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values, name):
-    """Killed at several points, each restart continues; the output equals an uninterrupted run's."""
+@pytest.mark.parametrize("name, intervals", [("sine", False), ("trend", False), ("sine", True)])
+def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values, name, intervals):
+    """Killed at several points, each restart continues; the output equals an uninterrupted run's (trend:
+    differenced, the last raw value is state too; intervals: the adaptive monitor's state and the anomaly log
+    too)."""
     values = sine_values[:300] + (0.01 * np.arange(300) if name == "trend" else 0)
+    if intervals:
+        values[[50, 150, 250]] += 3.0  # spikes: anomalies for the log
     source = tmp_path / "in.txt"
     source.write_text("".join(f"{float(v)!r}\n" for v in values))
-    whole = run_cli(["stream", str(bundles[name]), str(source)]).stdout
+    log = tmp_path / "anomalies.log"
+    options = ["--interval", "0.9", "--adaptive", "--anomalies"] if intervals else []
+    whole = run_cli(["stream", str(bundles[name]), str(source), *options, "--anomaly-log", str(tmp_path / "w.log")]
+                    if intervals else ["stream", str(bundles[name]), str(source)])
+    if intervals and "export it again" in whole.stderr:
+        pytest.skip("this bundle was exported before intervals")
+    whole = whole.stdout
     output = tmp_path / "out.txt"
     args = [sys.executable, "-m", "edgernn", "stream", str(bundles[name]), str(source),
-            "--state-file", str(tmp_path / "s.state"), "--save-every", "1", "--output", str(output)]
+            "--state-file", str(tmp_path / "s.state"), "--save-every", "1", "--output", str(output), *options]
+    args += ["--anomaly-log", str(log)] if intervals else []
     kills = 0
     for after in (20, 60, 120, 200):
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -87,3 +98,26 @@ def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values, nam
     final = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr
     assert output.read_text() == whole
+    if intervals:
+        assert log.read_text() == (tmp_path / "w.log").read_text() and log.read_text().count("\n") >= 3
+
+
+def test_intervals_on_the_command_line(bundles, tmp_path):
+    """prediction,low,high (+ score,anomaly) per line; an old bundle or an uncalibrated level: one line, exit 2."""
+    from make_bundles import COMMITTED
+
+    old = run_cli(["stream", str(COMMITTED / "sine"), "--variant", "tflite-float32", "--interval", "0.9"], "0.1\n")
+    assert old.returncode == 2 and "export it again" in old.stderr and len(old.stderr.splitlines()) == 1
+    result = run_cli(["stream", str(bundles["sine"]), "--interval", "0.9", "--anomalies"], "0.1\n0.2\n5.0\n0.3\n")
+    if "export it again" in result.stderr:
+        pytest.skip("this bundle was exported before intervals")
+    rows = [line.split(",") for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and [len(r) for r in rows] == [5] * 4
+    prediction, low, high = (float(v) for v in rows[1][:3])
+    assert low < prediction < high and rows[0][3] == "nan"  # nothing was predicted for the first value
+    assert rows[2][4] == "1" and "line 3: anomaly: 5 is outside the expected" in result.stderr
+    for args, message in ((["--interval", "0.85"], "no interval calibrated at level 0.85"),
+                          (["--anomaly-log", str(tmp_path / "a.log")], "--anomaly-log needs --anomalies"),
+                          (["--adaptive"], "--adaptive needs")):
+        bad = run_cli(["stream", str(bundles["sine"]), *args], "0.1\n")
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

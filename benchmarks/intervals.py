@@ -1,0 +1,153 @@
+"""How far to trust the device's intervals and anomaly flags: coverage, drift, injected anomalies, cost.
+
+    python benchmarks/intervals.py BUNDLE... [--level 0.99] [--json out.json]
+
+Runtime only (numpy and an interpreter). For each bundle and variant, on the held-out data stored in the bundle
+(the test split, never seen by training nor by the interval calibration):
+- coverage of each calibrated level on the test split, and the interval's width;
+- a level shift (+30 % of the range) in the second half of the stored replay: coverage of the fixed and the
+  adaptive 0.9 interval over the whole run;
+- injected anomalies, each kind on its own copy of the stored replay: spikes (+-25 to 50 % of the range),
+  level shifts (+-30 %, 200 steps), a stuck sensor (the value frozen for 100 steps) and a slow drift (0 to 50 %
+  of the range over 500 steps). Recall: events flagged within their window (a spike: its step and the next
+  two; the others: while they last); precision: flags inside an event's window over all flags; and the false
+  flag rate on the clean replay;
+- the cost of a monitored step (interval and score) against a plain step, interleaved, best of 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edgernn.runtime import StreamingPredictor  # noqa: E402
+from edgernn.runtime.bundle import Bundle  # noqa: E402
+
+KINDS = ("spike", "level shift", "stuck", "drift")
+
+
+def inject(clean: np.ndarray, kind: str, rng) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A copy of ``clean`` with anomalies of one kind, and each one's window [start, stop)."""
+    values, spread = clean.copy(), float(np.ptp(clean))
+    length = {"spike": 3, "level shift": 200, "stuck": 100, "drift": 500}[kind]
+    starts = np.arange(300, clean.size - length - 50, length + 250)
+    windows = []
+    for start in starts:
+        sign = rng.choice([-1.0, 1.0])
+        if kind == "spike":
+            values[start] += sign * rng.uniform(0.25, 0.5) * spread
+        elif kind == "level shift":
+            values[start:start + length] += sign * 0.3 * spread
+        elif kind == "stuck":
+            values[start:start + length] = values[start - 1]
+        else:
+            values[start:start + length] += sign * np.linspace(0, 0.5 * spread, length)
+        windows.append((int(start), int(start + length)))
+    return values, windows
+
+
+def detection(anomaly: np.ndarray, windows) -> dict:
+    inside = np.zeros(anomaly.size, dtype=bool)
+    for start, stop in windows:
+        inside[start:stop] = True
+    found = sum(bool(anomaly[start:stop].any()) for start, stop in windows)
+    flags = int(anomaly.sum())
+    return {"events": len(windows), "recall": found / len(windows),
+            "precision": float((anomaly & inside).sum() / flags) if flags else float("nan")}
+
+
+def step_cost(bundle, variant: str, values: np.ndarray, level: float) -> dict:
+    plain = StreamingPredictor.load(bundle, variant)
+    monitor = StreamingPredictor.load(bundle, variant).monitor(level)
+    best = {"plain": np.inf, "monitored": np.inf}
+    for _ in range(5):
+        for name, step in (("plain", plain.step), ("monitored", monitor.step)):
+            started = time.perf_counter()
+            for value in values:
+                step(value)
+            best[name] = min(best[name], (time.perf_counter() - started) / values.size)
+    return {"plain_us": 1e6 * best["plain"], "monitored_us": 1e6 * best["monitored"],
+            "ratio": best["monitored"] / best["plain"], "backend": plain.backend_name}
+
+
+def measure(bundle: Path, level: float) -> dict:
+    opened = Bundle.open(bundle)
+    stored, _ = opened.reference_data()
+    stored = stored.astype(np.float64)
+    test = opened.manifest.files["reference_data"].test
+    results = {}
+    for variant, entry in opened.manifest.variants.items():
+        if entry.intervals is None:
+            continue
+        row = {"coverage": {}, "width": {}}
+        checked = StreamingPredictor.load(bundle, variant).monitor(0.9).run(stored)
+        residual = np.abs(checked["residual"][test[0] + 1: test[1] + 1])
+        for at, half in zip(entry.intervals.levels, entry.intervals.half_widths):
+            if half is not None:
+                row["coverage"][f"{at:g}"] = float(np.mean(residual <= half))
+                row["width"][f"{at:g}"] = 2 * half
+        shifted = stored.copy()
+        shifted[stored.size // 2:] += 0.3 * float(np.ptp(stored))
+        row["level_shift_coverage"] = {
+            name: float(1 - StreamingPredictor.load(bundle, variant).monitor(0.9, adaptive=adaptive)
+                        .run(shifted)["anomaly"][1:].mean())
+            for name, adaptive in (("fixed", False), ("adaptive", True))}
+        clean = StreamingPredictor.load(bundle, variant).monitor(level).run(stored)["anomaly"]
+        row["false_flag_rate"] = float(clean[1:].mean())
+        rng = np.random.default_rng(0)
+        row["anomalies"] = {}
+        for kind in KINDS:
+            values, windows = inject(stored, kind, rng)
+            flagged = StreamingPredictor.load(bundle, variant).monitor(level).run(values)["anomaly"]
+            row["anomalies"][kind] = detection(flagged, windows)
+        row["cost"] = step_cost(bundle, variant, stored[:2000], 0.9)
+        results[variant] = row
+    return results
+
+
+def table(name: str, results: dict, level: float) -> str:
+    lines = [f"### {name}", "",
+             "| variant | 0.8 | 0.9 | 0.95 | 0.99 | 0.9 width | level shift: fixed / adaptive | "
+             f"false flags ({level:g}) | spikes: recall / precision | level shifts | stuck | drift | "
+             "monitored step / plain |", "|" + "---|" * 11]
+    for variant, row in results.items():
+        cov = row["coverage"]
+        shift = row["level_shift_coverage"]
+        kinds = row["anomalies"]
+        lines.append(
+            f"| {variant} | " + " | ".join(f"{100 * cov[k]:.1f}%" if k in cov else "-"
+                                           for k in ("0.8", "0.9", "0.95", "0.99"))
+            + f" | {row['width'].get('0.9', float('nan')):.3g} | {100 * shift['fixed']:.1f}% / "
+            f"{100 * shift['adaptive']:.1f}% | {100 * row['false_flag_rate']:.2f}% | "
+            f"{100 * kinds['spike']['recall']:.0f}% / {100 * kinds['spike']['precision']:.0f}% | "
+            + " | ".join(f"{100 * kinds[k]['recall']:.0f}% / {100 * kinds[k]['precision']:.0f}%"
+                         for k in KINDS[1:])
+            + f" | {row['cost']['ratio']:.2f}x ({row['cost']['plain_us']:.1f} -> "
+            f"{row['cost']['monitored_us']:.1f} us, {row['cost']['backend']}) |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+", type=Path)
+    parser.add_argument("--level", type=float, default=0.99, help="the anomaly flags' level")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    everything = {}
+    for bundle in args.bundles:
+        everything[str(bundle)] = measure(bundle, args.level)
+        print(table(bundle.name, everything[str(bundle)], args.level), flush=True)
+        print()
+    if args.json:
+        args.json.write_text(json.dumps(everything, indent=1))
+
+
+if __name__ == "__main__":
+    main()

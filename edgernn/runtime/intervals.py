@@ -1,0 +1,221 @@
+"""Prediction intervals and anomaly scores on the device: split conformal prediction around a StreamingPredictor.
+
+Export runs each variant statefully over held-out data and stores, per level, the half-width its absolute
+next-value residuals stayed within (``conformal_half_widths``; ``Intervals`` in the manifest): each variant its
+own, since quantization has its own error. On the device a ``Monitor`` wraps the predictor: each incoming value
+is first scored against the prediction made for it one step earlier (residual, score = |residual| / half-width,
+an anomaly when the score exceeds 1), then stepped, and the new prediction comes with its interval. The plain
+``StreamingPredictor.step`` is untouched, so a device that wants no intervals pays nothing.
+
+``adaptive=True`` tracks the half-width online instead of holding it fixed: quantile tracking, the "P" part of
+Angelopoulos, Candès and Tibshirani, "Conformal PID Control for Time Series Prediction" (NeurIPS 2023). After
+each scored value, ``w += rate * w0 * (miss - (1 - level))``: a miss widens the interval, a hit narrows it a
+little, and the long-run miss rate is held at ``1 - level`` whatever the data does (their Proposition 1), so a
+level shift or drift that a fixed width under-covers is followed. Its state is saved with the hidden state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from edgernn.runtime.errors import EdgernnError, StateError
+
+_new_tuple = tuple.__new__  # builds a Checked without NamedTuple's keyword handling (half its cost)
+ADAPTIVE_RATE = 0.2  # quantile tracking's step, as a share of the calibrated half-width (measured: README)
+
+
+def conformal_half_widths(residuals: np.ndarray, levels) -> list[float | None]:
+    """Split conformal half-widths: at level L the ceil((n + 1) L)-th smallest |residual| of the n finite ones,
+    which covers a new exchangeable residual with probability >= L; None where n is too small for L."""
+    magnitudes = np.sort(np.abs(np.asarray(residuals, dtype=np.float64)))
+    magnitudes = magnitudes[np.isfinite(magnitudes)]
+    n = magnitudes.size
+    widths = []
+    for level in levels:
+        rank = math.ceil((n + 1) * level - 1e-9)
+        widths.append(float(magnitudes[rank - 1]) if 1 <= rank <= n else None)
+    return widths
+
+
+class Checked(NamedTuple):
+    """One step of a ``Monitor``: floats for one stream, ``[streams]`` arrays otherwise."""
+
+    prediction: float  # the next value's prediction, raw units
+    low: float  # its interval at the monitor's level
+    high: float
+    residual: float  # the value just fed minus the prediction made for it (NaN: none was made, or NaN fed)
+    score: float  # |residual| / the half-width in force for it: above 1 is outside the interval
+    anomaly: bool  # score > 1
+
+
+class Monitor:
+    """Intervals at one level, and each value scored against its prediction, around a ``StreamingPredictor``.
+
+    Use ``predictor.monitor(level, adaptive=...)``. ``step(x)`` returns a ``Checked``; ``coverage`` is the share
+    of scored values that fell inside their interval so far. ``save_state``/``load_state`` carry the monitor's
+    own state (the pending prediction, an adaptive half-width, the counts) with the predictor's.
+    """
+
+    def __init__(self, predictor, level: float, width: float, adaptive: bool = False, rate: float = ADAPTIVE_RATE):
+        if not 0 < rate <= 10 or not math.isfinite(rate):
+            raise EdgernnError(f"adaptive rate must be in (0, 10], got {rate!r}")
+        self.predictor = predictor
+        self.level = float(level)
+        self.adaptive = bool(adaptive)
+        self.calibrated = float(width)
+        self._gain = rate * width  # quantile tracking's step, in raw units
+        self._miss_rate = 1.0 - self.level
+        self._one = predictor.streams == 1
+        self._step = predictor.step
+        self.reset()
+
+    def reset(self) -> None:
+        """No pending predictions, half-widths back to the calibrated one, counts zero (the predictor untouched)."""
+        streams = self.predictor.streams
+        self._previous = math.nan if self._one else np.full(streams, np.nan)
+        self._width = self.calibrated if self._one else np.full(streams, self.calibrated)
+        self._scored = 0 if self._one else np.zeros(streams, dtype=np.int64)
+        self._covered = 0 if self._one else np.zeros(streams, dtype=np.int64)
+
+    @property
+    def coverage(self):
+        """Share of scored values inside their interval (NaN before the first)."""
+        if self._one:
+            return self._covered / self._scored if self._scored else math.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self._scored > 0, self._covered / np.maximum(self._scored, 1), np.nan)
+
+    @property
+    def scored(self):
+        """Values scored so far (those with a prediction made for them)."""
+        return self._scored if self._one else self._scored.copy()
+
+    @property
+    def half_width(self):
+        """The half-width in force for the next value (the calibrated one unless adaptive)."""
+        return self._width if self._one else self._width.copy()
+
+    def expected(self):
+        """The interval the next value is expected in: the pending prediction +- the half-width in force."""
+        return self._previous - self._width, self._previous + self._width
+
+    def step(self, x) -> Checked:
+        """Score ``x`` against the prediction made for it, then step the predictor; returns a ``Checked``."""
+        if self._one:
+            try:
+                return self._step_one(float(x))
+            except TypeError:  # an array of one value
+                return self._step_one(float(np.asarray(x, dtype=np.float64).reshape(-1)[0]))
+        return self._step_many(np.array(x, dtype=np.float64).reshape(-1))
+
+    def _step_one(self, value: float) -> Checked:
+        """The scalar path (plain floats, one tuple built): what keeps a monitored step close to a plain one."""
+        width = self._width
+        residual = value - self._previous  # NaN when either is NaN
+        if residual == residual:
+            size = residual if residual >= 0 else -residual
+            if width > 0:
+                score = size / width
+            else:
+                score = 0.0 if size == 0 else math.inf
+            anomaly = score > 1.0
+            self._scored += 1
+            if not anomaly:
+                self._covered += 1
+            if self.adaptive:
+                width = width + self._gain * (anomaly - self._miss_rate)
+                width = self._width = width if width > 0 else 0.0
+        else:
+            score, anomaly = math.nan, False
+        prediction = self._previous = self._step(value)
+        return _new_tuple(Checked, (prediction, prediction - width, prediction + width, residual, score, anomaly))
+
+    def _step_many(self, values: np.ndarray) -> Checked:
+        width = self._width
+        residual = values - self._previous
+        scored = np.isfinite(residual)
+        size = np.abs(residual)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = np.where(width > 0, size / np.where(width > 0, width, 1.0), np.where(size == 0, 0.0, np.inf))
+        score = np.where(scored, score, np.nan)
+        anomaly = scored & (score > 1.0)
+        self._scored += scored
+        self._covered += scored & ~anomaly
+        if self.adaptive:
+            step = self._gain * (anomaly - self._miss_rate)
+            width = self._width = np.where(scored, np.maximum(0.0, width + step), width)
+        predictions = np.asarray(self._step(values), dtype=np.float64)
+        self._previous = predictions
+        return Checked(predictions, predictions - width, predictions + width, residual, score, anomaly)
+
+    def run(self, values) -> dict[str, np.ndarray]:
+        """Step through ``values`` (``[n]``); returns each ``Checked`` field as an ``[n]`` array."""
+        rows = [self.step(value) for value in np.asarray(values, dtype=np.float64)]
+        return {name: np.array([getattr(row, name) for row in rows]) for name in Checked._fields}
+
+    # -- state -----------------------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        """JSON values: the pending predictions (None for NaN), the half-widths in force and the counts."""
+        def listed(value, kind):
+            return [None if kind is float and not math.isfinite(v) else kind(v) for v in np.atleast_1d(value)]
+
+        return {"level": self.level, "adaptive": self.adaptive, "previous": listed(self._previous, float),
+                "half_width": listed(self._width, float), "scored": listed(self._scored, int),
+                "covered": listed(self._covered, int)}
+
+    def restore(self, record: dict | None, where: str = "state") -> None:
+        """Take back a ``state()`` record (untrusted: each field checked). An adaptive half-width saved for
+        another level or mode is not carried over: it starts again from the calibrated one."""
+        self.reset()
+        if record is None:
+            return
+        streams = self.predictor.streams
+        try:
+            fields = [record[k] for k in ("previous", "half_width", "scored", "covered")]
+            if not all(isinstance(f, list) and len(f) == streams for f in fields):
+                raise ValueError
+            previous = [math.nan if v is None else _number(v) for v in fields[0]]
+            width = [_number(v) for v in fields[1]]
+            scored, covered = ([_count(v) for v in f] for f in fields[2:])
+            if any(w < 0 or not math.isfinite(w) for w in width) or any(c > s for c, s in zip(covered, scored)):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise StateError(f"{where} has a malformed interval monitor record; use --reset-state to start "
+                             "over") from None
+        same = record.get("level") == self.level and record.get("adaptive") == self.adaptive
+        if self._one:
+            self._previous, self._scored, self._covered = previous[0], scored[0], covered[0]
+            self._width = width[0] if same and self.adaptive else self.calibrated
+        else:
+            self._previous = np.array(previous)
+            self._scored, self._covered = np.array(scored), np.array(covered)
+            self._width = np.array(width) if same and self.adaptive else self._width
+        if not same:
+            self._scored, self._covered = (0, 0) if self._one else (self._scored * 0, self._covered * 0)
+
+    def save_state(self, path: str | os.PathLike, extra: dict | None = None) -> None:
+        """The predictor's state with this monitor's beside it (atomic; see ``StreamingPredictor.save_state``)."""
+        self.predictor.save_state(path, extra={**(extra or {}), "monitor": self.state()})
+
+    def load_state(self, path: str | os.PathLike) -> dict:
+        """Restore the predictor's and this monitor's state; returns the caller's other ``extra`` values."""
+        extra = self.predictor.load_state(path)
+        self.restore(extra.pop("monitor", None), f"state file {path}")
+        return extra
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError
+    return float(value)
+
+
+def _count(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError
+    return value

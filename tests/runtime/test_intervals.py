@@ -1,0 +1,142 @@
+"""Intervals and anomaly scores on the device: what export calibrated holds on held-out data, each value is scored
+against the prediction made for it, the plain step is unchanged, and the monitor's state survives a restart."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from make_bundles import COMMITTED
+from runtime_env import FLOAT32, INT8
+
+from edgernn.runtime import StreamingPredictor
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import BundleError, EdgernnError, StateError
+from edgernn.runtime.intervals import conformal_half_widths
+from edgernn.runtime.manifest import read_manifest
+
+
+def _with_intervals(bundles, name="sine"):
+    bundle = bundles[name]
+    if read_manifest(bundle).variants[FLOAT32].intervals is None:
+        pytest.skip(f"bundle {name} was exported before intervals")
+    return bundle
+
+
+def test_conformal_half_widths_are_the_finite_sample_quantile():
+    residuals = np.arange(1.0, 100.0)  # |r| = 1..99, n = 99
+    assert conformal_half_widths(residuals, [0.5, 0.9, 0.99]) == [50.0, 90.0, 99.0]
+    assert conformal_half_widths(np.arange(1.0, 10.0), [0.5, 0.95]) == [5.0, None]  # n = 9 is too few for 0.95
+    assert conformal_half_widths(np.array([-3.0, np.nan, 1.0, 2.0]), [0.5]) == [2.0]
+
+
+def test_old_bundle_streams_and_refuses_intervals_in_one_line():
+    predictor = StreamingPredictor.load(COMMITTED / "sine", "tflite-float32", backend="numpy")
+    assert math.isfinite(predictor.step(0.5))
+    with pytest.raises(EdgernnError, match="export it again") as caught:
+        predictor.monitor(0.9)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("variant", [FLOAT32, INT8])
+def test_each_value_is_scored_against_the_prediction_made_for_it(bundles, sine_values, variant):
+    bundle = _with_intervals(bundles)
+    values = sine_values[:400].copy()
+    values[[100, 200, 300]] += 3.0
+    values[250] = np.nan
+    plain = StreamingPredictor.load(bundle, variant).run(values)
+    monitor = StreamingPredictor.load(bundle, variant).monitor(0.9)
+    got = monitor.run(values)
+    width = monitor.calibrated
+    np.testing.assert_array_equal(got["prediction"], plain)  # the monitor never changes a prediction
+    predicted = np.isfinite(plain)
+    np.testing.assert_allclose((got["high"] - got["low"])[predicted], 2 * width)
+    residual = values[1:] - plain[:-1]
+    np.testing.assert_allclose(got["residual"][1:], residual)
+    assert math.isnan(got["residual"][0]) and math.isnan(got["score"][0])  # nothing was predicted for the first
+    np.testing.assert_allclose(got["score"][1:], np.abs(residual) / width)
+    outside = (values[1:] < got["low"][:-1]) | (values[1:] > got["high"][:-1])
+    np.testing.assert_array_equal(got["anomaly"][1:], outside)
+    assert got["anomaly"][[100, 200, 300]].all()  # the spikes
+    assert math.isnan(got["score"][250]) and not got["anomaly"][250] and math.isnan(got["score"][251])
+    assert monitor.scored == np.isfinite(residual).sum()
+
+
+def test_many_streams_equal_one_stream_each(bundles, sine_values):
+    bundle = _with_intervals(bundles)
+    columns = np.stack([sine_values[:200], sine_values[300:500] + 0.5, sine_values[600:800]], axis=1)
+    columns[40, 1] = np.nan
+    columns[90, 2] += 4.0
+    together = StreamingPredictor.load(bundle, FLOAT32, streams=3).monitor(0.9, adaptive=True)
+    rows = [together.step(row) for row in columns]
+    for k in range(3):
+        alone = StreamingPredictor.load(bundle, FLOAT32).monitor(0.9, adaptive=True).run(columns[:, k])
+        for field in ("prediction", "low", "high", "residual", "score", "anomaly"):
+            np.testing.assert_allclose([getattr(r, field)[k] for r in rows], alone[field], rtol=1e-6, atol=1e-6)
+
+
+def test_coverage_on_the_held_out_test_split(bundles):
+    """Export set the half-widths on the validation split; on the test split they cover about their level."""
+    bundle = _with_intervals(bundles)
+    opened = Bundle.open(bundle)
+    test = opened.manifest.files["reference_data"].test
+    inputs, _ = opened.reference_data()
+    for variant in (FLOAT32, INT8):
+        monitor = StreamingPredictor.load(bundle, variant).monitor(0.9)
+        anomaly = monitor.run(inputs[: test[1] + 1])["anomaly"][test[0] + 1: test[1] + 1]
+        assert abs(1 - anomaly.mean() - 0.9) <= 0.05, (variant, 1 - anomaly.mean())
+
+
+def test_adaptive_follows_a_level_shift_the_fixed_width_misses(bundles):
+    bundle = _with_intervals(bundles)
+    inputs, _ = Bundle.open(bundle).reference_data()
+    values = inputs[:3000].astype(np.float64)
+    values[1500:] += 0.6  # a level shift the model never saw
+    coverage = {}
+    for adaptive in (False, True):
+        monitor = StreamingPredictor.load(bundle, FLOAT32).monitor(0.9, adaptive=adaptive)
+        coverage[adaptive] = 1 - monitor.run(values)["anomaly"][1:].mean()
+    assert abs(coverage[True] - 0.9) <= 0.03 < abs(coverage[False] - 0.9), coverage
+
+
+def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path):
+    bundle = _with_intervals(bundles)
+    values = sine_values[:300].copy()
+    values[[60, 200]] += 2.0
+    whole = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True).run(values)
+    first = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True)
+    first.run(values[:150])
+    first.save_state(tmp_path / "s.state", extra={"mine": 1})
+    second = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True)
+    assert second.load_state(tmp_path / "s.state") == {"mine": 1}
+    rest = second.run(values[150:])
+    for field in ("prediction", "low", "high", "score", "anomaly"):
+        np.testing.assert_array_equal(rest[field], whole[field][150:])
+    assert second.scored == 299
+
+
+@pytest.mark.parametrize("record", [{"previous": "x"}, {"previous": [None], "half_width": [-1.0], "scored": [1],
+                                                        "covered": [0]},
+                                    {"previous": [0.1], "half_width": [0.2], "scored": [1], "covered": [5]}])
+def test_a_malformed_monitor_record_is_refused(bundles, record):
+    monitor = StreamingPredictor.load(_with_intervals(bundles), FLOAT32).monitor(0.9)
+    with pytest.raises(StateError, match="--reset-state"):
+        monitor.restore(record)
+
+
+@pytest.mark.parametrize("intervals", [{"levels": [0.9], "half_widths": [-1.0], "residuals": 5},
+                                       {"levels": [0.9, 0.8], "half_widths": [1.0, 2.0], "residuals": 5},
+                                       {"levels": [1.5], "half_widths": [1.0], "residuals": 5},
+                                       {"levels": [0.9], "half_widths": [1.0, 2.0], "residuals": 5},
+                                       {"levels": [0.8, 0.9], "half_widths": [2.0, 1.0], "residuals": 5},
+                                       {"levels": [0.9], "half_widths": [1.0]}, "wide"])
+def test_malformed_intervals_in_a_manifest_are_refused(tmp_path, intervals):
+    from bundle_edit import copy_bundle, manifest_of, write_manifest
+
+    bundle = copy_bundle(COMMITTED / "sine", tmp_path / "b")
+    manifest = manifest_of(bundle)
+    manifest["variants"]["tflite-float32"]["intervals"] = intervals
+    write_manifest(bundle, manifest)
+    with pytest.raises(BundleError, match="intervals"):
+        read_manifest(bundle)
