@@ -32,13 +32,17 @@ def write_report(result, directory) -> tuple[list[Path], str | None]:
     matplotlib.use("Agg")
     arrays = result.arrays
     variants = [row.variant for row in result.variants if row.variant in arrays]
-    plots = [plot(arrays, variants, directory) for plot in (_predictions, _drift, _histograms)]
+    bands = {row.variant: row.interval_width["0.9"] for row in result.variants
+             if "0.9" in row.interval_width and row.variant in arrays}
+    plots = [_predictions(arrays, variants, directory, bands),
+             *(plot(arrays, variants, directory) for plot in (_drift, _histograms))]
     (directory / "report.md").write_text(_markdown(result, plots=True))
     return [path, directory / "report.md", *plots], None
 
 
-def _predictions(arrays: dict, variants: list[str], directory: Path) -> Path:
-    """The true next value, the float model and each variant over a stretch in the middle of the run."""
+def _predictions(arrays: dict, variants: list[str], directory: Path, bands: dict | None = None) -> Path:
+    """The true next value, the float model and each variant over a stretch in the middle of the run, with the
+    first variant's 0.9 interval as a band (``bands``: variant -> interval width)."""
     import matplotlib.pyplot as plt
 
     values, reference = arrays["values"], arrays["reference"]
@@ -48,6 +52,11 @@ def _predictions(arrays: dict, variants: list[str], directory: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     ax.plot(steps[window][1:], values[window][1:], color="0.75", lw=3, label="true next value")
     ax.plot(steps[window], reference[window], color="black", lw=1.5, label="float Keras model")
+    banded = next((name for name in variants if name in (bands or {})), None)
+    if banded is not None:
+        half = bands[banded] / 2
+        ax.fill_between(steps[window], arrays[banded][window] - half, arrays[banded][window] + half,
+                        color="tab:blue", alpha=0.15, lw=0, label=f"{banded} 0.9 interval")
     for name in variants:
         ax.plot(steps[window], arrays[name][window], lw=1, ls="--", label=name)
     ax.set(title=f"Predictions over steps {start}-{start + STRETCH} (state carried from step 0)",
@@ -109,15 +118,20 @@ def _markdown(result, plots: bool) -> str:
         f"{result.steps} steps of {result.data}, state carried. Float model task RMSE "
         f"{result.float_task_rmse:.4g}; persistence {result.persistence_rmse:.4g}.",
         "",
-        "| variant | backend | size | NRMSE vs float | max error | drift | task RMSE | result |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | backend | size | NRMSE vs float | max error | drift | task RMSE | 0.9 interval: coverage, "
+        "width | result |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result.variants:
         m = row.vs_float
         figures = (f"{m['nrmse_pct']:.4f} % | {m['max_abs']:.3g} | {row.drift:.2f} | {row.task_rmse:.4g}"
                    if m else "- | - | - | -")
-        verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "FAIL: ") + "; ".join(row.reasons)
-        lines.append(f"| {row.variant} | {row.backend} | {row.size_bytes / 1024:.1f} KB | {figures} | {verdict} |")
+        interval = (f"{100 * row.coverage['0.9']:.1f} % of {row.coverage_points}, {row.interval_width['0.9']:.3g}"
+                    if "0.9" in row.coverage else "-")
+        verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "INCOMPATIBLE: " if row.incompatible
+                                             else "FAIL: ") + "; ".join(row.reasons)
+        lines.append(f"| {row.variant} | {row.backend} | {row.size_bytes / 1024:.1f} KB | {figures} | {interval} | "
+                     f"{verdict} |")
     if plots:
         lines += ["", "![predictions](predictions.png)", "", "![drift](drift.png)", "",
                   "![histograms](histograms.png)", ""]

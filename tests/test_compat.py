@@ -48,7 +48,9 @@ def test_default_size_dynamic_variant_loads_on_tflite_runtime(tmp_path):
         assert entry.interpreters["tflm"]["runs"] is False and "hybrid" in entry.interpreters["tflm"]["reason"]
 
 
-def test_an_incompatible_pairing_is_shown_not_failed(runner, sine_bundle, tmp_path):
+def test_a_recorded_incompatibility_is_tried_not_trusted(runner, sine_bundle, tmp_path):
+    """A manifest cannot hide a variant from the gate: verify tries the interpreter anyway and measures what loads
+    (a device's stream does trust the record, and refuses with its reason)."""
     bundle = tmp_path / "bundle"
     shutil.copytree(sine_bundle, bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -58,11 +60,24 @@ def test_an_incompatible_pairing_is_shown_not_failed(runner, sine_bundle, tmp_pa
                                  "--variants", "tflite-float32,tflite-int16x8"])
     assert result.exit_code == 0, result.output
     rows = {row["variant"]: row for row in json.loads(result.stdout)["variants"]}
-    assert rows["tflite-int16x8"]["result"] == "incompatible" and rows["tflite-int16x8"]["passed"] is None
-    assert rows["tflite-int16x8"]["reasons"] == ["needs kernels X"] and rows["tflite-float32"]["result"] == "pass"
+    assert rows["tflite-int16x8"]["result"] == "pass" and "yet it loads here" in rows["tflite-int16x8"]["note"]
     stream = runner.invoke(cli, ["stream", str(bundle), "--variant", "tflite-int16x8", "--backend", "litert"],
                            input="0.1\n")
     assert stream.exit_code == 2 and "incompatible with litert: needs kernels X" in stream.stderr
+
+
+@needs_tflm
+def test_a_real_incompatibility_is_shown_and_fails_when_named(runner, sine_bundle):
+    """float16 weights: TFLM has no kernels for them. Named on the command line, INCOMPATIBLE fails (exit 1)."""
+    result = runner.invoke(cli, ["verify", str(sine_bundle), "--steps", "300", "--backend", "tflm", "--json",
+                                 "--variants", "tflite-int8,tflite-float16"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    rows = {row["variant"]: row for row in data["variants"]}
+    assert rows["tflite-float16"]["result"] == "incompatible" and rows["tflite-float16"]["passed"] is None
+    recorded = json.loads((sine_bundle / "manifest.json").read_text())["variants"]["tflite-float16"]
+    assert rows["tflite-float16"]["reasons"] == [recorded["interpreters"]["tflm"]["reason"]]
+    assert rows["tflite-int8"]["result"] == "pass" and data["passed"] is False
 
 
 @needs_tflm

@@ -1,6 +1,7 @@
 """The verify gate on a real bundle: exit codes, JSON, and a damaged bundle."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -75,6 +76,7 @@ def test_report_files_and_cross_backend(runner, sine_bundle, tmp_path):
     float32 = next(v for v in data["variants"] if v["variant"] == "tflite-float32")
     assert "numpy" in float32["cross_backend"] and float32["cross_backend"]["numpy"] <= 1e-5
     assert "max difference from litert" in result.stdout
+    assert re.search(r"\| \d+\.\d % of \d+, [\d.]+ \|", (report / "report.md").read_text())  # 0.9 coverage, width
 
 
 def test_failing_int8_is_diagnosed_tensor_by_tensor(runner, sine_bundle):

@@ -96,7 +96,7 @@ class StreamingPredictor:
 
     @classmethod
     def load(cls, bundle_dir: str | os.PathLike, variant: str = "tflite-int8", backend: str = "auto",
-             streams: int = 1, on_nan: str = "skip") -> "StreamingPredictor":
+             streams: int = 1, on_nan: str = "skip", refuse_recorded: bool = True) -> "StreamingPredictor":
         """Open a bundle (validated, hash-checked) and load one variant on one backend.
 
         Args:
@@ -106,6 +106,8 @@ class StreamingPredictor:
             streams: independent streams stepped together (the batch dimension).
             on_nan: what a NaN/inf input does: ``skip`` (state untouched, prediction NaN), ``hold`` (feed the
                 stream's last good value) or ``raise``.
+            refuse_recorded: refuse an interpreter the export recorded as unable to run this variant (False:
+                try it anyway; verify does, so that no manifest can hide a variant from the gate).
 
         Raises:
             BundleError, BackendError, EdgernnError: one line each.
@@ -117,7 +119,7 @@ class StreamingPredictor:
         bundle = Bundle.open(bundle_dir)
         manifest = bundle.manifest
         entry = bundle.variant(variant)
-        engine_class = backends.choose(backend, variants.variant(variant), entry)
+        engine_class = backends.choose(backend, variants.variant(variant), entry if refuse_recorded else None)
         content = bundle.read(variant)
         weights = bundle.weights() if engine_class.needs_weights else None
         preprocessing = manifest.preprocessing

@@ -42,8 +42,12 @@ class VerifyResult:
     float_test_rmse: float | None = None  # the float model on the held-out test split, first pass
     train_test_rmse: float | None = None  # what train reported there (its state warmed on the whole series)
 
+    named: bool = False  # the user named the variants or the backend: an INCOMPATIBLE pairing then fails
+
     @property
     def passed(self) -> bool:
+        if self.named and any(v.incompatible for v in self.variants):
+            return False
         return all(v.passed for v in self.variants if not (v.skipped or v.incompatible))
 
     def to_dict(self) -> dict:

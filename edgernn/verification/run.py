@@ -60,7 +60,7 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
             row.reasons = gate.reasons(row, variant(name), limits[name], max_clipped,
                                        manifest.preprocessing.difference)
             row.passed = not row.reasons
-            if not row.passed and variant(name).diagnosable and diagnose:
+            if not row.passed and variant(name).diagnosable and diagnose and on == backend:  # once per variant
                 row.diagnosis = _diagnose(opened.path, name)
         results.append(row)
     if all(r.skipped or r.incompatible for r in results):  # nothing verified is never "all variants pass"
@@ -69,6 +69,7 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     truth = values[1:]
     result = VerifyResult(str(opened.path), replayed.name, int(values.size), error_metrics(outputs[:-1], truth)["rmse"],
                           error_metrics(values[:-1], truth)["rmse"], results, arrays, "stored" if stored else "keras")
+    result.named = backend != "auto" or variants not in (None, "all")
     if replayed.test is not None:  # the held-out test split, first pass: train's own figure, measured here
         result.float_test_rmse = error_metrics(outputs[replayed.test], values[1:][replayed.test])["rmse"]
         result.train_test_rmse = replayed.train_test_rmse
@@ -76,13 +77,15 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
 
 
 def _tflm_variants(bundle: Bundle, names: list[str], backend: str) -> list[str]:
-    """Variants to run again on TensorFlow Lite Micro, where it is installed and the export found it runs them
-    (verify's own backend choice "auto" only: a named backend means that backend)."""
+    """Full-integer variants to run again on TensorFlow Lite Micro (what a microcontroller runs), where it is
+    installed and the export found it runs them (verify's own backend choice "auto" only: a named backend means
+    that backend)."""
     from edgernn.runtime.backends import installed
 
     if backend != "auto" or "tflm" not in installed():
         return []
-    return [name for name in names if (bundle.manifest.variants[name].interpreters.get("tflm") or {}).get("runs")]
+    return [name for name in names if not variant(name).float32
+            and (bundle.manifest.variants[name].interpreters.get("tflm") or {}).get("runs")]
 
 
 def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_check: bool = True,
@@ -91,27 +94,31 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_c
     could not run: skipped where no interpreter runs it, incompatible where the export recorded so, failed where
     the bundle's file is damaged). ``cross_check``: also run it on every other installed backend."""
     from edgernn.runtime import StreamingPredictor
-    from edgernn.runtime.backends import IncompatibleError, choose
+    from edgernn.runtime.backends import choose
     from edgernn.runtime.errors import BackendError, BundleError
 
     entry = bundle.manifest.variants[name]
     row = VariantResult(name, backend, entry.size_bytes)
-    try:
-        choose(backend, variant(name), entry)
-    except IncompatibleError as exc:
-        row.incompatible = True
-        row.reasons.append(str(exc).split(": ", 1)[-1])
-        return row, None
+    try:  # the interpreter that will run it, claims of incompatibility aside: they are tried, not trusted
+        chosen = choose(backend, variant(name)).name
     except BackendError as exc:
         row.skipped = True
         row.reasons.append(str(exc))
         return row, None
+    recorded = entry.refused_by(chosen)
     try:
-        predictor = StreamingPredictor.load(bundle.path, name, backend=backend)
+        predictor = StreamingPredictor.load(bundle.path, name, backend=chosen, refuse_recorded=False)
     except (BundleError, BackendError) as exc:  # a damaged variant fails the gate; it does not crash it
-        row.reasons.append(str(exc))
+        if recorded is not None and not isinstance(exc, BundleError):  # as the export recorded: INCOMPATIBLE
+            row.backend, row.incompatible = chosen, True
+            row.reasons.append(recorded)
+        else:
+            row.reasons.append(str(exc))
         return row, None
     row.backend, row.note = predictor.backend_name, predictor.backend_note
+    if recorded is not None:
+        row.note = ((row.note + "; ") if row.note else "") + (
+            f"the export recorded {chosen} as unable to run it ({recorded}), yet it loads here: measured")
     row.arena_bytes = (entry.interpreters.get("tflm") or {}).get("arena_bytes") if row.backend == "tflm" else None
     predicted = predictor.run(values)
     stats = predictor.stats

@@ -31,6 +31,8 @@ def format_table(result: VerifyResult) -> str:
     incompatible = sum(r.incompatible for r in result.variants)
     note = f" ({skipped} skipped: no interpreter for them here)" if skipped else ""
     note += f" ({incompatible} incompatible with the interpreter, as recorded at export)" if incompatible else ""
+    if incompatible and result.named:
+        note += ": you named it, so this is a failure"
     lines.append(("all variants pass" if result.passed else "some variants FAIL the gate") + note)
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ import pytest
 
 from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
 from edgernn.runtime.backends import BACKENDS, backend_class, installed, runs
+from edgernn.runtime.manifest import read_manifest
 from edgernn.runtime.variants import VARIANTS
 from runtime_env import FLOAT32, INT8
 
@@ -173,8 +174,9 @@ def test_float32_equals_the_exporting_machine(bundles, backend):
     compared = 0
     for key, expected in reference.items():
         name, variant = key.split("/")
-        if name not in bundles or not runs(cls, VARIANTS[variant]):
-            continue
+        if (name not in bundles or not runs(cls, VARIANTS[variant])
+                or read_manifest(bundles[name]).variants[variant].refused_by(backend)):
+            continue  # e.g. TFLM and the window model (recorded at export, with the reason)
         span = np.ptp(expected[np.isfinite(expected)])
         out = StreamingPredictor.load(bundles[name], variant, backend=backend).run(values)
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5 * span, err_msg=key)
