@@ -48,7 +48,7 @@ def _format(prediction: float) -> str:
     return "nan\n" if math.isnan(prediction) else f"{prediction:.9g}\n"
 
 
-def _parse(raw: bytes) -> tuple[float | None, str | None]:
+def parse_value(raw: bytes) -> tuple[float | None, str | None]:
     """A line's value, or (None, why it is not one); (None, None) for a blank line."""
     try:
         text = raw.decode("utf-8").strip()
@@ -113,7 +113,7 @@ def parse_records(extra: dict, state_file: Path) -> tuple[dict | None, dict | No
 
 
 @contextlib.contextmanager
-def _signals_stop(stop: Stop):
+def signals_stop(stop: Stop):
     """SIGTERM/SIGINT/SIGHUP ask the loop to stop after the line in hand (restored afterwards)."""
     def handler(signum, frame):
         stop.signal = signum
@@ -143,7 +143,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
 
     before = source.position() if strict and state_file is not None else None
     for line in source:
-        value, problem = _parse(line.raw)
+        value, problem = parse_value(line.raw)
         if problem is not None:
             report.bad_lines += 1
             report.first_bad = report.first_bad or problem
@@ -201,7 +201,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
             input_record, output_record = parse_records(predictor.load_state(state_path), state_path)
         sink = FileSink(output_path, output_record, err) if output_path else StdoutSink()
         stack.callback(sink.close)
-        stack.enter_context(_signals_stop(stop))
+        stack.enter_context(signals_stop(stop))
         source = open_input(input_file, stop, follow, err)
         if source is None:  # stopped while waiting for the input to appear
             return _summary(predictor, StreamReport(), stop, err)
