@@ -27,6 +27,7 @@ or 130 for SIGINT).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import sys
@@ -159,18 +160,12 @@ class Bridge:
 
 
 @dataclass
-class BrokerOptions:
-    url: str
-    subscribe: list[str]
-    client_id: str | None = None
-    qos: int = 1
-    username: str | None = None
-    password: str | None = None
+class BrokerOptions(mqtt.ClientOptions):
+    """What the command line says about the broker: the client's options, plus where and what to read."""
+
+    url: str = ""
+    subscribe: list[str] = field(default_factory=list)
     password_file: str | None = None
-    cafile: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
-    insecure: bool = False
 
 
 def _password(options: BrokerOptions) -> str | None:
@@ -191,11 +186,10 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
     if not broker_options.subscribe:
         raise EdgernnError("--mqtt needs at least one --subscribe topic filter, e.g. 'sensors/+/temperature'")
     mqtt.require_paho()  # before the model loads: a missing extra is the first thing to say
-    client = mqtt.ClientOptions(
-        client_id=broker_options.client_id or mqtt.default_client_id(config.state_file, broker_options.subscribe),
-        qos=broker_options.qos, username=broker_options.username, password=_password(broker_options),
-        cafile=broker_options.cafile, certfile=broker_options.certfile, keyfile=broker_options.keyfile,
-        insecure=broker_options.insecure)
+    client = mqtt.ClientOptions(**{f.name: getattr(broker_options, f.name)
+                                   for f in dataclasses.fields(mqtt.ClientOptions)})
+    client.client_id = client.client_id or mqtt.default_client_id(config.state_file, broker_options.subscribe)
+    client.password = _password(broker_options)
     if config.state_file is not None and config.state_file.is_dir():
         raise EdgernnError(f"--state-file {config.state_file} is a directory")
     streams = TopicStreams(bundle, variant, backend, config.on_nan, max_topics, err)

@@ -104,7 +104,7 @@ class Incoming:
 
 @dataclass
 class ClientOptions:
-    client_id: str
+    client_id: str | None = None  # None: ``default_client_id``
     qos: int = 1
     username: str | None = None
     password: str | None = None
