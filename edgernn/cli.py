@@ -232,7 +232,71 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
         sys.exit(EXIT_CHECK_FAILED)
 
 
-@cli.command("stream", short_help="Predict the next value for each value on stdin (or a file).")
+def mqtt_options(func):
+    """The MQTT bridge's options on ``stream`` (``edgernn.stream.bridge``), named as mosquitto_sub names them."""
+    options = [
+        click.option("--mqtt", "mqtt_url", metavar="URL", default=None,
+                     help="Bridge an MQTT broker instead of lines: mqtt://[user[:pass]@]host[:port] or mqtts://... "
+                          "(TLS). Every topic is its own stream. Needs pip install 'edgernn[mqtt]'."),
+        click.option("--subscribe", "-t", multiple=True, metavar="FILTER",
+                     help="(--mqtt) Topic filter to read, e.g. 'sensors/+/temperature'; repeatable."),
+        click.option("--publish", default="predictions/{topic}", show_default=True, metavar="TEMPLATE",
+                     help="(--mqtt) Where each prediction goes; {topic} is the reading's topic."),
+        click.option("--field", default="value", show_default=True,
+                     help="(--mqtt) The value's key in a JSON payload (a plain number needs none)."),
+        click.option("--time-field", default="ts", show_default=True,
+                     help="(--mqtt) The reading's time or sequence number in a JSON payload (a number or ISO 8601): "
+                          "echoed in the prediction, and how a redelivered reading is recognised."),
+        click.option("--qos", type=click.IntRange(0, 1), default=1, show_default=True,
+                     help="(--mqtt) QoS of the subscriptions and the predictions."),
+        click.option("--client-id", "-i", default=None,
+                     help="(--mqtt) Stable client id (the broker keeps its session while the bridge is down). "
+                          "Default: edgernn-HOST-<digest of the state file path>."),
+        click.option("--username", "-u", default=None, help="(--mqtt) Broker user name."),
+        click.option("--password", "-P", default=None, help="(--mqtt) Broker password (visible in ps: prefer "
+                                                             "--password-file)."),
+        click.option("--password-file", type=click.Path(dir_okay=False, exists=True), default=None,
+                     help="(--mqtt) Read the broker password from the first line of this file."),
+        click.option("--cafile", type=click.Path(dir_okay=False, exists=True), default=None,
+                     help="(--mqtt mqtts://) CA certificates to verify the broker with (default: the system's)."),
+        click.option("--cert", "certfile", type=click.Path(dir_okay=False, exists=True), default=None,
+                     help="(--mqtt mqtts://) Client certificate (PEM)."),
+        click.option("--key", "keyfile", type=click.Path(dir_okay=False, exists=True), default=None,
+                     help="(--mqtt mqtts://) Client certificate's private key (PEM)."),
+        click.option("--insecure", is_flag=True, help="(--mqtt mqtts://) Do not check the broker's host name."),
+        click.option("--max-topics", type=click.IntRange(1, 65536), default=1024, show_default=True,
+                     help="(--mqtt) At most this many topics (streams); readings of further topics are skipped."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+_LINE_ONLY = {"input_file": "INPUT_FILE", "output_file": "--output", "follow": "--follow", "strict": "--strict",
+              "interval": "--interval", "adaptive": "--adaptive", "anomalies": "--anomalies",
+              "anomaly_log": "--anomaly-log"}  # intervals over MQTT: not yet
+
+
+def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
+    """``stream --mqtt``: the line-only options refused, the rest handed to the bridge."""
+    from pathlib import Path
+
+    from edgernn.stream.bridge import BridgeConfig, BrokerOptions, run
+
+    given = [name for key, name in _LINE_ONLY.items() if line_options[key]]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} cannot be used with --mqtt (the broker is the input and output)")
+    url = mqtt.pop("mqtt_url")
+    config = BridgeConfig(publish=mqtt.pop("publish"), field=mqtt.pop("field"), time_field=mqtt.pop("time_field"),
+                          on_nan=common["on_nan"], save_every=common["save_every"],
+                          state_file=Path(common["state_file"]) if common["state_file"] else None)
+    max_topics = mqtt.pop("max_topics")
+    broker = BrokerOptions(url=url, subscribe=list(mqtt.pop("subscribe")), **mqtt)
+    return run(bundle, broker, config, variant=common["variant"], backend=common["backend"],
+               reset_state=common["reset_state"], max_topics=max_topics)
+
+
+@cli.command("stream", short_help="Predict the next value for each value on stdin, a file or MQTT topics.")
 @click.argument("bundle", type=click.Path(), callback=_bundle_path)
 @click.argument("input_file", required=False, default=None)
 @click.option("--variant", type=VARIANT, default="tflite-int8", show_default=True, help="Variant to run.")
@@ -263,8 +327,9 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
                    "report each anomaly on stderr (level 0.99 unless --interval).")
 @click.option("--anomaly-log", type=click.Path(dir_okay=False), default=None,
               help="Append anomaly reports to this file instead of stderr (exactly once, like --output).")
+@mqtt_options
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict,
-                   output_file, follow, interval, adaptive, anomalies, anomaly_log):
+                   output_file, follow, interval, adaptive, anomalies, anomaly_log, **mqtt):
     """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
 
     Reads INPUT_FILE (a file or a FIFO) or stdin. A non-numeric or non-UTF-8 line is reported on stderr with its
@@ -278,7 +343,25 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     - with --output FILE, that same file, cut back to what the state vouches for: exactly once across kill -9.
     From a FIFO or pipe, lines are taken one at a time: a kill loses at most the line in hand.
     SIGTERM finishes the line in hand, saves and exits 0.
+
+    With --mqtt URL, a bridge instead: readings from the --subscribe topics (a number, or JSON with --field and
+    --time-field), each topic its own stream, one JSON prediction per reading to --publish; with --state-file
+    every topic resumes after a restart, and a redelivered reading is not predicted twice. See README.
     """
+    if mqtt["mqtt_url"] is not None:
+        code = _stream_mqtt(bundle, dict(input_file=input_file, output_file=output_file, follow=follow,
+                                         strict=strict, interval=interval, adaptive=adaptive, anomalies=anomalies,
+                                         anomaly_log=anomaly_log),
+                            dict(variant=variant, backend=backend, state_file=state_file, save_every=save_every,
+                                 reset_state=reset_state, on_nan=on_nan), mqtt)
+        if code:
+            sys.exit(code)
+        return
+    given = [f"--{name.replace('_', '-')}" for name, value in mqtt.items()
+             if value not in ((), None, False) and click.get_current_context().get_parameter_source(name).name
+             != "DEFAULT"]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --mqtt URL")
     from edgernn.stream.service import run
 
     code = run(bundle, input_file, variant=variant, backend=backend, state_file=state_file, save_every=save_every,

@@ -204,27 +204,35 @@ class StreamingPredictor:
         and for one holding non-finite hidden states (a NaN state would make every later prediction NaN).
         """
         meta, arrays = read_state(path, self._state_meta())
-        restored = {}
-        for key, value in self.state.items():
-            saved = arrays.get(f"state/{key}")
-            if saved is None or saved.shape != value.shape or saved.dtype != value.dtype:
-                raise StateError(f"state file {path} lacks a valid {key!r} array; use --reset-state to start over")
-            finite = np.isfinite(saved) if key not in ("last", "buffer") else ~np.isinf(saved)  # NaN = no value yet
-            if saved.dtype.kind == "f" and not finite.all():
-                raise StateError(f"state file {path} holds non-finite values in {key!r}; use --reset-state to "
-                                 "start over")
-            restored[key] = saved.copy()
         steps = arrays.get("steps")
         if steps is None or steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 0:
             raise StateError(f"state file {path} lacks a valid step count; use --reset-state to start over")
+        self._restore({key[len("state/"):]: value for key, value in arrays.items() if key.startswith("state/")},
+                      int(steps), f"state file {path}")
+        return dict(meta.get("extra", {}))
+
+    def restore_state(self, state: dict[str, np.ndarray], steps: int | None = None) -> None:
+        """Take over ``state`` (as ``state`` returns it, for this predictor's stream count), checked like a
+        state file: how the MQTT bridge moves its streams into a predictor with more of them."""
+        self._restore(state, self.steps if steps is None else steps, "the given state")
+
+    def _restore(self, given: dict[str, np.ndarray], steps: int, source: str) -> None:
+        restored = {}
+        for key, value in self.state.items():
+            saved = given.get(key)
+            if saved is None or saved.shape != value.shape or saved.dtype != value.dtype:
+                raise StateError(f"{source} lacks a valid {key!r} array; use --reset-state to start over")
+            finite = np.isfinite(saved) if key not in ("last", "buffer") else ~np.isinf(saved)  # NaN = no value yet
+            if saved.dtype.kind == "f" and not finite.all():
+                raise StateError(f"{source} holds non-finite values in {key!r}; use --reset-state to start over")
+            restored[key] = saved.copy()
         if self._window and ((restored["filled"] < 0).any() or restored["filled"].dtype.kind not in "iu"):
-            raise StateError(f"state file {path} has a negative window fill; use --reset-state to start over")
+            raise StateError(f"{source} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
         self._last = restored["last"]
         if self._window:
             self._buffer, self._filled = restored["buffer"], restored["filled"]
-        self.steps = int(steps)
-        return dict(meta.get("extra", {}))
+        self.steps = steps
 
     # -- stepping --------------------------------------------------------------------------------------------
 

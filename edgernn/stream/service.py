@@ -44,7 +44,7 @@ class StreamReport:
     warned: bool = False  # the out-of-range warning is printed once
 
 
-def _parse(raw: bytes) -> tuple[float | None, str | None]:
+def parse_value(raw: bytes) -> tuple[float | None, str | None]:
     """A line's value, or (None, why it is not one); (None, None) for a blank line."""
     try:
         text = raw.decode("utf-8").strip()
@@ -112,7 +112,7 @@ def parse_records(extra: dict, state_file: Path) -> tuple[dict | None, dict | No
 
 
 @contextlib.contextmanager
-def _signals_stop(stop: Stop):
+def signals_stop(stop: Stop):
     """SIGTERM/SIGINT/SIGHUP ask the loop to stop after the line in hand (restored afterwards)."""
     def handler(signum, frame):
         stop.signal = signum
@@ -158,7 +158,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
 
     before = source.position() if strict and state_file is not None else None
     for line in source:
-        value, problem = _parse(line.raw)
+        value, problem = parse_value(line.raw)
         if problem is not None:
             report.bad_lines += 1
             report.first_bad = report.first_bad or problem
@@ -234,7 +234,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
         stack.callback(sink.close)
         alerts = FileSink(log_path, log_record, err) if log_path else StdoutSink(err)
         stack.callback(alerts.close)
-        stack.enter_context(_signals_stop(stop))
+        stack.enter_context(signals_stop(stop))
         source = open_input(input_file, stop, follow, err)
         if source is None:  # stopped while waiting for the input to appear
             return _summary(predictor, StreamReport(), stop, err)

@@ -1,0 +1,215 @@
+"""``edgernn stream --mqtt``: sensor readings from MQTT topics in, one JSON prediction per reading out, every
+topic its own stream (``topics``), resumable across restarts of the bridge and of the broker.
+
+The order of things, per batch of messages that arrived together:
+1. each message is parsed (``payloads``); a bad one is logged with its topic and skipped; a reading whose time is
+   not after the last one stepped for its topic (a QoS 1 redelivery) is skipped;
+2. the readings are stepped, one invoke per round (``TopicStreams.step``), and each prediction is published
+   (QoS 1 by default) to the ``--publish`` topic;
+3. when a save is due (``--save-every`` readings unsaved, the broker's in-flight window nearly used up, or the
+   oldest unsaved reading ``SAVE_WITHIN`` seconds old: ``Bridge._save_due``), and once the broker has acknowledged
+   every prediction published so far, all topics' states are saved atomically (``--state-file``), and only then
+   are their readings acknowledged to the broker.
+
+What a ``kill -9`` costs: nothing is lost. The readings since the last save were not acknowledged, so the broker
+(which keeps the session, see ``mqtt``) delivers them again to the restarted bridge; they are stepped again
+from the saved state, so their predictions are the same and are published a second time (same ``ts``: a
+subscriber that keeps the last ``ts`` per topic drops them). A reading with a time is never stepped twice; one
+without (a plain number) is stepped twice only when the kill falls between a save and its acknowledgements. A
+broker restart loses only what the broker itself loses (enable its ``persistence``); the bridge reconnects with
+backoff, keeps its states and republishes what was not acknowledged.
+
+Without ``--state-file`` readings are acknowledged as soon as their predictions are published, and a restart
+starts every topic afresh. SIGTERM, SIGINT and SIGHUP finish the batch in hand, save, acknowledge and exit (0,
+or 130 for SIGINT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgernn import locking
+from edgernn.runtime.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
+from edgernn.stream import mqtt, payloads
+from edgernn.stream.readers import Stop
+from edgernn.stream.service import signals_stop
+from edgernn.stream.topics import TopicStreams
+
+SAVE_WITHIN = 1.0  # seconds: a quiet sensor's last readings are saved (and acknowledged) this soon
+# unacknowledged readings at which a dry queue means "save now": Mosquitto sends a client at most
+# max_inflight_messages (default 20) unacknowledged QoS 1 messages, then waits for acknowledgements
+ACK_WINDOW = 16
+BATCH = 4096  # messages taken at once; readings beyond it wait for the next batch
+POLL = 0.2  # seconds between looks at a stop request while no message arrives
+PUBACK_WAIT = 5.0  # seconds a save or an exit waits for the broker to acknowledge the predictions
+
+
+@dataclass
+class BridgeConfig:
+    publish: str  # the prediction topic, ``{topic}`` standing for the reading's topic
+    field: str = "value"
+    time_field: str = "ts"
+    on_nan: str = "skip"
+    state_file: Path | None = None
+    save_every: int = 100
+
+
+@dataclass
+class BridgeReport:
+    readings: int = 0
+    bad: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    saves: int = 0
+    topics: set = field(default_factory=set)
+
+
+class Bridge:
+    """The loop: ``Connection`` messages through ``TopicStreams``, predictions back, states saved, acks sent."""
+
+    def __init__(self, streams: TopicStreams, connection, config: BridgeConfig, err=None):
+        self.streams, self.connection, self.config = streams, connection, config
+        self.report = BridgeReport()
+        self._err = err or sys.stderr
+        self._unacked: list[mqtt.Incoming] = []  # awaiting a save (with --state-file)
+        self._unsaved, self._oldest = 0, 0.0
+
+    def run(self, stop: Stop) -> None:
+        while not stop:
+            if self.connection.fatal:
+                raise EdgernnError(self.connection.fatal)
+            batch = self.connection.take(POLL, BATCH)
+            if batch:
+                self.handle(batch)
+            if self.config.state_file is None:
+                self.connection.ack(self._unacked)
+                self._unacked.clear()
+            elif self._save_due():
+                self.save()
+        if self._unacked:
+            self.save(final=True)
+
+    def _save_due(self) -> bool:
+        """``--save-every`` readings unsaved; or the queue ran dry with ``ACK_WINDOW`` readings unacknowledged (the
+        broker may be holding the next ones back until we acknowledge); or the oldest unsaved is ``SAVE_WITHIN``
+        seconds old (a quiet sensor)."""
+        if not self._unacked:
+            return False
+        return (self._unsaved >= self.config.save_every
+                or (len(self._unacked) >= ACK_WINDOW and self.connection.messages.empty())
+                or time.monotonic() - self._oldest >= SAVE_WITHIN)
+
+    def handle(self, batch: list[mqtt.Incoming]) -> None:
+        """Parse, skip what must be skipped, step the rest in rounds, publish one prediction per reading."""
+        accepted = []
+        for message in batch:
+            reading = self._reading(message)
+            if reading is not None:
+                accepted.append((message, reading, self.streams.slots[message.topic]))
+        self._unacked.extend(batch)
+        if not accepted:
+            return
+        predictions = self.streams.step([(slot, reading.value) for _, reading, slot in accepted])
+        for (message, reading, _), predicted in zip(accepted, predictions):
+            self.connection.publish(self.config.publish.replace("{topic}", message.topic),
+                                    payloads.prediction(reading, predicted))
+        if not self._unsaved:
+            self._oldest = time.monotonic()
+        self._unsaved += len(accepted)
+        self.report.readings += len(accepted)
+
+    def _reading(self, message: mqtt.Incoming) -> payloads.Reading | None:
+        try:
+            reading = payloads.parse(message.payload, self.config.field, self.config.time_field)
+            if self.config.on_nan == "raise" and not math.isfinite(reading.value):
+                raise payloads.BadPayload(f"the value {reading.value} is not finite (--on-nan raise)")
+        except payloads.BadPayload as exc:
+            self.report.bad += 1
+            print(f"topic {message.topic}: {exc}; skipped", file=self._err, flush=True)
+            return None
+        slot = self.streams.slot(message.topic)
+        if slot is None:
+            self.report.refused += 1
+            return None
+        if not self.streams.claim(slot, reading.key):
+            self.report.duplicates += 1
+            return None
+        self.report.topics.add(message.topic)
+        return reading
+
+    def save(self, final: bool = False) -> None:
+        """Save every topic's state once the broker has every prediction, then acknowledge the readings."""
+        if not self.connection.wait_published(PUBACK_WAIT):
+            if final:
+                print(f"note: the broker has not acknowledged every prediction; the state is left at the last "
+                      f"save, and the {len(self._unacked)} readings since are delivered again at the next start",
+                      file=self._err, flush=True)
+            return  # disconnected: paho publishes them again once reconnected; the save waits for that
+        self.streams.save(self.config.state_file)
+        self.connection.ack(self._unacked)
+        self._unacked.clear()
+        self._unsaved = 0
+        self.report.saves += 1
+
+
+@dataclass
+class BrokerOptions(mqtt.ClientOptions):
+    """What the command line says about the broker: the client's options, plus where and what to read."""
+
+    url: str = ""
+    subscribe: list[str] = field(default_factory=list)
+    password_file: str | None = None
+
+
+def _password(options: BrokerOptions) -> str | None:
+    if options.password_file is None:
+        return options.password
+    if options.password is not None:
+        raise EdgernnError("give --password or --password-file, not both")
+    text = Path(options.password_file).read_text(encoding="utf-8")
+    return text.splitlines()[0] if text else ""
+
+
+def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant: str, backend: str,
+        reset_state: bool, max_topics: int, err=None) -> int:
+    """``edgernn stream --mqtt``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
+    err = err or sys.stderr
+    broker = mqtt.parse_url(broker_options.url)
+    mqtt.check_publish_template(config.publish)
+    if not broker_options.subscribe:
+        raise EdgernnError("--mqtt needs at least one --subscribe topic filter, e.g. 'sensors/+/temperature'")
+    mqtt.require_paho()  # before the model loads: a missing extra is the first thing to say
+    client = mqtt.ClientOptions(**{f.name: getattr(broker_options, f.name)
+                                   for f in dataclasses.fields(mqtt.ClientOptions)})
+    client.client_id = client.client_id or mqtt.default_client_id(config.state_file, broker_options.subscribe)
+    client.password = _password(broker_options)
+    if config.state_file is not None and config.state_file.is_dir():
+        raise EdgernnError(f"--state-file {config.state_file} is a directory")
+    streams = TopicStreams(bundle, variant, backend, config.on_nan, max_topics, err)
+    if streams.predictor.backend_note:
+        print(f"note: {streams.predictor.backend_note}", file=err, flush=True)
+    stop = Stop()
+    with contextlib.ExitStack() as stack:
+        if config.state_file is not None:
+            stack.enter_context(locking.locked(config.state_file, "state file"))
+            if config.state_file.exists() and not reset_state:
+                streams.restore(config.state_file)
+                print(f"resumed {len(streams.slots)} topic(s) from {config.state_file}", file=err, flush=True)
+        connection = mqtt.Connection(broker, client, broker_options.subscribe, err)
+        stack.enter_context(signals_stop(stop))
+        connection.start()
+        stack.callback(connection.close)
+        bridge = Bridge(streams, connection, config, err)
+        bridge.run(stop)
+    report = bridge.report
+    print(f"{report.saves} saves; {report.readings} readings from {len(report.topics)} topic(s) predicted; {report.duplicates} "
+          f"redelivered skipped, {report.bad} bad payload(s), {report.refused} over --max-topics",
+          file=err, flush=True)
+    return EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK

@@ -1,0 +1,264 @@
+"""The MQTT side of the bridge: broker URLs, the paho-mqtt client, reconnection, publishing and acknowledging.
+
+paho-mqtt 2.x is an optional extra (``pip install 'edgernn[mqtt]'``), imported here only when the bridge starts.
+The client speaks MQTT 5 with a stable client id, ``clean_start=False`` and a session that outlives a
+disconnection by ``SESSION_EXPIRY`` seconds, so the broker queues the subscribed readings while the bridge is
+down or restarting. Incoming QoS 1 messages are acknowledged by the caller (``ack``), not on receipt: the bridge
+acknowledges a reading only once the state that includes it is saved, so a reading the saved state lacks is
+redelivered after a ``kill -9``. Subscriptions are ``noLocal`` (the bridge never reads its own predictions back,
+whatever the topics) and send retained messages only when new.
+
+paho's network thread runs the connection: a broker that is not there at start, or goes away, is retried with
+exponential backoff from ``RECONNECT_MIN`` to ``RECONNECT_MAX`` seconds, each outage logged once. A refusal that
+retrying cannot cure (bad credentials, not authorised, a rejected client id, a TLS certificate that does not
+verify) is fatal: ``fatal`` holds the one-line reason for the bridge to raise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import socket
+import ssl
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from edgernn.runtime.errors import EdgernnError, MissingDependency, first_line
+
+SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps the session (and queues readings) while we are away
+RECONNECT_MIN, RECONNECT_MAX = 1, 60
+KEEPALIVE = 30
+PUBLISH_WINDOW = 1000  # QoS 1 predictions in flight before paho queues them (its default, 20, throttles batches)
+_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+_FATAL_CONNACK = {0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C}  # protocol, client id, credentials, authorisation, banned
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = None
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_url(url: str) -> Broker:
+    """``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` (TLS), as mosquitto_sub's ``-L`` takes them;
+    ports default to 1883 and 8883. Raises EdgernnError (one line) for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise EdgernnError(f"--mqtt {url!r} is not a broker URL ({first_line(exc)})") from None
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise EdgernnError(f"--mqtt {url!r}: the URL must start with mqtt:// or mqtts:// (TLS)")
+    if not parts.hostname:
+        raise EdgernnError(f"--mqtt {url!r} names no host (e.g. mqtt://localhost:1883)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise EdgernnError(f"--mqtt {url!r}: give only the broker (topics go in --subscribe and --publish)")
+    return Broker(parts.hostname, port or _DEFAULT_PORTS[parts.scheme], parts.scheme == "mqtts",
+                  unquote(parts.username) if parts.username else None,
+                  unquote(parts.password) if parts.password is not None else None)
+
+
+def check_publish_template(template: str) -> str:
+    if not template or "+" in template or "#" in template or "\0" in template:
+        raise EdgernnError(f"--publish {template!r} must be a topic without wildcards, e.g. 'predictions/{{topic}}'")
+    return template
+
+
+def default_client_id(state_file: Path | None, subscriptions: list[str]) -> str:
+    """Stable across restarts (the broker's session is keyed by it): host name plus a digest of the state file's
+    path, or of the subscriptions without one."""
+    anchor = str(state_file.resolve()) if state_file else "\n".join(subscriptions)
+    return f"edgernn-{socket.gethostname()[:20]}-{hashlib.sha256(anchor.encode()).hexdigest()[:10]}"
+
+
+def require_paho():
+    """paho.mqtt's client module, or MissingDependency naming the extra (also for paho-mqtt 1.x)."""
+    try:
+        from paho.mqtt import client
+    except ImportError:
+        client = None
+    if client is None or not hasattr(client, "CallbackAPIVersion"):
+        raise MissingDependency("the MQTT bridge needs paho-mqtt 2.x, which is not installed: "
+                                "pip install 'edgernn[mqtt]'")
+    return client
+
+
+@dataclass
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    session: int  # the connection it came on: an ack belongs to that connection only
+
+
+@dataclass
+class ClientOptions:
+    client_id: str | None = None  # None: ``default_client_id``
+    qos: int = 1
+    username: str | None = None
+    password: str | None = None
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    insecure: bool = False
+
+
+class Connection:
+    """One paho client: readings into ``messages``, predictions out with ``publish``, acks with ``ack``."""
+
+    def __init__(self, broker: Broker, options: ClientOptions, subscriptions: list[str], err=None):
+        mqtt = require_paho()
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self.broker, self._options, self._subscriptions = broker, options, subscriptions
+        self._err = err or sys.stderr
+        self.messages: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        self.session = 0  # incremented at each connection
+        self.fatal: str | None = None
+        self._down_since: float | None = None
+        self._closing = False
+        self._sent: list[int] = []  # mids of predictions published since the last ``wait_published``
+        self._confirmed: set[int] = set()
+        self._lock = threading.Condition()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=options.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        username = options.username if options.username is not None else broker.username
+        password = options.password if options.password is not None else broker.password
+        if username is not None or password is not None:
+            client.username_pw_set(username or "", password)
+        if broker.tls:
+            client.tls_set(ca_certs=options.cafile, certfile=options.certfile, keyfile=options.keyfile)
+            client.tls_insecure_set(options.insecure)
+        elif options.cafile or options.certfile or options.keyfile:
+            raise EdgernnError(f"--cafile/--cert/--key need a mqtts:// broker URL, not {broker}")
+        client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
+        client.max_inflight_messages_set(PUBLISH_WINDOW)
+        client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
+        client.on_message, client.on_publish = self._on_message, self._on_publish
+        client.on_subscribe = self._on_subscribe
+        self._properties = Properties(PacketTypes.CONNECT)
+        self._properties.SessionExpiryInterval = SESSION_EXPIRY
+        self._client, self._mqtt = client, mqtt
+
+    # -- connecting --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (a broker not there yet is retried in the background) and start the network thread.
+        Raises EdgernnError for a TLS failure, which no retry cures."""
+        try:
+            self._client.connect(self.broker.host, self.broker.port, KEEPALIVE, clean_start=False,
+                                 properties=self._properties)
+        except ssl.SSLError as exc:
+            raise EdgernnError(f"TLS with {self.broker} failed: {first_line(exc)}") from None
+        except OSError as exc:
+            self._went_down(f"cannot reach {self.broker} ({first_line(exc)})")
+            self._client.connect_async(self.broker.host, self.broker.port, KEEPALIVE, clean_start=False,
+                                       properties=self._properties)
+        self._client.loop_start()
+
+    def _went_down(self, why: str) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._log(f"{why}; reconnecting with backoff ({RECONNECT_MIN} to {RECONNECT_MAX} s)")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            if reason_code.value in _FATAL_CONNACK:
+                self.fatal = f"the broker {self.broker} refused the connection: {reason_code}"
+                client.disconnect()
+            else:
+                self._went_down(f"the broker {self.broker} refused the connection ({reason_code})")
+            return
+        self.session += 1
+        options = self._mqtt.SubscribeOptions(qos=self._options.qos, noLocal=True,
+                                              retainHandling=self._mqtt.SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe([(topic, options) for topic in self._subscriptions])
+        away = "" if self._down_since is None else f" after {time.monotonic() - self._down_since:.0f} s away"
+        self._down_since = None
+        resumed = "session resumed" if flags.session_present else "new session"
+        self._log(f"connected to {self.broker} as {self._options.client_id} ({resumed}){away}")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        for topic, code in zip(self._subscriptions, reason_codes):
+            if code.is_failure:
+                self._log(f"the broker refused the subscription to {topic} ({code})")
+        self._log(f"subscribed to {', '.join(self._subscriptions)}")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.fatal is None and not self._closing:
+            self._went_down(f"disconnected from {self.broker} ({reason_code})")
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
+    # -- messages ----------------------------------------------------------------------------------------------
+
+    def _on_message(self, client, userdata, message) -> None:
+        self.messages.put(Incoming(message.topic, message.payload, message.mid, message.qos, self.session))
+
+    def take(self, timeout: float, limit: int) -> list[Incoming]:
+        """What has arrived: waits up to ``timeout`` for the first message, then takes up to ``limit``."""
+        try:
+            batch = [self.messages.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(batch) < limit:
+            try:
+                batch.append(self.messages.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def ack(self, messages: list[Incoming]) -> None:
+        """Acknowledge QoS 1 messages of the current connection (older ones the broker sends again)."""
+        for message in messages:
+            if message.qos and message.session == self.session:
+                self._client.ack(message.mid, message.qos)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        info = self._client.publish(topic, payload, qos=self._options.qos)
+        with self._lock:
+            self._sent.append(info.mid)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._log(f"the broker refused a prediction ({reason_code}); check its ACL for the --publish topics")
+        with self._lock:
+            self._confirmed.add(mid)
+            self._lock.notify_all()
+
+    def wait_published(self, timeout: float) -> bool:
+        """Whether every prediction published so far has reached the broker (PUBACK), waiting up to ``timeout``;
+        True resets the count."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not self._confirmed.issuperset(self._sent):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(min(left, 0.1))
+            self._confirmed.difference_update(self._sent)
+            self._sent.clear()
+            return True
+
+    def close(self) -> None:
+        """Disconnect (the session stays on the broker) and stop the network thread."""
+        self._closing = True
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _log(self, text: str) -> None:
+        print(text, file=self._err, flush=True)

@@ -1,0 +1,154 @@
+"""Many MQTT topics through one predictor: a slot per topic, created on its first reading, and one invoke per
+round of readings that arrive together.
+
+Why one predictor: an invoke over ``streams=N`` costs little more than over one stream, so 500 sensors cost a
+few invokes per batch of messages instead of 500. The interpreter's batch size is fixed when it is loaded, so
+the predictor grows by reloading it with twice the streams and moving every stream's state across (hidden
+states, last values, window buffers: ``StreamingPredictor.restore_state``); capacities are powers of two from 1
+up to ``max_topics`` (at most 65536, the predictor's own limit). A topic beyond the limit is refused and logged
+once; a topic keeps its slot for the life of the state file.
+
+A round holds at most one reading per topic: a topic with several readings in one batch (a backlog after a
+restart) is stepped once per round, in arrival order. Streams without a reading in a round are fed NaN, which
+the predictor (loaded with ``on_nan="skip"``) leaves untouched, so every topic sees exactly its own readings:
+the same predictions as a lone ``StreamingPredictor`` over that topic's values. ``hold`` is applied here,
+per topic, before the round (a held topic is fed its own last value).
+
+Per topic, the ordering key of the last reading taken (``payloads.Reading.key``) is kept and saved with the
+states: a reading whose key is not above it is a redelivery (or out of order) and is not stepped again.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime import StreamingPredictor
+from edgernn.runtime.errors import StateError
+from edgernn.runtime.state_file import read_state
+
+MAX_TOPICS = 1 << 16  # StreamingPredictor's limit on streams
+_RESET = "use --reset-state to start over"
+
+
+class TopicStreams:
+    """The topics seen so far, each a stream of one predictor, saved and restored together."""
+
+    def __init__(self, bundle, variant: str, backend: str, on_nan: str = "skip", max_topics: int = 1024, err=None):
+        if not 1 <= max_topics <= MAX_TOPICS:
+            raise ValueError(f"max_topics must be from 1 to {MAX_TOPICS}, got {max_topics}")
+        self._load = lambda streams: StreamingPredictor.load(bundle, variant=variant, backend=backend,
+                                                             streams=streams, on_nan="skip")
+        self.hold = on_nan == "hold"
+        self.max_topics = max_topics
+        self.predictor = self._load(1)
+        self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
+        self.last_key: list[float | None] = []  # per slot: the key of the last reading stepped
+        self._refused: set[str] = set()
+        self._err = err or sys.stderr
+
+    # -- topics --------------------------------------------------------------------------------------------------
+
+    def slot(self, topic: str) -> int | None:
+        """``topic``'s stream, created (and the predictor grown) on its first reading; None beyond the limit."""
+        slot = self.slots.get(topic)
+        if slot is not None:
+            return slot
+        if len(self.slots) >= self.max_topics:
+            if topic not in self._refused and len(self._refused) < 1000:
+                self._refused.add(topic)
+                print(f"topic {topic}: more than {self.max_topics} topics (--max-topics); its readings are "
+                      "skipped", file=self._err, flush=True)
+            return None
+        slot = len(self.slots)
+        if slot >= self.predictor.streams:
+            self._grow(min(self.predictor.streams * 2, self.max_topics))
+        self.slots[topic] = slot
+        self.last_key.append(None)
+        return slot
+
+    def _grow(self, streams: int) -> None:
+        old, bigger = self.predictor, self._load(streams)
+        state = bigger.state
+        for name, value in old.state.items():
+            state[name][: old.streams] = value
+        bigger.restore_state(state, old.steps)
+        self.predictor = bigger
+
+    def claim(self, slot: int, key: float | None) -> bool:
+        """Whether a reading with ordering ``key`` comes after the last one taken on ``slot`` (then it becomes
+        the last); False for a redelivery or a reading out of order, which must not be stepped."""
+        last = self.last_key[slot]
+        if key is None:
+            return True
+        if last is not None and key <= last:
+            return False
+        self.last_key[slot] = key
+        return True
+
+    # -- stepping ------------------------------------------------------------------------------------------------
+
+    def step(self, readings: list[tuple[int, float]]) -> list[float]:
+        """Step ``(slot, value)`` readings (in arrival order, each ``claim``ed) in rounds of at most one per slot;
+        returns one prediction per reading, in the same order."""
+        predictions = [math.nan] * len(readings)
+        pending = list(range(len(readings)))
+        while pending:
+            taken: dict[int, int] = {}  # slot -> the reading it takes this round
+            later = []
+            for i in pending:
+                if readings[i][0] in taken:
+                    later.append(i)
+                else:
+                    taken[readings[i][0]] = i
+            self._round(list(taken.values()), readings, predictions)
+            pending = later
+        return predictions
+
+    def _round(self, indices: list[int], readings, predictions: list[float]) -> None:
+        predictor = self.predictor
+        values = np.full(predictor.streams, np.nan)
+        slots = [readings[i][0] for i in indices]
+        values[slots] = [readings[i][1] for i in indices]
+        if self.hold:
+            missing = [s for s in slots if not math.isfinite(values[s])]
+            if missing:
+                values[missing] = predictor.state["last"][missing]
+        out = np.atleast_1d(predictor.step(values if predictor.streams > 1 else float(values[0])))
+        for i, slot in zip(indices, slots):
+            predictions[i] = float(out[slot])
+
+    # -- saving --------------------------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Every topic's state, slot and last key in one atomic write (``StreamingPredictor.save_state``)."""
+        topics = [[topic, self.last_key[slot]] for topic, slot in self.slots.items()]
+        self.predictor.save_state(path, extra={"mqtt": {"topics": topics}})
+
+    def restore(self, path: Path) -> None:
+        """Load what ``save`` wrote: the predictor at the saved capacity, then the topics (type-checked: a
+        state file is untrusted input). Raises StateError (one line)."""
+        meta, _ = read_state(path, {})
+        streams = meta.get("streams")
+        if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= MAX_TOPICS:
+            raise StateError(f"state file {path} has a malformed stream count; {_RESET}")
+        if streams != self.predictor.streams:
+            self.predictor = self._load(streams)
+        extra = self.predictor.load_state(path)
+        topics = extra.get("mqtt", {}).get("topics") if isinstance(extra.get("mqtt"), dict) else None
+        if not isinstance(topics, list) or len(topics) > streams or not all(
+                isinstance(t, list) and len(t) == 2 and isinstance(t[0], str)
+                and (t[1] is None or (isinstance(t[1], (int, float)) and not isinstance(t[1], bool)))
+                for t in topics):
+            raise StateError(f"state file {path} has no valid MQTT topic record (written by the line service?); "
+                             f"{_RESET}")
+        if len({t[0] for t in topics}) != len(topics):
+            raise StateError(f"state file {path} names a topic twice; {_RESET}")
+        if len(topics) > self.max_topics:
+            raise StateError(f"state file {path} holds {len(topics)} topics, more than --max-topics "
+                             f"{self.max_topics}; raise it")
+        self.slots = {topic: slot for slot, (topic, _) in enumerate(topics)}
+        self.last_key = [key if key is None else float(key) for _, key in topics]

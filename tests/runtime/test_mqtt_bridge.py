@@ -1,0 +1,258 @@
+"""``edgernn stream --mqtt`` against a real Mosquitto (``mqtt_broker``): every reading of every topic gets one
+prediction, equal to a lone ``StreamingPredictor``'s for that topic, across broker and bridge restarts (kill -9
+included). Real processes, a real broker, real interpreters; nothing mocked."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import StreamingPredictor
+from mqtt_broker import Client, Mosquitto, free_port, require_mqtt
+from runtime_env import INT8, needs_spawn
+
+pytestmark = needs_spawn
+CLI = [sys.executable, "-m", "edgernn"]
+
+
+@pytest.fixture
+def paho():
+    return require_mqtt()
+
+
+@pytest.fixture
+def broker(paho, tmp_path):
+    server = Mosquitto(tmp_path / "broker").start()
+    yield server
+    server.stop()
+
+
+class BridgeProcess:
+    """``edgernn stream --mqtt`` in a subprocess, its stderr collected line by line."""
+
+    def __init__(self, bundle, url: str, *extra: str):
+        self.args = [*CLI, "stream", str(bundle), "--variant", INT8, "--mqtt", url, "--subscribe", "sensors/#",
+                     *extra]
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.text().count(text) < count:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the bridge never said {text!r} ({count}x):\n{self.text()}")
+            time.sleep(0.02)
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=30)
+        self._reader.join(5)
+        return code
+
+
+def _values(sine_values, topics: int, steps: int) -> dict[str, np.ndarray]:
+    return {f"sensors/{k}/temperature": sine_values[k: k + steps] * (1 + 0.02 * k) for k in range(topics)}
+
+
+def _expected(bundle, series: dict[str, np.ndarray]) -> dict[str, list]:
+    lone = StreamingPredictor.load(bundle, INT8)
+    expected = {}
+    for topic, values in series.items():
+        lone.reset()
+        expected[topic] = [None if math.isnan(p) else float(p) for p in lone.run(values)]
+    return expected
+
+
+def _publish_rounds(client: Client, series: dict[str, np.ndarray], steps: range) -> None:
+    for t in steps:
+        for topic, values in series.items():
+            client.publish(topic, {"ts": t, "value": float(values[t])})
+
+
+def test_fifty_topics_one_prediction_per_reading_equal_to_lone_predictors(paho, broker, bundles, sine_values,
+                                                                         tmp_path):
+    series = _values(sine_values, 50, 12)
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(tmp_path / "state.npz"))
+    bridge.wait_for("subscribed to sensors/#")
+    publisher = Client(paho, broker.port)
+    _publish_rounds(publisher, series, range(12))
+    assert out.wait_for(50 * 12), f"{out.count()} of {50 * 12} predictions:\n{bridge.text()}"
+    time.sleep(0.5)  # a second prediction for any reading would arrive in this time
+    assert bridge.stop() == 0, bridge.text()
+    expected = _expected(bundles["sine"], series)
+    for topic in series:
+        got = out.received[f"predictions/{topic}"]
+        assert [m["ts"] for m in got] == list(range(12)), topic  # one each, in order
+        assert [m["prediction"] for m in got] == expected[topic], topic
+        assert [m["value"] for m in got] == [float(v) for v in series[topic]]
+    assert "600 readings from 50 topic(s) predicted; 0 redelivered skipped" in bridge.text()
+    assert (tmp_path / "state.npz").exists()
+    publisher.close()
+    out.close()
+
+
+def _check_resumed(out: Client, expected: dict[str, list], steps: int) -> int:
+    """Every reading of every topic has a prediction equal to the uninterrupted one; copies of one reading's
+    prediction (QoS 1 redelivered after a kill) are identical. Returns the number of copies."""
+    copies = 0
+    for topic, wanted in expected.items():
+        by_ts: dict[int, object] = {}
+        for message in out.received[f"predictions/{topic}"]:
+            if message["ts"] in by_ts:
+                copies += 1
+                assert by_ts[message["ts"]] == message["prediction"], (topic, message)
+            by_ts[message["ts"]] = message["prediction"]
+        assert sorted(by_ts) == list(range(steps)), topic
+        assert [by_ts[t] for t in range(steps)] == wanted, topic
+    return copies
+
+
+def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broker, bundles, sine_values, tmp_path):
+    """The broker is SIGKILLed and restarted on its port; later the bridge is SIGKILLed while readings flow,
+    more readings are published while it is down (the broker queues them in its session), and it is restarted:
+    every reading of every topic gets the prediction an uninterrupted run gives."""
+    topics, steps = 50, 30
+    series = _values(sine_values, topics, steps)
+    expected = _expected(bundles["sine"], series)
+    state = ["--state-file", str(tmp_path / "state.npz"), "--save-every", "1000"]
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    publisher = Client(paho, broker.port)
+    _publish_rounds(publisher, series, range(0, 10))
+    assert out.wait_for(topics * 10), bridge.text()
+    publisher.close()
+    out.close()
+
+    broker.stop(kill=True)
+    bridge.wait_for("reconnecting with backoff")
+    broker.start()
+    bridge.wait_for("subscribed to sensors/#", count=2)
+    previous = out.received
+    out = Client(paho, broker.port, "predictions/#")
+    out.received.update(previous)
+    publisher = Client(paho, broker.port)
+    _publish_rounds(publisher, series, range(10, 20))
+    assert out.wait_for(topics * 20), bridge.text()
+
+    flow = threading.Thread(target=_publish_rounds, args=(publisher, series, range(20, 25)))
+    flow.start()
+    assert out.wait_for(topics * 22), bridge.text()
+    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+    flow.join()
+    _publish_rounds(publisher, series, range(25, steps))  # queued by the broker for the bridge's session
+
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("session resumed")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+            len({m["ts"] for m in out.received.get(f"predictions/{t}", [])}) < steps for t in series):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert bridge.stop() == 0, bridge.text()
+    copies = _check_resumed(out, expected, steps)
+    # the readings stepped after the last save were not acknowledged: redelivered, stepped again from the saved
+    # state, published again identically (checked above); rounds 0-9 (saved while the broker was down) never are
+    assert copies <= topics * 15, copies
+    publisher.close()
+    out.close()
+
+
+def test_bad_payloads_plain_numbers_and_a_broker_that_starts_late(paho, bundles, sine_values, tmp_path):
+    """The bridge starts before its broker (retries with backoff), reads plain numbers and JSON under --field,
+    logs each bad payload with its topic and goes on, and refuses topics beyond --max-topics."""
+    server = Mosquitto(tmp_path / "broker", port=free_port())
+    bridge = BridgeProcess(bundles["sine"], server.url, "--field", "v", "--max-topics", "2")
+    try:
+        bridge.wait_for("cannot reach")
+        server.start()
+        bridge.wait_for("subscribed to sensors/#", timeout=30)
+        out = Client(paho, server.port, "predictions/#")
+        publisher = Client(paho, server.port)
+        values = sine_values[:8]
+        bad = [b"hello", b'{"v": "x"}', b"\xff\xfe", b'{"ts": "yesterday", "v": 1}', b"[1, 2]"]
+        for i, value in enumerate(values):
+            publisher.publish("sensors/plain", repr(float(value)))
+            publisher.publish("sensors/json", {"v": float(value), "ts": f"2024-06-01T12:00:{i:02d}Z"})
+            if i < len(bad):
+                publisher.publish("sensors/plain", bad[i])
+        publisher.publish("sensors/third", b"1.0")
+        assert out.wait_for(16), bridge.text()
+        time.sleep(0.3)
+        assert bridge.stop() == 0
+    finally:
+        if bridge.process.poll() is None:
+            bridge.stop(signal.SIGKILL)
+        server.stop()
+    (lone,) = _expected(bundles["sine"], {"x": values}).values()
+    assert [m["prediction"] for m in out.received["predictions/sensors/plain"]] == lone
+    assert [m["prediction"] for m in out.received["predictions/sensors/json"]] == lone
+    assert out.received["predictions/sensors/json"][3]["ts"] == "2024-06-01T12:00:03Z"
+    assert "predictions/sensors/third" not in out.received
+    log = bridge.text()
+    assert "topic sensors/plain: 'hello' is not a number; skipped" in log
+    assert "topic sensors/plain: JSON payload has no number under 'v' (--field); skipped" in log
+    assert "topic sensors/plain: b'\\xff\\xfe' is not UTF-8 text; skipped" in log
+    assert "topic sensors/plain: its time 'yesterday' is neither" in log
+    assert "topic sensors/plain: '[1, 2]' is not a number; skipped" in log
+    assert "topic sensors/third: more than 2 topics (--max-topics)" in log
+    assert "Traceback" not in log
+
+
+def test_refused_credentials_end_the_bridge_with_one_line(paho, bundles, tmp_path):
+    server = Mosquitto(tmp_path / "broker")
+    server.config.write_text(server.config.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    server.start()
+    try:
+        result = subprocess.run([*CLI, "stream", str(bundles["sine"]), "--variant", INT8, "--mqtt", server.url,
+                                 "-t", "a/#", "-u", "someone", "-P", "wrong"], capture_output=True, text=True,
+                                timeout=60)
+    finally:
+        server.stop()
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the broker mqtt://127.0.0.1:")
+    assert "refused the connection: Not authorized" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mqtt", "http://localhost", "-t", "a"], "must start with mqtt:// or mqtts://"),
+    (["--mqtt", "mqtt://localhost:99999", "-t", "a"], "is not a broker URL"),
+    (["--mqtt", "mqtt://localhost"], "needs at least one --subscribe"),
+    (["--mqtt", "mqtt://localhost", "-t", "a", "--publish", "p/#"], "must be a topic without wildcards"),
+    (["--mqtt", "mqtt://localhost", "-t", "a", "--follow"], "--follow cannot be used with --mqtt"),
+    (["-t", "a"], "--subscribe needs --mqtt URL"),
+], ids=["scheme", "port", "no-subscribe", "wildcard-publish", "line-option", "no-url"])
+def test_bad_bridge_options_are_one_line_and_exit_2(bundles, args, message):
+    result = subprocess.run([*CLI, "stream", str(bundles["sine"]), *args], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_without_paho_the_bridge_names_the_extra(bundles):
+    code = ("import sys; sys.modules['paho'] = None; from edgernn.cli import main; "
+            f"sys.argv = ['edgernn', 'stream', {str(bundles['sine'])!r}, '--mqtt', 'mqtt://localhost', '-t', 'a']; "
+            "main()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONSAFEPATH": "1"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: the MQTT bridge needs paho-mqtt 2.x, which is not installed: "
+                                     "pip install 'edgernn[mqtt]'")

@@ -1,0 +1,106 @@
+"""Many topics in one predictor (``edgernn.stream.topics``), without a broker: growth, rounds, duplicates and the
+saved state must leave every topic with exactly what a lone ``StreamingPredictor`` gives for its values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import StreamingPredictor
+from edgernn.runtime.errors import StateError
+from edgernn.stream.topics import TopicStreams
+from runtime_env import INT8
+
+
+def _series(sine_values, topics: int, steps: int) -> dict[str, np.ndarray]:
+    return {f"s/{k}": sine_values[k: k + steps] * (1 + 0.05 * k) for k in range(topics)}
+
+
+def _feed(streams: TopicStreams, batch: list[tuple[str, float, float]]) -> list[float]:
+    readings = []
+    for topic, value, key in batch:
+        slot = streams.slot(topic)
+        assert streams.claim(slot, key)
+        readings.append((slot, value))
+    return streams.step(readings)
+
+
+def _lone(bundle, values, variant=INT8) -> list[float]:
+    return list(StreamingPredictor.load(bundle, variant).run(np.asarray(values)))
+
+
+def _same(got: list[float], expected: list[float]) -> bool:
+    return all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize("name", ["sine", "window", "trend"])
+def test_topics_appearing_one_by_one_equal_lone_predictors_across_growth_and_restore(bundles, sine_values,
+                                                                                     tmp_path, name):
+    """Seven topics appear over time (the predictor grows 1 -> 2 -> 4 -> 8), batches hold several readings of
+    one topic (rounds), and halfway the state is saved and restored into a fresh TopicStreams."""
+    series = _series(sine_values, 7, 40)
+    got: dict[str, list[float]] = {topic: [] for topic in series}
+    streams = TopicStreams(bundles[name], INT8, "auto")
+    for t in range(40):
+        batch = []
+        for k, (topic, v) in enumerate(series.items()):
+            if t < 3 * k:
+                continue  # topic k appears at step 3k
+            if k not in (0, 2):
+                batch.append((topic, float(v[t]), t))
+            elif t % 2 == 0:  # topics 0 and 2: two readings per batch, stepped in two rounds
+                batch += [(topic, float(v[t]), t), (topic, float(v[t + 1]), t + 1)]
+        for (topic, _, _), predicted in zip(batch, _feed(streams, batch)):
+            got[topic].append(predicted)
+        if t == 20:
+            streams.save(tmp_path / "state.npz")
+            streams = TopicStreams(bundles[name], INT8, "auto")
+            streams.restore(tmp_path / "state.npz")
+    assert streams.predictor.streams == 8
+    for k, (topic, values) in enumerate(series.items()):
+        start = 3 * k
+        assert len(got[topic]) == 40 - start, topic
+        assert _same(got[topic], _lone(bundles[name], values[start:])), topic
+
+
+def test_a_reading_not_after_the_last_one_is_refused_and_the_key_survives_a_restore(bundles, tmp_path):
+    streams = TopicStreams(bundles["sine"], INT8, "auto")
+    slot = streams.slot("a")
+    assert streams.claim(slot, 5.0) and not streams.claim(slot, 5.0) and not streams.claim(slot, 4.0)
+    assert streams.claim(slot, None)  # no time: no way to tell, stepped
+    streams.save(tmp_path / "state.npz")
+    again = TopicStreams(bundles["sine"], INT8, "auto")
+    again.restore(tmp_path / "state.npz")
+    assert not again.claim(again.slot("a"), 5.0) and again.claim(again.slot("a"), 6.0)
+
+
+def test_topics_beyond_the_limit_are_refused_and_a_restore_over_the_limit_is_an_error(bundles, tmp_path, capsys):
+    streams = TopicStreams(bundles["sine"], INT8, "auto", max_topics=3)
+    assert [streams.slot(t) for t in "abc"] == [0, 1, 2]
+    assert streams.slot("d") is None and streams.slot("d") is None
+    assert capsys.readouterr().err.count("topic d: more than 3 topics") == 1  # logged once
+    assert streams.predictor.streams == 3  # grown 1 -> 2 -> 3, never past the limit
+    streams.save(tmp_path / "state.npz")
+    with pytest.raises(StateError, match="more than --max-topics 2"):
+        TopicStreams(bundles["sine"], INT8, "auto", max_topics=2).restore(tmp_path / "state.npz")
+
+
+def test_hold_feeds_a_topic_its_own_last_value(bundles):
+    streams = TopicStreams(bundles["sine"], INT8, "auto", on_nan="hold")
+    values = {"a": [0.1, 0.2, math.nan, 0.3], "b": [0.5, math.nan, 0.4, 0.45]}
+    got = {t: [] for t in values}
+    for i in range(4):
+        batch = [(t, v[i], None) for t, v in values.items()]
+        for (t, _, _), p in zip(batch, _feed(streams, batch)):
+            got[t].append(p)
+    for topic, series in values.items():
+        lone = StreamingPredictor.load(bundles["sine"], INT8, on_nan="hold").run(np.array(series))
+        assert _same(got[topic], list(lone)), topic
+
+
+def test_a_line_service_state_is_not_taken_for_a_bridge_state(bundles, tmp_path):
+    StreamingPredictor.load(bundles["sine"], INT8).save_state(tmp_path / "state.npz", extra={"input": None})
+    with pytest.raises(StateError, match="no valid MQTT topic record"):
+        TopicStreams(bundles["sine"], INT8, "auto").restore(tmp_path / "state.npz")
