@@ -59,7 +59,7 @@ def reasons(row, spec: VariantSpec, max_nrmse: float, max_clipped: float, differ
             and not abs(coverage - nominal) <= COVERAGE_TOLERANCE):
         found.append(f"{COVERAGE_LEVEL} interval covers {100 * coverage:.1f}% of the held-out test values, not "
                      f"{100 * nominal:.0f} +- {100 * COVERAGE_TOLERANCE:.0f}% (the test data's errors differ from the "
-                     "validation data's the intervals were set on)")
+                     "validation data's the intervals were set on; on the device, --adaptive follows such a change)")
     if spec.float32:
         for other, difference in row.cross_backend.items():
             if not difference <= CROSS_BACKEND_FLOAT32:
