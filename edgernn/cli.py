@@ -273,8 +273,7 @@ def mqtt_options(func):
 
 
 _LINE_ONLY = {"input_file": "INPUT_FILE", "output_file": "--output", "follow": "--follow", "strict": "--strict",
-              "interval": "--interval", "adaptive": "--adaptive", "anomalies": "--anomalies",
-              "anomaly_log": "--anomaly-log"}  # intervals over MQTT: not yet
+              "anomaly_log": "--anomaly-log"}
 
 
 def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
@@ -289,7 +288,9 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
     url = mqtt.pop("mqtt_url")
     config = BridgeConfig(publish=mqtt.pop("publish"), field=mqtt.pop("field"), time_field=mqtt.pop("time_field"),
                           on_nan=common["on_nan"], save_every=common["save_every"],
-                          state_file=Path(common["state_file"]) if common["state_file"] else None)
+                          state_file=Path(common["state_file"]) if common["state_file"] else None,
+                          interval=line_options["interval"], adaptive=line_options["adaptive"],
+                          anomalies=line_options["anomalies"])
     max_topics = mqtt.pop("max_topics")
     broker = BrokerOptions(url=url, subscribe=list(mqtt.pop("subscribe")), **mqtt)
     return run(bundle, broker, config, variant=common["variant"], backend=common["backend"],

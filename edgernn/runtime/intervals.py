@@ -134,7 +134,12 @@ class Monitor:
         prediction = self._previous = self._step(value)
         return _new_tuple(Checked, (prediction, prediction - width, prediction + width, residual, score, anomaly))
 
-    def _step_many(self, values: np.ndarray) -> Checked:
+    def step_some(self, values, active: np.ndarray) -> Checked:
+        """Many streams where only the ``active`` ones have a reading (the MQTT bridge's rounds): the others are
+        fed NaN and keep their pending prediction and width, as if this step had not happened for them."""
+        return self._step_many(np.array(values, dtype=np.float64).reshape(-1), np.asarray(active, dtype=bool))
+
+    def _step_many(self, values: np.ndarray, active: np.ndarray | None = None) -> Checked:
         width = self._width
         residual = values - self._previous
         scored = np.isfinite(residual)
@@ -149,7 +154,7 @@ class Monitor:
             step = self._gain * (anomaly - self._miss_rate)
             width = self._width = np.where(scored, np.maximum(0.0, width + step), width)
         predictions = np.asarray(self._step(values), dtype=np.float64)
-        self._previous = predictions
+        self._previous = predictions if active is None else np.where(active, predictions, self._previous)
         return Checked(predictions, predictions - width, predictions + width, residual, score, anomaly)
 
     def run(self, values) -> dict[str, np.ndarray]:

@@ -40,6 +40,7 @@ from edgernn.runtime.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
 from edgernn.stream import mqtt, payloads
 from edgernn.stream.readers import Stop
 from edgernn.stream.service import signals_stop
+from edgernn.stream.lines import ANOMALY_LEVEL
 from edgernn.stream.topics import TopicStreams
 
 SAVE_WITHIN = 1.0  # seconds: a quiet sensor's last readings are saved (and acknowledged) this soon
@@ -59,6 +60,9 @@ class BridgeConfig:
     on_nan: str = "skip"
     state_file: Path | None = None
     save_every: int = 100
+    interval: float | None = None  # publish each prediction's interval at this level (and score each reading)
+    adaptive: bool = False
+    anomalies: bool = False  # also log each anomalous reading (topic, value, score) on stderr
 
 
 @dataclass
@@ -116,10 +120,13 @@ class Bridge:
         self._unacked.extend(batch)
         if not accepted:
             return
-        predictions = self.streams.step([(slot, reading.value) for _, reading, slot in accepted])
-        for (message, reading, _), predicted in zip(accepted, predictions):
+        results = self.streams.step_checked([(slot, reading.value) for _, reading, slot in accepted])
+        for (message, reading, _), result in zip(accepted, results):
             self.connection.publish(self.config.publish.replace("{topic}", message.topic),
-                                    payloads.prediction(reading, predicted))
+                                    payloads.prediction(reading, result))
+            if self.config.anomalies and result.get("anomaly"):
+                print(f"topic {message.topic}: anomaly: {reading.value:.9g} at {reading.ts} (score "
+                      f"{result['score']:.3g}, level {self.config.interval:g})", file=self._err, flush=True)
         if not self._unsaved:
             self._oldest = time.monotonic()
         self._unsaved += len(accepted)
@@ -192,7 +199,12 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
     client.password = _password(broker_options)
     if config.state_file is not None and config.state_file.is_dir():
         raise EdgernnError(f"--state-file {config.state_file} is a directory")
-    streams = TopicStreams(bundle, variant, backend, config.on_nan, max_topics, err)
+    if config.anomalies and config.interval is None:
+        config.interval = ANOMALY_LEVEL
+    if config.adaptive and config.interval is None:
+        raise EdgernnError("--adaptive needs --interval or --anomalies")
+    streams = TopicStreams(bundle, variant, backend, config.on_nan, max_topics, err, config.interval,
+                           config.adaptive)
     if streams.predictor.backend_note:
         print(f"note: {streams.predictor.backend_note}", file=err, flush=True)
     stop = Stop()

@@ -72,7 +72,8 @@ def parse(payload: bytes, field: str, time_field: str) -> Reading:
     return Reading(float(value), ts, _order_key(ts))
 
 
-def prediction(reading: Reading, predicted: float) -> bytes:
-    """The published message: the input's time and value beside the prediction (NaN -> null, valid JSON)."""
-    return safe_json.dumps({"ts": reading.ts, "value": reading.value, "prediction": predicted},
-                           non_finite="null").encode()
+def prediction(reading: Reading, result: dict | float) -> bytes:
+    """The published message: the input's time and value beside the prediction (NaN -> null, valid JSON), and
+    with intervals ``low``, ``high`` (the next value's interval), ``score`` and ``anomaly`` (this reading)."""
+    fields = result if isinstance(result, dict) else {"prediction": result}
+    return safe_json.dumps({"ts": reading.ts, "value": reading.value, **fields}, non_finite="null").encode()

@@ -37,7 +37,10 @@ _RESET = "use --reset-state to start over"
 class TopicStreams:
     """The topics seen so far, each a stream of one predictor, saved and restored together."""
 
-    def __init__(self, bundle, variant: str, backend: str, on_nan: str = "skip", max_topics: int = 1024, err=None):
+    def __init__(self, bundle, variant: str, backend: str, on_nan: str = "skip", max_topics: int = 1024, err=None,
+                 interval: float | None = None, adaptive: bool = False):
+        """``interval``: also give each prediction its interval at that level and score each reading against
+        its own prediction (``edgernn.runtime.intervals``), per topic; ``adaptive`` tracks the width."""
         if not 1 <= max_topics <= MAX_TOPICS:
             raise ValueError(f"max_topics must be from 1 to {MAX_TOPICS}, got {max_topics}")
         self._load = lambda streams: StreamingPredictor.load(bundle, variant=variant, backend=backend,
@@ -45,6 +48,8 @@ class TopicStreams:
         self.hold = on_nan == "hold"
         self.max_topics = max_topics
         self.predictor = self._load(1)
+        self._interval = (interval, adaptive)
+        self.monitor = self.predictor.monitor(interval, adaptive) if interval is not None else None
         self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
         self.last_key: list[float | None] = []  # per slot: the key of the last reading stepped
         self._refused: set[str] = set()
@@ -77,6 +82,15 @@ class TopicStreams:
             state[name][: old.streams] = value
         bigger.restore_state(state, old.steps)
         self.predictor = bigger
+        if self.monitor is not None:  # each topic keeps its pending prediction, width and counts
+            self.monitor = self._grown_monitor(self.monitor.state(), streams)
+
+    def _grown_monitor(self, record: dict, streams: int):
+        monitor = self.predictor.monitor(*self._interval)
+        padding = streams - len(record["previous"])
+        fresh = {"previous": None, "half_width": monitor.calibrated, "scored": 0, "covered": 0}
+        monitor.restore({**record, **{key: record[key] + [value] * padding for key, value in fresh.items()}})
+        return monitor
 
     def claim(self, slot: int, key: float | None) -> bool:
         """Whether a reading with ordering ``key`` comes after the last one taken on ``slot`` (then it becomes
@@ -94,7 +108,12 @@ class TopicStreams:
     def step(self, readings: list[tuple[int, float]]) -> list[float]:
         """Step ``(slot, value)`` readings (in arrival order, each ``claim``ed) in rounds of at most one per slot;
         returns one prediction per reading, in the same order."""
-        predictions = [math.nan] * len(readings)
+        return [result["prediction"] for result in self.step_checked(readings)]
+
+    def step_checked(self, readings: list[tuple[int, float]]) -> list[dict]:
+        """Like ``step``, one dict per reading: ``prediction``, and with an interval monitor also ``low``,
+        ``high`` (the next value's interval) and ``score``, ``anomaly`` (this reading against its prediction)."""
+        predictions: list = [None] * len(readings)
         pending = list(range(len(readings)))
         while pending:
             taken: dict[int, int] = {}  # slot -> the reading it takes this round
@@ -117,16 +136,30 @@ class TopicStreams:
             missing = [s for s in slots if not math.isfinite(values[s])]
             if missing:
                 values[missing] = predictor.state["last"][missing]
-        out = np.atleast_1d(predictor.step(values if predictor.streams > 1 else float(values[0])))
+        if self.monitor is None:
+            out = np.atleast_1d(predictor.step(values if predictor.streams > 1 else float(values[0])))
+            for i, slot in zip(indices, slots):
+                predictions[i] = {"prediction": float(out[slot])}
+            return
+        active = np.zeros(predictor.streams, dtype=bool)
+        active[slots] = True
+        checked = self.monitor.step_some(values, active) if predictor.streams > 1 else self.monitor.step(values[0])
+        fields = [np.atleast_1d(np.asarray(f, dtype=np.float64)) for f in checked]
         for i, slot in zip(indices, slots):
-            predictions[i] = float(out[slot])
+            row = {name: float(field[slot]) for name, field in zip(checked._fields, fields)}
+            row["anomaly"] = bool(row["anomaly"])
+            row.pop("residual")
+            predictions[i] = row
 
     # -- saving --------------------------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
         """Every topic's state, slot and last key in one atomic write (``StreamingPredictor.save_state``)."""
         topics = [[topic, self.last_key[slot]] for topic, slot in self.slots.items()]
-        self.predictor.save_state(path, extra={"mqtt": {"topics": topics}})
+        extra = {"mqtt": {"topics": topics}}
+        if self.monitor is not None:
+            extra["monitor"] = self.monitor.state()
+        self.predictor.save_state(path, extra=extra)
 
     def restore(self, path: Path) -> None:
         """Load what ``save`` wrote: the predictor at the saved capacity, then the topics (type-checked: a
@@ -137,7 +170,11 @@ class TopicStreams:
             raise StateError(f"state file {path} has a malformed stream count; {_RESET}")
         if streams != self.predictor.streams:
             self.predictor = self._load(streams)
+            if self.monitor is not None:
+                self.monitor = self.predictor.monitor(*self._interval)
         extra = self.predictor.load_state(path)
+        if self.monitor is not None:
+            self.monitor.restore(extra.get("monitor"), f"state file {path}")
         topics = extra.get("mqtt", {}).get("topics") if isinstance(extra.get("mqtt"), dict) else None
         if not isinstance(topics, list) or len(topics) > streams or not all(
                 isinstance(t, list) and len(t) == 2 and isinstance(t[0], str)

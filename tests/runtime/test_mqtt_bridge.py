@@ -256,3 +256,27 @@ def test_without_paho_the_bridge_names_the_extra(bundles):
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: the MQTT bridge needs paho-mqtt 2.x, which is not installed: "
                                      "pip install 'edgernn[mqtt]'")
+
+
+def test_intervals_and_anomalies_are_published_with_each_prediction(paho, broker, bundles, sine_values):
+    if StreamingPredictor.load(bundles["sine"], INT8).intervals is None:
+        pytest.skip("this bundle was exported before intervals")
+    series = _values(sine_values, 3, 20)
+    series["sensors/0/temperature"][12] += 3.0
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--interval", "0.9", "--anomalies")
+    bridge.wait_for("subscribed to sensors/#")
+    publisher = Client(paho, broker.port)
+    _publish_rounds(publisher, series, range(20))
+    assert out.wait_for(3 * 20), f"{out.count()} of 60 predictions:\n{bridge.text()}"
+    assert bridge.stop() == 0, bridge.text()
+    for topic, values in series.items():
+        lone = StreamingPredictor.load(bundles["sine"], INT8).monitor(0.9).run(values)
+        got = out.received[f"predictions/{topic}"]
+        assert [m["high"] for m in got[1:]] == list(lone["high"][1:])
+        assert [m["anomaly"] for m in got] == list(lone["anomaly"])
+    assert got[0]["score"] is None  # nothing was predicted for the first reading: NaN -> null
+    assert out.received["predictions/sensors/0/temperature"][12]["anomaly"] is True
+    assert "topic sensors/0/temperature: anomaly: " in bridge.text()
+    publisher.close()
+    out.close()

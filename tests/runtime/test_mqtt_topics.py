@@ -104,3 +104,36 @@ def test_a_line_service_state_is_not_taken_for_a_bridge_state(bundles, tmp_path)
     StreamingPredictor.load(bundles["sine"], INT8).save_state(tmp_path / "state.npz", extra={"input": None})
     with pytest.raises(StateError, match="no valid MQTT topic record"):
         TopicStreams(bundles["sine"], INT8, "auto").restore(tmp_path / "state.npz")
+
+
+def test_intervals_per_topic_equal_a_lone_monitor_across_growth_and_restore(bundles, sine_values, tmp_path):
+    """Each topic's interval, score and anomaly flag (adaptive width) are those of a lone monitor over its own
+    readings, while other topics are idle in a round, the predictor grows and the state is restored."""
+    if StreamingPredictor.load(bundles["sine"], INT8).intervals is None:
+        pytest.skip("this bundle was exported before intervals")
+    series = _series(sine_values, 5, 30)
+    for k, values in enumerate(series.values()):
+        values[10 + k] += 3.0  # one spike per topic
+    got: dict[str, list[dict]] = {topic: [] for topic in series}
+    streams = TopicStreams(bundles["sine"], INT8, "auto", interval=0.9, adaptive=True)
+    for t in range(30):
+        batch = [(topic, float(v[t]), t) for k, (topic, v) in enumerate(series.items()) if t >= 2 * k and
+                 (t + k) % 3]  # topics appear one by one and skip some rounds
+        readings = []
+        for topic, value, key in batch:
+            slot = streams.slot(topic)
+            assert streams.claim(slot, key)
+            readings.append((slot, value))
+        for (topic, _, _), result in zip(batch, streams.step_checked(readings)):
+            got[topic].append(result)
+        if t == 15:
+            streams.save(tmp_path / "state.npz")
+            streams = TopicStreams(bundles["sine"], INT8, "auto", interval=0.9, adaptive=True)
+            streams.restore(tmp_path / "state.npz")
+    for k, (topic, values) in enumerate(series.items()):
+        fed = np.array([v for t, v in enumerate(values) if t >= 2 * k and (t + k) % 3])
+        lone = StreamingPredictor.load(bundles["sine"], INT8).monitor(0.9, adaptive=True).run(fed)
+        for field in ("prediction", "low", "high", "score"):
+            assert _same([r[field] for r in got[topic]], list(lone[field])), (topic, field)
+        assert [r["anomaly"] for r in got[topic]] == list(lone["anomaly"])
+        assert any(r["anomaly"] for r in got[topic]), topic  # its spike
