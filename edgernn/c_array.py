@@ -66,8 +66,8 @@ def check_name(name: str) -> None:
         raise ExportError(f"--name must be at most {MAX_NAME} characters, got {len(name)}")
     if name in KEYWORDS:
         raise ExportError(f"--name {name!r} is a C or C++ keyword")
-    if re.match(r"_[A-Z]", name) or "__" in name:
-        raise ExportError(f"--name {name!r} is reserved in C and C++ (a leading _ and capital letter, or __)")
+    if name.startswith("_") or "__" in name:  # the array is a global: a leading _ is reserved there too
+        raise ExportError(f"--name {name!r} is reserved in C and C++ (a global's leading _, or __ anywhere)")
     if name in STANDARD_NAMES:
         raise ExportError(f"--name {name!r} is a name of the C or C++ standard library")
     if name in GENERATED_NAMES:

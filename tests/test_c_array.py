@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -205,9 +204,9 @@ def test_window_models_are_refused_with_the_reason(window_bundle, tmp_path):
     assert result.exit_code == 2 and "SHAPE -> FILL" in result.stderr and not (tmp_path / "c").exists()
 
 
-GOOD_NAMES = ["edgernn_model", "m", "Model2", "g_model_data", "x" * 64, "EDGERNN_MODEL", "Int", "class_", "_lower"]
+GOOD_NAMES = ["edgernn_model", "m", "Model2", "g_model_data", "x" * 64, "EDGERNN_MODEL", "Int", "class_"]
 BAD_NAMES = {"int": "keyword", "_Bool": "keyword", "class": "keyword", "new": "keyword", "alignas": "keyword",
-             "_Foo": "reserved", "a__b": "reserved", "NULL": "standard", "size_t": "standard", "main": "standard",
+             "_Foo": "reserved", "_lower": "reserved", "a__b": "reserved", "NULL": "standard", "size_t": "standard", "main": "standard",
              "tensor_arena": "clashes", "model": "clashes", "x" * 65: "at most 64", "x" * 226: "at most 64",
              "1abc": "C identifier", "a-b": "C identifier", "caf\u00e9": "C identifier"}
 
