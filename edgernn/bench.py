@@ -11,13 +11,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.backends import backend_class, choose, installed
+from edgernn.runtime.backends import backend_class, choose, installed, runs
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.backends.tflite_common import make_interpreter
@@ -54,6 +54,11 @@ class BenchResult:
     peak_rss_mb: float | None = None
     # a step with its interval and score (``predictor.monitor(0.9).step``) against a plain step, same variant
     monitored: dict | None = None
+    streams_variant: str | None = None  # the pairing the N-streams comparison ran on
+    streams_backend: str | None = None
+    streams_note: str | None = None  # why the N-streams comparison was not run, when it was not
+    # [variant, backend, why it was not measured]: pairings asked for that could not be loaded
+    skipped: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -185,40 +190,59 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
     else:
         chosen = installed()
     values = _inputs(steps)
-    rows = []
+    rows, skipped = [], []
     for name in names:
         entry = manifest.variants[name]
         for backend in chosen:
             try:
-                choose(backend, variant(name))
+                choose(backend, variant(name), entry)
                 predictor = StreamingPredictor.load(bundle, name, backend=backend)
-            except BackendError:
+            except BackendError as exc:
+                skipped.append([name, backend, str(exc)])
                 continue
             times = time_steps(predictor.step, values)
             median = float(np.median(times))
             rows.append(Latency(name, backend, entry.size_bytes, median, float(np.percentile(times, 99)),
                                 1e6 / float(np.mean(times)), predictor.backend_note))
     if not rows:
+        why = "; ".join(f"{name} on {backend}: {reason}" for name, backend, reason in skipped)
         raise BackendError(f"nothing to measure: no variant of {', '.join(names) or '(none)'} runs on "
-                           f"{', '.join(chosen)} here")
-    result = BenchResult(str(bundle), steps, rows)
+                           f"{', '.join(chosen)} here" + (f" ({why})" if why else ""))
+    result = BenchResult(str(bundle), steps, rows, skipped=skipped)
     floor = raw_floor(bundle, steps)
     wrapped = next((r.median_us for r in rows if r.variant == FLOOR_VARIANT and r.backend == "litert"), None)
     if floor and wrapped:
         result.raw_floor_us, result.wrapper_overhead = floor, wrapped / floor
-    primary = next((r for r in rows if r.backend != "numpy"), rows[0] if rows else None)
-    if primary is not None and streams > 1:
-        together, separate = streams_comparison(bundle, primary.variant, primary.backend, streams,
-                                                min(steps, 500))
+    primary = next((r for r in rows if r.backend != "numpy"), rows[0])
+    if streams > 1:
+        _compare_streams(result, bundle, rows, streams, min(steps, 500))
+    result.monitored = monitor_cost(bundle, primary.variant, primary.backend, values)
+    result.import_s, result.peak_rss_mb = process_footprint(bundle, primary.variant, primary.backend,
+                                                            min(steps, 1000))
+    return result
+
+
+def _compare_streams(result: BenchResult, bundle: Path, rows: list[Latency], streams: int, steps: int) -> None:
+    """The N-streams comparison on the first measured pairing whose backend runs many streams (TFLM runs one:
+    a microcontroller's tensors have a fixed shape), numpy last; a note when none does."""
+    refusals = []
+    for row in sorted(rows, key=lambda r: r.backend == "numpy"):
+        try:
+            together, separate = streams_comparison(bundle, row.variant, row.backend, streams, steps)
+        except BackendError as exc:
+            refusals.append(f"{row.backend}: {exc}")
+            continue
         result.streams = streams
         result.one_predictor_steps_per_s, result.separate_predictors_steps_per_s = together, separate
         result.streams_speedup = together / separate
-    if primary is not None:
-        result.monitored = monitor_cost(bundle, primary.variant, primary.backend, values)
-    if primary is not None:
-        result.import_s, result.peak_rss_mb = process_footprint(bundle, primary.variant, primary.backend,
-                                                                min(steps, 1000))
-    return result
+        result.streams_variant, result.streams_backend = row.variant, row.backend
+        return
+    result.streams_note = f"no measured backend runs {streams} streams ({'; '.join(dict.fromkeys(refusals))})"
+
+
+def _ratio(value: float) -> str:
+    """A ratio with two significant digits (0.53x, 4.2x), whole from 10 up (37x, 120x)."""
+    return f"{value:.0f}x" if value >= 10 else f"{value:.2g}x"
 
 
 def format_table(result: BenchResult) -> str:
@@ -228,13 +252,18 @@ def format_table(result: BenchResult) -> str:
         lines.append(f"{r.variant:<16}{r.backend:<16}{r.size_bytes / 1024:>7.1f}KB{r.median_us:>11.1f}"
                      f"{r.p99_us:>9.1f}{r.steps_per_s:>10.0f}")
     lines += [f"  {r.variant} on {r.backend}: {r.note}" for r in result.rows if r.note]
+    measured = {r.variant for r in result.rows}
+    lines += [f"  not measured: {name} on {backend}: {reason}" for name, backend, reason in result.skipped
+              if name not in measured or runs(backend_class(backend), variant(name))]  # not: numpy on int8...
     if result.wrapper_overhead:
         lines.append(f"raw interpreter floor (tflite-float32, litert, by hand): {result.raw_floor_us:.1f} us; "
                      f"StreamingPredictor.step overhead {result.wrapper_overhead:.2f}x")
     if result.streams_speedup:
-        lines.append(f"{result.streams} streams: one predictor {result.one_predictor_steps_per_s:,.0f} stream-steps/s"
-                     f" vs {result.streams} predictors {result.separate_predictors_steps_per_s:,.0f}"
-                     f" ({result.streams_speedup:.0f}x)")
+        lines.append(f"{result.streams} streams ({result.streams_variant}, {result.streams_backend}): one predictor "
+                     f"{result.one_predictor_steps_per_s:,.0f} stream-steps/s vs {result.streams} predictors "
+                     f"{result.separate_predictors_steps_per_s:,.0f} ({_ratio(result.streams_speedup)})")
+    elif result.streams_note:
+        lines.append(f"N-streams comparison skipped: {result.streams_note}")
     if result.monitored:
         m = result.monitored
         lines.append(f"{m['variant']} on {m['backend']} with its 0.9 interval and score: {m['monitored_us']:.1f} us "

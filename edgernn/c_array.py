@@ -4,25 +4,90 @@ Three files: ``NAME.h`` (declarations, the tensor arena size TFLM needs, each te
 quantization, the preprocessing), ``NAME.cc`` (the model bytes, 16-byte aligned; valid C and C++) and
 ``NAME_example.cc`` (a C++ step loop for TFLM with the state handed over by hand). The bytes are read through
 the bundle's hash-checked reader, so the array is exactly the file the manifest names.
+
+The manifest is untrusted input: no string of it reaches the C text (the variant name comes from the variant
+table, tensor names pass through ``_c_name``, the sha256 is checked hex), and the model's numbers (tensor
+positions, scales, zero points) are read from the .tflite file itself. The arena is measured with TFLM where it
+is installed. The three files are written as a set: staged beside ``--out``, then moved in.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import shutil
 from pathlib import Path
 
 from edgernn.errors import ExportError
-from edgernn.runtime.atomic import write_bytes_atomically
-from edgernn.runtime.backends import tensor_order
+from edgernn.runtime.atomic import fsync_directory, fsync_tree, remove_stale, replace_directory, temp_dir_beside
+from edgernn.runtime.backends import installed, tensor_order
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.tflite_signature import positions
+from edgernn.runtime.manifest import MANIFEST_NAME, MAX_ARENA_BYTES, Mode
+from edgernn.runtime.tflite_signature import signature_tensors
 from edgernn.runtime.variants import variant
 
 BYTES_PER_LINE = 16
+MAX_NAME = 64
+# C11 and C++17 keywords (and C23's new ones): a --name that is one does not compile
+KEYWORDS = frozenset("""
+auto break case char const continue default do double else enum extern float for goto if inline int long register
+restrict return short signed sizeof static struct switch typedef union unsigned void volatile while _Alignas _Alignof
+_Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local alignas alignof and and_eq asm bitand
+bitor bool catch char8_t char16_t char32_t class compl concept consteval constexpr constinit const_cast co_await
+co_return co_yield decltype delete dynamic_cast explicit export false friend mutable namespace new noexcept not not_eq
+nullptr operator or or_eq private protected public reinterpret_cast requires static_assert static_cast template this
+thread_local throw true try typeid typename using virtual wchar_t xor xor_eq nullptr_t typeof typeof_unqual
+""".split())
+# names of the C and C++ standard libraries the generated files include or a firmware surely has
+STANDARD_NAMES = frozenset("""
+NULL EOF FILE main size_t ptrdiff_t max_align_t offsetof errno stdin stdout stderr assert int8_t int16_t int32_t
+int64_t uint8_t uint16_t uint32_t uint64_t intptr_t uintptr_t malloc free calloc realloc memcpy memset memmove
+strlen printf exit abort lrintf std noreturn
+""".split())
+# what the generated files themselves declare or use (the example's globals and main()'s locals): --name must
+# not shadow or redefine them. The macros are all NAME.upper() + "_...", longer than NAME: they cannot clash.
+GENERATED_NAMES = frozenset("""
+tensor_arena CopyState model resolver interpreter reading tflite TfLiteTensor kTfLiteOk kTfLiteInt8
+""".split())
+
+
+def check_name(name: str) -> None:
+    """``--name`` must make code that compiles: a C identifier, at most ``MAX_NAME`` characters, not a keyword,
+    reserved identifier, standard or generated name.
+
+    Raises:
+        ExportError: why it cannot be used (one line).
+    """
+    shown = repr(name[:MAX_NAME + 10]) + ("..." if len(name) > MAX_NAME + 10 else "")
+    if not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_]*", name, flags=re.ASCII):
+        raise ExportError(f"--name must be a C identifier (letters, digits, _; not starting with a digit), got {shown}")
+    if len(name) > MAX_NAME:
+        raise ExportError(f"--name must be at most {MAX_NAME} characters, got {len(name)}")
+    if name in KEYWORDS:
+        raise ExportError(f"--name {name!r} is a C or C++ keyword")
+    if name.startswith("_") or "__" in name:  # the array is a global: a leading _ is reserved there too
+        raise ExportError(f"--name {name!r} is reserved in C and C++ (a global's leading _, or __ anywhere)")
+    if name in STANDARD_NAMES:
+        raise ExportError(f"--name {name!r} is a name of the C or C++ standard library")
+    if name in GENERATED_NAMES:
+        raise ExportError(f"--name {name!r} clashes with a name the generated files use")
 
 
 def _c_name(text: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_]", "_", text)
+    return re.sub(r"[^0-9A-Za-z_]", "_", text, flags=re.ASCII)
+
+
+def _c_float(value, suffix: str = "f") -> str:
+    """A C floating literal: ``repr`` of the float (always a ``.`` or an exponent: ``1.0``, ``1e-05``) plus
+    ``suffix`` (``f`` for float, empty for double)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ExportError(f"cannot write {value!r} as a C number")
+    text = repr(number)
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text + suffix
 
 
 def _array(content: bytes) -> str:
@@ -31,85 +96,204 @@ def _array(content: bytes) -> str:
     return ",\n  ".join(rows)
 
 
-def _tensor_lines(prefix: str, kind: str, specs, where: dict[str, int]) -> list[str]:
-    lines = []
-    for spec in specs:
-        name = f"{prefix}_{kind}_{_c_name(spec.name).upper()}"
-        lines.append(f"#define {name} {where[spec.name]}  /* {spec.name}: {spec.dtype} {spec.shape} */")
-        if spec.scale is not None:
-            lines.append(f"#define {name}_SCALE {spec.scale!r}f")
-            lines.append(f"#define {name}_ZERO_POINT {spec.zero_point}")
-    return lines
+def _refusal(spec, entry, manifest, content) -> str | None:
+    """Why TFLM cannot run this variant (checked from the file and the variant table, then the manifest's
+    record), else None."""
+    from edgernn.export.compat import TFLM_LACKS, TFLM_RUNTIME_FILL, fill_with_runtime_dims, float_weights_only
+
+    if spec.format != "tflite":
+        return f"{spec.name} is not a TFLite variant: a C array is for TensorFlow Lite Micro"
+    if manifest.model.mode is Mode.WINDOW or fill_with_runtime_dims(content):
+        return TFLM_RUNTIME_FILL
+    if spec.converter == "float16" or (spec.converter == "dynamic" and not float_weights_only(content)):
+        return TFLM_LACKS[spec.converter]
+    recorded = entry.refused_by("tflm")
+    return f"TFLM refused it at export: {recorded}" if recorded else None
 
 
-def write(bundle_dir, variant_name: str, out, name: str = "edgernn_model") -> list[Path]:
-    """Write ``NAME.h``, ``NAME.cc`` and ``NAME_example.cc`` for ``variant_name`` into ``out`` (created).
+def _arena(spec, entry, content) -> int:
+    """The arena TFLM needs: measured here when tflite-micro is installed, else the manifest's (bounded by its
+    parser), else an error: a firmware cannot be built around an unknown arena."""
+    if "tflm" in installed():
+        from edgernn.export.compat import tflm_check
+
+        record = tflm_check(content, entry, spec)
+        if not record["runs"]:
+            raise ExportError(f"{spec.name} does not run on TFLM: {record['reason']}")
+        return record["arena_bytes"]
+    tflm = entry.interpreters.get("tflm") or {}
+    arena = tflm.get("arena_bytes")
+    if tflm.get("runs") is True and isinstance(arena, int) and 0 < arena <= MAX_ARENA_BYTES:
+        return arena
+    raise ExportError("the tensor arena size is unknown (not measured at export) and tflite-micro is not installed "
+                      "to measure it: pip install 'edgernn[tflm]'")
+
+
+def render(bundle_dir, variant_name: str, name: str = "edgernn_model") -> dict[str, str]:
+    """The three files' names -> their text, for ``variant_name`` of the bundle.
 
     Raises:
-        ExportError: not a .tflite variant, or an invalid C name; BundleError for a bad bundle.
+        ExportError: an unusable ``name``, a variant TFLM cannot run, an unknown arena; BundleError for a bad
+            bundle; BackendError for a .tflite file whose signature cannot be read.
     """
-    if not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_]*", name):
-        raise ExportError(f"--name must be a C identifier, got {name!r}")
-    if variant(variant_name).format != "tflite":
+    check_name(name)
+    spec = variant(variant_name)
+    if spec.format != "tflite":
         raise ExportError(f"{variant_name} is not a TFLite variant: a C array is for TensorFlow Lite Micro")
     bundle = Bundle.open(bundle_dir)
     entry = bundle.variant(variant_name)
     content = bundle.read(variant_name)
-    by_input, by_output = positions(content)
-    tflm = entry.interpreters.get("tflm") or {}
+    reason = _refusal(spec, entry, bundle.manifest, content)
+    if reason:
+        raise ExportError(f"{variant_name} cannot be a C array for TFLM: {reason}")
+    by_input, by_output = signature_tensors(content)
+    in_order, out_order = tensor_order(entry)
+    if sorted(by_input) != sorted(in_order) or sorted(by_output) != sorted(out_order):
+        raise ExportError(f"{variant_name}: the model's tensors do not match the manifest's")
+    arena = _arena(spec, entry, content)
     prefix = name.upper()
+    header = f"{name}.h"
+    return {header: _header(name, prefix, spec.name, entry.sha256, content, arena, bundle.manifest.preprocessing,
+                            by_input, by_output),
+            f"{name}.cc": _source(name, prefix, header, spec.name, content),
+            f"{name}_example.cc": _example(name, prefix, header, spec.name, entry, by_input, by_output)}
+
+
+def write(bundle_dir, variant_name: str, out, name: str = "edgernn_model", force: bool = False) -> list[Path]:
+    """Write ``NAME.h``, ``NAME.cc`` and ``NAME_example.cc`` for ``variant_name`` into ``out`` as a set.
+
+    Every check runs before anything is written; the files are staged in a directory beside ``out`` and then
+    renamed in (``out`` itself is renamed into place when it is new), so an error leaves ``out`` as it was.
+
+    Raises:
+        ExportError: see ``render``; ``out`` inside a bundle; a target file that exists (without ``force``) or is
+            a directory; a file that cannot be written (naming the user's path).
+    """
+    texts = render(bundle_dir, variant_name, name)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    header, source, example = out / f"{name}.h", out / f"{name}.cc", out / f"{name}_example.cc"
-    files = {header: _header(name, prefix, entry, content, tflm, bundle.manifest, by_input, by_output),
-             source: _source(name, header.name, entry, content),
-             example: _example(name, prefix, header.name, entry)}
-    for path, text in files.items():
-        write_bytes_atomically(path, text.encode())
-    return list(files)
+    _check_out(out, Path(bundle_dir), list(texts), force)
+    return _place(out, {file: text.encode() for file, text in texts.items()})
 
 
-def _header(name, prefix, entry, content, tflm, manifest, by_input, by_output) -> str:
-    pre = manifest.preprocessing
-    runs = tflm.get("runs")
-    arena = tflm.get("arena_bytes")
-    lines = [f"/* {entry.file} from an edgernn bundle (sha256 {entry.sha256}), {len(content)} bytes of flash.",
-             f"   TFLM at export: {'runs' if runs else 'refused it: ' + tflm.get('reason', '') if runs is False else 'not checked'}. */",
+def _check_out(out: Path, bundle: Path, files: list[str], force: bool) -> None:
+    resolved = out.resolve()
+    for place in (resolved, *resolved.parents):
+        if place == bundle.resolve() or (place / MANIFEST_NAME).is_file():
+            raise ExportError(f"--out {out} is inside a bundle directory ({place}): write the C files elsewhere")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} exists and is not a directory")
+    for file in files:
+        target = out / file
+        if target.is_dir():
+            raise ExportError(f"{target} is a directory")
+        if (target.exists() or target.is_symlink()) and not force:
+            raise ExportError(f"{target} exists: --force replaces it")
+
+
+def _place(out: Path, files: dict[str, bytes]) -> list[Path]:
+    """Stage ``files`` beside ``out`` and move them in (see ``write``); on error remove what this call made."""
+    missing = [p for p in (out, *out.parents) if not p.exists()]  # directories this call creates, deepest first
+    targets = [out / file for file in files]
+    moved: list[Path] = []
+    staging = None
+    current = None
+    try:
+        for directory in reversed(missing[1:]):
+            current = directory
+            directory.mkdir()
+        current = out
+        remove_stale(out)
+        staging = temp_dir_beside(out)
+        for file, content in files.items():
+            current = out / file
+            (staging / file).write_bytes(content)
+        fsync_tree(staging)
+        if missing and missing[0] == out:
+            replace_directory(staging, out, replace=False)  # the new directory appears with its three files
+            staging = None
+        else:
+            for target in targets:
+                current = target
+                existed = target.exists() or target.is_symlink()
+                os.replace(staging / target.name, target)
+                if not existed:
+                    moved.append(target)
+            fsync_directory(out)
+    except OSError as exc:
+        for target in moved:
+            target.unlink(missing_ok=True)
+        if missing and missing[0] == out and staging is None and out.is_dir():
+            shutil.rmtree(out, ignore_errors=True)
+        for directory in missing[1:]:
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        raise ExportError(f"cannot write {current}: {exc.strerror or exc}") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return targets
+
+
+def _tensor_lines(prefix: str, kind: str, tensors) -> list[str]:
+    lines = []
+    for tensor_name, tensor in sorted(tensors.items(), key=lambda item: item[1].position):
+        macro = f"{prefix}_{kind}_{_c_name(tensor_name).upper()}"
+        shape = "x".join(str(d) for d in tensor.shape)
+        lines.append(f"#define {macro} {tensor.position}  /* {_c_name(tensor.dtype)} [{shape}] */")
+        if tensor.scale is not None:
+            lines.append(f"#define {macro}_SCALE {_c_float(tensor.scale)}")
+            lines.append(f"#define {macro}_ZERO_POINT {int(tensor.zero_point)}")
+    return lines
+
+
+def _header(name, prefix, variant_name, sha256, content, arena, pre, by_input, by_output) -> str:
+    lines = [f"/* {variant_name} of an edgernn bundle (sha256 {sha256}), {len(content)} bytes of flash.",
+             "   Positions, scales and zero points are read from the model file itself. */",
              f"#ifndef {prefix}_H", f"#define {prefix}_H", "", "#include <stddef.h>", "",
              "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
              f"extern const unsigned char {name}[];", f"extern const size_t {name}_len;", "",
-             "/* the smallest tensor arena TFLM allocates this model in, measured at export (0: not measured) */",
-             f"#define {prefix}_ARENA_BYTES {arena if arena else 0}",
+             "/* the smallest tensor arena TFLM allocates this model in */",
+             f"#define {prefix}_ARENA_BYTES {int(arena)}",
              "/* tensor positions in the model's input and output lists (TFLM addresses tensors by position) */",
-             *_tensor_lines(prefix, "INPUT", entry.inputs, by_input),
-             *_tensor_lines(prefix, "OUTPUT", entry.outputs, by_output),
+             *_tensor_lines(prefix, "INPUT", by_input),
+             *_tensor_lines(prefix, "OUTPUT", by_output),
              "/* raw units -> model input: ((value - last value, if DIFFERENCE) - OFFSET) / DIVISOR; the output is decoded",
              "   back the same way: output * DIVISOR + OFFSET (+ the last value, if DIFFERENCE) */",
-             f"#define {prefix}_DIFFERENCE {int(pre.difference)}",
-             f"#define {prefix}_OFFSET {pre.offset!r}", f"#define {prefix}_DIVISOR {pre.divisor!r}", "",
-             "#ifdef __cplusplus", "}", "#endif", f"#endif  /* {prefix}_H */", ""]
+             f"#define {prefix}_DIFFERENCE {int(bool(pre.difference))}",
+             f"#define {prefix}_OFFSET {_c_float(pre.offset, '')}", f"#define {prefix}_DIVISOR {_c_float(pre.divisor, '')}",
+             "", "#ifdef __cplusplus", "}", "#endif", f"#endif  /* {prefix}_H */", ""]
     return "\n".join(lines)
 
 
-def _source(name, header, entry, content) -> str:
+def _source(name, prefix, header, variant_name, content) -> str:
+    aligned = f"{prefix}_ALIGNED"
     return "\n".join([
-        f'/* {entry.file}: see {header} */', f'#include "{header}"', "",
-        "#if defined(__cplusplus)", "#define EDGERNN_ALIGNED alignas(16)", "#else",
-        "#define EDGERNN_ALIGNED _Alignas(16)", "#endif", "",
+        f'/* {variant_name} of an edgernn bundle: see {header} */', f'#include "{header}"', "",
+        "/* TFLM wants the model 16-byte aligned: C++11 alignas, C11 _Alignas, else the GNU attribute (C99) */",
+        "#if defined(__cplusplus) && __cplusplus >= 201103L", f"#define {aligned} alignas(16)",
+        "#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L", f"#define {aligned} _Alignas(16)",
+        "#elif defined(__GNUC__) || defined(__clang__)", f"#define {aligned} __attribute__((aligned(16)))",
+        "#else", '#error "no way known to align the model array to 16 bytes with this compiler"', "#endif", "",
         '#ifdef __cplusplus', 'extern "C" {', '#endif',
-        f"EDGERNN_ALIGNED const unsigned char {name}[] = {{", f"  {_array(content)}", "};",
-        f"const size_t {name}_len = {len(content)};", '#ifdef __cplusplus', '}', '#endif', ""])
+        f"{aligned} const unsigned char {name}[] = {{", f"  {_array(content)}", "};",
+        f"const size_t {name}_len = {len(content)};", '#ifdef __cplusplus', '}', '#endif',
+        f"#undef {aligned}", ""])
 
 
-def _example(name, prefix, header, entry) -> str:
-    inputs, outputs = tensor_order(entry)
-    pairs = [(i, o) for i, o in entry.state_pairs]
+def _order(tensors) -> str:
+    return ", ".join(f"{_c_name(n)} ({t.position})" for n, t in sorted(tensors.items(), key=lambda i: i[1].position))
+
+
+def _example(name, prefix, header, variant_name, entry, by_input, by_output) -> str:
     handover = "\n".join(
         f"    CopyState(interpreter.output({prefix}_OUTPUT_{_c_name(o).upper()}), "
-        f"interpreter.input({prefix}_INPUT_{_c_name(i).upper()}));" for i, o in pairs)
-    return f"""// A TensorFlow Lite Micro step loop for {entry.file} (a sketch: add your op resolver's ops and I/O).
+        f"interpreter.input({prefix}_INPUT_{_c_name(i).upper()}));" for i, o in entry.state_pairs)
+    return f"""// A TensorFlow Lite Micro step loop for {variant_name} (a sketch: add your op resolver's ops and I/O).
 // The state (the recurrent layers' hidden states) is handed from the outputs back to the inputs after each
 // invoke; copy it before the next invoke, which may reuse the outputs' memory.
+// Tensors by position: inputs {_order(by_input)}; outputs {_order(by_output)}.
 #include <cmath>
 #include <cstring>
 #include "{header}"
@@ -148,5 +332,4 @@ int main() {{
     // interpreter.output({prefix}_OUTPUT_Y)->data... is the next-value prediction (decode it back to raw units)
   }}
 }}
-// tensors in positional order: inputs {inputs}, outputs {outputs}
 """

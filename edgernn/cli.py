@@ -456,16 +456,20 @@ def bench_command(bundle, variants, backends, steps, streams, as_json):
 @click.argument("bundle", type=click.Path(), callback=_bundle_path)
 @click.option("--variant", type=VARIANT, default="tflite-int8", show_default=True, help="Variant to write.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the C files.")
-@click.option("--name", default="edgernn_model", show_default=True, help="C name of the array (and file stem).")
-def c_array_command(bundle, variant, out, name):
+@click.option("--name", default="edgernn_model", show_default=True,
+              help="C name of the array (and file stem): a C identifier of at most 64 characters.")
+@click.option("--force", is_flag=True, help="Replace NAME.h, NAME.cc and NAME_example.cc if they exist in --out.")
+def c_array_command(bundle, variant, out, name, force):
     """Write NAME.h, NAME.cc (the model bytes, 16-byte aligned) and NAME_example.cc (a TFLM step loop).
 
-    The header holds the tensor arena size TFLM needs (measured at export where tflite-micro was installed),
-    each tensor's position and quantization, and the preprocessing to encode raw readings.
+    The header holds the tensor arena size TFLM needs (measured here with tflite-micro, else as measured at
+    export), each tensor's position and quantization (read from the model file), and the preprocessing to
+    encode raw readings. Variants TFLM cannot run (float16, dynamic, ONNX, window models) are refused (exit 2).
+    The three files are written together or not at all; --out must not be inside a bundle.
     """
     from edgernn.c_array import write
 
-    for path in write(bundle, variant, out, name):
+    for path in write(bundle, variant, out, name, force=force):
         click.echo(str(path))
 
 

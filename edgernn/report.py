@@ -6,11 +6,14 @@ error along the whole sequence (drift shows as a rising curve), and each variant
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.runtime import safe_json
+from edgernn.runtime.atomic import fsync_directory, fsync_tree, remove_stale, replace_directory, temp_dir_beside
 
 STRETCH = 300  # steps shown in the predictions plot
 SMOOTHING = 200  # steps in the rolling mean of the drift plot
@@ -18,26 +21,48 @@ SMOOTHING = 200  # steps in the rolling mean of the drift plot
 
 def write_report(result, directory) -> tuple[list[Path], str | None]:
     """Write the report files into ``directory`` (created if needed); returns their paths, and a note when
-    the plots could not be drawn (no matplotlib on a device: report.json and report.md are written anyway)."""
+    the plots could not be drawn (no matplotlib on a device: report.json and report.md are written anyway).
+
+    The files are written into a temporary sibling directory first: a new ``directory`` is renamed into place
+    with all of them; into an existing one (its other files kept) they are renamed in, ``report.md``, which
+    links the rest, last. A killed verify leaves no partial report, only a temporary sibling that the next
+    report into the same directory removes."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "report.json"
-    path.write_text(safe_json.dumps(result.to_dict(), non_finite="null", indent=2) + "\n")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(directory)
+    staging = temp_dir_beside(directory)
+    try:
+        names, note = _write_files(result, staging)
+        fsync_tree(staging)
+        if not directory.exists():
+            replace_directory(staging, directory, replace=False)
+        else:
+            for name in names:  # report.md last
+                os.replace(staging / name, directory / name)
+            fsync_directory(directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [directory / name for name in names], note
+
+
+def _write_files(result, directory: Path) -> tuple[list[str], str | None]:
+    """The report's files written into ``directory``: their names, report.md last, and the note."""
+    (directory / "report.json").write_text(safe_json.dumps(result.to_dict(), non_finite="null", indent=2) + "\n")
     try:
         import matplotlib
     except ImportError:
         (directory / "report.md").write_text(_markdown(result, plots=False))
-        return [path, directory / "report.md"], ("the plots need matplotlib, which is not installed: "
-                                                 "pip install matplotlib (or edgernn[train])")
+        return ["report.json", "report.md"], ("the plots need matplotlib, which is not installed: "
+                                              "pip install matplotlib (or edgernn[train])")
     matplotlib.use("Agg")
     arrays = result.arrays
     variants = [row.variant for row in result.variants if row.variant in arrays]
     bands = {row.variant: row.interval_width["0.9"] for row in result.variants
              if "0.9" in row.interval_width and row.variant in arrays}
-    plots = [_predictions(arrays, variants, directory, bands),
-             *(plot(arrays, variants, directory) for plot in (_drift, _histograms))]
+    plots = [_predictions(arrays, variants, directory, bands).name,
+             *(plot(arrays, variants, directory).name for plot in (_drift, _histograms))]
     (directory / "report.md").write_text(_markdown(result, plots=True))
-    return [path, directory / "report.md", *plots], None
+    return ["report.json", *plots, "report.md"], None
 
 
 def _predictions(arrays: dict, variants: list[str], directory: Path, bands: dict | None = None) -> Path:

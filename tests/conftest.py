@@ -45,3 +45,13 @@ def cell_model(request, model_dir):
     layers = 2 if request.param == "lstm" else 1
     return edgernn.train("sine", model_dir / f"{request.param}.keras", cell=request.param, units=8, layers=layers,
                          epochs=3, lr=5e-3, seed=0, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def window_bundle(model_dir):
+    """A tiny unrolled window model (counting, window 10) exported to float32 and int8 TFLite."""
+    import edgernn
+
+    trained = edgernn.train("counting", model_dir / "window.keras", window=10, units=8, epochs=3, seed=0, quiet=True)
+    return edgernn.export(trained.model_path, model_dir / "window-bundle", variants="tflite-float32,tflite-int8",
+                          quiet=True, verify=False).bundle

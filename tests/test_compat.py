@@ -92,3 +92,22 @@ def test_verify_runs_integer_variants_on_tflm_with_their_arena(runner, sine_bund
     # the same carried-state run: TFLM's int8 error vs float within 1.5x of LiteRT's
     assert tflm["vs_float"]["nrmse_pct"] <= 1.5 * litert["vs_float"]["nrmse_pct"]
     assert on[("tflite-int16x8", "tflm")]["result"] == "pass"
+
+
+@needs_tflm
+def test_window_models_record_why_tflm_refuses_them(window_bundle):
+    """The unrolled window model builds its zero initial state with SHAPE -> FILL; TFLM's FILL needs constant dims.
+    The record says so, not just that allocation failed."""
+    from edgernn.export.compat import fill_with_runtime_dims
+
+    for name, entry in read_manifest(window_bundle).variants.items():
+        record = entry.interpreters["tflm"]
+        assert record["runs"] is False and "SHAPE -> FILL" in record["reason"], (name, record)
+        assert fill_with_runtime_dims((window_bundle / entry.file).read_bytes())
+
+
+def test_streaming_models_have_no_runtime_fill(sine_bundle):
+    from edgernn.export.compat import fill_with_runtime_dims
+
+    entry = read_manifest(sine_bundle).variants["tflite-int8"]
+    assert not fill_with_runtime_dims((sine_bundle / entry.file).read_bytes())

@@ -1,8 +1,13 @@
 """The verify gate on a real bundle: exit codes, JSON, and a damaged bundle."""
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -77,6 +82,42 @@ def test_report_files_and_cross_backend(runner, sine_bundle, tmp_path):
     assert "numpy" in float32["cross_backend"] and float32["cross_backend"]["numpy"] <= 1e-5
     assert "max difference from litert" in result.stdout
     assert re.search(r"\| \d+\.\d % of \d+, [\d.]+ \|", (report / "report.md").read_text())  # 0.9 coverage, width
+
+
+REPORT_FILES = ["drift.png", "histograms.png", "predictions.png", "report.json", "report.md"]
+
+
+def verify_with_report(bundle, report):
+    return subprocess.Popen([sys.executable, "-m", "edgernn", "verify", str(bundle), "--steps", "200", "--variants",
+                             "tflite-float32", "--reference", "stored", "--backend", "numpy", "--report", str(report)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_report_leaves_no_partial_directory(sine_bundle, tmp_path):
+    """kill -9 while the report is being written (its staging sibling exists): the report directory is absent,
+    never partial; the next report into it clears the leftover and appears whole. Into an existing directory,
+    the other files stay."""
+    report = tmp_path / "report"
+    process = verify_with_report(sine_bundle, report)
+    deadline = time.monotonic() + 300
+    while not any(p.name.startswith(".report.tmp-") for p in tmp_path.iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not report.exists() or sorted(p.name for p in report.iterdir()) == REPORT_FILES
+    assert any(p.name.startswith(".report.tmp-") for p in tmp_path.iterdir())  # killed mid-way: the leftover
+    process = verify_with_report(sine_bundle, report)
+    assert process.wait(timeout=300) == 0, process.stderr.read()
+    assert sorted(p.name for p in report.iterdir()) == REPORT_FILES
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    (report / "notes.txt").write_text("mine")
+    (report / "report.md").write_text("old")
+    process = verify_with_report(sine_bundle, report)
+    assert process.wait(timeout=300) == 0, process.stderr.read()
+    assert sorted(p.name for p in report.iterdir()) == sorted([*REPORT_FILES, "notes.txt"])
+    assert (report / "report.md").read_text() != "old" and (report / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
 def test_failing_int8_is_diagnosed_tensor_by_tensor(runner, sine_bundle):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 
 from edgernn.runtime.errors import BackendError
+from edgernn.runtime.manifest import INTERPRETERS, MAX_REASON_CHARS
 from edgernn.runtime.variants import VariantSpec
 
 # highest operator versions tflite-runtime 2.14.0 (x86_64) resolves, for the operators edgernn's models use
@@ -72,9 +73,32 @@ def _loaded_by(backend: str, content: bytes, entry) -> dict:
 # why TFLM refuses what it refuses (its own message only says that allocation failed)
 TFLM_LACKS = {"float16": "TFLM has no float16 weights (DEQUANTIZE from float16)",
               "dynamic": "TFLM has no hybrid kernels (float activations with int8 weights)"}
+TFLM_RUNTIME_FILL = ("TFLM cannot run a window model: its zero initial state is built at run time (SHAPE -> FILL) "
+                     "and TFLM's FILL needs constant dims; export a streaming model for TFLM")
 
 
-def _tflm(content: bytes, entry, spec: VariantSpec) -> dict:
+def fill_with_runtime_dims(content: bytes) -> bool:
+    """Whether the model has a FILL whose dims input is computed at run time (no constant data), as the unrolled
+    window model's zero initial state (SHAPE -> FILL) is: TFLM prepares FILL only from constant dims."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            if codes[op.OpcodeIndex()] != schema.BuiltinOperator.FILL or op.InputsLength() == 0:
+                continue
+            buffer = model.Buffers(graph.Tensors(op.Inputs(0)).Buffer())
+            if buffer.DataLength() == 0 and buffer.Size() == 0:
+                return True
+    return False
+
+
+def tflm_check(content: bytes, entry, spec: VariantSpec) -> dict:
+    """Load the model with TFLM (installed here) and measure its arena, or say in words why TFLM refuses it."""
     outcome = _loaded_by("tflm", content, entry)
     if outcome["runs"]:
         from edgernn.runtime.backends.tflm import arena_bytes
@@ -82,17 +106,23 @@ def _tflm(content: bytes, entry, spec: VariantSpec) -> dict:
         outcome["arena_bytes"] = arena_bytes(content)
     else:
         said = outcome["reason"].replace(f"tflm cannot load {entry.file}: ", "")
-        outcome["reason"] = f"{TFLM_LACKS[spec.converter]} ({said})" if spec.converter in TFLM_LACKS else said
+        if spec.converter in TFLM_LACKS:
+            outcome["reason"] = f"{TFLM_LACKS[spec.converter]} ({said})"
+        elif fill_with_runtime_dims(content):
+            outcome["reason"] = f"{TFLM_RUNTIME_FILL} ({said})"
+        else:
+            outcome["reason"] = said
     return outcome
 
 
 CHECKS = {  # interpreter -> (the package that must be here to check, how)
     "litert": ("ai_edge_litert", lambda content, entry, spec: _loaded_by("litert", content, entry)),
     "tflite-runtime": (None, lambda content, entry, spec: _tflite_runtime(content)),
-    "tflm": ("tflite_micro", _tflm),
+    "tflm": ("tflite_micro", tflm_check),
     "onnxruntime": ("onnxruntime", lambda content, entry, spec: _loaded_by("onnxruntime", content, entry)),
 }
 FORMAT_INTERPRETERS = {"tflite": ("litert", "tflite-runtime", "tflm"), "onnx": ("onnxruntime",)}
+assert set(CHECKS) == set(INTERPRETERS), "the manifest accepts exactly the interpreters export checks"
 
 
 def interpreters(spec: VariantSpec, content: bytes, entry) -> dict[str, dict]:
@@ -104,4 +134,5 @@ def interpreters(spec: VariantSpec, content: bytes, entry) -> dict[str, dict]:
             found[name] = {"runs": None, "reason": f"not checked: {package} was not installed at export"}
         else:
             found[name] = check(content, entry, spec)
+        found[name]["reason"] = " ".join(found[name]["reason"].split())[:MAX_REASON_CHARS]  # what the manifest takes
     return found

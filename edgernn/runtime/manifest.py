@@ -38,6 +38,10 @@ FILE_ROLES = {
 SIGNATURE = "serving_default"  # the TFLite signature (and SavedModel endpoint) whose tensor names the manifest uses
 INT8_WEIGHTS = ("per-channel", "per-tensor")  # tflite-int8's weight scales (converter["int8_weights"])
 INTERVAL_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)  # the levels export calibrates intervals at
+# the interpreters a variant's "interpreters" record may name (export's compat checks exactly these)
+INTERPRETERS = ("litert", "tflite-runtime", "onnxruntime", "tflm")
+MAX_REASON_CHARS = 1000  # an interpreter's recorded reason: one line, bounded
+MAX_ARENA_BYTES = 1 << 30  # a TFLM tensor arena larger than 1 GiB is no microcontroller's
 
 
 def state_output(name: str) -> str:
@@ -465,11 +469,19 @@ def _interpreters(data: dict, where: str) -> dict[str, dict]:
     found = {}
     for name, record in data.items():
         at = f"{where}[{name!r}]"
+        _choice(name, INTERPRETERS, f"{where} key")
         runs = _need(record, "runs", (bool, type(None)), at)
         arena = _optional(record, "arena_bytes", int, at, None)
-        found[name] = {"runs": runs, "reason": _optional(record, "reason", str, at, "")}
+        reason = _optional(record, "reason", str, at, "")
+        if len(reason) > MAX_REASON_CHARS or not reason.isprintable():
+            raise BundleError(f"{MANIFEST_NAME}: {at}.reason must be one printable line of at most "
+                              f"{MAX_REASON_CHARS} characters")
+        found[name] = {"runs": runs, "reason": reason}
         if arena is not None:
-            found[name]["arena_bytes"] = _count(arena, f"{at}.arena_bytes")
+            if not 0 < arena <= MAX_ARENA_BYTES:
+                raise BundleError(f"{MANIFEST_NAME}: {at}.arena_bytes must be between 1 and {MAX_ARENA_BYTES}, "
+                                  f"got {arena}")
+            found[name]["arena_bytes"] = arena
     return found
 
 

@@ -4,6 +4,8 @@ C array for firmware) need it; the schema reader comes with ai-edge-litert or tf
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.manifest import SIGNATURE
 
@@ -23,8 +25,29 @@ def schema():
         return schema_fb
 
 
-def positions(content: bytes) -> tuple[dict[str, int], dict[str, int]]:
-    """Our tensor names -> their positions in the model's input list and in its output list."""
+class TensorInfo(NamedTuple):
+    """One signature tensor as the file itself declares it (the C array trusts the file, not the manifest)."""
+
+    position: int  # in the model's input (or output) list
+    dtype: str  # the schema's TensorType name, lower case: "int8", "float32"...
+    shape: tuple[int, ...]
+    scale: float | None  # per-tensor quantization; None when the tensor has none
+    zero_point: int | None
+
+
+def _tensor(reader, graph, index: int, position: int) -> TensorInfo:
+    tensor = graph.Tensors(index)
+    types = {value: name.lower() for name, value in vars(reader.TensorType).items() if not name.startswith("_")}
+    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    quantization = tensor.Quantization()
+    scale = zero_point = None
+    if quantization is not None and quantization.ScaleLength() == 1 and quantization.ZeroPointLength() == 1:
+        scale, zero_point = float(quantization.Scale(0)), int(quantization.ZeroPoint(0))
+    return TensorInfo(position, types.get(tensor.Type(), "unknown"), shape, scale, zero_point)
+
+
+def signature_tensors(content: bytes) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    """Our tensor names -> what the file says of each (position, dtype, shape, quantization): inputs, outputs."""
     reader = schema()
     try:
         model = reader.Model.GetRootAs(content, 0)
@@ -35,12 +58,20 @@ def positions(content: bytes) -> tuple[dict[str, int], dict[str, int]]:
         graph = model.Subgraphs(signature.SubgraphIndex())
         inputs = [graph.Inputs(i) for i in range(graph.InputsLength())]
         outputs = [graph.Outputs(i) for i in range(graph.OutputsLength())]
-        by_input = {signature.Inputs(i).Name().decode(): inputs.index(signature.Inputs(i).TensorIndex())
-                    for i in range(signature.InputsLength())}
-        by_output = {signature.Outputs(i).Name().decode(): outputs.index(signature.Outputs(i).TensorIndex())
-                     for i in range(signature.OutputsLength())}
+        found = []
+        for count, item, order in ((signature.InputsLength(), signature.Inputs, inputs),
+                                   (signature.OutputsLength(), signature.Outputs, outputs)):
+            found.append({item(i).Name().decode(): _tensor(reader, graph, item(i).TensorIndex(),
+                                                           order.index(item(i).TensorIndex()))
+                          for i in range(count)})
     except BackendError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged flatbuffer makes the generated reader raise any type
         raise BackendError(f"cannot read the model's signature: {type(exc).__name__}") from None
-    return by_input, by_output
+    return found[0], found[1]
+
+
+def positions(content: bytes) -> tuple[dict[str, int], dict[str, int]]:
+    """Our tensor names -> their positions in the model's input list and in its output list."""
+    by_input, by_output = signature_tensors(content)
+    return ({name: t.position for name, t in by_input.items()}, {name: t.position for name, t in by_output.items()})
