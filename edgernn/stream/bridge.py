@@ -13,8 +13,10 @@ The order of things, per batch of messages that arrived together:
 
 What a ``kill -9`` costs: nothing is lost. The readings since the last save were not acknowledged, so the broker
 (which keeps the session, see ``mqtt``) delivers them again to the restarted bridge; they are stepped again
-from the saved state, so their predictions are the same and are published a second time (same ``ts``: a
-subscriber that keeps the last ``ts`` per topic drops them). A reading with a time is never stepped twice; one
+from the saved state (the same states, the same predictions). Those whose predictions the broker had
+acknowledged are not published again (``journal``: written as each PUBACK arrives); only predictions in flight
+at the kill are published a second time (identical, same ``ts``: a subscriber that keeps the last ``ts`` per
+topic drops them). A reading with a time is never stepped twice; one
 without (a plain number) is stepped twice only when the kill falls between a save and its acknowledgements. A
 broker restart loses only what the broker itself loses (enable its ``persistence``); the bridge reconnects with
 backoff, keeps its states and republishes what was not acknowledged.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import signal
 import sys
@@ -38,6 +41,7 @@ from pathlib import Path
 from edgernn import locking
 from edgernn.runtime.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
 from edgernn.stream import mqtt, payloads
+from edgernn.stream.journal import PublishedJournal
 from edgernn.stream.readers import Stop
 from edgernn.stream.service import signals_stop
 from edgernn.stream.lines import ANOMALY_LEVEL
@@ -70,6 +74,7 @@ class BridgeReport:
     readings: int = 0
     bad: int = 0
     duplicates: int = 0
+    not_republished: int = 0  # stepped again after a kill -9, their predictions already acknowledged
     refused: int = 0
     saves: int = 0
     topics: set = field(default_factory=set)
@@ -78,8 +83,11 @@ class BridgeReport:
 class Bridge:
     """The loop: ``Connection`` messages through ``TopicStreams``, predictions back, states saved, acks sent."""
 
-    def __init__(self, streams: TopicStreams, connection, config: BridgeConfig, err=None):
+    def __init__(self, streams: TopicStreams, connection, config: BridgeConfig, err=None,
+                 journal: PublishedJournal | None = None):
         self.streams, self.connection, self.config = streams, connection, config
+        self.journal = journal  # with --state-file: the predictions acknowledged since the last save
+        self._published = journal.load() if journal is not None else {}  # topic -> highest key, before a kill
         self.report = BridgeReport()
         self._err = err or sys.stderr
         self._unacked: list[mqtt.Incoming] = []  # awaiting a save (with --state-file)
@@ -122,8 +130,14 @@ class Bridge:
             return
         results = self.streams.step_checked([(slot, reading.value) for _, reading, slot in accepted])
         for (message, reading, _), result in zip(accepted, results):
+            if reading.key is not None and reading.key <= self._published.get(message.topic, -math.inf):
+                self.report.not_republished += 1  # stepped again after a kill; its prediction is out already
+                continue
+            confirmed = None
+            if self.journal is not None and reading.key is not None:
+                confirmed = functools.partial(self.journal.record, message.topic, reading.key)
             self.connection.publish(self.config.publish.replace("{topic}", message.topic),
-                                    payloads.prediction(reading, result))
+                                    payloads.prediction(reading, result), confirmed)
             if self.config.anomalies and result.get("anomaly"):
                 print(f"topic {message.topic}: anomaly: {reading.value:.9g} at {reading.ts} (score "
                       f"{result['score']:.3g}, level {self.config.interval:g})", file=self._err, flush=True)
@@ -160,6 +174,9 @@ class Bridge:
                       file=self._err, flush=True)
             return  # disconnected: paho publishes them again once reconnected; the save waits for that
         self.streams.save(self.config.state_file)
+        if self.journal is not None:  # the state now covers every acknowledged prediction
+            self.journal.clear()
+            self._published.clear()
         self.connection.ack(self._unacked)
         self._unacked.clear()
         self._unsaved = 0
@@ -214,14 +231,22 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
             if config.state_file.exists() and not reset_state:
                 streams.restore(config.state_file)
                 print(f"resumed {len(streams.slots)} topic(s) from {config.state_file}", file=err, flush=True)
+        journal = None
+        if config.state_file is not None:
+            journal = PublishedJournal(config.state_file)
+            if reset_state:
+                journal.path.unlink(missing_ok=True)
+            journal.open()
+            stack.callback(journal.close)
         connection = mqtt.Connection(broker, client, broker_options.subscribe, err)
         stack.enter_context(signals_stop(stop))
         connection.start()
         stack.callback(connection.close)
-        bridge = Bridge(streams, connection, config, err)
+        bridge = Bridge(streams, connection, config, err, journal)
         bridge.run(stop)
     report = bridge.report
     print(f"{report.saves} saves; {report.readings} readings from {len(report.topics)} topic(s) predicted; {report.duplicates} "
-          f"redelivered skipped, {report.bad} bad payload(s), {report.refused} over --max-topics",
+          f"redelivered skipped, {report.not_republished} not published again, {report.bad} bad payload(s), "
+          f"{report.refused} over --max-topics",
           file=err, flush=True)
     return EXIT_INTERRUPTED if stop.signal == signal.SIGINT else EXIT_OK

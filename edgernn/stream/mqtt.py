@@ -131,6 +131,7 @@ class Connection:
         self._closing = False
         self._sent: list[int] = []  # mids of predictions published since the last ``wait_published``
         self._confirmed: set[int] = set()
+        self._on_confirmed: dict[int, object] = {}  # mid -> what to call when the broker acknowledges it
         self._lock = threading.Condition()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=options.client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)
@@ -228,16 +229,26 @@ class Connection:
             if message.qos and message.session == self.session:
                 self._client.ack(message.mid, message.qos)
 
-    def publish(self, topic: str, payload: bytes) -> None:
+    def publish(self, topic: str, payload: bytes, on_confirmed=None) -> None:
+        """Publish at the configured QoS; ``on_confirmed()`` is called once the broker acknowledges it (from
+        the network thread, or here if the acknowledgement came first)."""
         info = self._client.publish(topic, payload, qos=self._options.qos)
         with self._lock:
             self._sent.append(info.mid)
+            if on_confirmed is not None:
+                if info.mid in self._confirmed:
+                    on_confirmed()
+                else:
+                    self._on_confirmed[info.mid] = on_confirmed
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if reason_code.is_failure:
             self._log(f"the broker refused a prediction ({reason_code}); check its ACL for the --publish topics")
         with self._lock:
             self._confirmed.add(mid)
+            callback = self._on_confirmed.pop(mid, None)
+            if callback is not None and not reason_code.is_failure:
+                callback()
             self._lock.notify_all()
 
     def wait_published(self, timeout: float) -> bool:

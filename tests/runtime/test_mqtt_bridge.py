@@ -169,9 +169,11 @@ def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broke
     time.sleep(0.5)
     assert bridge.stop() == 0, bridge.text()
     copies = _check_resumed(out, expected, steps)
-    # the readings stepped after the last save were not acknowledged: redelivered, stepped again from the saved
-    # state, published again identically (checked above); rounds 0-9 (saved while the broker was down) never are
-    assert copies <= topics * 15, copies
+    # the readings stepped after the last save were not acknowledged: redelivered and stepped again from the
+    # saved state; those whose predictions the broker had acknowledged (the journal) are not published again.
+    # Only predictions in flight at the kill can come twice (identical, checked above)
+    assert copies <= 2 * topics, copies  # in flight at the broker kill and at the bridge kill
+    assert "not published again" in bridge.text()
     publisher.close()
     out.close()
 

@@ -137,3 +137,21 @@ def test_intervals_per_topic_equal_a_lone_monitor_across_growth_and_restore(bund
             assert _same([r[field] for r in got[topic]], list(lone[field])), (topic, field)
         assert [r["anomaly"] for r in got[topic]] == list(lone["anomaly"])
         assert any(r["anomaly"] for r in got[topic]), topic  # its spike
+
+
+def test_the_published_journal_reads_what_it_can_and_empties_at_a_save(tmp_path):
+    """The journal of acknowledged predictions is untrusted input too: a torn last line, garbage and wrong types
+    are ignored; each topic keeps its highest key; ``clear`` empties it."""
+    from edgernn.stream.journal import PublishedJournal
+
+    journal = PublishedJournal(tmp_path / "state.npz")
+    assert journal.load() == {}
+    journal.open()
+    for topic, key in (("a", 3), ("b", 1.5), ("a", 7), ("a", 5)):
+        journal.record(topic, key)
+    with open(journal.path, "ab") as handle:
+        handle.write(b'not json\n["c", "x"]\n[1, 2]\n\xff\xfe\n["d", 9')  # garbage, then a torn line
+    assert journal.load() == {"a": 7.0, "b": 1.5}
+    journal.clear()
+    assert journal.load() == {} and journal.path.stat().st_size == 0
+    journal.close()
