@@ -108,15 +108,18 @@ class Monitor:
         if self._one:
             try:
                 return self._step_one(float(x))
-            except TypeError:  # an array of one value
-                return self._step_one(float(np.asarray(x, dtype=np.float64).reshape(-1)[0]))
-        return self._step_many(np.array(x, dtype=np.float64).reshape(-1))
+            except TypeError:
+                pass  # an array: checked below
+        values = np.array(x, dtype=np.float64).reshape(-1)
+        if values.size != self.predictor.streams:
+            raise EdgernnError(f"step expects {self.predictor.streams} value(s), one per stream, got {values.size}")
+        return self._step_one(float(values[0])) if self._one else self._step_many(values)
 
     def _step_one(self, value: float) -> Checked:
         """The scalar path (plain floats, one tuple built): what keeps a monitored step close to a plain one."""
         width = self._width
         residual = value - self._previous  # NaN when either is NaN
-        if residual == residual:
+        if residual - residual == 0.0:  # finite: a NaN or inf reading (skipped by the predictor) is not scored
             size = residual if residual >= 0 else -residual
             if width > 0:
                 score = size / width

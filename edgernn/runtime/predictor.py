@@ -35,6 +35,9 @@ from edgernn.runtime.quantization import (
 from edgernn.runtime.state_file import read_state, write_state
 
 ON_NAN = ("skip", "hold", "raise")
+# model-input values (after scaling) are held within +-this: a reading of 1e308 is finite, but in float32 it
+# becomes inf and a NaN state for good (and cannot be rounded to an integer); every cell has saturated far sooner
+INPUT_LIMIT = 1e6
 
 
 def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model) -> str:
@@ -85,6 +88,7 @@ class StreamingPredictor:
         # monitoring, in model-input units: the calibrated range, and what the input tensor can represent
         calibrated = manifest.input_range or [-math.inf, math.inf]
         self._calibrated = (float(calibrated[0]), float(calibrated[1]))
+        self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
         if is_quantized(self._x_spec):
             low, high = bounds(self._x_spec)
             scale, zero = self._x_spec.scale, self._x_spec.zero_point
@@ -276,10 +280,12 @@ class StreamingPredictor:
             self.steps += 1
             return math.nan
         z = pre.encode(value, last)
-        if not self._calibrated[0] <= z <= self._calibrated[1]:
-            self._out_of_range[0] += 1
-            if not self._representable[0] <= z <= self._representable[1]:
-                self._clipped[0] += 1
+        if not self._guard[0] <= z <= self._guard[1]:  # rare: outside the calibrated range, or absurd
+            if not self._calibrated[0] <= z <= self._calibrated[1]:
+                self._out_of_range[0] += 1
+                if not self._representable[0] <= z <= self._representable[1]:
+                    self._clipped[0] += 1
+            z = min(INPUT_LIMIT, max(-INPUT_LIMIT, z))
         self._x[0, 0] = self._quantize_x(z)
         out = self._run([self._x, *self._states])
         if self._handover_is_copy:
@@ -294,8 +300,10 @@ class StreamingPredictor:
         last = self._last
         active = good & np.isfinite(last) if self._pre.difference else good
         everyone = bool(active.all())
-        z = self._pre.encode(values, last)  # [streams]
+        with np.errstate(over="ignore"):  # an absurd reading: clipped below, counted as out of range
+            z = self._pre.encode(values, last)  # [streams]
         self._count_range(z, active)
+        z = np.clip(z, -INPUT_LIMIT, INPUT_LIMIT)
         quantize((z if everyone else np.where(active, z, 0.0))[:, None], self._x_spec, out=self._x)
         out = self._run([self._x, *self._states])
         y = dequantize(out[0][:, 0], self._y_spec)
@@ -324,8 +332,10 @@ class StreamingPredictor:
         ready = good & (self._filled >= buffer.shape[1])
         result = np.full(self.streams, np.nan)
         if ready.any():
-            z = np.nan_to_num(self._pre.transform_rows(buffer))  # [streams, window]
+            with np.errstate(over="ignore"):
+                z = np.nan_to_num(self._pre.transform_rows(buffer))  # [streams, window]
             self._count_range(z[:, -1], ready)  # each new value enters the window once
+            z = np.clip(z, -INPUT_LIMIT, INPUT_LIMIT)
             quantize(z[:, :, None], self._x_spec, out=self._x)
             out = self._run([self._x])
             y = dequantize(out[0][:, 0], self._y_spec)

@@ -41,7 +41,7 @@ from pathlib import Path
 from edgernn import locking
 from edgernn.runtime.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
 from edgernn.stream import mqtt, payloads
-from edgernn.stream.journal import PublishedJournal
+from edgernn.stream.journal import PublishedJournal, new_token
 from edgernn.stream.readers import Stop
 from edgernn.stream.service import signals_stop
 from edgernn.stream.lines import ANOMALY_LEVEL
@@ -84,10 +84,10 @@ class Bridge:
     """The loop: ``Connection`` messages through ``TopicStreams``, predictions back, states saved, acks sent."""
 
     def __init__(self, streams: TopicStreams, connection, config: BridgeConfig, err=None,
-                 journal: PublishedJournal | None = None):
+                 journal: PublishedJournal | None = None, published: dict | None = None):
         self.streams, self.connection, self.config = streams, connection, config
         self.journal = journal  # with --state-file: the predictions acknowledged since the last save
-        self._published = journal.load() if journal is not None else {}  # topic -> highest key, before a kill
+        self._published = published or {}  # topic -> highest key acknowledged before a kill (from the journal)
         self.report = BridgeReport()
         self._err = err or sys.stderr
         self._unacked: list[mqtt.Incoming] = []  # awaiting a save (with --state-file)
@@ -173,9 +173,10 @@ class Bridge:
                       f"save, and the {len(self._unacked)} readings since are delivered again at the next start",
                       file=self._err, flush=True)
             return  # disconnected: paho publishes them again once reconnected; the save waits for that
-        self.streams.save(self.config.state_file)
+        token = new_token()
+        self.streams.save(self.config.state_file, journal=token)
         if self.journal is not None:  # the state now covers every acknowledged prediction
-            self.journal.clear()
+            self.journal.reset(token)
             self._published.clear()
         self.connection.ack(self._unacked)
         self._unacked.clear()
@@ -231,18 +232,17 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
             if config.state_file.exists() and not reset_state:
                 streams.restore(config.state_file)
                 print(f"resumed {len(streams.slots)} topic(s) from {config.state_file}", file=err, flush=True)
-        journal = None
+        journal, published = None, None
         if config.state_file is not None:
             journal = PublishedJournal(config.state_file)
-            if reset_state:
-                journal.path.unlink(missing_ok=True)
-            journal.open()
+            published = journal.load(streams.journal_token)  # None: not this state's journal, not obeyed
+            journal.open(streams.journal_token or new_token(), keep=published is not None)
             stack.callback(journal.close)
         connection = mqtt.Connection(broker, client, broker_options.subscribe, err)
         stack.enter_context(signals_stop(stop))
         connection.start()
         stack.callback(connection.close)
-        bridge = Bridge(streams, connection, config, err, journal)
+        bridge = Bridge(streams, connection, config, err, journal, published)
         bridge.run(stop)
     report = bridge.report
     print(f"{report.saves} saves; {report.readings} readings from {len(report.topics)} topic(s) predicted; {report.duplicates} "

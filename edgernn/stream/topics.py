@@ -51,6 +51,7 @@ class TopicStreams:
         self._interval = (interval, adaptive)
         self.monitor = self.predictor.monitor(interval, adaptive) if interval is not None else None
         self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
+        self.journal_token: str | None = None  # the restored state's journal (``edgernn.stream.journal``)
         self.last_key: list[float | None] = []  # per slot: the key of the last reading stepped
         self._refused: set[str] = set()
         self._err = err or sys.stderr
@@ -153,10 +154,11 @@ class TopicStreams:
 
     # -- saving --------------------------------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Every topic's state, slot and last key in one atomic write (``StreamingPredictor.save_state``)."""
+    def save(self, path: Path, journal: str | None = None) -> None:
+        """Every topic's state, slot and last key in one atomic write (``StreamingPredictor.save_state``);
+        ``journal``: the token of the journal of acknowledged predictions that follows this save."""
         topics = [[topic, self.last_key[slot]] for topic, slot in self.slots.items()]
-        extra = {"mqtt": {"topics": topics}}
+        extra = {"mqtt": {"topics": topics, "journal": journal}}
         if self.monitor is not None:
             extra["monitor"] = self.monitor.state()
         self.predictor.save_state(path, extra=extra)
@@ -187,5 +189,7 @@ class TopicStreams:
         if len(topics) > self.max_topics:
             raise StateError(f"state file {path} holds {len(topics)} topics, more than --max-topics "
                              f"{self.max_topics}; raise it")
+        token = extra["mqtt"].get("journal")
+        self.journal_token = token if isinstance(token, str) and token.isalnum() and len(token) <= 64 else None
         self.slots = {topic: slot for slot, (topic, _) in enumerate(topics)}
         self.last_key = [key if key is None else float(key) for _, key in topics]

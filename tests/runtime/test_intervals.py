@@ -140,3 +140,17 @@ def test_malformed_intervals_in_a_manifest_are_refused(tmp_path, intervals):
     write_manifest(bundle, manifest)
     with pytest.raises(BundleError, match="intervals"):
         read_manifest(bundle)
+
+
+def test_an_inf_reading_is_not_scored_on_one_stream_or_many(bundles, sine_values):
+    bundle = _with_intervals(bundles)
+    values = sine_values[:20].copy()
+    values[8] = np.inf
+    alone = StreamingPredictor.load(bundle, FLOAT32).monitor(0.9).run(values)
+    together = StreamingPredictor.load(bundle, FLOAT32, streams=2).monitor(0.9)
+    rows = [together.step([v, v]) for v in values]
+    assert math.isnan(alone["score"][8]) and not alone["anomaly"][8]
+    assert [bool(r.anomaly[0]) for r in rows] == list(alone["anomaly"])
+    np.testing.assert_allclose([r.score[1] for r in rows], alone["score"], equal_nan=True)
+    with pytest.raises(EdgernnError, match="expects 1 value"):
+        StreamingPredictor.load(bundle, FLOAT32).monitor(0.9).step([0.1, 0.2])

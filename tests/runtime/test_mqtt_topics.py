@@ -139,19 +139,34 @@ def test_intervals_per_topic_equal_a_lone_monitor_across_growth_and_restore(bund
         assert any(r["anomaly"] for r in got[topic]), topic  # its spike
 
 
-def test_the_published_journal_reads_what_it_can_and_empties_at_a_save(tmp_path):
-    """The journal of acknowledged predictions is untrusted input too: a torn last line, garbage and wrong types
-    are ignored; each topic keeps its highest key; ``clear`` empties it."""
+def test_the_published_journal_is_obeyed_only_beside_its_state_and_reads_what_it_can(tmp_path):
+    """The journal of acknowledged predictions is untrusted input: obeyed only under the token its state names;
+    a torn last line, garbage and wrong types are ignored; each topic keeps its highest key; a save empties it
+    under a new token; a symlink or a FIFO in its place is refused, never followed or waited on."""
+    import os
+
+    from edgernn.runtime.errors import EdgernnError
     from edgernn.stream.journal import PublishedJournal
 
     journal = PublishedJournal(tmp_path / "state.npz")
-    assert journal.load() == {}
-    journal.open()
+    assert journal.load("t1") is None
+    journal.open("t1", keep=False)
     for topic, key in (("a", 3), ("b", 1.5), ("a", 7), ("a", 5)):
         journal.record(topic, key)
     with open(journal.path, "ab") as handle:
         handle.write(b'not json\n["c", "x"]\n[1, 2]\n\xff\xfe\n["d", 9')  # garbage, then a torn line
-    assert journal.load() == {"a": 7.0, "b": 1.5}
-    journal.clear()
-    assert journal.load() == {} and journal.path.stat().st_size == 0
+    assert journal.load("t1") == {"a": 7.0, "b": 1.5}
+    assert journal.load("t0") is None and journal.load(None) is None  # another state's journal: not obeyed
+    journal.reset("t2")
+    assert journal.load("t2") == {} and journal.load("t1") is None
     journal.close()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for planted in ("symlink", "fifo"):
+        other = PublishedJournal(tmp_path / f"{planted}.npz")
+        os.symlink(victim, other.path) if planted == "symlink" else os.mkfifo(other.path)
+        with pytest.raises(EdgernnError, match="journal"):
+            other.open("t", keep=False)
+        with pytest.raises(EdgernnError, match="journal"):
+            other.load("t")
+    assert victim.read_text() == "precious"

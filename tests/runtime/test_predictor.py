@@ -182,3 +182,18 @@ def test_float32_equals_the_exporting_machine(bundles, backend):
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5 * span, err_msg=key)
         compared += 1
     assert compared >= 1
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_an_absurd_reading_is_held_off_not_a_crash_nor_a_nan_state(bundles, sine_values, streams):
+    """1e308 is finite: it must not crash the quantizer (float -> int) nor become inf in float32 and a NaN state
+    for good; it counts as out of range, and the stream carries on."""
+    for variant in read_manifest(bundles["sine"]).variants:
+        try:
+            predictor = StreamingPredictor.load(bundles["sine"], variant, streams=streams)
+        except BackendError:
+            continue  # no interpreter for it here
+        values = np.array([0.1, 1e308, -1e308, *sine_values[:20]])
+        out = predictor.run(values if streams == 1 else np.repeat(values[:, None], streams, axis=1))
+        assert np.isfinite(np.asarray(out)[-10:]).all(), variant  # the state did not turn NaN
+        assert (predictor.stats["out_of_range"] >= 2).all(), variant
