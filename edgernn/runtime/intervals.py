@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgernn.runtime.errors import EdgernnError, StateError
+from edgernn.runtime.predictor import values_per_stream
 
 _new_tuple = tuple.__new__  # builds a Checked without NamedTuple's keyword handling (half its cost)
 ADAPTIVE_RATE = 0.2  # quantile tracking's step, as a share of the calibrated half-width (measured: README)
@@ -110,9 +111,7 @@ class Monitor:
                 return self._step_one(float(x))
             except TypeError:
                 pass  # an array: checked below
-        values = np.array(x, dtype=np.float64).reshape(-1)
-        if values.size != self.predictor.streams:
-            raise EdgernnError(f"step expects {self.predictor.streams} value(s), one per stream, got {values.size}")
+        values = values_per_stream(x, self.predictor.streams)
         return self._step_one(float(values[0])) if self._one else self._step_many(values)
 
     def _step_one(self, value: float) -> Checked:

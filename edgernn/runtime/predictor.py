@@ -40,6 +40,14 @@ ON_NAN = ("skip", "hold", "raise")
 INPUT_LIMIT = 1e6
 
 
+def values_per_stream(x, streams: int) -> np.ndarray:
+    """``x`` as ``[streams]`` float64, or a one-line EdgernnError: what every ``step`` taking arrays accepts."""
+    values = np.array(x, dtype=np.float64).reshape(-1)
+    if values.size != streams:
+        raise EdgernnError(f"step expects {streams} value(s), one per stream, got {values.size}")
+    return values
+
+
 def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model) -> str:
     """What a saved state is only valid for, computed from what was loaded: the model file's bytes (its
     quantization parameters included), the float weights a numpy backend runs, the tensors' dtypes and
@@ -247,9 +255,7 @@ class StreamingPredictor:
                 return self._step_one(float(x))
             except TypeError:
                 pass  # an array: checked below
-        values = np.array(x, dtype=np.float64).reshape(-1)
-        if values.size != self.streams:
-            raise EdgernnError(f"step expects {self.streams} value(s), one per stream, got {values.size}")
+        values = values_per_stream(x, self.streams)
         if self._fast:
             return self._step_one(float(values[0]))
         good = np.isfinite(values)
