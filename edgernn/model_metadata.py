@@ -18,6 +18,7 @@ import numpy as np
 
 from edgernn.errors import ModelError
 from edgernn.runtime import safe_json
+from edgernn.runtime.columns import Columns
 from edgernn.runtime.manifest import MODES, Mode
 from edgernn.runtime.preprocessing import Preprocessing
 
@@ -34,7 +35,9 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, Valu
 
 @dataclass
 class DataRecord:
-    """The series a model was trained on: its name and size, the split, and two stored stretches of it."""
+    """The series a model was trained on: its name and size, the split, and stored stretches of it.
+
+    A multivariate model's stretches are rows of ``features`` values, stored flat (row after row)."""
 
     name: str = ""
     points: int = 0
@@ -46,6 +49,8 @@ class DataRecord:
     train_values: list[float] = field(default_factory=list)  # the training split (capped): export's calibration
     val_context: int = 0
     val_values: list[float] = field(default_factory=list)  # validation split + context: export's intervals
+    features: int = 1  # values per row in the stored stretches
+    filled_columns: dict[str, int] = field(default_factory=dict)  # cells filled per column (multivariate)
 
 
 @dataclass
@@ -62,24 +67,40 @@ class ModelMetadata:
     seed: int | None = None
     data: DataRecord | None = None
     metrics: dict[str, float | None] = field(default_factory=dict)
+    columns: Columns | None = None  # a multivariate model's columns (None: one value in, its next value out)
+
+    def _stretch(self, key: str) -> np.ndarray | None:
+        """A stored stretch: ``[n]`` values, or ``[n, features]`` rows for a multivariate model."""
+        values = getattr(self.data, key) if self.data else None
+        if not values:
+            return None
+        array = np.asarray(values, dtype=np.float64)
+        return array.reshape(-1, self.data.features) if self.columns is not None else array
 
     @property
     def test_values(self) -> np.ndarray | None:
-        return np.asarray(self.data.test_values, dtype=np.float64) if self.data and self.data.test_values else None
+        return self._stretch("test_values")
 
     @property
     def train_values(self) -> np.ndarray | None:
-        return np.asarray(self.data.train_values, dtype=np.float64) if self.data and self.data.train_values else None
+        return self._stretch("train_values")
 
     @property
     def val_values(self) -> np.ndarray | None:
-        return np.asarray(self.data.val_values, dtype=np.float64) if self.data and self.data.val_values else None
+        return self._stretch("val_values")
 
     def to_dict(self) -> dict:
         """The JSON object stored in the member (``format`` first); non-finite metrics become null."""
         data = asdict(self)
         if self.data is None:
             data.pop("data")
+        if self.columns is None:
+            data.pop("columns")  # a univariate model's member stays what older edgernn wrote
+            if self.data is not None:
+                data["data"].pop("features")
+                data["data"].pop("filled_columns")
+        else:
+            data["columns"] = self.columns.to_dict()
         data["metrics"] = {k: (v if safe_json.finite_number(v) else None) for k, v in self.metrics.items()}
         return {"format": FORMAT, **data}
 
@@ -105,11 +126,22 @@ class ModelMetadata:
         except ValueError as exc:
             raise ModelError(f"{where}: {exc}") from None
         record = check.get(data, "data", dict, None)
+        columns = check.get(data, "columns", dict, None)
+        try:
+            columns = None if columns is None else Columns.from_dict(columns)
+        except ValueError as exc:
+            raise ModelError(f"{where}: {exc}") from None
+        record = None if record is None else _data_record(record, check)
+        if record is not None:
+            features = len(columns.inputs) if columns else 1
+            if record.features != features or any(
+                    len(v) % features for v in (record.test_values, record.train_values, record.val_values)):
+                raise ModelError(f"{where}: data holds rows of {record.features} values, but the model takes "
+                                 f"{features} feature(s)")
         return cls(mode, window if mode is Mode.WINDOW else None, check.get(data, "cell", str, None),
                    check.count(data, "units", None, low=1), check.count(data, "layers", None, low=1), preprocessing,
                    check.get(data, "difference_reason", str, ""), check.count(data, "seed", None, low=-(1 << 63)),
-                   None if record is None else _data_record(record, check),
-                   _metrics(check.get(data, "metrics", dict, {}), check))
+                   record, _metrics(check.get(data, "metrics", dict, {}), check), columns)
 
 
 def _data_record(data: dict, check: "_Checker") -> DataRecord:
@@ -119,7 +151,10 @@ def _data_record(data: dict, check: "_Checker") -> DataRecord:
                       {key: check.count(split, key, 0, "data.split.") for key in split},
                       check.count(data, "test_start", 0, "data."), check.count(data, "test_context", 0, "data."),
                       check.values(data, "test_values"), check.values(data, "train_values"),
-                      check.count(data, "val_context", 0, "data."), check.values(data, "val_values"))
+                      check.count(data, "val_context", 0, "data."), check.values(data, "val_values"),
+                      check.count(data, "features", 1, "data.", low=1, high=1024),
+                      {str(k): check.count(filled, k, 0, "data.filled_columns.")
+                       for filled in [check.get(data, "filled_columns", dict, {}, "data.")] for k in filled})
 
 
 def _metrics(data: dict, check: "_Checker") -> dict[str, float | None]:
@@ -210,7 +245,8 @@ def check_model(metadata: ModelMetadata | None, model, name: str) -> None:
     if metadata is None:
         return
     length = model.inputs[0].shape[1] if len(model.inputs[0].shape) == 3 else None
-    expected = None if metadata.window is None else metadata.window - metadata.preprocessing.lag
+    lag = metadata.columns.lag if metadata.columns else metadata.preprocessing.lag
+    expected = None if metadata.window is None else metadata.window - lag
     if length != expected:
         said = f"a window of {metadata.window}" if metadata.window else "a streaming model"
         takes = f"{length} values per input" if length else "sequences of any length"

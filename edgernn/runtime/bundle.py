@@ -84,7 +84,7 @@ class Bundle:
         """The float weights for the numpy backend, exactly the keys and shapes the manifest's layers need."""
         arrays = self.arrays("weights")
         file = self.manifest.files["weights"].file
-        expected = weight_shapes(self.manifest.model.layers)
+        expected = weight_shapes(self.manifest.model.layers, self.manifest.features, self.manifest.outputs)
         for key, shape in expected.items():
             if key not in arrays:
                 raise BundleError(f"{file} lacks {key!r}; the manifest's layers need {', '.join(expected)}")
@@ -95,7 +95,8 @@ class Bundle:
         return {key: arrays[key].astype(np.float32) for key in expected}
 
     def reference_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """The inputs and float-model outputs recorded at export: two equal 1-D float arrays (float64).
+        """The inputs and float-model outputs recorded at export (float64): two equal 1-D arrays for a univariate
+        model; ``[steps, features]`` and ``[steps, outputs]`` for a multivariate one (``manifest.columns``).
 
         Outputs may be NaN where the model has no prediction yet (a window still filling); inputs are finite.
         """
@@ -106,21 +107,32 @@ class Bundle:
                 raise BundleError(f"{file} lacks {key!r}")
             _check_array(arrays[key], file, key, None, allow_nan=key == "outputs")
         values, outputs = arrays["inputs"].astype(np.float64), arrays["outputs"].astype(np.float64)
-        if values.shape != outputs.shape or values.ndim != 1 or values.size < MIN_REFERENCE_STEPS:
-            raise BundleError(f"{file} has shapes {values.shape} and {outputs.shape}; expected two equal 1-D arrays "
-                              f"of at least {MIN_REFERENCE_STEPS} values")
+        if self.manifest.columns is None:
+            good = values.shape == outputs.shape and values.ndim == 1
+            expected = "two equal 1-D arrays"
+        else:
+            good = (values.ndim == outputs.ndim == 2 and values.shape[0] == outputs.shape[0]
+                    and values.shape[1] == self.manifest.features and outputs.shape[1] == self.manifest.outputs)
+            expected = f"[steps, {self.manifest.features}] and [steps, {self.manifest.outputs}] arrays"
+        if not good or values.shape[0] < MIN_REFERENCE_STEPS:
+            raise BundleError(f"{file} has shapes {values.shape} and {outputs.shape}; expected {expected} "
+                              f"of at least {MIN_REFERENCE_STEPS} steps")
         return values, outputs
 
     def calibration_inputs(self) -> np.ndarray:
-        """The calibration model inputs recorded at export: a non-empty 1-D float32 array of finite values."""
+        """The calibration model inputs recorded at export, finite float32: ``[n]`` (univariate) or
+        ``[n, features]``, at least 2 steps."""
         arrays = self.arrays("calibration")
         file = self.manifest.files["calibration"].file
         if "inputs" not in arrays:
             raise BundleError(f"{file} lacks 'inputs'")
         _check_array(arrays["inputs"], file, "inputs", None)
         z = arrays["inputs"].astype(np.float32)
-        if z.ndim != 1 or z.size < 2:
-            raise BundleError(f"{file}: 'inputs' has shape {z.shape}; expected a 1-D array of at least 2 values")
+        shape_ok = z.ndim == 1 if self.manifest.columns is None else (z.ndim == 2 and z.shape[1] == self.manifest.features)
+        if not shape_ok or z.shape[0] < 2:
+            raise BundleError(f"{file}: 'inputs' has shape {z.shape}; expected "
+                              f"{'a 1-D array' if self.manifest.columns is None else f'[n, {self.manifest.features}]'}"
+                              " of at least 2 steps")
         return z
 
 

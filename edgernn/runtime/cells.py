@@ -118,12 +118,12 @@ CELLS = {spec.name: spec for spec in (
 )}
 
 
-def weight_shapes(layers, input_features: int = 1) -> dict[str, tuple[int, ...]]:
+def weight_shapes(layers, input_features: int = 1, outputs: int = 1) -> dict[str, tuple[int, ...]]:
     """The float weights ``NumpyStepModel`` needs for ``layers`` (``LayerSpec``s): key -> shape, nothing else.
 
     Keras' layout: kernel ``[inputs, gates * units]``, recurrent kernel ``[units, gates * units]``, bias
     ``[gates * units]`` (a GRU with ``reset_after`` keeps input and recurrent biases apart: ``[2, 3 * units]``);
-    the Dense head ``[units, 1]`` and ``[1]``.
+    the Dense head ``[units, outputs]`` and ``[outputs]``.
     """
     shapes, features = {}, input_features
     for i, layer in enumerate(layers):
@@ -134,8 +134,8 @@ def weight_shapes(layers, input_features: int = 1) -> dict[str, tuple[int, ...]]
         if layer.use_bias:
             shapes[f"layer{i}/bias"] = spec.bias_shape(layer)
         features = layer.units
-    shapes["head/kernel"] = (features, 1)
-    shapes["head/bias"] = (1,)
+    shapes["head/kernel"] = (features, outputs)
+    shapes["head/bias"] = (outputs,)
     return shapes
 
 
@@ -157,7 +157,7 @@ class NumpyStepModel:
         self.head_bias = np.asarray(weights["head/bias"], dtype=np.float32)
 
     def step(self, x, states):
-        """x ``[batch, 1]``, states in ``ModelInfo.state_inputs`` order -> (y ``[batch, 1]``, next states)."""
+        """x ``[batch, F]``, states in ``ModelInfo.state_inputs`` order -> (y ``[batch, K]``, next states)."""
         z = np.asarray(x, dtype=np.float32)
         out_states, at = [], 0
         for layer, w in zip(self.layers, self.params):
@@ -171,7 +171,7 @@ class NumpyStepModel:
         return y.astype(np.float32), [s.astype(np.float32) for s in out_states]
 
     def sequence(self, x):
-        """A window ``[batch, time, 1]`` from zero states -> ``[batch, 1]`` (the window model's semantics)."""
+        """A window ``[batch, time, F]`` from zero states -> ``[batch, K]`` (the window model's semantics)."""
         x = np.asarray(x, dtype=np.float32)
         batch = x.shape[0]
         states = [np.zeros((batch, layer.units), np.float32) for layer in self.layers for _ in layer.state_names]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from edgernn.runtime import safe_json
 from edgernn.runtime.cells import ACTIVATIONS, CELLS
+from edgernn.runtime.columns import Columns
 from edgernn.runtime.errors import BundleError
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import ALL_VARIANTS, VARIANTS
@@ -203,10 +204,28 @@ class Manifest:
     edgernn_version: str = ""
     created: str = ""
     model_sha256: str = ""  # hash of the reference model: identifies "the same model" for state files
+    columns: Columns | None = None  # several features/targets/steps; None: one value in, its next value out
+
+    @property
+    def described(self) -> Columns:
+        """The model's columns, a univariate model's derived from its preprocessing."""
+        return self.columns or Columns.from_preprocessing(self.preprocessing)
+
+    @property
+    def features(self) -> int:
+        return len(self.columns.inputs) if self.columns else 1
+
+    @property
+    def outputs(self) -> int:
+        return len(self.columns.outputs) if self.columns else 1
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["files"] = {role: entry.to_dict() for role, entry in self.files.items()}
+        if self.columns is None:
+            data.pop("columns")  # a univariate manifest stays byte-for-byte what older edgernn wrote
+        else:
+            data["columns"] = self.columns.to_dict()
         return data
 
 
@@ -404,9 +423,16 @@ def _parse(data) -> Manifest:
     else:
         window = raw_window = None  # a streaming model has no window, whatever the file says
     model = ModelInfo(layers, mode, window, raw_window)
+    columns = None
+    if data.get("columns") is not None:
+        try:
+            columns = Columns.from_dict(data["columns"])
+        except ValueError as exc:
+            raise BundleError(f"{MANIFEST_NAME}: {exc}") from None
+    shape = (len(columns.inputs), len(columns.outputs)) if columns else (1, 1)
     variants = {}
     for name, entry in _need(data, "variants", dict, "manifest").items():
-        variants[name] = _variant(name, entry, model)
+        variants[name] = _variant(name, entry, model, shape)
     if not variants:
         raise BundleError(f"{MANIFEST_NAME}: variants is empty: the bundle holds no model to run")
     try:
@@ -423,7 +449,7 @@ def _parse(data) -> Manifest:
                     _range(data.get("input_range"), "input_range"), version,
                     _optional(data, "edgernn_version", str, "manifest", ""),
                     _optional(data, "created", str, "manifest", ""),
-                    model_sha256 and _sha256(model_sha256, "model_sha256"))
+                    model_sha256 and _sha256(model_sha256, "model_sha256"), columns)
 
 
 def _count(value: int, where: str) -> int:
@@ -432,7 +458,7 @@ def _count(value: int, where: str) -> int:
     return value
 
 
-def _variant(name, entry, model: ModelInfo) -> VariantEntry:
+def _variant(name, entry, model: ModelInfo, shape: tuple[int, int]) -> VariantEntry:
     where = f"variants[{name!r}]"
     if name not in ALL_VARIANTS:
         raise BundleError(f"{MANIFEST_NAME}: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")
@@ -451,7 +477,7 @@ def _variant(name, entry, model: ModelInfo) -> VariantEntry:
                            _range(entry.get("input_limits"), f"{where}.input_limits"),
                            _interpreters(_optional(entry, "interpreters", dict, where, {}), f"{where}.interpreters"),
                            _intervals(_optional(entry, "intervals", (dict, type(None)), where, None), f"{where}.intervals"))
-    _check_tensors(variant, model)
+    _check_tensors(variant, model, *shape)
     return variant
 
 
@@ -529,12 +555,12 @@ def _range(value, where: str) -> list[float] | None:
     return [float(value[0]), float(value[1])]
 
 
-def _check_tensors(entry: VariantEntry, model: ModelInfo) -> None:
-    """The tensors a variant declares must be the ones its model info implies, with consistent shapes."""
+def _check_tensors(entry: VariantEntry, model: ModelInfo, features: int = 1, outputs: int = 1) -> None:
+    """The tensors a variant declares must be the ones its model info and columns imply, with consistent shapes."""
     where = f"{MANIFEST_NAME}: variants[{entry.name!r}]"
-    expected_in = {"x": [1, model.window, 1] if model.mode is Mode.WINDOW else [1, 1]}
+    expected_in = {"x": [1, model.window, features] if model.mode is Mode.WINDOW else [1, features]}
     expected_in.update({name: [1, units] for name, units in model.state_inputs()})
-    expected_out = {"y": [1, 1]}
+    expected_out = {"y": [1, outputs]}
     expected_out.update({state_output(name): [1, units] for name, units in model.state_inputs()})
     for kind, tensors, expected in (("inputs", entry.inputs, expected_in), ("outputs", entry.outputs, expected_out)):
         got = {t.name: t.shape for t in tensors}

@@ -48,7 +48,18 @@ def values_per_stream(x, streams: int) -> np.ndarray:
     return values
 
 
-def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model) -> str:
+def rows_per_stream(x, streams: int, features: int) -> np.ndarray:
+    """``x`` as ``[streams, features]`` float64 (one row of F values per stream), or a one-line EdgernnError."""
+    rows = np.array(x, dtype=np.float64)
+    if rows.size != streams * features or (rows.ndim > 1 and rows.shape[-1] != features):
+        raise EdgernnError(f"step expects {features} value(s) per stream for {streams} stream(s) "
+                           f"(shape [{features}]{'' if streams == 1 else f' or [{streams}, {features}]'}), "
+                           f"got shape {list(rows.shape)}")
+    return rows.reshape(streams, features)
+
+
+def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model,
+              columns=None) -> str:
     """What a saved state is only valid for, computed from what was loaded: the model file's bytes (its
     quantization parameters included), the float weights a numpy backend runs, the tensors' dtypes and
     quantization as checked against the interpreter, the preprocessing and the window."""
@@ -58,6 +69,8 @@ def _identity(content: bytes, weights: dict | None, entry, preprocessing: Prepro
         digest.update(np.ascontiguousarray(weights[key]).tobytes())
     described = {"tensors": [[t.name, t.dtype, t.scale, t.zero_point] for t in [*entry.inputs, *entry.outputs]],
                  "preprocessing": preprocessing.to_dict(), "mode": model.mode, "raw_window": model.raw_window}
+    if columns is not None:
+        described["columns"] = columns.to_dict()
     digest.update(json.dumps(described, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -68,6 +81,10 @@ class StreamingPredictor:
     Use ``StreamingPredictor.load(bundle_dir, ...)``. ``step(x)`` returns the next-value prediction in raw units
     (a float for one stream, ``[streams]`` otherwise). Window models return NaN until their buffer is full;
     models on differences return NaN for a stream's first value.
+
+    A multivariate model (``manifest.columns``: F features in, K targets x H steps out) takes one row of F raw
+    values per stream (``[F]`` or ``[streams, F]``) and returns ``[K, H]`` per stream (``[streams, K, H]``);
+    a float (``[streams]``) when K and H are both 1.
     """
 
     def __init__(self, manifest, entry, backend, preprocessing: Preprocessing, streams: int, on_nan: str,
@@ -83,6 +100,9 @@ class StreamingPredictor:
         self._run = backend.run
         self._pre = preprocessing
         self._window = manifest.model.mode is Mode.WINDOW
+        self._columns = manifest.columns  # None: univariate (one value in, one out)
+        self.features = manifest.features
+        self.output_shape = (len(self._columns.targets), self._columns.horizon) if self._columns else (1, 1)
         self._x_spec = entry.input("x")
         self._y_spec = entry.output("y")
         self._pairs = [(entry.input(i), entry.output(o)) for i, o in entry.state_pairs]
@@ -90,13 +110,16 @@ class StreamingPredictor:
         self._handovers = [requantizer(out_spec, in_spec) for in_spec, out_spec in self._pairs]
         self._handover_is_copy = not any(self._handovers)
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
-        self._fast = streams == 1 and not self._window
+        self._fast = streams == 1 and not self._window and self._columns is None
         self._quantize_x = scalar_quantizer(self._x_spec)
         self._dequantize_y = scalar_dequantizer(self._y_spec)
         # monitoring, in model-input units: the calibrated range, and what the input tensor can represent
         calibrated = manifest.input_range or [-math.inf, math.inf]
         self._calibrated = (float(calibrated[0]), float(calibrated[1]))
         self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
+        if self._columns is not None:  # per feature, where export recorded it
+            spans = [c.range or self._calibrated for c in self._columns.inputs]
+            self._feature_low, self._feature_high = (np.array(v, dtype=np.float64) for v in zip(*spans))
         if is_quantized(self._x_spec):
             low, high = bounds(self._x_spec)
             scale, zero = self._x_spec.scale, self._x_spec.zero_point
@@ -136,7 +159,7 @@ class StreamingPredictor:
         weights = bundle.weights() if engine_class.needs_weights else None
         preprocessing = manifest.preprocessing
         engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
-        identity = _identity(content, weights, entry, preprocessing, manifest.model)
+        identity = _identity(content, weights, entry, preprocessing, manifest.model, manifest.columns)
         return cls(manifest, entry, engine, preprocessing, streams, on_nan, identity)
 
     # -- intervals -------------------------------------------------------------------------------------------
@@ -169,17 +192,19 @@ class StreamingPredictor:
     def reset(self) -> None:
         """Back to the start of every stream: zero states, empty window, no last value."""
         self._states = [quantize(np.zeros([self.streams, *spec.shape[1:]]), spec) for spec, _ in self._pairs]
-        self._last = np.full(self.streams, np.nan)  # last raw value fed (differencing, hold)
-        self._buffer = np.full((self.streams, self.manifest.model.raw_window or 0), np.nan)
+        row = (self.features,) if self._columns is not None else ()  # a multivariate stream's values are rows
+        self._last = np.full((self.streams, *row), np.nan)  # last raw value fed (differencing, hold)
+        self._buffer = np.full((self.streams, self.manifest.model.raw_window or 0, *row), np.nan)
         self._filled = np.zeros(self.streams, dtype=np.int64)
         self.steps = 0
-        self._out_of_range = np.zeros(self.streams, dtype=np.int64)
-        self._clipped = np.zeros(self.streams, dtype=np.int64)
+        self._out_of_range = np.zeros((self.streams, *row), dtype=np.int64)
+        self._clipped = np.zeros((self.streams, *row), dtype=np.int64)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
         """Per stream: steps whose model input fell outside the calibrated range (``out_of_range``), and
-        outside what an integer variant's input tensor can represent, i.e. clipped (``clipped``).
+        outside what an integer variant's input tensor can represent, i.e. clipped (``clipped``); per stream and
+        feature (``[streams, F]``) for a multivariate model.
 
         Counted since load or ``reset``; a device seeing these grow is seeing data the model never saw.
         """
@@ -249,7 +274,10 @@ class StreamingPredictor:
     # -- stepping --------------------------------------------------------------------------------------------
 
     def step(self, x):
-        """Feed one value per stream; returns the next-value prediction(s) in raw units."""
+        """Feed one value per stream (one row of F per stream for a multivariate model); returns the
+        prediction(s) in raw units."""
+        if self._columns is not None:
+            return self._step_multivariate(x)
         if self._fast:
             try:
                 return self._step_one(float(x))
@@ -348,9 +376,71 @@ class StreamingPredictor:
             result = np.where(ready, self._pre.decode(y, buffer[:, -1]), np.nan)
         return float(result[0]) if self.streams == 1 else result
 
+    # -- multivariate: rows of F values in, K targets x H steps out ------------------------------------------------
+
+    def _step_multivariate(self, x):
+        rows = rows_per_stream(x, self.streams, self.features)
+        finite = np.isfinite(rows)
+        if not finite.all():
+            if self.on_nan == "raise":
+                raise EdgernnError(f"non-finite input {rows[~finite].tolist()} (on_nan='raise')")
+            if self.on_nan == "hold":
+                rows = np.where(finite, rows, self._last)
+        good = np.isfinite(rows).all(axis=1)  # a row with a value missing is skipped (or held above)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._window_rows(rows, good) if self._window else self._stream_rows(rows, good)
+        self.steps += 1
+        k, h = self.output_shape
+        if k * h == 1:
+            return float(out[0, 0]) if self.streams == 1 else out[:, 0]
+        out = out.reshape(self.streams, k, h)
+        return out[0] if self.streams == 1 else out
+
+    def _stream_rows(self, rows: np.ndarray, good: np.ndarray) -> np.ndarray:
+        columns, last = self._columns, self._last
+        active = good & np.isfinite(last).all(axis=1) if columns.lag else good
+        z = columns.encode(rows, last)  # [streams, F]
+        self._count_rows(z, active)
+        z = np.where(active[:, None], np.clip(z, -INPUT_LIMIT, INPUT_LIMIT), 0.0)
+        quantize(z, self._x_spec, out=self._x)
+        out = self._run([self._x, *self._states])
+        predictions = columns.decode(dequantize(out[0], self._y_spec), rows)  # [streams, K*H]
+        for k, handover in enumerate(self._handovers):
+            new = out[k + 1] if handover is None else handover(out[k + 1])
+            self._states[k] = np.where(active[:, None], new, self._states[k])
+        self._last = np.where(good[:, None], rows, last)
+        return np.where(active[:, None], predictions, np.nan)
+
+    def _window_rows(self, rows: np.ndarray, good: np.ndarray) -> np.ndarray:
+        buffer = self._buffer  # [streams, raw_window, F]
+        buffer[good, :-1] = buffer[good, 1:]
+        buffer[good, -1] = rows[good]
+        self._filled[good] += 1
+        self._last = np.where(good[:, None], rows, self._last)
+        ready = good & (self._filled >= buffer.shape[1])
+        result = np.full((self.streams, len(self._columns.outputs)), np.nan)
+        if ready.any():
+            z = np.nan_to_num(self._columns.transform(buffer))  # [streams, window, F]
+            self._count_rows(z[:, -1], ready)  # each new row enters the window once
+            quantize(np.clip(z, -INPUT_LIMIT, INPUT_LIMIT), self._x_spec, out=self._x)
+            out = self._run([self._x])
+            y = self._columns.decode(dequantize(out[0], self._y_spec), buffer[:, -1])
+            result = np.where(ready[:, None], y, np.nan)
+        return result
+
+    def _count_rows(self, z: np.ndarray, active: np.ndarray) -> None:
+        outside = active[:, None] & ((z < self._feature_low) | (z > self._feature_high))
+        if outside.any():
+            self._out_of_range += outside
+            self._clipped += outside & ((z < self._representable[0]) | (z > self._representable[1]))
+
     def run(self, values) -> np.ndarray:
-        """Step through ``values`` (``[n]``, or ``[n, streams]``); returns one prediction per step."""
+        """Step through ``values`` (``[n]``, or ``[n, streams]``; rows ``[n, F]`` or ``[n, streams, F]`` for a
+        multivariate model); returns one prediction per step."""
         values = np.asarray(values, dtype=np.float64)
+        if self._columns is not None:
+            return np.stack([np.asarray(self.step(row), dtype=np.float64) for row in values]) if len(values) else \
+                np.empty((0,))
         out = np.empty((values.shape[0], self.streams))
         for i, value in enumerate(values):
             out[i] = self.step(value)

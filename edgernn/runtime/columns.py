@@ -1,0 +1,205 @@
+"""Which columns feed a model and what its outputs mean: several input features, several targets, a horizon.
+
+A univariate model (one value in, the next value out) describes itself with one ``Preprocessing``; a
+multivariate one with ``Columns``: each input column with its own differencing and scaling (fitted on the
+training split, so that one int8 input scale serves every feature), and each model output with the target and
+horizon step it predicts and its own decoding back to raw units. The model's output vector is target-major:
+``[target0 step1, target0 step2, ..., target1 step1, ...]``. Stored in the ``.keras`` metadata and the manifest
+(``columns``), applied by the predictor with numpy; raw units in, raw units out, per column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgernn.runtime.preprocessing import Preprocessing
+from edgernn.runtime.safe_json import finite_number
+
+MAX_COLUMNS = 1024  # inputs or outputs: far beyond any sensor row, small enough to bound a crafted manifest
+MAX_HORIZON = 1024
+MAX_NAME_CHARS = 200
+
+
+@dataclass(frozen=True)
+class InputColumn:
+    """One input feature: ``model input = (value [- previous value] - offset) / divisor``."""
+
+    name: str
+    difference: bool = False
+    offset: float = 0.0
+    divisor: float = 1.0
+    range: tuple[float, float] | None = None  # calibrated model-input range (set at export)
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One model output: ``target``'s value ``step`` samples ahead = ``output * divisor + offset`` (``+`` the
+    target's latest raw value when ``relative``: the model predicts the change from it)."""
+
+    target: str
+    step: int = 1
+    source: int | None = None  # the input column holding the target's raw values (needed when relative)
+    relative: bool = False
+    offset: float = 0.0
+    divisor: float = 1.0
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A model's inputs and outputs in raw units; ``encode``/``decode`` work on ``[..., F]``/``[..., K*H]``."""
+
+    inputs: tuple[InputColumn, ...]
+    outputs: tuple[OutputColumn, ...]
+
+    @property
+    def features(self) -> list[str]:
+        return [c.name for c in self.inputs]
+
+    @property
+    def targets(self) -> list[str]:
+        """Target names in output order, each once."""
+        return list(dict.fromkeys(c.target for c in self.outputs))
+
+    @property
+    def horizon(self) -> int:
+        return max(c.step for c in self.outputs)
+
+    @property
+    def lag(self) -> int:
+        """Raw rows consumed before the first model input exists (1 when any column is differenced)."""
+        return 1 if any(c.difference for c in self.inputs) else 0
+
+    @property
+    def univariate(self) -> bool:
+        return len(self.inputs) == 1 and len(self.outputs) == 1
+
+    def __post_init__(self):
+        inputs, outputs = self.inputs, self.outputs
+        object.__setattr__(self, "_diff", np.array([c.difference for c in inputs]))
+        object.__setattr__(self, "_in_offset", np.array([c.offset for c in inputs]))
+        object.__setattr__(self, "_in_divisor", np.array([c.divisor for c in inputs]))
+        object.__setattr__(self, "_out_offset", np.array([c.offset for c in outputs]))
+        object.__setattr__(self, "_out_divisor", np.array([c.divisor for c in outputs]))
+        object.__setattr__(self, "_relative", [(k, c.source) for k, c in enumerate(outputs) if c.relative])
+
+    def encode(self, values: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """Raw rows ``[..., F]`` to model inputs, given each row's previous raw row (used by differenced columns)."""
+        base = values - np.where(self._diff, last, 0.0) if self.lag else values
+        return (base - self._in_offset) / self._in_divisor
+
+    def decode(self, outputs: np.ndarray, latest: np.ndarray) -> np.ndarray:
+        """Model outputs ``[..., K*H]`` to raw predictions, given each stream's latest raw row ``[..., F]``."""
+        raw = outputs * self._out_divisor + self._out_offset
+        for k, source in self._relative:
+            raw[..., k] += latest[..., source]
+        return raw
+
+    def transform(self, rows: np.ndarray) -> np.ndarray:
+        """A raw table ``[n, F]`` (or windows ``[..., n, F]``) to model inputs, shorter by ``lag`` rows."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if not self.lag:
+            return self.encode(rows, rows)
+        return self.encode(rows[..., 1:, :], rows[..., :-1, :])
+
+    def targets_of(self, rows: np.ndarray) -> np.ndarray:
+        """What each output predicts after each row of a raw table ``[n, F]``: ``[n, K*H]`` raw values, NaN past
+        the end (the truth the outputs are measured against)."""
+        rows = np.asarray(rows, dtype=np.float64)
+        truth = np.full((rows.shape[0], len(self.outputs)), np.nan)
+        for k, c in enumerate(self.outputs):
+            if c.source is not None and c.step < rows.shape[0]:
+                truth[:-c.step, k] = rows[c.step:, c.source]
+        return truth
+
+    def output_names(self) -> list[str]:
+        """``temp`` for one step ahead, ``temp+3`` for three; what reports and JSON lines call each output."""
+        return [c.target if self.horizon == 1 else f"{c.target}+{c.step}" for c in self.outputs]
+
+    def to_dict(self) -> dict:
+        def clean(item):
+            data = asdict(item)
+            if data.get("range") is not None:
+                data["range"] = list(data["range"])
+            return {k: v for k, v in data.items() if v is not None}
+
+        return {"inputs": [clean(c) for c in self.inputs], "outputs": [clean(c) for c in self.outputs]}
+
+    @classmethod
+    def from_preprocessing(cls, preprocessing: Preprocessing, name: str = "value") -> "Columns":
+        """The univariate model's description in these terms (one column in, its next value out)."""
+        p = preprocessing
+        return cls((InputColumn(name, p.difference, p.offset, p.divisor),),
+                   (OutputColumn(name, 1, 0, p.difference, p.offset, p.divisor),))
+
+    @classmethod
+    def from_dict(cls, data) -> "Columns":
+        """Build from a manifest/metadata dict; raises ValueError (one line, wrapped by callers) when malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("columns must be an object")
+        inputs, outputs = data.get("inputs"), data.get("outputs")
+        for what, items in (("inputs", inputs), ("outputs", outputs)):
+            if not isinstance(items, list) or not 1 <= len(items) <= MAX_COLUMNS:
+                raise ValueError(f"columns.{what} must be a list of 1 to {MAX_COLUMNS} objects")
+        columns = cls(tuple(_input(c, i) for i, c in enumerate(inputs)),
+                      tuple(_output(c, i, len(inputs)) for i, c in enumerate(outputs)))
+        if len(set(columns.features)) != len(inputs):
+            raise ValueError("columns.inputs has repeated names")
+        grid = [(t, h) for t in columns.targets for h in range(1, columns.horizon + 1)]
+        if [(c.target, c.step) for c in columns.outputs] != grid:
+            raise ValueError("columns.outputs must be each target's steps 1 to the horizon, target by target")
+        return columns
+
+
+def _name(value, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME_CHARS or not value.isprintable():
+        raise ValueError(f"{where} must be a printable name of 1 to {MAX_NAME_CHARS} characters")
+    return value
+
+
+def _scaling(data: dict, where: str) -> tuple[float, float]:
+    offset, divisor = data.get("offset", 0.0), data.get("divisor", 1.0)
+    for key, value in (("offset", offset), ("divisor", divisor)):
+        if not finite_number(value):
+            raise ValueError(f"{where}.{key} must be a finite number, got {value!r}")
+    if divisor <= 0:
+        raise ValueError(f"{where}.divisor must be positive, got {divisor!r}")
+    return float(offset), float(divisor)
+
+
+def _flag(data: dict, key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}.{key} must be true or false")
+    return value
+
+
+def _input(data, i: int) -> InputColumn:
+    where = f"columns.inputs[{i}]"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be an object")
+    span = data.get("range")
+    if span is not None:
+        if (not isinstance(span, list) or len(span) != 2 or not all(finite_number(v) for v in span)
+                or span[0] > span[1]):
+            raise ValueError(f"{where}.range must be [low, high] finite numbers")
+        span = (float(span[0]), float(span[1]))
+    return InputColumn(_name(data.get("name"), f"{where}.name"), _flag(data, "difference", where),
+                       *_scaling(data, where), span)
+
+
+def _output(data, i: int, features: int) -> OutputColumn:
+    where = f"columns.outputs[{i}]"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be an object")
+    step, source = data.get("step", 1), data.get("source")
+    if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= MAX_HORIZON:
+        raise ValueError(f"{where}.step must be an integer from 1 to {MAX_HORIZON}")
+    if source is not None and (isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < features):
+        raise ValueError(f"{where}.source must be an input column's index (0 to {features - 1}) or absent")
+    relative = _flag(data, "relative", where)
+    if relative and source is None:
+        raise ValueError(f"{where} is relative but names no source column")
+    return OutputColumn(_name(data.get("target"), f"{where}.target"), step, source, relative,
+                        *_scaling(data, where))
