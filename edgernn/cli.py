@@ -202,10 +202,16 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
               show_default=True,
               help="Scales of tflite-int8's weights. per-tensor runs on tflite-runtime 2.14's optimized aarch64 "
                    "kernels, which crash on per-channel ones (edgernn then falls back to its reference kernels).")
+@click.option("--columns", "columns", default=None, metavar="A,B,...",
+              help="Your own model with several input features: the columns of --calibration-data feeding it, in "
+                   "order (models trained by edgernn carry theirs).")
+@click.option("--targets", default=None, metavar="NAME,...",
+              help="Your own model with several outputs: what they predict, each target's steps ahead in turn "
+                   "(default: the first column, for one output).")
 @click.option("--no-verify", is_flag=True, help="Skip the accuracy gate after export.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (and the gate's) as JSON on stdout.")
-def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, no_verify,
-                   as_json):
+def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, columns,
+                   targets, no_verify, as_json):
     """Turn a trained Keras recurrent model into the files a device runs one step at a time.
 
     Streaming models become a one-step model with explicit state inputs/outputs (x, h0, c0... -> y, h0_out,
@@ -218,7 +224,7 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 
     result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
                             calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
-                            verify=not no_verify, quiet=as_json)
+                            verify=not no_verify, quiet=as_json, columns=columns, targets=targets)
     if result.verify_skipped:
         click.echo(f"verify skipped: {result.verify_skipped}", err=True)
     if as_json:

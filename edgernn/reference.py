@@ -38,10 +38,55 @@ def replay(values: np.ndarray, steps: int, difference: bool) -> tuple[np.ndarray
     return np.concatenate(parts)[:steps], f"repeated forwards x{repeats}, joined by {bridge}-step lines"
 
 
-def float_reference(model, metadata, values: np.ndarray) -> np.ndarray:
-    """The float Keras model's prediction after each value (NaN where none exists yet)."""
+def replay_rows(rows: np.ndarray, steps: int, difference) -> tuple[np.ndarray, str]:
+    """``replay`` for a table ``[n, F]``: each repeat joined to the last by a short run of rows (4 to 32), along
+    which a level column goes in a straight line back to its start and a differenced column (``difference``:
+    one flag per column) keeps its mean step, and from which each differenced column continues."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.shape[0] >= steps:
+        return rows[:steps], ""
+    difference = np.asarray(difference, dtype=bool)
+    step = np.where(difference, np.mean(np.diff(rows, axis=0), axis=0), 0.0)
+    bridge = int(np.clip(rows.shape[0] // 20, *BRIDGE_STEPS))
+    parts, start, count = [], rows[0], 0
+    while sum(p.shape[0] for p in parts) < steps:
+        repeat = rows + np.where(difference, start - rows[0], 0.0)
+        end = repeat[-1]
+        ahead = np.where(difference, end + (bridge + 1) * step, rows[0])  # where the next repeat starts
+        ramp = np.linspace(end, ahead, bridge + 2)[1:-1]
+        parts.extend([repeat, ramp])
+        start, count = ahead, count + 1
+    return np.concatenate(parts)[:steps], f"repeated forwards x{count}, joined by {bridge}-row runs"
+
+
+def predict_rows(model, columns, window: int | None, rows: np.ndarray) -> np.ndarray:
+    """A multivariate Keras model's raw predictions after each row of ``rows [n, F]``: ``[n, K*H]``, NaN where
+    none exists yet (the first row of a model on differences; a window still filling). ``window``: the raw rows
+    a window model reads (None for a streaming model, state carried over the whole table)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    lag = columns.lag
+    z = columns.transform(rows).astype(np.float32)  # [n - lag, F]
+    out = np.full((rows.shape[0], len(columns.outputs)), np.nan)
+    if window is None:
+        if z.shape[0]:
+            y = np.asarray(model.predict(z[None], verbose=0))[0]
+            out[lag:] = columns.decode(y.astype(np.float64), rows[lag:])
+        return out
+    width = window - lag
+    if z.shape[0] >= width:
+        x = np.lib.stride_tricks.sliding_window_view(z, width, axis=0).transpose(0, 2, 1)  # [windows, width, F]
+        y = np.asarray(model.predict(np.ascontiguousarray(x), verbose=0, batch_size=1024))
+        out[window - 1:] = columns.decode(y.astype(np.float64), rows[window - 1:])
+    return out
+
+
+def float_reference(model, metadata, values: np.ndarray, columns=None, window: int | None = None) -> np.ndarray:
+    """The float Keras model's prediction after each value (NaN where none exists yet); with ``columns`` (a
+    multivariate model), after each row of ``values [n, F]``: ``[n, K*H]``."""
     from edgernn.training import predict_with
 
+    if columns is not None:
+        return predict_rows(model, columns, window, values)
     out = predict_with(model, metadata, values)
     if out.size != values.size:  # window models: one per complete window
         out = np.concatenate([np.full(values.size - out.size, np.nan), out])

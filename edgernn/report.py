@@ -59,13 +59,40 @@ def _write_files(result, directory: Path) -> tuple[list[str], str | None]:
     variants = [row.variant for row in result.variants if row.variant in arrays]
     bands = {row.variant: row.interval_width["0.9"] for row in result.variants
              if "0.9" in row.interval_width and row.variant in arrays}
-    plots = [_predictions(arrays, variants, directory, bands).name,
-             *(plot(arrays, variants, directory).name for plot in (_drift, _histograms))]
-    (directory / "report.md").write_text(_markdown(result, plots=True))
+    if getattr(result, "columns", None) is not None:  # multivariate: one plot per target (its next value)
+        per_target = _per_target(result.columns, arrays, variants)
+        plots = [_predictions(a, variants, directory, None, f"predictions-{_file_part(t)}.png", t).name
+                 for t, a in per_target.items()]
+        first = next(iter(per_target.values()))
+        plots += [plot(first, variants, directory).name for plot in (_drift, _histograms)]
+    else:
+        plots = [_predictions(arrays, variants, directory, bands).name,
+                 *(plot(arrays, variants, directory).name for plot in (_drift, _histograms))]
+    (directory / "report.md").write_text(_markdown(result, plots=plots))
     return ["report.json", *plots, "report.md"], None
 
 
-def _predictions(arrays: dict, variants: list[str], directory: Path, bands: dict | None = None) -> Path:
+def _per_target(columns, arrays: dict, variants: list[str]) -> dict[str, dict]:
+    """For each target: its raw values and each model's next-value prediction of it, as a univariate run's
+    arrays (what the plots draw)."""
+    found = {}
+    for k, out in enumerate(columns.outputs):
+        if out.step != 1 or out.source is None:
+            continue
+        found[out.target] = {"values": arrays["values"][:, out.source], "reference": arrays["reference"][:, k],
+                             **{name: arrays[name][:, k] for name in variants}}
+    if not found:  # no output predicts an input column's next value: the first output against the float model
+        found[columns.outputs[0].target] = {"values": arrays["reference"][:, 0], "reference": arrays["reference"][:, 0],
+                                            **{name: arrays[name][:, 0] for name in variants}}
+    return found
+
+
+def _file_part(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60]
+
+
+def _predictions(arrays: dict, variants: list[str], directory: Path, bands: dict | None = None,
+                 file: str = "predictions.png", target: str | None = None) -> Path:
     """The true next value, the float model and each variant over a stretch in the middle of the run, with the
     first variant's 0.9 interval as a band (``bands``: variant -> interval width)."""
     import matplotlib.pyplot as plt
@@ -84,10 +111,10 @@ def _predictions(arrays: dict, variants: list[str], directory: Path, bands: dict
                         color="tab:blue", alpha=0.15, lw=0, label=f"{banded} 0.9 interval")
     for name in variants:
         ax.plot(steps[window], arrays[name][window], lw=1, ls="--", label=name)
-    ax.set(title=f"Predictions over steps {start}-{start + STRETCH} (state carried from step 0)",
-           xlabel="step", ylabel="prediction (raw units)")
+    ax.set(title=f"{target + ': ' if target else ''}Predictions over steps {start}-{start + STRETCH} (state carried "
+                 "from step 0)", xlabel="step", ylabel="prediction (raw units)")
     ax.legend(fontsize=8, ncol=3, loc="upper right")
-    return _save(fig, directory / "predictions.png")
+    return _save(fig, directory / file)
 
 
 def _drift(arrays: dict, variants: list[str], directory: Path) -> Path:
@@ -136,12 +163,16 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _markdown(result, plots: bool) -> str:
+def _markdown(result, plots) -> str:
+    if result.outputs:
+        task = "Float model task RMSE (persistence) per output: " + ", ".join(
+            f"{name} {f['float_rmse']:.4g} ({f['persistence_rmse']:.4g})" for name, f in result.outputs.items()) + "."
+    else:
+        task = f"Float model task RMSE {result.float_task_rmse:.4g}; persistence {result.persistence_rmse:.4g}."
     lines = [
         f"# edgernn verify: {result.bundle}",
         "",
-        f"{result.steps} steps of {result.data}, state carried. Float model task RMSE "
-        f"{result.float_task_rmse:.4g}; persistence {result.persistence_rmse:.4g}.",
+        f"{result.steps} steps of {result.data}, state carried. {task}",
         "",
         "| variant | backend | size | NRMSE vs float | max error | drift | task RMSE | 0.9 interval: coverage, "
         "width | result |",
@@ -158,8 +189,9 @@ def _markdown(result, plots: bool) -> str:
         lines.append(f"| {row.variant} | {row.backend} | {row.size_bytes / 1024:.1f} KB | {figures} | {interval} | "
                      f"{verdict} |")
     if plots:
-        lines += ["", "![predictions](predictions.png)", "", "![drift](drift.png)", "",
-                  "![histograms](histograms.png)", ""]
+        for name in plots:
+            lines += ["", f"![{name.rsplit('.', 1)[0]}]({name})"]
+        lines.append("")
     else:
         lines += ["", "(No plots: matplotlib is not installed here.)", ""]
     return "\n".join(lines)

@@ -22,11 +22,12 @@ import numpy as np
 from edgernn import __version__, locking
 from edgernn.errors import DataError, ExportError
 from edgernn.export import calibration, intervals, variant
+from edgernn.export.columns import own_model_columns, with_ranges
 from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
 from edgernn.export.target import check_target
 from edgernn.modeling import load_model_bytes, read_model_file
-from edgernn.reference import float_reference, replay
+from edgernn.reference import float_reference, replay, replay_rows
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError
@@ -65,6 +66,7 @@ class _Prepared:
     raw_calibration: np.ndarray
     device_model: object
     samples: list
+    columns: object = None  # a multivariate model's Columns (with calibrated ranges); None: univariate
 
 
 def _log(message: str, quiet: bool) -> None:
@@ -84,6 +86,8 @@ def export(
     verify: bool = True,
     verify_steps: int | None = None,
     quiet: bool = False,
+    columns=None,
+    targets=None,
 ) -> ExportResult:
     """Export ``model_path`` (``.keras``) to the bundle directory ``out``, then (``verify``) run the gate.
 
@@ -98,6 +102,9 @@ def export(
         verify: run verify's gate on the new bundle and store ``verify.json`` in it (``result.verify``); a model
             without held-out data recorded skips it (``result.verify_skipped`` says why).
         verify_steps: the gate's steps (default: verify's, 10,000).
+        columns, targets: for a model edgernn did not train that takes several features or has several outputs:
+            the columns of ``calibration_data`` feeding it, in order, and what its outputs predict (names, a list
+            or comma text; see ``edgernn.export.columns.own_model_columns``).
 
     Raises:
         ExportError, ModelError, BundleError: one line each.
@@ -114,7 +121,7 @@ def export(
         raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     try:
         check_target(out, force)  # again under the lock: another export may have finished meanwhile
-        prepared = _prepare(model_path, calibration_data, calibration_steps)
+        prepared = _prepare(model_path, calibration_data, calibration_steps, columns, targets)
         _log(f"exporting {Path(model_path).name}: {prepared.inspected.info.mode.value} "
              f"{'+'.join(l.cell for l in prepared.inspected.info.layers)} "
              f"({', '.join(str(l.units) for l in prepared.inspected.info.layers)} units), {len(names)} variants, "
@@ -128,16 +135,29 @@ def export(
     return result
 
 
-def _prepare(model_path, calibration_data, calibration_steps: int) -> _Prepared:
+def _prepare(model_path, calibration_data, calibration_steps: int, names=None, targets=None) -> _Prepared:
     """Read the model once (these bytes are the ones stored), inspect it, build the device model and samples."""
     model_bytes = read_model_file(model_path)
     model, metadata = load_model_bytes(model_bytes, Path(model_path).name)
     preprocessing = metadata.preprocessing if metadata else Preprocessing()
-    inspected = inspect_model(model, window_hint=None, lag=preprocessing.lag)
+    columns = metadata.columns if metadata else None
+    if metadata is not None and (names is not None or targets is not None):
+        raise ExportError("--columns/--targets describe a model edgernn did not train; this one carries its "
+                          "columns (drop them)")
+    inspected = inspect_model(model, window_hint=None, lag=columns.lag if columns else preprocessing.lag)
+    if columns is None:
+        columns = own_model_columns(inspected.features, inspected.outputs, names, targets)
+    if columns is not None and (len(columns.inputs), len(columns.outputs)) != (inspected.features, inspected.outputs):
+        raise ExportError(f"the model takes {inspected.features} feature(s) and has {inspected.outputs} output(s), "
+                          f"but its columns describe {len(columns.inputs)} and {len(columns.outputs)}")
     fallback = metadata.train_values if metadata else None
-    z, raw = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
+    if columns is None:
+        z, raw = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
+    else:
+        z, raw = calibration.calibration_rows(calibration_data, columns, calibration_steps, fallback)
+        columns = with_ranges(columns, z)
     device_model, samples = device_model_and_samples(inspected, z)
-    return _Prepared(model_bytes, model, metadata, preprocessing, inspected, z, raw, device_model, samples)
+    return _Prepared(model_bytes, model, metadata, preprocessing, inspected, z, raw, device_model, samples, columns)
 
 
 def _write(prepared: _Prepared, out: Path, names, calibration_data, force: bool, int8_weights: str,
@@ -160,11 +180,12 @@ def _write(prepared: _Prepared, out: Path, names, calibration_data, force: bool,
             variants=entries,
             files={role: FileEntry(FILE_ROLES[role], sha256_file(staging / FILE_ROLES[role]))
                    for role in ("reference", "weights", "calibration")},
-            calibration=CalibrationInfo(_describe(calibration_data), int(z.size), len(prepared.samples)),
+            calibration=CalibrationInfo(_describe(calibration_data), int(z.shape[0]), len(prepared.samples)),
             input_range=[float(z.min()), float(z.max())],
             edgernn_version=__version__,
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             model_sha256=sha256_file(staging / FILE_ROLES["reference"]),
+            columns=prepared.columns,
         )
         manifest.files["reference_data"] = _write_reference(staging, prepared)
         write_manifest(manifest, staging)
@@ -203,20 +224,28 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
     held_out = prepared.metadata.test_values if prepared.metadata else None
     source = "the held-out test split" if held_out is not None else "the calibration data"
     raw = held_out if held_out is not None else np.asarray(prepared.raw_calibration, dtype=np.float64)
-    replayed, how = replay(raw, REFERENCE_STEPS, prepared.preprocessing.difference)
+    columns = prepared.columns
+    if columns is None:
+        replayed, how = replay(raw, REFERENCE_STEPS, prepared.preprocessing.difference)
+    else:
+        replayed, how = replay_rows(raw, REFERENCE_STEPS, [c.difference for c in columns.inputs])
     source += f", {how}" if how else ""
     values = replayed.astype(np.float32)  # what a device feeds: float32 values
-    outputs = float_reference(prepared.model, prepared.metadata, values.astype(np.float64))
+    outputs = float_reference(prepared.model, prepared.metadata, values.astype(np.float64), columns,
+                              prepared.inspected.info.raw_window)
     file = FILE_ROLES["reference_data"]
     np.savez(staging / file, inputs=values, outputs=outputs.astype(np.float32))
     test = None
     if held_out is not None:  # prediction k targets value k + 1: the first pass's test targets, never the context
-        test = [max(0, prepared.metadata.data.test_context - 1), min(held_out.size, values.size) - 1]
-    return FileEntry(file, sha256_file(staging / file), int(values.size), source, test)
+        test = [max(0, prepared.metadata.data.test_context - 1), min(held_out.shape[0], values.shape[0]) - 1]
+    return FileEntry(file, sha256_file(staging / file), int(values.shape[0]), source, test)
 
 
 def _set_intervals(staging: Path, manifest: Manifest, prepared: _Prepared, calibration_data, quiet: bool) -> None:
     """Each variant run on the held-out data, its interval half-widths into the manifest (rewritten, read back)."""
+    if prepared.columns is not None:
+        _log("  no intervals: a multivariate model's intervals are not calibrated yet", quiet)
+        return
     data = intervals.held_out(prepared.metadata, calibration_data, prepared.raw_calibration)
     if data is None:
         _log("  no intervals: the model records no validation split (give --calibration-data held out from "

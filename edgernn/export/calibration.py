@@ -47,6 +47,38 @@ def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
     return z[:steps].astype(np.float32), raw
 
 
+def calibration_rows(source, columns, steps: int, fallback: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``calibration_inputs`` for a multivariate model: model inputs ``[n, F]`` float32 and the raw rows.
+
+    ``source``: None (``fallback``, the training rows stored with the model), a table ``[n, F]``, or a data file
+    or built-in read with ``columns.features`` as its columns.
+    """
+    if steps < 1:
+        raise ExportError(f"--calibration-steps must be at least 1, got {steps}")
+    if source is None:
+        if fallback is None:
+            raise ExportError(f"this model carries no training data: give --calibration-data with the columns "
+                              f"{','.join(columns.features)}")
+        raw = np.asarray(fallback, dtype=np.float64)
+    elif isinstance(source, np.ndarray):
+        raw = source.astype(np.float64)
+    else:
+        from edgernn.data import load_table
+
+        raw = load_table(str(source), columns=columns.features).values
+    if raw.ndim != 2 or raw.shape[1] != len(columns.inputs):
+        raise ExportError(f"calibration data must be rows of {len(columns.inputs)} values "
+                          f"({','.join(columns.features)}), got shape {list(raw.shape)}")
+    if not np.isfinite(raw).all():
+        raise ExportError("calibration data contains NaN or inf values")
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = columns.transform(raw)
+    if z.shape[0] < 2 or not np.isfinite(z).all():
+        raise ExportError(f"calibration data has {raw.shape[0]} rows; need at least {2 + columns.lag} finite rows "
+                          "after preprocessing")
+    return z[:steps].astype(np.float32), raw
+
+
 def streaming_samples(info: ModelInfo, weights: dict, z: np.ndarray) -> list[dict]:
     """Run the float step model over ``z`` from zero state; one ``{x, h0, ...}`` dict per step."""
     model = NumpyStepModel(info.layers, weights)
@@ -54,15 +86,15 @@ def streaming_samples(info: ModelInfo, weights: dict, z: np.ndarray) -> list[dic
     states = [np.zeros((1, units), np.float32) for _, units in info.state_inputs()]
     samples = []
     for value in z:
-        x = np.array([[value]], np.float32)  # [1, 1]
+        x = np.asarray(value, np.float32).reshape(1, -1)  # [1, F]
         samples.append({"x": x, **{n: s.copy() for n, s in zip(names, states)}})
         _, states = model.step(x, states)
     return samples
 
 
 def window_samples(info: ModelInfo, z: np.ndarray) -> list[dict]:
-    """Sliding windows of ``z`` as ``{x: [1, window, 1]}`` dicts."""
-    if z.size < info.window:
-        raise ExportError(f"calibration data has {z.size} model inputs; the window model needs {info.window}")
-    views = np.lib.stride_tricks.sliding_window_view(z, info.window)
-    return [{"x": w.reshape(1, -1, 1).astype(np.float32)} for w in views]
+    """Sliding windows of ``z`` (``[n]`` or rows ``[n, F]``) as ``{x: [1, window, F]}`` dicts."""
+    if z.shape[0] < info.window:
+        raise ExportError(f"calibration data has {z.shape[0]} model inputs; the window model needs {info.window}")
+    rows = z.reshape(z.shape[0], -1)
+    return [{"x": rows[i:i + info.window][None].astype(np.float32)} for i in range(rows.shape[0] - info.window + 1)]

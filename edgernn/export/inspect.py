@@ -1,7 +1,7 @@
 """Read a Keras model into edgernn's terms (layers, mode, weights) or refuse it with one line naming the layer.
 
-Accepted: an input of one feature, stacked SimpleRNN/GRU/LSTM layers, and a ``Dense(1)`` head; anything else
-(bidirectional, attention, masking, unsupported activations, stateful or reversed layers) is refused.
+Accepted: an input of F features, stacked SimpleRNN/GRU/LSTM layers, and a linear ``Dense(K)`` head; anything
+else (bidirectional, attention, masking, unsupported activations, stateful or reversed layers) is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class InspectedModel:
     weights: dict[str, np.ndarray]
     recurrent_layers: list  # the Keras layers, for building step models from their cells
     head: object
+    features: int = 1  # F: values per input row
+    outputs: int = 1  # K: the Dense head's units
 
 
 def _activation_name(fn) -> str:
@@ -40,22 +42,22 @@ def inspect_model(model, window_hint: int | None = None, lag: int = 0) -> Inspec
         if kind == "InputLayer":
             continue
         if head is not None:
-            raise ModelError(f"layer {layer.name!r} ({kind}) follows the Dense head; only a Dense(1) head may end the model")
+            raise ModelError(f"layer {layer.name!r} ({kind}) follows the Dense head; only a Dense head may end the model")
         if kind in KERAS_CELLS:
             layers.append(_layer_spec(layer, KERAS_CELLS[kind]))
             recurrent.append(layer)
         elif kind == "Dense" and recurrent:
-            if layer.units != 1 or _activation_name(layer.activation) != "linear":
-                raise ModelError(f"layer {layer.name!r}: the head must be Dense(1) with a linear activation")
+            if _activation_name(layer.activation) != "linear":
+                raise ModelError(f"layer {layer.name!r}: the Dense head must have a linear activation")
             head = layer
         else:
             raise ModelError(f"layer {layer.name!r} ({kind}) is not supported: edgernn exports stacked "
-                             "SimpleRNN/GRU/LSTM layers with a Dense(1) head")
+                             "SimpleRNN/GRU/LSTM layers with a Dense head")
     if not recurrent or head is None:
-        raise ModelError("the model must be recurrent layers (SimpleRNN, GRU, LSTM) followed by a Dense(1) head")
+        raise ModelError("the model must be recurrent layers (SimpleRNN, GRU, LSTM) followed by a Dense head")
     shape = model.inputs[0].shape
-    if len(shape) != 3 or shape[-1] != 1:
-        raise ModelError(f"the model's input must be [batch, time, 1] (one feature), got {tuple(shape)}")
+    if len(model.inputs) != 1 or len(shape) != 3 or not shape[-1]:
+        raise ModelError(f"the model must take one input [batch, time, features], got {tuple(shape)}")
     for layer in recurrent[:-1]:
         if not layer.return_sequences:
             raise ModelError(f"layer {layer.name!r} must return sequences to feed the layer after it")
@@ -65,7 +67,7 @@ def inspect_model(model, window_hint: int | None = None, lag: int = 0) -> Inspec
         mode, window = Mode.WINDOW, shape[1] or window_hint
         if window is None:
             raise ModelError(f"layer {recurrent[-1].name!r} returns one value per sequence but the input length is "
-                             "not fixed: give the model a fixed window length (Input(shape=(N, 1)))")
+                             f"not fixed: give the model a fixed window length (Input(shape=(N, {shape[-1]})))")
     info = ModelInfo(layers, mode, window, None if window is None else window + lag)
     weights = {}
     for i, layer in enumerate(recurrent):
@@ -73,7 +75,7 @@ def inspect_model(model, window_hint: int | None = None, lag: int = 0) -> Inspec
             key = var.path.split("/")[-1]
             weights[f"layer{i}/{key}"] = np.asarray(var.numpy(), dtype=np.float32)
     weights["head/kernel"], weights["head/bias"] = (np.asarray(w, dtype=np.float32) for w in head.get_weights())
-    return InspectedModel(info, weights, recurrent, head)
+    return InspectedModel(info, weights, recurrent, head, int(shape[-1]), int(head.units))
 
 
 def _layer_spec(layer, cell: str) -> LayerSpec:

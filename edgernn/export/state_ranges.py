@@ -48,16 +48,18 @@ def stream_nrmse(backend, entry: VariantEntry, info: ModelInfo, weights: dict, z
     x_spec, y_spec = entry.input("x"), entry.output("y")
     got, want = [], []
     for value in z:
-        x = np.array([[value]], np.float32)
+        x = np.asarray(value, np.float32).reshape(1, -1)  # [1, F]
         y, float_states = model.step(x, float_states)
         out = backend.run([quantize(x, x_spec), *states])
         states = [requantize(o, out_spec, in_spec) for o, (in_spec, out_spec) in zip(out[1:], pairs)]
-        got.append(float(dequantize(out[0], y_spec)[0, 0]))
-        want.append(float(y[0, 0]))
-    got, want = np.array(got), np.array(want)
-    return float(100 * np.sqrt(np.mean((got - want) ** 2)) / (np.ptp(want) or 1.0))
+        got.append(dequantize(out[0], y_spec)[0])
+        want.append(y[0].astype(np.float64))
+    got, want = np.array(got), np.array(want)  # [steps, outputs]
+    spans = np.where(np.ptp(want, axis=0) > 0, np.ptp(want, axis=0), 1.0)
+    return float(np.max(100 * np.sqrt(np.mean((got - want) ** 2, axis=0)) / spans))  # the worst output
 
 
 def evaluation_inputs(z: np.ndarray) -> np.ndarray:
-    """The calibration inputs repeated to ``EVALUATION_STEPS``: long enough for state errors to show."""
-    return np.resize(z, EVALUATION_STEPS).astype(np.float32)
+    """The calibration inputs (``[n]`` or rows ``[n, F]``) repeated to ``EVALUATION_STEPS``: long enough for
+    state errors to show."""
+    return np.resize(z, (EVALUATION_STEPS, *z.shape[1:])).astype(np.float32)

@@ -1,6 +1,6 @@
 """Keras model -> the models a device runs: a one-step model with explicit state, or an unrolled window model.
 
-Streaming: inputs ``x [batch, 1]`` and one state per layer (``h0``, ``c0`` for LSTM, ``h1``...), outputs ``y`` and
+Streaming: inputs ``x [batch, F]`` and one state per layer (``h0``, ``c0`` for LSTM, ``h1``...), outputs ``y`` and
 the next states (``h0_out``...), built from fresh cells carrying the trained cells' own weights. This is what
 converts cleanly to builtin TFLite ops in every quantization mode. Window: the same layers with
 ``unroll=True`` over a fixed length (a sequence RNN does not convert to builtin ops otherwise).
@@ -21,7 +21,7 @@ def build_step_model(inspected: InspectedModel):
     """The one-step Keras model: ``[x, *states] -> [y, *next_states]`` (names from ``ModelInfo.state_inputs``)."""
     keras = import_keras()
     info = inspected.info
-    x = keras.Input((1,), name="x")  # [batch, features]
+    x = keras.Input((inspected.features,), name="x")  # [batch, features]
     state_inputs = {name: keras.Input((units,), name=name) for name, units in info.state_inputs()}
     z, next_states = x, []
     for i, layer in enumerate(inspected.recurrent_layers):
@@ -32,7 +32,7 @@ def build_step_model(inspected: InspectedModel):
         cell.set_weights(layer.cell.get_weights())
         next_states.extend(new if isinstance(new, (list, tuple)) else [new])
     head = keras.layers.Dense.from_config(inspected.head.get_config())
-    y = head(z)  # [batch, 1]
+    y = head(z)  # [batch, outputs]
     head.set_weights(inspected.head.get_weights())
     outputs = [keras.layers.Identity(name="y")(y)]
     outputs += [keras.layers.Identity(name=state_output(name))(s)
@@ -41,10 +41,10 @@ def build_step_model(inspected: InspectedModel):
 
 
 def build_window_model(inspected: InspectedModel, window: int | None = None):
-    """The window model unrolled over a fixed length: ``x [batch, window, 1] -> y [batch, 1]``."""
+    """The window model unrolled over a fixed length: ``x [batch, window, F] -> y [batch, K]``."""
     keras = import_keras()
     window = window or inspected.info.window
-    x = keras.Input((window, 1), name="x")
+    x = keras.Input((window, inspected.features), name="x")
     z = x
     for layer in inspected.recurrent_layers:
         config = layer.get_config()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgernn.errors import DataError, EdgernnError
-from edgernn.reference import float_reference, reference_model, replay
+from edgernn.reference import float_reference, reference_model, replay, replay_rows
 
 
 @dataclass
@@ -22,9 +22,10 @@ class Replay:
     train_test_rmse: float | None = None  # what train reported on that split (its state warmed on the whole series)
 
 
-def _series(metadata, data, column, steps: int, difference: bool) -> tuple[np.ndarray, str, slice | None]:
+def _series(metadata, data, column, steps: int, difference: bool, columns=None) -> tuple[np.ndarray, str, slice | None]:
     """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split;
-    with the slice of first-pass predictions that target the held-out test split (None for ``data``)."""
+    with the slice of first-pass predictions that target the held-out test split (None for ``data``). With
+    ``columns`` (a multivariate model): rows ``[steps, F]`` of the model's own columns."""
     from edgernn.data import load_series
 
     test = None
@@ -34,14 +35,25 @@ def _series(metadata, data, column, steps: int, difference: bool) -> tuple[np.nd
             raise DataError("this bundle records no held-out test data (not trained by edgernn train): give --data")
         name = "held-out test split"
         context = metadata.data.test_context  # values before the split: they warm the state up
-        end = min(values.size, steps) - 1  # prediction k targets value k + 1
+        end = min(values.shape[0], steps) - 1  # prediction k targets value k + 1
         test = slice(max(0, context - 1), end) if end > context else None
+    elif columns is not None:
+        if column is not None:
+            raise EdgernnError("--column picks one column; this model reads the columns "
+                               f"{','.join(columns.features)} (drop --column)")
+        from edgernn.data import load_table
+
+        table = load_table(str(data), columns=columns.features)
+        values, name = table.values, getattr(table, "name", str(data))
     else:
         series = load_series(str(data), column=column)
         values, name = series.values, series.name
-    if values.size < 3:
-        raise DataError(f"{name} has {values.size} values; verify needs at least 3")
-    replayed, how = replay(values, steps, difference)
+    if values.shape[0] < 3:
+        raise DataError(f"{name} has {values.shape[0]} values; verify needs at least 3")
+    if columns is not None:
+        replayed, how = replay_rows(values, steps, [c.difference for c in columns.inputs])
+    else:
+        replayed, how = replay(values, steps, difference)
     return replayed, f"{name}, {how}" if how else name, test
 
 
@@ -62,8 +74,10 @@ def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
         if entry.test is not None and min(entry.test[1], steps - 1) > entry.test[0]:
             test = slice(entry.test[0], min(entry.test[1], steps - 1))
         return Replay(values[:steps], outputs[:steps],
-                      f"stored reference ({values.size} steps recorded at export from {entry.source or '?'})", test)
+                      f"stored reference ({values.shape[0]} steps recorded at export from {entry.source or '?'})", test)
     model, metadata = reference_model(bundle)
-    values, name, test = _series(metadata, data, column, steps, bundle.manifest.preprocessing.difference)
+    manifest = bundle.manifest
+    values, name, test = _series(metadata, data, column, steps, manifest.preprocessing.difference, manifest.columns)
     train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None
-    return Replay(values, float_reference(model, metadata, values), name, test, train_rmse)
+    reference = float_reference(model, metadata, values, manifest.columns, manifest.model.raw_window)
+    return Replay(values, reference, name, test, train_rmse)

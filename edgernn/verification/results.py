@@ -27,6 +27,7 @@ class VariantResult:
     coverage_points: int = 0  # held-out test values scored
     arena_bytes: int | None = None  # on tflm: the tensor arena the model needs (a microcontroller's RAM)
     note: str | None = None  # how the backend ran it, when not the usual way (e.g. reference kernels)
+    per_output: dict = field(default_factory=dict)  # multivariate: output name -> its figures (vs_float: the worst)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class VerifyResult:
     train_test_rmse: float | None = None  # what train reported there (its state warmed on the whole series)
 
     named: bool = False  # the user named the variants or the backend: an INCOMPATIBLE pairing then fails
+    outputs: dict = field(default_factory=dict)  # multivariate: output name -> float model and persistence RMSE
+    columns: object = field(default=None, repr=False)  # multivariate: the bundle's Columns (for the report)
 
     @property
     def passed(self) -> bool:
@@ -55,6 +58,7 @@ class VerifyResult:
         last two ``passed`` is null: a variant that could not run here neither passed nor failed)."""
         data = asdict(self)
         data.pop("arrays")
+        data.pop("columns")
         for row in data["variants"]:
             row["result"] = ("skipped" if row["skipped"] else "incompatible" if row["incompatible"] else
                              "pass" if row["passed"] else "fail")

@@ -54,7 +54,8 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     for done, (name, on) in enumerate(pairings):
         if progress is not None:
             progress(done, len(pairings), name)
-        row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == backend, test=replayed.test)
+        row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == backend, test=replayed.test,
+                                  columns=manifest.columns)
         if predicted is not None:
             arrays[name if on == backend else f"{name} on {on}"] = predicted
             row.reasons = gate.reasons(row, variant(name), limits[name], max_clipped,
@@ -66,6 +67,13 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     if all(r.skipped or r.incompatible for r in results):  # nothing verified is never "all variants pass"
         reason = f": {results[0].reasons[0]}" if results else ""
         raise EdgernnError(f"no variant of this bundle can run here, nothing was verified{reason}")
+    if manifest.columns is not None:
+        result = VerifyResult(str(opened.path), replayed.name, int(values.shape[0]), float("nan"), float("nan"),
+                              results, arrays, "stored" if stored else "keras")
+        result.outputs = _float_per_output(manifest.columns, values, outputs)
+        result.columns = manifest.columns
+        result.named = backend != "auto" or variants not in (None, "all")
+        return result
     truth = values[1:]
     result = VerifyResult(str(opened.path), replayed.name, int(values.size), error_metrics(outputs[:-1], truth)["rmse"],
                           error_metrics(values[:-1], truth)["rmse"], results, arrays, "stored" if stored else "keras")
@@ -88,8 +96,40 @@ def _tflm_variants(bundle: Bundle, names: list[str], backend: str) -> list[str]:
             and (bundle.manifest.variants[name].interpreters.get("tflm") or {}).get("runs")]
 
 
+def _float_per_output(columns, values: np.ndarray, reference: np.ndarray) -> dict:
+    """Per output: the float model's RMSE against what happened, beside persistence (the target's latest value
+    carried that many steps ahead)."""
+    truth = columns.targets_of(values)
+    found = {}
+    for k, (name, out) in enumerate(zip(columns.output_names(), columns.outputs)):
+        found[name] = {"float_rmse": error_metrics(reference[:, k], truth[:, k])["rmse"],
+                       "persistence_rmse": (error_metrics(values[:, out.source], truth[:, k])["rmse"]
+                                            if out.source is not None else float("nan"))}
+    return found
+
+
+def _per_output(row: VariantResult, columns, values, predicted, reference) -> None:
+    """A multivariate variant's figures for each output; the row's own figures are the worst output's (the gate
+    holds every output to the limits)."""
+    truth = columns.targets_of(values)
+    for k, name in enumerate(columns.output_names()):
+        figures = error_metrics(predicted[:, k], reference[:, k])
+        figures["drift"] = drift_ratio(predicted[:, k], reference[:, k])
+        figures["task_rmse"] = error_metrics(predicted[:, k], truth[:, k])["rmse"]
+        row.per_output[name] = figures
+    worst, figures = max(row.per_output.items(), key=lambda item: _badness(item[1]["nrmse_pct"]))
+    row.vs_float = {k: v for k, v in figures.items() if k not in ("drift", "task_rmse")}
+    row.vs_float["output"] = worst
+    row.drift = float(max((f["drift"] for f in row.per_output.values()), key=_badness))  # NaN: unmeasurable, fails
+    row.task_rmse = figures["task_rmse"]
+
+
+def _badness(value: float) -> float:
+    return np.inf if np.isnan(value) else value
+
+
 def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_check: bool = True,
-             test: slice | None = None) -> tuple[VariantResult, np.ndarray | None]:
+             test: slice | None = None, columns=None) -> tuple[VariantResult, np.ndarray | None]:
     """One variant on ``backend`` over ``values``: its figures (no verdict yet), and its predictions (None when it
     could not run: skipped where no interpreter runs it, incompatible where the export recorded so, failed where
     the bundle's file is damaged). ``cross_check``: also run it on every other installed backend."""
@@ -121,9 +161,16 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_c
             f"the export recorded {chosen} as unable to run it ({recorded}), yet it loads here: measured")
     row.arena_bytes = (entry.interpreters.get("tflm") or {}).get("arena_bytes") if row.backend == "tflm" else None
     predicted = predictor.run(values)
-    stats = predictor.stats
-    row.out_of_range_pct = 100.0 * float(stats["out_of_range"][0]) / max(1, values.size)
-    row.clipped_pct = 100.0 * float(stats["clipped"][0]) / max(1, values.size)
+    stats = predictor.stats  # the busiest feature's counts, for a multivariate model
+    row.out_of_range_pct = 100.0 * float(np.max(stats["out_of_range"][0])) / max(1, values.shape[0])
+    row.clipped_pct = 100.0 * float(np.max(stats["clipped"][0])) / max(1, values.shape[0])
+    if columns is not None:
+        predicted = predicted.reshape(values.shape[0], -1)
+        _per_output(row, columns, values, predicted, reference)
+        if cross_check:
+            spans = np.array([f["range"] for f in row.per_output.values()])
+            row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, spans)
+        return row, predicted
     row.vs_float = error_metrics(predicted, reference)
     if cross_check:
         row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, row.vs_float["range"])
@@ -147,8 +194,9 @@ def _coverage(row: VariantResult, intervals, residuals: np.ndarray) -> None:
             row.interval_width[f"{level:g}"] = 2 * width
 
 
-def _cross_backend(bundle: Bundle, name: str, primary: str, values, predicted, span: float) -> dict:
-    """Run the variant on every other installed backend that can; max |difference| / range for each."""
+def _cross_backend(bundle: Bundle, name: str, primary: str, values, predicted, span) -> dict:
+    """Run the variant on every other installed backend that can; max |difference| / range for each (``span``:
+    one range, or one per output column of ``predicted``)."""
     from edgernn.runtime import StreamingPredictor
     from edgernn.runtime.backends import backend_class, installed, runs
     from edgernn.runtime.errors import BackendError
@@ -161,8 +209,12 @@ def _cross_backend(bundle: Bundle, name: str, primary: str, values, predicted, s
             predictor = StreamingPredictor.load(bundle.path, name, backend=other)
         except BackendError:
             continue  # this interpreter cannot load this file (the primary one could)
-        difference = np.abs(predictor.run(values) - predicted)
-        found[other] = float(np.nanmax(difference) / span) if span > 0 else float("nan")
+        difference = np.abs(predictor.run(values).reshape(predicted.shape) - predicted)
+        span = np.asarray(span, dtype=np.float64)
+        if not (span > 0).all():
+            found[other] = float("nan")
+            continue
+        found[other] = float(np.nanmax(difference / span))
     return found
 
 

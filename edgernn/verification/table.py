@@ -11,9 +11,14 @@ from edgernn.verification.results import VerifyResult
 def format_table(result: VerifyResult) -> str:
     against = ("the float Keras model" if result.reference == "keras"
                else "the float model's outputs stored in the bundle at export")
+    if result.outputs:  # multivariate: the float model's figures per output
+        task = "float model task RMSE per output (persistence): " + ", ".join(
+            f"{name} {f['float_rmse']:.4g} ({f['persistence_rmse']:.4g})" for name, f in result.outputs.items())
+    else:
+        task = (f"float model task RMSE {result.float_task_rmse:.4g}, persistence {result.persistence_rmse:.4g}"
+                + _test_rmse(result))
     lines = [f"verify {result.bundle} against {against}: {result.steps} steps of {result.data}, state carried; "
-             f"float model task RMSE {result.float_task_rmse:.4g}, persistence {result.persistence_rmse:.4g}"
-             + _test_rmse(result),
+             + task,
              f"{'variant':<16}{'backend':<16}{'size':>9}{'NRMSE %':>10}{'max err':>10}{'drift':>7}"
              f"{'task RMSE':>11}  result"]
     for row in result.variants:
@@ -52,6 +57,9 @@ def _notes(row, label: str) -> list[str]:
     lines = []
     if row.note:
         lines.append(f"  {label}: {row.note}")
+    if len(row.per_output) > 1:
+        per = ", ".join(f"{name} {f['nrmse_pct']:.3g}% (drift {f['drift']:.2f})" for name, f in row.per_output.items())
+        lines.append(f"  {label}: NRMSE per output: {per}")
     if row.coverage:
         levels = ", ".join(f"{level}: {100 * share:.1f}%" for level, share in row.coverage.items())
         width = row.interval_width.get(COVERAGE_LEVEL)
