@@ -64,16 +64,24 @@ class BenchResult:
         return asdict(self)
 
 
-def _inputs(steps: int) -> np.ndarray:
+def _inputs(steps: int, features: int = 1) -> np.ndarray:
+    """A sine to step through: ``[n]``, or rows ``[n, features]`` (each column its own phase) for a
+    multivariate model."""
     t = np.arange(steps + WARMUP)
-    return np.sin(2 * np.pi * t / 40.0)
+    if features == 1:
+        return np.sin(2 * np.pi * t / 40.0)
+    return np.sin(2 * np.pi * (t[:, None] + 5 * np.arange(features)) / 40.0)
+
+
+def _features(manifest) -> int:
+    return manifest.features if manifest.columns is not None else 1
 
 
 def time_steps(step, values: np.ndarray) -> np.ndarray:
     """Per-call latencies in microseconds after ``WARMUP`` calls."""
     for value in values[:WARMUP]:
         step(value)
-    times = np.empty(values.size - WARMUP)
+    times = np.empty(len(values) - WARMUP)
     clock = time.perf_counter_ns
     for i, value in enumerate(values[WARMUP:]):
         start = clock()
@@ -98,11 +106,12 @@ def raw_floor(bundle: Path, steps: int) -> float | None:
     pairs = [(inputs[i]["index"], outputs[o]["index"]) for i, o in entry.state_pairs]
     y_index = outputs["y"]["index"]
     states = [np.zeros(inputs[i]["shape"], np.float32) for i, _ in entry.state_pairs]
-    x = np.zeros((1, 1), np.float32)
+    features = _features(manifest)
+    x = np.zeros((1, features), np.float32)
 
     def step(value):
         nonlocal states
-        x[0, 0] = value
+        x[0] = value
         interpreter.set_tensor(x_index, x)
         for (index, _), state in zip(pairs, states):
             interpreter.set_tensor(index, state)
@@ -110,7 +119,7 @@ def raw_floor(bundle: Path, steps: int) -> float | None:
         states = [interpreter.get_tensor(out) for _, out in pairs]
         return interpreter.get_tensor(y_index)[0, 0]
 
-    return float(np.median(time_steps(step, _inputs(steps))))
+    return float(np.median(time_steps(step, _inputs(steps, features))))
 
 
 def monitor_cost(bundle: Path, variant: str, backend: str, values: np.ndarray) -> dict | None:
@@ -129,9 +138,9 @@ def monitor_cost(bundle: Path, variant: str, backend: str, values: np.ndarray) -
 
 def streams_comparison(bundle: Path, variant: str, backend: str, streams: int, steps: int) -> tuple[float, float]:
     """Stream-steps per second: ``streams`` streams in one predictor vs ``streams`` separate predictors."""
-    values = _inputs(steps)
     many = StreamingPredictor.load(bundle, variant, backend=backend, streams=streams)
-    block = np.repeat(values[:, None], streams, axis=1)
+    values = _inputs(steps, _features(many.manifest))
+    block = np.repeat(values[:, None], streams, axis=1)  # [steps, streams] or [steps, streams, F]
     for row in block[:20]:
         many.step(row)
     start = time.perf_counter()
@@ -155,7 +164,7 @@ from edgernn.runtime import StreamingPredictor  # what a device program imports 
 imported = time.perf_counter() - t
 p = StreamingPredictor.load(sys.argv[1], sys.argv[2], backend=sys.argv[3])
 for i in range(int(sys.argv[4])):
-    p.step(float(i % 40) / 40.0)
+    p.step(float(i % 40) / 40.0 if p.manifest.columns is None else [float(i % 40) / 40.0] * p.features)
 heavy = [m for m in ("tensorflow", "keras") if m in sys.modules]
 try:  # VmHWM is this process's own peak; ru_maxrss keeps the forking parent's peak across exec on Linux
     with open("/proc/self/status") as status:
@@ -189,7 +198,7 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
         chosen = list(backends)
     else:
         chosen = installed()
-    values = _inputs(steps)
+    values = _inputs(steps, _features(manifest))
     rows, skipped = [], []
     for name in names:
         entry = manifest.variants[name]

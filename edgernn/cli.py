@@ -202,6 +202,9 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
               show_default=True,
               help="Scales of tflite-int8's weights. per-tensor runs on tflite-runtime 2.14's optimized aarch64 "
                    "kernels, which crash on per-channel ones (edgernn then falls back to its reference kernels).")
+@click.option("--headroom", type=click.FloatRange(0, 10), default=0.0, show_default=True, metavar="SHARE",
+              help="Widen the integer variants' calibrated input range by this share of its span on each side "
+                   "(e.g. 0.25), so data a little beyond the training range is not clipped; costs resolution.")
 @click.option("--columns", "columns", default=None, metavar="A,B,...",
               help="Your own model with several input features: the columns of --calibration-data feeding it, in "
                    "order (models trained by edgernn carry theirs).")
@@ -210,8 +213,8 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
                    "(default: the first column, for one output).")
 @click.option("--no-verify", is_flag=True, help="Skip the accuracy gate after export.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (and the gate's) as JSON on stdout.")
-def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, columns,
-                   targets, no_verify, as_json):
+def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, headroom,
+                   columns, targets, no_verify, as_json):
     """Turn a trained Keras recurrent model into the files a device runs one step at a time.
 
     Streaming models become a one-step model with explicit state inputs/outputs (x, h0, c0... -> y, h0_out,
@@ -224,7 +227,8 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 
     result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
                             calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
-                            verify=not no_verify, quiet=as_json, columns=columns, targets=targets)
+                            verify=not no_verify, quiet=as_json, columns=columns, targets=targets,
+                            headroom=headroom)
     if result.verify_skipped:
         click.echo(f"verify skipped: {result.verify_skipped}", err=True)
     if as_json:
@@ -279,7 +283,7 @@ def mqtt_options(func):
 
 
 _LINE_ONLY = {"input_file": "INPUT_FILE", "output_file": "--output", "follow": "--follow", "strict": "--strict",
-              "anomaly_log": "--anomaly-log"}
+              "anomaly_log": "--anomaly-log", "json_lines": "--json-lines"}
 
 
 def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
@@ -334,13 +338,16 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
                    "report each anomaly on stderr (level 0.99 unless --interval).")
 @click.option("--anomaly-log", type=click.Path(dir_okay=False), default=None,
               help="Append anomaly reports to this file instead of stderr (exactly once, like --output).")
+@click.option("--json-lines", is_flag=True,
+              help="Write one JSON object per line naming each output ({\"prediction\": ...} for one).")
 @mqtt_options
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict,
-                   output_file, follow, interval, adaptive, anomalies, anomaly_log, **mqtt):
+                   output_file, follow, interval, adaptive, anomalies, anomaly_log, json_lines, **mqtt):
     """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
 
     Reads INPUT_FILE (a file or a FIFO) or stdin. A non-numeric or non-UTF-8 line is reported on stderr with its
-    line number and skipped (--strict: exit 1).
+    line number and skipped (--strict: exit 1). A multivariate model reads one row of comma-separated numbers
+    per line (a first line naming its columns is checked and skipped) and writes one CSV row of its outputs.
 
     \b
     What a restart with --state-file resumes:
@@ -358,7 +365,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     if mqtt["mqtt_url"] is not None:
         code = _stream_mqtt(bundle, dict(input_file=input_file, output_file=output_file, follow=follow,
                                          strict=strict, interval=interval, adaptive=adaptive, anomalies=anomalies,
-                                         anomaly_log=anomaly_log),
+                                         anomaly_log=anomaly_log, json_lines=json_lines),
                             dict(variant=variant, backend=backend, state_file=state_file, save_every=save_every,
                                  reset_state=reset_state, on_nan=on_nan), mqtt)
         if code:
@@ -373,7 +380,8 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
 
     code = run(bundle, input_file, variant=variant, backend=backend, state_file=state_file, save_every=save_every,
                reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow,
-               interval=interval, adaptive=adaptive, anomalies=anomalies, anomaly_log=anomaly_log)
+               interval=interval, adaptive=adaptive, anomalies=anomalies, anomaly_log=anomaly_log,
+               json_lines=json_lines)
     if code:
         sys.exit(code)
 

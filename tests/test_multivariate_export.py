@@ -183,3 +183,47 @@ def test_crafted_columns_are_refused(own_window_bundle):
 
 def test_univariate_manifest_has_no_columns(sine_bundle):
     assert "columns" not in json.loads((sine_bundle / "manifest.json").read_text())
+
+
+def _csv(path, rows, header="a,b"):
+    lines = ([header] if header else []) + [",".join(f"{v:.6f}" for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_stream_reads_rows_and_writes_a_row_per_line(streaming_bundle, runner, tmp_path):
+    from edgernn.cli import cli
+
+    bundle, _, rows = streaming_bundle
+    rows = np.round(rows[:30], 6)
+    source = _csv(tmp_path / "in.csv", rows)
+    result = runner.invoke(cli, ["stream", str(bundle), str(source), "--variant", "tflite-float32"])
+    assert result.exit_code == 0, result.output
+    got = np.array([[float(v) for v in line.split(",")] for line in result.stdout.splitlines()])
+    expected = StreamingPredictor.load(bundle, "tflite-float32").run(rows).reshape(30, 4)
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-7)
+    result = runner.invoke(cli, ["stream", str(bundle), str(source), "--variant", "tflite-float32", "--json-lines"])
+    first = json.loads(result.stdout.splitlines()[0])
+    assert list(first) == ["a+1", "a+2", "b+1", "b+2"]
+
+
+def test_stream_refuses_a_header_in_another_order(streaming_bundle, runner, tmp_path):
+    from edgernn.cli import cli
+
+    bundle, _, rows = streaming_bundle
+    source = _csv(tmp_path / "in.csv", rows[:5], header="b,a")
+    result = runner.invoke(cli, ["stream", str(bundle), str(source)])
+    assert result.exit_code == 2
+    assert "header names b,a, but the model reads a,b" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_export_cli_names_what_is_missing(window_model, runner, tmp_path):
+    from edgernn.cli import cli
+
+    path, _, rows = window_model
+    np.save(tmp_path / "rows.npy", rows)
+    result = runner.invoke(cli, ["export", str(path), "--out", str(tmp_path / "b"), "--calibration-data",
+                                 str(tmp_path / "rows.npy")])
+    assert result.exit_code == 2 and "give --columns" in result.output
+    assert not (tmp_path / "b").exists()

@@ -44,6 +44,7 @@ from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import parse_variants, variant as variant_spec
 
 REFERENCE_STEPS = 4000  # a few thousand held-out steps: about 32 KB
+MAX_HEADROOM = 10.0
 
 
 @dataclass
@@ -67,6 +68,7 @@ class _Prepared:
     device_model: object
     samples: list
     columns: object = None  # a multivariate model's Columns (with calibrated ranges); None: univariate
+    headroom: float = 0.0  # the integer variants' input range widened by this share of its span, each side
 
 
 def _log(message: str, quiet: bool) -> None:
@@ -88,6 +90,7 @@ def export(
     quiet: bool = False,
     columns=None,
     targets=None,
+    headroom: float = 0.0,
 ) -> ExportResult:
     """Export ``model_path`` (``.keras``) to the bundle directory ``out``, then (``verify``) run the gate.
 
@@ -102,6 +105,8 @@ def export(
         verify: run verify's gate on the new bundle and store ``verify.json`` in it (``result.verify``); a model
             without held-out data recorded skips it (``result.verify_skipped`` says why).
         verify_steps: the gate's steps (default: verify's, 10,000).
+        headroom: widen the full-integer variants' calibrated input range by this share of its span on each
+            side (e.g. 0.25), for data a little outside the training range; costs input resolution.
         columns, targets: for a model edgernn did not train that takes several features or has several outputs:
             the columns of ``calibration_data`` feeding it, in order, and what its outputs predict (names, a list
             or comma text; see ``edgernn.export.columns.own_model_columns``).
@@ -114,6 +119,8 @@ def export(
     names = parse_variants(variants)
     if int8_weights not in INT8_WEIGHTS:
         raise ExportError(f"int8_weights must be one of {', '.join(INT8_WEIGHTS)}, got {int8_weights!r}")
+    if not (isinstance(headroom, (int, float)) and 0 <= headroom <= MAX_HEADROOM):
+        raise ExportError(f"headroom must be a share of the calibrated span from 0 to {MAX_HEADROOM:g}, got {headroom!r}")
     check_target(out, force)
     try:
         lock = locking.acquire(out, "bundle")
@@ -121,7 +128,7 @@ def export(
         raise ExportError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     try:
         check_target(out, force)  # again under the lock: another export may have finished meanwhile
-        prepared = _prepare(model_path, calibration_data, calibration_steps, columns, targets)
+        prepared = _prepare(model_path, calibration_data, calibration_steps, columns, targets, headroom)
         _log(f"exporting {Path(model_path).name}: {prepared.inspected.info.mode.value} "
              f"{'+'.join(l.cell for l in prepared.inspected.info.layers)} "
              f"({', '.join(str(l.units) for l in prepared.inspected.info.layers)} units), {len(names)} variants, "
@@ -135,7 +142,8 @@ def export(
     return result
 
 
-def _prepare(model_path, calibration_data, calibration_steps: int, names=None, targets=None) -> _Prepared:
+def _prepare(model_path, calibration_data, calibration_steps: int, names=None, targets=None,
+             headroom: float = 0.0) -> _Prepared:
     """Read the model once (these bytes are the ones stored), inspect it, build the device model and samples."""
     model_bytes = read_model_file(model_path)
     model, metadata = load_model_bytes(model_bytes, Path(model_path).name)
@@ -157,7 +165,9 @@ def _prepare(model_path, calibration_data, calibration_steps: int, names=None, t
         z, raw = calibration.calibration_rows(calibration_data, columns, calibration_steps, fallback)
         columns = with_ranges(columns, z)
     device_model, samples = device_model_and_samples(inspected, z)
-    return _Prepared(model_bytes, model, metadata, preprocessing, inspected, z, raw, device_model, samples, columns)
+    samples = calibration.with_headroom(samples, z, headroom)
+    return _Prepared(model_bytes, model, metadata, preprocessing, inspected, z, raw, device_model, samples, columns,
+                     headroom)
 
 
 def _write(prepared: _Prepared, out: Path, names, calibration_data, force: bool, int8_weights: str,
@@ -209,7 +219,7 @@ def _convert_all(prepared: _Prepared, staging: Path, names, int8_weights: str, q
     with tempfile.TemporaryDirectory() as scratch:
         source = variant.Source(prepared.inspected, prepared.device_model,
                                 write_saved_model(prepared.device_model, Path(scratch) / "saved_model"),
-                                prepared.samples, prepared.z, int8_weights)
+                                prepared.samples, prepared.z, int8_weights, headroom=prepared.headroom)
         for name in names:
             started = time.perf_counter()
             spec = variant_spec(name)

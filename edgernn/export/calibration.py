@@ -92,6 +92,23 @@ def streaming_samples(info: ModelInfo, weights: dict, z: np.ndarray) -> list[dic
     return samples
 
 
+def with_headroom(samples: list[dict], z: np.ndarray, headroom: float) -> list[dict]:
+    """The samples plus two whose model input sits ``headroom`` x the calibrated span beyond each end (every
+    feature, every window position), states from a real sample: the full-integer variants' input range widened
+    so that data a little outside the training range is represented instead of clipped, at the cost of a
+    coarser input step (``--headroom``; 0 leaves the samples as they are)."""
+    if headroom <= 0:
+        return samples
+    low, high = float(z.min()), float(z.max())
+    margin = headroom * ((high - low) or 1.0)
+    extra = []
+    for end in (low - margin, high + margin):
+        sample = {k: v.copy() for k, v in samples[len(samples) // 2].items()}
+        sample["x"] = np.full_like(sample["x"], end)
+        extra.append(sample)
+    return samples + extra
+
+
 def window_samples(info: ModelInfo, z: np.ndarray) -> list[dict]:
     """Sliding windows of ``z`` (``[n]`` or rows ``[n, F]``) as ``{x: [1, window, F]}`` dicts."""
     if z.shape[0] < info.window:

@@ -29,6 +29,7 @@ class Source:
     samples: list[dict]  # calibration samples: {x, h0, ...} from real data
     z: np.ndarray  # the calibration model inputs
     int8_weights: str  # tflite-int8's weight scales (tflite.INT8_WEIGHTS)
+    headroom: float = 0.0  # the calibrated input range widened by this share of its span (samples carry it)
     _onnx_float: bytes | None = field(default=None, repr=False)
 
     def onnx_float(self) -> bytes:
@@ -70,6 +71,8 @@ def _tflite(spec: VariantSpec, source: Source):
         content = tflite.convert(source.saved_model, spec, source.samples, source.int8_weights)
         inputs, outputs = tflite.tensor_specs(content)
     converter = _versions(("tensorflow", "keras"))
+    if spec.calibrated and source.headroom:
+        converter["input_headroom"] = f"{source.headroom:g}"
     notes = ""
     if spec.converter == "dynamic":
         converter["int8_weights"] = "per-tensor"

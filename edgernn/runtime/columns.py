@@ -69,7 +69,7 @@ class Columns:
     @property
     def lag(self) -> int:
         """Raw rows consumed before the first model input exists (1 when any column is differenced)."""
-        return 1 if any(c.difference for c in self.inputs) else 0
+        return self._lag
 
     @property
     def univariate(self) -> bool:
@@ -77,6 +77,7 @@ class Columns:
 
     def __post_init__(self):
         inputs, outputs = self.inputs, self.outputs
+        object.__setattr__(self, "_lag", 1 if any(c.difference for c in inputs) else 0)  # read on every step
         object.__setattr__(self, "_diff", np.array([c.difference for c in inputs]))
         object.__setattr__(self, "_in_offset", np.array([c.offset for c in inputs]))
         object.__setattr__(self, "_in_divisor", np.array([c.divisor for c in inputs]))

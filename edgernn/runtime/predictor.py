@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import os
 
 import numpy as np
@@ -120,6 +121,7 @@ class StreamingPredictor:
         if self._columns is not None:  # per feature, where export recorded it
             spans = [c.range or self._calibrated for c in self._columns.inputs]
             self._feature_low, self._feature_high = (np.array(v, dtype=np.float64) for v in zip(*spans))
+            self._row_fast = streams == 1 and not self._window
         if is_quantized(self._x_spec):
             low, high = bounds(self._x_spec)
             scale, zero = self._x_spec.scale, self._x_spec.zero_point
@@ -127,6 +129,8 @@ class StreamingPredictor:
             self._representable = (scale * (low - zero) - half, scale * (high - zero) + half)
         else:
             self._representable = (-math.inf, math.inf)
+        if self._columns is not None:
+            self._prepare_row_path()
         self.reset()
 
     @classmethod
@@ -199,6 +203,7 @@ class StreamingPredictor:
         self.steps = 0
         self._out_of_range = np.zeros((self.streams, *row), dtype=np.int64)
         self._clipped = np.zeros((self.streams, *row), dtype=np.int64)
+        self._previous = None  # the row path's last row as Python floats (differenced columns; 0.0 elsewhere)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -267,6 +272,7 @@ class StreamingPredictor:
             raise StateError(f"{source} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
         self._last = restored["last"]
+        self._previous = None
         if self._window:
             self._buffer, self._filled = restored["buffer"], restored["filled"]
         self.steps = steps
@@ -378,7 +384,29 @@ class StreamingPredictor:
 
     # -- multivariate: rows of F values in, K targets x H steps out ------------------------------------------------
 
+    def _prepare_row_path(self) -> None:
+        """Constants of the one-stream row path: per-column offsets and divisors, the guard (calibrated range
+        within INPUT_LIMIT) as Python lists for a C-level comparison, and a scalar output decoder."""
+        columns = self._columns
+        self._offset_list = [c.offset for c in columns.inputs]
+        self._divisor_list = [c.divisor for c in columns.inputs]
+        self._diff_list = [c.difference for c in columns.inputs]
+        self._all_diff = all(self._diff_list)
+        self._guard_low = np.maximum(self._feature_low, -INPUT_LIMIT).tolist()
+        self._guard_high = np.minimum(self._feature_high, INPUT_LIMIT).tolist()
+        if is_quantized(self._x_spec):  # values within the guard need no clipping: the guard stays inside
+            self._guard_low = np.maximum(self._guard_low, self._representable[0] + self._x_spec.scale).tolist()
+            self._guard_high = np.minimum(self._guard_high, self._representable[1] - self._x_spec.scale).tolist()
+        out = columns.outputs[0]
+        self._one_output = len(columns.outputs) == 1
+        self._out_decode = (out.divisor, out.offset, out.source if out.relative else None)
+
     def _step_multivariate(self, x):
+        if self._row_fast:
+            prediction = self._step_row(x)
+            if prediction is not None:
+                return prediction
+        self._previous = None  # the row path re-reads the last row after the general path
         rows = rows_per_stream(x, self.streams, self.features)
         finite = np.isfinite(rows)
         if not finite.all():
@@ -395,6 +423,46 @@ class StreamingPredictor:
             return float(out[0, 0]) if self.streams == 1 else out[:, 0]
         out = out.reshape(self.streams, k, h)
         return out[0] if self.streams == 1 else out
+
+    def _step_row(self, x):
+        """One stream, every value finite and within its guard, the previous row known (when differencing): the
+        row path in Python floats around one backend call (cheaper than numpy on a row of a few values). None:
+        take the general path (which also reports what is wrong with ``x``)."""
+        try:
+            row = x.tolist() if isinstance(x, np.ndarray) and x.ndim == 1 else [float(v) for v in x]
+        except (TypeError, ValueError):
+            return None
+        if len(row) != self.features:
+            return None
+        sub, le = operator.sub, operator.le
+        if self._columns.lag:
+            if self._previous is None:  # the last row changed elsewhere (general path, reset, restore)
+                last = self._last[0].tolist()
+                self._previous = last if self._all_diff else [v if d else 0.0 for v, d in zip(last, self._diff_list)]
+            base = list(map(sub, row, self._previous))
+        else:
+            base = row
+        values = list(map(operator.truediv, map(sub, base, self._offset_list), self._divisor_list))
+        # NaN (a gap, or no previous row yet) compares False: the general path handles it
+        if not (all(map(le, self._guard_low, values)) and all(map(le, values, self._guard_high))):
+            return None
+        quantize_x = self._quantize_x
+        self._x[0] = values if quantize_x is float else list(map(quantize_x, values))
+        out = self._run([self._x, *self._states])
+        if self._handover_is_copy:
+            self._states = out[1:]
+        else:
+            self._states = [o if h is None else h(o) for h, o in zip(self._handovers, out[1:])]
+        self._last[0] = row
+        if self._columns.lag:
+            self._previous = row if self._all_diff else [v if d else 0.0 for v, d in zip(row, self._diff_list)]
+        self.steps += 1
+        if self._one_output:
+            divisor, offset, source = self._out_decode
+            raw = self._dequantize_y(out[0][0, 0]) * divisor + offset
+            return raw + row[source] if source is not None else raw
+        predictions = self._columns.decode(dequantize(out[0][0], self._y_spec), self._last[0])
+        return predictions.reshape(self.output_shape)
 
     def _stream_rows(self, rows: np.ndarray, good: np.ndarray) -> np.ndarray:
         columns, last = self._columns, self._last

@@ -5,11 +5,20 @@ Plain: the prediction. With ``--interval LEVEL``: ``prediction,low,high`` (the i
 in half-widths (above 1: outside its interval, anomaly 1), and an alert line naming the input line, the value
 and the range it was expected in. A value with no prediction made for it (the first, one after a skipped NaN)
 scores ``nan``, anomaly 0.
+
+A multivariate model (``RowLines``) reads one row of F comma-separated numbers per line (a first line naming
+the columns is checked against the model's and skipped) and writes one CSV row of predictions per line, or
+with ``--json-lines`` one JSON object naming each output.
 """
 
 from __future__ import annotations
 
+import json
 import math
+
+import numpy as np
+
+from edgernn.runtime.errors import EdgernnError
 
 ANOMALY_LEVEL = 0.99  # --anomalies without --interval
 
@@ -18,20 +27,103 @@ def number(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.9g}"
 
 
+def parse_value(raw: bytes) -> tuple[float | None, str | None]:
+    """A line's value, or (None, why it is not one); (None, None) for a blank line."""
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, f"{raw[:40]!r} is not UTF-8 text"
+    if not text:
+        return None, None
+    try:
+        return float(text), None
+    except ValueError:
+        return None, f"{text[:40]!r} is not a number"
+
+
+class HeaderMismatch(EdgernnError):
+    """The input's header names other columns (or another order) than the model reads."""
+
+
 class PlainLines:
-    """One prediction per line."""
+    """One prediction per line (``json``: ``{"prediction": ...}``)."""
+
+    monitor = None
+    parse = staticmethod(parse_value)
+
+    def __init__(self, predictor, json_lines: bool = False):
+        self._step = predictor.step
+        self._json = json_lines
+
+    def __call__(self, value: float, line: int) -> tuple[str, str | None]:
+        prediction = self._step(value)
+        if self._json:
+            return json.dumps({"prediction": None if math.isnan(prediction) else prediction}) + "\n", None
+        return number(prediction) + "\n", None
+
+
+class RowLines:
+    """A multivariate model: a row of F numbers in per line, a CSV row (or a JSON object) of its outputs out."""
 
     monitor = None
 
-    def __init__(self, predictor):
+    def __init__(self, predictor, json_lines: bool = False):
+        columns = predictor.manifest.columns
         self._step = predictor.step
+        self._features = columns.features
+        self._names = columns.output_names()
+        self._json = json_lines
 
-    def __call__(self, value: float, line: int) -> tuple[str, str | None]:
-        return number(self._step(value)) + "\n", None
+    def parse(self, raw: bytes, line: int = 0):
+        """A line's row ``[F]``, or (None, why not); (None, None) for a blank line or the header line.
+
+        Raises:
+            HeaderMismatch: line 1 names columns, but not the model's in its order.
+        """
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return None, f"{raw[:40]!r} is not UTF-8 text"
+        if not text:
+            return None, None
+        cells = [c.strip() for c in text.split(",")]
+        try:
+            row = np.array([float(c) for c in cells])
+        except ValueError:
+            if line == 1 and not any(_is_number(c) for c in cells):
+                if cells != self._features:
+                    raise HeaderMismatch(f"the input's header names {','.join(cells)[:200]}, but the model reads "
+                                         f"{','.join(self._features)} (in that order)") from None
+                return None, None
+            return None, f"{text[:40]!r} is not a row of {len(self._features)} numbers"
+        if row.size != len(self._features):
+            return None, (f"{text[:40]!r} has {row.size} value(s); the model reads {len(self._features)} "
+                          f"({','.join(self._features)})")
+        return row, None
+
+    def __call__(self, row, line: int) -> tuple[str, str | None]:
+        out = np.asarray(self._step(row), dtype=np.float64).reshape(-1)
+        if self._json:
+            return json.dumps({n: None if math.isnan(v) else float(v) for n, v in zip(self._names, out)}) + "\n", None
+        return ",".join(number(float(v)) for v in out) + "\n", None
+
+    def header(self) -> str:
+        """The output's CSV header (the outputs' names)."""
+        return ",".join(self._names) + "\n"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class IntervalLines:
     """``prediction,low,high[,score,anomaly]`` per line through a ``Monitor``; alerts for anomalies."""
+
+    parse = staticmethod(parse_value)
 
     def __init__(self, monitor, anomalies: bool):
         self.monitor = monitor

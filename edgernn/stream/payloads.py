@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from edgernn.runtime import safe_json
 from edgernn.runtime.errors import quoted
-from edgernn.stream.service import parse_value
+from edgernn.stream.lines import parse_value
 
 MAX_PAYLOAD = 65536  # a sensor reading is tens of bytes; anything this long is not one
 

@@ -29,9 +29,12 @@ from pathlib import Path
 
 from edgernn import locking
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EdgernnError, StateError
-from edgernn.stream.lines import ANOMALY_LEVEL, IntervalLines, PlainLines
+import numpy as np
+
+from edgernn.stream.lines import ANOMALY_LEVEL, IntervalLines, PlainLines, RowLines
 from edgernn.stream.readers import Stop, open_input
 from edgernn.stream.sinks import FileSink, StdoutSink
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -42,20 +45,6 @@ class StreamReport:
     first_bad: str = ""  # the first bad line's text, for the "no line was a number" error
     stopped_at: int | None = None  # line number of the bad line under --strict
     warned: bool = False  # the out-of-range warning is printed once
-
-
-def parse_value(raw: bytes) -> tuple[float | None, str | None]:
-    """A line's value, or (None, why it is not one); (None, None) for a blank line."""
-    try:
-        text = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        return None, f"{raw[:40]!r} is not UTF-8 text"
-    if not text:
-        return None, None
-    try:
-        return float(text), None
-    except ValueError:
-        return None, f"{text[:40]!r} is not a number"
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -157,8 +146,9 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
         alerts.after_save()
 
     before = source.position() if strict and state_file is not None else None
+    parse = lines.parse
     for line in source:
-        value, problem = parse_value(line.raw)
+        value, problem = parse(line.raw, line.number) if isinstance(lines, RowLines) else parse(line.raw)
         if problem is not None:
             report.bad_lines += 1
             report.first_bad = report.first_bad or problem
@@ -191,7 +181,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
 
 
 def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> None:
-    if not report.warned and predictor.stats["out_of_range"][0]:
+    if not report.warned and np.any(predictor.stats["out_of_range"][0]):
         report.warned = True
         low, high = predictor.stats["calibrated_range"]
         print(f"warning: line {number}: the input is outside the range the model was calibrated on "
@@ -201,7 +191,7 @@ def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> Non
 def run(bundle, input_file: str | None, *, variant: str, backend: str, state_file: str | None, save_every: int,
         reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None,
         interval: float | None = None, adaptive: bool = False, anomalies: bool = False,
-        anomaly_log: str | None = None) -> int:
+        anomaly_log: str | None = None, json_lines: bool = False) -> int:
     """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
     from edgernn.runtime import StreamingPredictor
 
@@ -215,8 +205,16 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
         raise EdgernnError("--adaptive needs --interval or --anomalies")
     check_paths(input_file, state_path, output_path, log_path)
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
-    lines = PlainLines(predictor)
-    if interval is not None or anomalies or adaptive:
+    wants_intervals = interval is not None or anomalies or adaptive
+    if json_lines and wants_intervals:
+        raise EdgernnError("--json-lines writes predictions only; it does not combine with --interval/--anomalies yet")
+    lines = PlainLines(predictor, json_lines)
+    if predictor.manifest.columns is not None:
+        if wants_intervals:
+            raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet "
+                               "(drop --interval/--adaptive/--anomalies)")
+        lines = RowLines(predictor, json_lines)
+    if wants_intervals:
         lines = IntervalLines(predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive), anomalies)
     if predictor.backend_note:
         print(f"note: {predictor.backend_note}", file=err, flush=True)
@@ -252,14 +250,16 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
 
 def _summary(predictor, report: StreamReport, stop: Stop, err, lines=None) -> int:
     if report.bad_lines and not report.steps and report.stopped_at is None:
+        expects = ("one row of comma-separated numbers" if predictor.manifest.columns is not None
+                   else "one number")
         raise EdgernnError(f"no line was a number ({report.bad_lines} read, the first: {report.first_bad}): "
-                           "edgernn stream expects one number per line")
+                           f"edgernn stream expects {expects} per line")
     if report.bad_lines and report.stopped_at is None:
         print(f"{report.bad_lines} non-numeric line(s) skipped", file=err)
     stats = predictor.stats
-    if stats["out_of_range"][0]:
-        print(f"{stats['out_of_range'][0]} of {predictor.steps} steps were outside the calibrated input range "
-              f"({stats['clipped'][0]} clipped by the input quantization)", file=err)
+    if np.any(stats["out_of_range"][0]):
+        print(f"{int(np.max(stats['out_of_range'][0]))} of {predictor.steps} steps were outside the calibrated input "
+              f"range ({int(np.max(stats['clipped'][0]))} clipped by the input quantization)", file=err)
     monitor = getattr(lines, "monitor", None)
     if monitor is not None and report.steps:
         flagged = f"; {lines.flagged} anomalies flagged" if lines.anomalies else ""
