@@ -3,6 +3,7 @@ and stopped (or killed) by the test. Skips, saying why, where paho-mqtt or the m
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -47,7 +48,8 @@ class Mosquitto:
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.directory}/\nautosave_interval 1\nmax_queued_messages 0\n"
-            "max_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+            "max_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+            f"user {getpass.getuser()}\n")  # as root it would run as 'mosquitto', unable to write its store here
         self.process: subprocess.Popen | None = None
 
     @property
