@@ -77,10 +77,12 @@ class Mosquitto:
 
 
 class Client:
-    """A test's own MQTT client: publishes readings, collects predictions (topic -> list of decoded JSON)."""
+    """A test's own MQTT client: publishes readings, collects predictions (topic -> list of decoded JSON): those
+    forwarded as published in ``received``, the retained ones the broker sends a new subscription in ``retained``."""
 
     def __init__(self, paho, port: int, subscribe: str | None = None):
         self.received: dict[str, list[dict]] = {}
+        self.retained: dict[str, list[dict]] = {}
         self.arrived: dict[str, list[float]] = {}  # topic -> monotonic arrival times
         self._lock = threading.Lock()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
@@ -102,6 +104,9 @@ class Client:
     def _on_message(self, client, userdata, message):
         now = time.monotonic()
         with self._lock:
+            if message.retain:
+                self.retained.setdefault(message.topic, []).append(json.loads(message.payload))
+                return
             self.received.setdefault(message.topic, []).append(json.loads(message.payload))
             self.arrived.setdefault(message.topic, []).append(now)
 
