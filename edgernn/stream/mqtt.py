@@ -122,11 +122,12 @@ class ClientOptions:
     retain: bool = True  # publish predictions retained: the broker keeps each topic's last one
 
 
-def new_client(broker: Broker, options: ClientOptions, client_id: str, manual_ack: bool = False):
+def new_client(broker: Broker, options: ClientOptions, client_id: str, manual_ack: bool = False,
+               reconnect: bool = True):
     """A paho MQTT 5 client for ``broker`` with ``options``' credentials and TLS, not yet connected."""
     mqtt = require_paho()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                         manual_ack=manual_ack)
+                         manual_ack=manual_ack, reconnect_on_failure=reconnect)
     username = options.username if options.username is not None else broker.username
     password = options.password if options.password is not None else broker.password
     if username is not None or password is not None:

@@ -15,11 +15,11 @@ keep at-least-once.
 The token check keeps out what is not this state's: another bridge's predictions, a run from an older state, a
 ``--reset-state`` run's. Exact topics, ``CHUNK`` per SUBSCRIBE, not a wildcard: Mosquitto drops the retained
 messages of one subscription beyond its queue (``max_queued_messages``, 1000 by default). The broker sends them
-after the SUBACK, so each chunk ends at a barrier: a message this connection publishes to ``BARRIER/<client
-id>`` after the SUBACK arrives after them (Mosquitto delivers a client's messages in order). A barrier the broker
-refuses (an ACL) ends a chunk once nothing has come for ``QUIET`` seconds; an answer that does not come within
-``WAIT`` seconds ends the reading. QoS 0: nothing to acknowledge, and the chunks are read at about 5,000 topics a
-second on localhost.
+after the SUBACK, so each chunk ends at a barrier: a message this connection publishes to
+``BARRIER/<client id>`` after the SUBACK arrives after them (Mosquitto delivers a client's messages in order).
+A barrier the broker refuses (an ACL on its subscription or its message) ends a chunk once nothing has come
+for ``QUIET`` seconds; an answer that does not come within ``WAIT`` seconds ends the reading. QoS 0: nothing to
+acknowledge, and the chunks are read at about 5,000 topics a second on localhost.
 """
 
 from __future__ import annotations
@@ -54,15 +54,21 @@ class _Reader:
         self.names, self.token, self.barrier = names, token, barrier  # names: publish topic -> reading topic
         self.marks: dict[str, float] = {}
         self.connack = None
+        self.down = False  # disconnected (Mosquitto drops a client whose publish its ACL refused)
         self.subacks: dict[int, list] = {}
         self.barriers = 0  # barrier messages received
-        self.refused = False  # the broker refused a barrier message
-        self.last = time.monotonic()  # when the last message came
+        self.refused = False  # the broker refused the barrier's subscription or message
+        self.last = time.monotonic()  # when the last message (or SUBACK) came
         self.cond = threading.Condition()
 
     def on_connect(self, client, userdata, flags, reason_code, properties):
         with self.cond:
             self.connack = reason_code
+            self.cond.notify_all()
+
+    def on_disconnect(self, client, userdata, flags, reason_code, properties):
+        with self.cond:
+            self.down = True
             self.cond.notify_all()
 
     def on_subscribe(self, client, userdata, mid, reason_codes, properties):
@@ -90,11 +96,11 @@ class _Reader:
             self.cond.notify_all()
 
     def wait(self, done) -> bool:
-        """Whether ``done()`` came true within ``WAIT`` seconds."""
+        """Whether ``done()`` came true within ``WAIT`` seconds, still connected."""
         deadline = time.monotonic() + WAIT
         with self.cond:
             while not done():
-                if time.monotonic() > deadline:
+                if self.down or time.monotonic() > deadline:
                     return False
                 self.cond.wait(0.05)
             return True
@@ -104,40 +110,58 @@ def read(broker: mqtt.Broker, options: mqtt.ClientOptions, topics: list[str], te
          token: str) -> tuple[dict[str, float], str | None]:
     """For each of ``topics`` whose retained prediction is tagged ``token``, the key of its ``ts``; and a note
     when they could not all be read (then a prediction in flight at the kill may be published again)."""
-    client_id = f"{options.client_id}-{secrets.token_hex(3)}"
     names = {template.replace("{topic}", topic): topic for topic in topics}
-    reader = _Reader(names, token, f"{BARRIER}/{client_id}")
     if not names:
         return {}, None
+    reader, problem = _read(broker, options, names, token, barrier=True)
+    if reader is not None and reader.refused:  # again on a new connection, each chunk ended by a quiet spell
+        reader, problem = _read(broker, options, names, token, barrier=False)
+        problem = problem or (f"the broker refused the barrier message to {BARRIER}/..., so each batch of "
+                              f"retained predictions ended after {QUIET:g} s of quiet")
+    return (reader.marks if reader else {}), problem
+
+
+def _read(broker, options, names: dict[str, str], token: str, barrier: bool):
+    """One connection's reading: the ``_Reader`` (None if it could not connect) and what went wrong."""
+    client_id = f"{options.client_id}-{secrets.token_hex(3)}"
+    reader = _Reader(names, token, f"{BARRIER}/{client_id}")
     paho = mqtt.require_paho()
     try:
-        client = mqtt.new_client(broker, options, client_id)
-        client.on_connect, client.on_subscribe = reader.on_connect, reader.on_subscribe
-        client.on_publish, client.on_message = reader.on_publish, reader.on_message
+        client = mqtt.new_client(broker, options, client_id, reconnect=False)
+        client.on_connect, client.on_disconnect = reader.on_connect, reader.on_disconnect
+        client.on_subscribe, client.on_publish, client.on_message = (reader.on_subscribe, reader.on_publish,
+                                                                      reader.on_message)
         client.connect(broker.host, broker.port, mqtt.KEEPALIVE, clean_start=True)
     except (OSError, ssl.SSLError) as exc:
-        return {}, f"cannot reach {broker} ({first_line(exc)})"
+        return None, f"cannot reach {broker} ({first_line(exc)})"
     client.loop_start()
     try:
         if not reader.wait(lambda: reader.connack is not None):
-            return reader.marks, f"no answer from {broker} within {WAIT:g} s"
+            return reader, f"no answer from {broker} within {WAIT:g} s"
         if reader.connack.is_failure:
-            return reader.marks, f"the broker refused the connection ({reader.connack})"
+            return reader, f"the broker refused the connection ({reader.connack})"
         publish_topics = list(names)
         for i, start in enumerate(range(0, len(publish_topics), CHUNK)):
-            chunk = publish_topics[start: start + CHUNK] + ([reader.barrier] if i == 0 else [])
+            chunk = publish_topics[start: start + CHUNK] + ([reader.barrier] if barrier and i == 0 else [])
             _, mid = client.subscribe([(name, paho.SubscribeOptions(qos=0)) for name in chunk])
             if not reader.wait(lambda: mid in reader.subacks):
-                return reader.marks, f"no SUBACK within {WAIT:g} s"
+                return reader, f"no SUBACK within {WAIT:g} s"
             refused = [(name, code) for name, code in zip(chunk, reader.subacks[mid]) if code.is_failure]
+            if refused and refused[-1][0] == reader.barrier:
+                reader.refused = True
+                return reader, None
             if refused:
-                return reader.marks, f"the broker refused the subscription to {refused[0][0]} ({refused[0][1]})"
-            client.publish(reader.barrier, b"", qos=1)
-            if not reader.wait(lambda: reader.barriers > i or (
-                    reader.refused and time.monotonic() - reader.last > QUIET)):
-                return reader.marks, f"the barrier message to {reader.barrier} did not come within {WAIT:g} s"
-        return reader.marks, (f"the broker refused the barrier message to {reader.barrier}"
-                              if reader.refused else None)
+                return reader, f"the broker refused the subscription to {refused[0][0]} ({refused[0][1]})"
+            if barrier:
+                client.publish(reader.barrier, b"", qos=1)
+                ended = reader.wait(lambda: reader.barriers > i or reader.refused)
+            else:
+                ended = reader.wait(lambda: time.monotonic() - reader.last > QUIET)
+            if reader.refused:
+                return reader, None
+            if not ended:
+                return reader, f"the retained predictions did not end within {WAIT:g} s"
+        return reader, None
     finally:
         client.disconnect()
         client.loop_stop()
