@@ -259,6 +259,9 @@ def mqtt_options(func):
                           "echoed in the prediction, and how a redelivered reading is recognised."),
         click.option("--qos", type=click.IntRange(0, 1), default=1, show_default=True,
                      help="(--mqtt) QoS of the subscriptions and the predictions."),
+        click.option("--retain/--no-retain", default=True, show_default=True,
+                     help="(--mqtt) Publish predictions retained: the broker keeps each topic's last one (for new "
+                          "subscribers), and a restart after kill -9 reads them back so none is published twice."),
         click.option("--client-id", "-i", default=None,
                      help="(--mqtt) Stable client id (the broker keeps its session while the bridge is down). "
                           "Default: edgernn-HOST-<digest of the state file path>."),

@@ -11,15 +11,19 @@ The order of things, per batch of messages that arrived together:
    every prediction published so far, all topics' states are saved atomically (``--state-file``), and only then
    are their readings acknowledged to the broker.
 
-What a ``kill -9`` costs: nothing is lost. The readings since the last save were not acknowledged, so the broker
-(which keeps the session, see ``mqtt``) delivers them again to the restarted bridge; they are stepped again
-from the saved state (the same states, the same predictions). Those whose predictions the broker had
-acknowledged are not published again (``journal``: written as each PUBACK arrives); only predictions in flight
-at the kill are published a second time (identical, same ``ts``: a subscriber that keeps the last ``ts`` per
-topic drops them). A reading with a time is never stepped twice; one
-without (a plain number) is stepped twice only when the kill falls between a save and its acknowledgements. A
-broker restart loses only what the broker itself loses (enable its ``persistence``); the bridge reconnects with
-backoff, keeps its states and republishes what was not acknowledged.
+What a ``kill -9`` costs: nothing is lost, and a reading with a time is published once. The readings since the
+last save were not acknowledged, so the broker (which keeps the session, see ``mqtt``) delivers them again to
+the restarted bridge; they are stepped again from the saved state (the same states, the same predictions). Those
+whose predictions reached the broker are not published again: the journal (``journal``) has those the broker
+acknowledged, and the broker's retained predictions (``retained``, read at start before any reading is taken)
+those in flight at the kill that it received. A prediction the broker never received is published. With
+``--no-retain`` (or a broker that keeps no retained messages) predictions in flight at the kill are published a
+second time (identical, same ``ts``: a subscriber that keeps the last ``ts`` per topic drops them). A reading
+without a time (a plain number) has nothing to recognise it by: it is stepped twice when the kill falls between
+a save and its acknowledgements, and its prediction may come twice. The state file is written at start, so a
+kill before the first save of a run is covered too. A broker restart loses only what the broker itself loses
+(enable its ``persistence``); the bridge reconnects with backoff, keeps its states and republishes what was not
+acknowledged.
 
 Without ``--state-file`` readings are acknowledged as soon as their predictions are published, and a restart
 starts every topic afresh. SIGTERM, SIGINT and SIGHUP finish the batch in hand, save, acknowledge and exit (0,
@@ -40,7 +44,7 @@ from pathlib import Path
 
 from edgernn import locking
 from edgernn.runtime.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
-from edgernn.stream import mqtt, payloads
+from edgernn.stream import mqtt, payloads, retained
 from edgernn.stream.journal import PublishedJournal, new_token
 from edgernn.stream.readers import Stop
 from edgernn.stream.service import signals_stop
@@ -74,7 +78,7 @@ class BridgeReport:
     readings: int = 0
     bad: int = 0
     duplicates: int = 0
-    not_republished: int = 0  # stepped again after a kill -9, their predictions already acknowledged
+    not_republished: int = 0  # stepped again after a kill -9, their predictions already at the broker
     refused: int = 0
     saves: int = 0
     topics: set = field(default_factory=set)
@@ -84,16 +88,20 @@ class Bridge:
     """The loop: ``Connection`` messages through ``TopicStreams``, predictions back, states saved, acks sent."""
 
     def __init__(self, streams: TopicStreams, connection, config: BridgeConfig, err=None,
-                 journal: PublishedJournal | None = None, published: dict | None = None):
+                 journal: PublishedJournal | None = None, published: dict | None = None, learn=None):
         self.streams, self.connection, self.config = streams, connection, config
         self.journal = journal  # with --state-file: the predictions acknowledged since the last save
-        self._published = published or {}  # topic -> highest key acknowledged before a kill (from the journal)
+        self._published = published or {}  # topic -> highest key at the broker before a kill (journal, retained)
+        self._learn = learn  # () -> (retained marks, note): ``retained.read``, once connected
+        self._own = retained.reading_pattern(config.publish)
         self.report = BridgeReport()
         self._err = err or sys.stderr
         self._unacked: list[mqtt.Incoming] = []  # awaiting a save (with --state-file)
         self._unsaved, self._oldest = 0, 0.0
 
     def run(self, stop: Stop) -> None:
+        if self._learn is not None:
+            self.learn(stop)
         while not stop:
             if self.connection.fatal:
                 raise EdgernnError(self.connection.fatal)
@@ -107,6 +115,22 @@ class Bridge:
                 self.save()
         if self._unacked:
             self.save(final=True)
+
+    def learn(self, stop: Stop) -> None:
+        """Once connected (the broker has then dropped the killed bridge's connection), merge the retained
+        predictions of the restored state into the journal's marks, before any reading is taken."""
+        while not self.connection.connected:
+            if stop or self.connection.fatal:
+                return
+            time.sleep(POLL / 4)
+        marks, note = self._learn()
+        for topic, key in marks.items():
+            self._published[topic] = max(key, self._published.get(topic, -math.inf))
+        print(f"{len(marks)} topic(s)' last prediction read back from the broker (retained)", file=self._err,
+              flush=True)
+        if note:
+            print(f"note: the retained predictions may be incomplete ({note}); predictions in flight at the last "
+                  "kill may be published again", file=self._err, flush=True)
 
     def _save_due(self) -> bool:
         """``--save-every`` readings unsaved; or the queue ran dry with ``ACK_WINDOW`` readings unacknowledged (the
@@ -122,6 +146,8 @@ class Bridge:
         """Parse, skip what must be skipped, step the rest in rounds, publish one prediction per reading."""
         accepted = []
         for message in batch:
+            if message.retain and self._own.match(message.topic):
+                continue  # our own last prediction: a new subscription gets retained ones, noLocal or not
             reading = self._reading(message)
             if reading is not None:
                 accepted.append((message, reading, self.streams.slots[message.topic]))
@@ -155,15 +181,23 @@ class Bridge:
             self.report.bad += 1
             print(f"topic {message.topic}: {exc}; skipped", file=self._err, flush=True)
             return None
+        new = message.topic not in self.streams.slots
         slot = self.streams.slot(message.topic)
         if slot is None:
             self.report.refused += 1
             return None
+        if new and self.journal is not None:
+            self.journal.announce(message.topic)
         if not self.streams.claim(slot, reading.key):
             self.report.duplicates += 1
             return None
         self.report.topics.add(message.topic)
         return reading
+
+    def _last_key(self, topic: str) -> float:
+        slot = self.streams.slots.get(topic)
+        last = None if slot is None else self.streams.last_key[slot]
+        return -math.inf if last is None else last
 
     def save(self, final: bool = False) -> None:
         """Save every topic's state once the broker has every prediction, then acknowledge the readings."""
@@ -175,9 +209,10 @@ class Bridge:
             return  # disconnected: paho publishes them again once reconnected; the save waits for that
         token = new_token()
         self.streams.save(self.config.state_file, journal=token)
-        if self.journal is not None:  # the state now covers every acknowledged prediction
-            self.journal.reset(token)
-            self._published.clear()
+        if self.journal is not None:  # the state now covers every prediction but those not stepped again yet
+            self._published = {topic: key for topic, key in self._published.items() if key > self._last_key(topic)}
+            self.journal.reset(token, self._published)
+            self.connection.tag(token)
         self.connection.ack(self._unacked)
         self._unacked.clear()
         self._unsaved = 0
@@ -232,17 +267,24 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
             if config.state_file.exists() and not reset_state:
                 streams.restore(config.state_file)
                 print(f"resumed {len(streams.slots)} topic(s) from {config.state_file}", file=err, flush=True)
-        journal, published = None, None
+        journal, published, learn = None, None, None
+        connection = mqtt.Connection(broker, client, broker_options.subscribe, err)
         if config.state_file is not None:
             journal = PublishedJournal(config.state_file)
             published = journal.load(streams.journal_token)  # None: not this state's journal, not obeyed
+            if streams.journal_token is not None and client.retain and "{topic}" in config.publish:
+                known = sorted(set(streams.slots) | (journal.topics if published is not None else set()))
+                learn = functools.partial(retained.read, broker, client, known, config.publish,
+                                          streams.journal_token)
             journal.open(streams.journal_token or new_token(), keep=published is not None)
             stack.callback(journal.close)
-        connection = mqtt.Connection(broker, client, broker_options.subscribe, err)
+            if streams.journal_token is None:  # a state naming the journal from the start: a kill before the
+                streams.save(config.state_file, journal=journal.token)  # first save finds both
+            connection.tag(journal.token)
         stack.enter_context(signals_stop(stop))
         connection.start()
         stack.callback(connection.close)
-        bridge = Bridge(streams, connection, config, err, journal, published)
+        bridge = Bridge(streams, connection, config, err, journal, published, learn)
         bridge.run(stop)
     report = bridge.report
     print(f"{report.saves} saves; {report.readings} readings from {len(report.topics)} topic(s) predicted; {report.duplicates} "

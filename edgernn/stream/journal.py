@@ -6,10 +6,12 @@ stepped again from the saved state, which rebuilds the hidden states exactly. Th
 published; this journal, beside the state file (``STATE.published``), has a line ``[topic, ts]`` for each one the
 broker acknowledged (PUBACK), appended as the acknowledgements arrive, so the restarted bridge steps those
 readings without publishing them. It is emptied at each save, whose state then covers them, under a new token
-that the saved state names: a journal is obeyed only beside the state it belongs to.
+that the saved state names: a journal is obeyed only beside the state it belongs to. (A save that comes while
+such readings are still being delivered again carries their lines over: the new state does not cover them yet.)
 
-What is left: a prediction the broker received but whose acknowledgement the killed bridge had not yet
-written here is published a second time (identical, same ``ts``): at most the predictions in flight at the kill.
+What this cannot know: a prediction the broker received but whose acknowledgement the killed bridge had not yet
+written here, at most the predictions in flight at the kill. The broker's retained predictions (``retained``)
+cover those; with ``--no-retain`` they are published a second time (identical, same ``ts``).
 A plain ``write`` survives the process's death (the kernel holds it); only a power cut between a write and the
 next save can lose a line, which again means a repeat, never a loss.
 """
@@ -38,6 +40,8 @@ class PublishedJournal:
 
     def __init__(self, state_file: Path):
         self.path = Path(f"{state_file}.published")
+        self.token: str | None = None  # the header's: the token of the state this journal follows
+        self.topics: set[str] = set()  # after ``load``: every topic it names (``announce``d or acknowledged)
         self._fd: int | None = None
         self._lock = threading.Lock()
 
@@ -61,15 +65,20 @@ class PublishedJournal:
         highest: dict[str, float] = {}
         for line in lines[1:]:
             record = _parsed(line)
-            if (isinstance(record, list) and len(record) == 2 and isinstance(record[0], str)
-                    and safe_json.finite_number(record[1])):
+            if not (isinstance(record, list) and len(record) == 2 and isinstance(record[0], str)):
+                continue
+            if record[1] is None:
+                self.topics.add(record[0])
+            elif safe_json.finite_number(record[1]):
                 highest[record[0]] = max(float(record[1]), highest.get(record[0], -math.inf))
+        self.topics.update(highest)
         return highest
 
     def open(self, token: str, keep: bool) -> None:
         """Open for appending under ``token``: kept as it is (``keep``: it is the journal of the state just
         restored) or started afresh."""
         self._fd = _open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self.token = token
         if not keep:
             self.reset(token)
 
@@ -80,12 +89,23 @@ class PublishedJournal:
             if self._fd is not None:
                 os.write(self._fd, line)
 
-    def reset(self, token: str) -> None:
-        """Empty, under a new header: after a save (whose state names ``token``) the state covers everything."""
+    def announce(self, topic: str) -> None:
+        """A topic the saved state does not have, written before its first prediction is published: a restart
+        after a kill then knows every topic whose retained prediction it must read back (``retained``)."""
+        line = (json.dumps([topic, None]) + "\n").encode()
         with self._lock:
             if self._fd is not None:
+                os.write(self._fd, line)
+
+    def reset(self, token: str, carried: dict[str, float] | None = None) -> None:
+        """Empty, under a new header: after a save (whose state names ``token``) the state covers everything but
+        ``carried``, each topic's highest key published and not yet stepped again, written after the header."""
+        lines = [["#", token], *([topic, key] for topic, key in (carried or {}).items())]
+        with self._lock:
+            self.token = token
+            if self._fd is not None:
                 os.ftruncate(self._fd, 0)
-                os.write(self._fd, (json.dumps(["#", token]) + "\n").encode())
+                os.write(self._fd, "".join(json.dumps(line) + "\n" for line in lines).encode())
 
     def close(self) -> None:
         with self._lock:

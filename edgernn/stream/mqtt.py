@@ -8,6 +8,11 @@ acknowledges a reading only once the state that includes it is saved, so a readi
 redelivered after a ``kill -9``. Subscriptions are ``noLocal`` (the bridge never reads its own predictions back,
 whatever the topics) and send retained messages only when new.
 
+Predictions are published with the retain flag (``ClientOptions.retain``, ``--no-retain`` to turn it off), so the
+broker keeps each topic's last one, and with an MQTT 5 user property (``tag``) naming the saved state they follow:
+how a restarted bridge learns which predictions reached the broker before a ``kill -9`` (``retained``). A broker
+that says it keeps no retained messages (``retain_available false``) gets them without the flag.
+
 paho's network thread runs the connection: a broker that is not there at start, or goes away, is retried with
 exponential backoff from ``RECONNECT_MIN`` to ``RECONNECT_MAX`` seconds, each outage logged once. A refusal that
 retrying cannot cure (bad credentials, not authorised, a rejected client id, a TLS certificate that does not
@@ -32,6 +37,7 @@ from edgernn.runtime.errors import EdgernnError, MissingDependency, first_line
 SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps the session (and queues readings) while we are away
 RECONNECT_MIN, RECONNECT_MAX = 1, 60
 KEEPALIVE = 30
+TAG = "edgernn-state"  # the user property naming the saved state a prediction follows (``Connection.tag``)
 PUBLISH_WINDOW = 1000  # QoS 1 predictions in flight before paho queues them (its default, 20, throttles batches)
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _FATAL_CONNACK = {0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C}  # protocol, client id, credentials, authorisation, banned
@@ -100,6 +106,7 @@ class Incoming:
     mid: int
     qos: int
     session: int  # the connection it came on: an ack belongs to that connection only
+    retain: bool = False  # a retained message, sent because the subscription is new
 
 
 @dataclass
@@ -112,6 +119,25 @@ class ClientOptions:
     certfile: str | None = None
     keyfile: str | None = None
     insecure: bool = False
+    retain: bool = True  # publish predictions retained: the broker keeps each topic's last one
+
+
+def new_client(broker: Broker, options: ClientOptions, client_id: str, manual_ack: bool = False,
+               reconnect: bool = True):
+    """A paho MQTT 5 client for ``broker`` with ``options``' credentials and TLS, not yet connected."""
+    mqtt = require_paho()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                         manual_ack=manual_ack, reconnect_on_failure=reconnect)
+    username = options.username if options.username is not None else broker.username
+    password = options.password if options.password is not None else broker.password
+    if username is not None or password is not None:
+        client.username_pw_set(username or "", password)
+    if broker.tls:
+        client.tls_set(ca_certs=options.cafile, certfile=options.certfile, keyfile=options.keyfile)
+        client.tls_insecure_set(options.insecure)
+    elif options.cafile or options.certfile or options.keyfile:
+        raise EdgernnError(f"--cafile/--cert/--key need a mqtts:// broker URL, not {broker}")
+    return client
 
 
 class Connection:
@@ -133,17 +159,9 @@ class Connection:
         self._confirmed: set[int] = set()
         self._on_confirmed: dict[int, object] = {}  # mid -> what to call when the broker acknowledges it
         self._lock = threading.Condition()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=options.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
-        username = options.username if options.username is not None else broker.username
-        password = options.password if options.password is not None else broker.password
-        if username is not None or password is not None:
-            client.username_pw_set(username or "", password)
-        if broker.tls:
-            client.tls_set(ca_certs=options.cafile, certfile=options.certfile, keyfile=options.keyfile)
-            client.tls_insecure_set(options.insecure)
-        elif options.cafile or options.certfile or options.keyfile:
-            raise EdgernnError(f"--cafile/--cert/--key need a mqtts:// broker URL, not {broker}")
+        self._retain = options.retain  # False also once the broker says it keeps no retained messages
+        self._tag = None  # the publish properties naming the saved state (``tag``)
+        client = new_client(broker, options, options.client_id, manual_ack=True)
         client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
         client.max_inflight_messages_set(PUBLISH_WINDOW)
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
@@ -183,6 +201,10 @@ class Connection:
                 self._went_down(f"the broker {self.broker} refused the connection ({reason_code})")
             return
         self.session += 1
+        if self._retain and getattr(properties, "RetainAvailable", 1) == 0:
+            self._retain = False
+            self._log(f"note: the broker {self.broker} keeps no retained messages: predictions are published "
+                      "without retain, and those in flight at a kill -9 may be published again")
         options = self._mqtt.SubscribeOptions(qos=self._options.qos, noLocal=True,
                                               retainHandling=self._mqtt.SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(topic, options) for topic in self._subscriptions])
@@ -208,7 +230,8 @@ class Connection:
     # -- messages ----------------------------------------------------------------------------------------------
 
     def _on_message(self, client, userdata, message) -> None:
-        self.messages.put(Incoming(message.topic, message.payload, message.mid, message.qos, self.session))
+        self.messages.put(Incoming(message.topic, message.payload, message.mid, message.qos, self.session,
+                                   bool(message.retain)))
 
     def take(self, timeout: float, limit: int) -> list[Incoming]:
         """What has arrived: waits up to ``timeout`` for the first message, then takes up to ``limit``."""
@@ -229,10 +252,20 @@ class Connection:
             if message.qos and message.session == self.session:
                 self._client.ack(message.mid, message.qos)
 
+    def tag(self, token: str) -> None:
+        """Name the saved state that the predictions published from now on follow (its journal token), in a
+        user property the broker keeps with the retained message."""
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self._tag = Properties(PacketTypes.PUBLISH)
+        self._tag.UserProperty = [(TAG, token)]
+
     def publish(self, topic: str, payload: bytes, on_confirmed=None) -> None:
-        """Publish at the configured QoS; ``on_confirmed()`` is called once the broker acknowledges it (from
-        the network thread, or here if the acknowledgement came first)."""
-        info = self._client.publish(topic, payload, qos=self._options.qos)
+        """Publish at the configured QoS (retained unless ``--no-retain``); ``on_confirmed()`` is called once the
+        broker acknowledges it (from the network thread, or here if the acknowledgement came first)."""
+        info = self._client.publish(topic, payload, qos=self._options.qos, retain=self._retain,
+                                    properties=self._tag)
         with self._lock:
             self._sent.append(info.mid)
             if on_confirmed is not None:

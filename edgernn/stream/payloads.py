@@ -77,3 +77,15 @@ def prediction(reading: Reading, result: dict | float) -> bytes:
     with intervals ``low``, ``high`` (the next value's interval), ``score`` and ``anomaly`` (this reading)."""
     fields = result if isinstance(result, dict) else {"prediction": result}
     return safe_json.dumps({"ts": reading.ts, "value": reading.value, **fields}, non_finite="null").encode()
+
+
+def published_key(payload: bytes) -> float | None:
+    """The ordering key of the input's ``ts`` in a published prediction (``prediction``), None for anything else
+    (not JSON, no usable ``ts``): read back from the broker, untrusted."""
+    if len(payload) > MAX_PAYLOAD or payload.lstrip()[:1] != b"{":
+        return None
+    try:
+        record = safe_json.loads(payload)
+        return _order_key(record["ts"]) if isinstance(record, dict) and "ts" in record else None
+    except (ValueError, TypeError, BadPayload):
+        return None

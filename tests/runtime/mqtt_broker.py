@@ -3,6 +3,7 @@ and stopped (or killed) by the test. Skips, saying why, where paho-mqtt or the m
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -47,7 +48,8 @@ class Mosquitto:
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.directory}/\nautosave_interval 1\nmax_queued_messages 0\n"
-            "max_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n")
+            "max_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+            f"user {getpass.getuser()}\n")  # as root it would run as 'mosquitto', unable to write its store here
         self.process: subprocess.Popen | None = None
 
     @property
@@ -75,10 +77,12 @@ class Mosquitto:
 
 
 class Client:
-    """A test's own MQTT client: publishes readings, collects predictions (topic -> list of decoded JSON)."""
+    """A test's own MQTT client: publishes readings, collects predictions (topic -> list of decoded JSON): those
+    forwarded as published in ``received``, the retained ones the broker sends a new subscription in ``retained``."""
 
     def __init__(self, paho, port: int, subscribe: str | None = None):
         self.received: dict[str, list[dict]] = {}
+        self.retained: dict[str, list[dict]] = {}
         self.arrived: dict[str, list[float]] = {}  # topic -> monotonic arrival times
         self._lock = threading.Lock()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
@@ -100,6 +104,9 @@ class Client:
     def _on_message(self, client, userdata, message):
         now = time.monotonic()
         with self._lock:
+            if message.retain:
+                self.retained.setdefault(message.topic, []).append(json.loads(message.payload))
+                return
             self.received.setdefault(message.topic, []).append(json.loads(message.payload))
             self.arrived.setdefault(message.topic, []).append(now)
 

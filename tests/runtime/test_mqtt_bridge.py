@@ -1,9 +1,11 @@
 """``edgernn stream --mqtt`` against a real Mosquitto (``mqtt_broker``): every reading of every topic gets one
 prediction, equal to a lone ``StreamingPredictor``'s for that topic, across broker and bridge restarts (kill -9
-included). Real processes, a real broker, real interpreters; nothing mocked."""
+included: with retained predictions, none is published twice). Real processes, a real broker, real
+interpreters; nothing mocked."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -38,8 +40,8 @@ def broker(paho, tmp_path):
 class BridgeProcess:
     """``edgernn stream --mqtt`` in a subprocess, its stderr collected line by line."""
 
-    def __init__(self, bundle, url: str, *extra: str):
-        self.args = [*CLI, "stream", str(bundle), "--variant", INT8, "--mqtt", url, "--subscribe", "sensors/#",
+    def __init__(self, bundle, url: str, *extra: str, subscribe: str = "sensors/#"):
+        self.args = [*CLI, "stream", str(bundle), "--variant", INT8, "--mqtt", url, "--subscribe", subscribe,
                      *extra]
         self.lines: list[str] = []
         self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
@@ -111,7 +113,7 @@ def test_fifty_topics_one_prediction_per_reading_equal_to_lone_predictors(paho, 
 
 def _check_resumed(out: Client, expected: dict[str, list], steps: int) -> int:
     """Every reading of every topic has a prediction equal to the uninterrupted one; copies of one reading's
-    prediction (QoS 1 redelivered after a kill) are identical. Returns the number of copies."""
+    prediction (forwarded twice: published again after a kill) are identical. Returns the number of copies."""
     copies = 0
     for topic, wanted in expected.items():
         by_ts: dict[int, object] = {}
@@ -125,10 +127,29 @@ def _check_resumed(out: Client, expected: dict[str, list], steps: int) -> int:
     return copies
 
 
+def _wait_every_ts(out: Client, series: dict, steps: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+            len({m["ts"] for m in out.received.get(f"predictions/{t}", [])}) < steps for t in series):
+        time.sleep(0.05)
+    time.sleep(0.5)  # a second prediction for any reading would arrive in this time
+
+
+def _kill_mid_flow(bridge: BridgeProcess, out: Client, publisher: Client, series: dict, rounds: range,
+                   kill_after: int) -> None:
+    """SIGKILL the bridge once ``kill_after`` predictions arrived, while the ``rounds`` are being published."""
+    flow = threading.Thread(target=_publish_rounds, args=(publisher, series, rounds))
+    flow.start()
+    assert out.wait_for(kill_after), bridge.text()
+    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+    flow.join()
+
+
 def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broker, bundles, sine_values, tmp_path):
     """The broker is SIGKILLed and restarted on its port; later the bridge is SIGKILLed while readings flow,
     more readings are published while it is down (the broker queues them in its session), and it is restarted:
-    every reading of every topic gets the prediction an uninterrupted run gives."""
+    every reading of every topic gets the prediction an uninterrupted run gives, and none is published twice
+    (the journal and the broker's retained predictions say which were out before the kill)."""
     topics, steps = 50, 30
     series = _values(sine_values, topics, steps)
     expected = _expected(bundles["sine"], series)
@@ -153,27 +174,74 @@ def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broke
     _publish_rounds(publisher, series, range(10, 20))
     assert out.wait_for(topics * 20), bridge.text()
 
-    flow = threading.Thread(target=_publish_rounds, args=(publisher, series, range(20, 25)))
-    flow.start()
-    assert out.wait_for(topics * 22), bridge.text()
-    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
-    flow.join()
+    _kill_mid_flow(bridge, out, publisher, series, range(20, 25), topics * 22)
     _publish_rounds(publisher, series, range(25, steps))  # queued by the broker for the bridge's session
-
     bridge = BridgeProcess(bundles["sine"], broker.url, *state)
     bridge.wait_for("session resumed")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(
-            len({m["ts"] for m in out.received.get(f"predictions/{t}", [])}) < steps for t in series):
-        time.sleep(0.05)
-    time.sleep(0.5)
+    _wait_every_ts(out, series, steps)
     assert bridge.stop() == 0, bridge.text()
-    copies = _check_resumed(out, expected, steps)
     # the readings stepped after the last save were not acknowledged: redelivered and stepped again from the
-    # saved state; those whose predictions the broker had acknowledged (the journal) are not published again.
-    # Only predictions in flight at the kill can come twice (identical, checked above)
-    assert copies <= 2 * topics, copies  # in flight at the broker kill and at the bridge kill
-    assert "not published again" in bridge.text()
+    # saved state; those whose predictions reached the broker (the journal: acknowledged; retained: received)
+    # are not published again, those that never reached it are
+    assert _check_resumed(out, expected, steps) == 0, bridge.text()
+    assert "last prediction read back from the broker (retained)" in bridge.text()
+    late = Client(paho, broker.port, "predictions/#")
+    assert _wait_retained(late, topics)
+    for topic, wanted in expected.items():  # each topic's last prediction, for a subscriber that comes later
+        assert [(m["ts"], m["prediction"]) for m in late.retained[f"predictions/{topic}"]] == [(29, wanted[-1])]
+    for client in (publisher, out, late):
+        client.close()
+
+
+def _wait_retained(client: Client, topics: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while len(client.retained) < topics and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return len(client.retained) >= topics
+
+
+def test_no_retain_still_resumes_every_topic_after_a_kill(paho, broker, bundles, sine_values, tmp_path):
+    """``--no-retain``: the broker keeps no prediction, and a kill -9 mid-flow still costs nothing; only the
+    predictions in flight at the kill may come twice (identical)."""
+    topics, steps = 10, 30
+    series = _values(sine_values, topics, steps)
+    state = ["--state-file", str(tmp_path / "state.npz"), "--save-every", "1000", "--no-retain"]
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    publisher = Client(paho, broker.port)
+    _kill_mid_flow(bridge, out, publisher, series, range(0, 20), topics * 12)
+    _publish_rounds(publisher, series, range(20, steps))
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("session resumed")
+    _wait_every_ts(out, series, steps)
+    assert bridge.stop() == 0, bridge.text()
+    _check_resumed(out, _expected(bundles["sine"], series), steps)
+    assert "read back" not in bridge.text()
+    late = Client(paho, broker.port, "predictions/#")
+    time.sleep(0.3)
+    assert late.retained == {} and late.count() == 0
+    for client in (publisher, out, late):
+        client.close()
+
+
+def test_retained_predictions_are_not_read_as_readings(paho, broker, bundles):
+    """A new subscription gets the retained messages of every topic it matches, the bridge's own predictions
+    included (noLocal does not cover them): those on a --publish topic are skipped, not stepped."""
+    publisher = Client(paho, broker.port)
+    publisher.client.publish("predictions/sensors/a", json.dumps({"ts": 5, "value": 1.0, "prediction": 1.0}),
+                             qos=1, retain=True).wait_for_publish(10)
+    publisher.client.publish("other/b", b"2.5", qos=1, retain=True).wait_for_publish(10)  # a retained reading
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, subscribe="#")
+    bridge.wait_for("subscribed to #")
+    publisher.publish("sensors/a", {"ts": 6, "value": 0.5})
+    assert out.wait_for(2), bridge.text()
+    time.sleep(0.3)
+    assert bridge.stop() == 0, bridge.text()
+    assert sorted(out.received) == ["predictions/other/b", "predictions/sensors/a"], bridge.text()
+    assert [m["ts"] for m in out.received["predictions/sensors/a"]] == [6]
+    assert "2 readings from 2 topic(s) predicted" in bridge.text()
     publisher.close()
     out.close()
 

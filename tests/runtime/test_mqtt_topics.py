@@ -168,10 +168,15 @@ def test_the_published_journal_is_obeyed_only_beside_its_state_and_reads_what_it
         journal.record(topic, key)
     with open(journal.path, "ab") as handle:
         handle.write(b'not json\n["c", "x"]\n[1, 2]\n\xff\xfe\n["d", 9')  # garbage, then a torn line
-    assert journal.load("t1") == {"a": 7.0, "b": 1.5}
+    assert journal.load("t1") == {"a": 7.0, "b": 1.5}  # ["c", "x"] names no key
     assert journal.load("t0") is None and journal.load(None) is None  # another state's journal: not obeyed
     journal.reset("t2")
     assert journal.load("t2") == {} and journal.load("t1") is None
+    journal.reset("t3", {"a": 9.0})  # carried over a save: not stepped again yet
+    journal.record("b", 2)
+    journal.announce("new/topic")  # before its first prediction
+    assert journal.load("t3") == {"a": 9.0, "b": 2.0} and journal.token == "t3"
+    assert journal.topics >= {"a", "b", "new/topic"}
     journal.close()
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -183,3 +188,21 @@ def test_the_published_journal_is_obeyed_only_beside_its_state_and_reads_what_it
         with pytest.raises(EdgernnError, match="journal"):
             other.load("t")
     assert victim.read_text() == "precious"
+
+
+def test_the_bridge_finds_its_own_retained_predictions_by_topic_and_ts():
+    """Which reading topic each publish topic is (a retained one is the bridge's own prediction, not a reading),
+    and the input's ts in a prediction (untrusted: anything else is no key)."""
+    from edgernn.stream.payloads import published_key
+    from edgernn.stream.retained import reading_pattern
+
+    pattern = reading_pattern("out/{topic}/p/{topic}")
+    assert pattern.match("out/s/1/p/s/1").group("t") == "s/1"
+    assert pattern.match("out/s/1/p/s/2") is None and pattern.match("out/s/1/p/s/1/x") is None
+    assert reading_pattern("predictions/{topic}").match("predictions/a+b").group("t") == "a+b"
+    assert reading_pattern("predictions.{topic}").match("predictionsXa") is None
+    assert published_key(b'{"ts": 7, "value": 1.5, "prediction": 1.6}') == 7.0
+    assert published_key(b'{"ts": "2024-06-01T12:00:03Z", "prediction": null}') == 1717243203.0
+    for payload in (b"21.5", b"", b'{"ts": true}', b'{"ts": "soon"}', b'{"value": 1}', b"[1]", b'{"ts": NaN}',
+                    b"{" + b" " * 70000 + b"}", b"\xff{"):
+        assert published_key(payload) is None, payload
