@@ -57,8 +57,11 @@ class Table:
     filled: tuple[int, ...]  # cells filled by linear interpolation, per column
 
     def column(self, index: int) -> Series:
-        """One column as a ``Series`` (named ``source:column`` as ``load_series`` names a chosen CSV column)."""
-        return Series(self.values[:, index], f"{self.name}:{self.names[index]}", self.filled[index])
+        """One column as a ``Series``, named as ``load_series`` names it (``source:column``; a one-column
+        built-in by its own name)."""
+        column = self.names[index]
+        return Series(self.values[:, index], self.name if column == self.name else f"{self.name}:{column}",
+                      self.filled[index])
 
 
 @dataclass(frozen=True)

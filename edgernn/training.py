@@ -280,8 +280,7 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
     table = load_table(data, [column] if column is not None else columns, time_column)
     chosen = _target_indices(table, targets)
     if len(table.names) == 1 and (horizon or 1) == 1:  # one column in, the same out, one step: univariate
-        series = table.column(0) if data not in ("counting", "sine") else load_series(data)
-        return _prepare(series, window, difference, scale, quiet)
+        return _prepare(table.column(0), window, difference, scale, quiet)
     return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet)
 
 
@@ -441,6 +440,10 @@ def _prepare_table(table: Table, targets: list[int], horizon: int, window, diffe
         raise DataError(f"--window {window} leaves no model input after differencing; use --window 2 or more")
     train_end, val_end = split.train_end - horizon, split.val_end - horizon  # rows whose targets are in the split
     val_start = max(lag, train_end - (width or 1) + 1)  # a window's rows before the first validation target
+    if train_end - lag < (width or 8) + 2 or val_end - val_start < (width or 3):
+        raise DataError(f"{table.name} has {points} rows (train {split.train_end}, validation "
+                        f"{split.val_end - split.train_end}): too few for horizon {horizon}; use a shorter --horizon "
+                        "or more data")
     train_rows = (z[: train_end - lag], y[lag:train_end])
     val_rows = (z[val_start - lag : val_end - lag], y[val_start:val_end])
     if window is None:
