@@ -129,8 +129,15 @@ def data_options(func):
 
 @cli.command("train", short_help="Train a model on a series and save it as .keras.")
 @click.option("--data", "data", default="sine", show_default=True,
-              help="counting (0..99), sine (seeded noisy sine), or a .csv/.npy file.")
+              help="counting (0..99), sine (seeded noisy sine), lagged (follower, driver), or a .csv/.npy file.")
 @data_options
+@click.option("--columns", default=None,
+              help="Several input columns: names or 0-based indices, comma-separated, or all (every numeric one; "
+                   "the default with --target or --horizon).")
+@click.option("--target", "targets", multiple=True,
+              help="Input column to predict (repeatable or comma-separated; default: the first input column).")
+@click.option("--horizon", type=click.IntRange(1), default=None,
+              help="Predict each target's next H values (default 1).")
 @click.option("--out", type=click.Path(dir_okay=False), default="model.keras", show_default=True,
               help="Where to save the model (.keras).")
 @click.option("--cell", type=CELL, default="simple_rnn", show_default=True, help="Recurrent cell.")
@@ -150,8 +157,8 @@ def data_options(func):
               help="Scaling fitted on the training split: mean/std, training range to [-1, 1], or none.")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def train_command(data, column, time_column, out, cell, units, layers, window, epochs, batch_size, lr, seed,
-                  patience, difference, scale, force, as_json):
+def train_command(data, column, time_column, columns, targets, horizon, out, cell, units, layers, window, epochs,
+                  batch_size, lr, seed, patience, difference, scale, force, as_json):
     """Train the classic model family (recurrent layers + Dense(1), adam, mse) on a series.
 
     The default is a STREAMING model: trained sequence-to-sequence on long chunks, so it learns what the
@@ -159,15 +166,20 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
     (the classic exercise) run statefully over an unbounded stream would see hidden states it was never
     trained on; export runs it as a fixed window instead. Data is split 70/15/15 in time order; the
     summary compares test errors (raw units) with persistence (predicting the last value).
+
+    Several columns in (--columns), several targets (--target) or several steps ahead (--horizon) train a
+    multivariate model: each column differenced (auto: decided per column) and scaled on its own, and each
+    target x step compared with persistence at that step.
     """
     from pathlib import Path
 
     from edgernn.training import train
 
     replacing = force and Path(out).is_file()
-    result = train(data, out, column=column, time_column=time_column, cell=cell, units=units, layers=layers,
-                   window=window, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
-                   difference=difference, scale=scale, force=force, quiet=as_json)
+    result = train(data, out, column=column, columns=_column_list(columns), targets=_column_list(",".join(targets)),
+                   horizon=horizon, time_column=time_column, cell=cell, units=units, layers=layers, window=window,
+                   epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, difference=difference,
+                   scale=scale, force=force, quiet=as_json)
     if replacing:
         click.echo(f"replaced {out} (--force)", err=True)
     metrics = result.metrics
@@ -175,16 +187,39 @@ def train_command(data, column, time_column, out, cell, units, layers, window, e
         summary = {**metrics, "preprocessing": result.preprocessing.to_dict(),
                    "difference_reason": result.metadata["difference_reason"],
                    "model_path": str(result.model_path), "mode": result.metadata["mode"]}
+        if result.columns is not None:
+            summary["columns"] = result.columns.to_dict()
         _json(summary)
         return
     kind = f"window {window}" if window else "streaming"
     click.echo(f"model: {result.model_path} ({cell}, {layers}x{units} units, {kind})")
+    if result.columns is not None:
+        _echo_outputs(result.columns, metrics)
+        return
     click.echo(f"test ({metrics['test_points']} points): RMSE {metrics['test_rmse']:.4g}  MAE {metrics['test_mae']:.4g}")
     click.echo(f"persistence baseline:  RMSE {metrics['persistence_rmse']:.4g}  MAE {metrics['persistence_mae']:.4g}")
     if metrics["persistence_rmse"] > 0:
         gain = 1 - metrics["test_rmse"] / metrics["persistence_rmse"]
         verdict = f"{gain:.0%} lower" if gain > 0 else f"{-gain:.0%} higher"
         click.echo(f"the model's test RMSE is {verdict} than persistence's")
+
+
+def _column_list(text: str | None):
+    """``--columns``/``--target`` text: None when not given, ``all``, or the comma-separated names/indices."""
+    if not text:
+        return None
+    return "all" if text.strip() == "all" else [part.strip() for part in text.split(",")]
+
+
+def _echo_outputs(columns, metrics: dict) -> None:
+    """A multivariate model's summary: its columns, then each output's test RMSE beside persistence's."""
+    click.echo(f"inputs: {', '.join(columns.features)}; outputs: {', '.join(columns.output_names())}")
+    for name in columns.output_names():
+        rmse, baseline = metrics[f"test_rmse[{name}]"], metrics[f"persistence_rmse[{name}]"]
+        verdict = "" if not baseline > 0 else f" ({1 - rmse / baseline:.0%} lower)" if rmse < baseline else \
+            f" ({rmse / baseline - 1:.0%} higher)"
+        click.echo(f"test {name} ({metrics[f'test_points[{name}]']} points): RMSE {rmse:.4g}  persistence "
+                   f"{baseline:.4g}{verdict}")
 
 
 @cli.command("export", short_help="Export a .keras model to a bundle of TFLite/ONNX step models.")

@@ -21,10 +21,12 @@ from edgernn.runtime.errors import first_line, quoted
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.timestamps import time_order
 
-BUILTIN_SOURCES = ("counting", "sine")
+BUILTIN_SOURCES = ("counting", "sine", "lagged")
 MISSING_MARKERS = {"", "na", "nan", "n/a", "null", "none", "-"}
 SINE_POINTS = 3000
 SINE_SEED = 0
+LAGGED_COLUMNS = ("follower", "driver")
+LAGGED_STEPS = 3  # the follower repeats the driver this many steps later
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 # What np.load raises for a damaged .npy: header text that does not tokenize or is not a dict literal (TokenError,
@@ -43,6 +45,23 @@ class Series:
     values: np.ndarray  # [n] float64, all finite
     name: str
     filled: int = 0  # cells filled by linear interpolation
+
+
+@dataclass(frozen=True)
+class Table:
+    """Several columns of one source, rows in time order, each column's gaps filled on its own."""
+
+    values: np.ndarray  # [n, F] float64, all finite
+    names: tuple[str, ...]  # the F column names, in the order of ``values``' columns
+    name: str  # the source (a built-in's name or the file name), for messages
+    filled: tuple[int, ...]  # cells filled by linear interpolation, per column
+
+    def column(self, index: int) -> Series:
+        """One column as a ``Series``, named as ``load_series`` names it (``source:column``; a one-column
+        built-in by its own name)."""
+        column = self.names[index]
+        return Series(self.values[:, index], self.name if column == self.name else f"{self.name}:{column}",
+                      self.filled[index])
 
 
 @dataclass(frozen=True)
@@ -67,12 +86,32 @@ def sine_series(points: int = SINE_POINTS, seed: int = SINE_SEED) -> np.ndarray:
     return clean + rng.normal(0.0, 0.05, points)
 
 
+def lagged_table(points: int = SINE_POINTS, seed: int = SINE_SEED) -> np.ndarray:
+    """A follower that repeats a driver ``LAGGED_STEPS`` steps late, ``[points, 2]`` (follower, driver).
+
+    The driver is a slow sine plus an autoregressive wander (its next step is partly a surprise); the follower is
+    ``0.8 * driver[t - 3]`` plus a little noise, so its own past predicts it only as well as the driver's past
+    predicts the driver, while a model that also reads the driver knows the follower's next value to the noise.
+    """
+    rng = np.random.default_rng(seed)
+    total = points + LAGGED_STEPS
+    shocks = rng.normal(0.0, 0.35, total)
+    wander = np.empty(total)
+    wander[0] = shocks[0]
+    for t in range(1, total):
+        wander[t] = 0.7 * wander[t - 1] + shocks[t]
+    driver = 0.6 * np.sin(2 * np.pi * np.arange(total) / 50.0) + wander
+    follower = 0.8 * driver[:points] + rng.normal(0.0, 0.05, points)
+    return np.stack([follower, driver[LAGGED_STEPS:]], axis=1)
+
+
 def load_series(source: str, column: str | None = None, time_column: str | None = None) -> Series:
     """Load a series by name or path.
 
     Args:
-        source: ``counting``, ``sine``, or a path to a ``.csv`` (with a header row) or a 1-D ``.npy`` file.
-        column: CSV column to use; default the only numeric column.
+        source: ``counting``, ``sine``, ``lagged`` (two columns: give ``column``), or a path to a ``.csv`` (with a
+            header row) or a 1-D ``.npy`` file.
+        column: CSV (or ``lagged``) column to use; default the only numeric column.
         time_column: CSV column to sort rows by: numbers (e.g. epoch seconds) or dates, see
             ``edgernn.timestamps.time_order``. Duplicate times are refused.
 
@@ -88,9 +127,15 @@ def load_series(source: str, column: str | None = None, time_column: str | None 
         return Series(counting_series(), "counting")
     if source == "sine":
         return Series(sine_series(), "sine")
+    if source == "lagged":
+        table = load_table(source, None if column is None else [column])
+        if len(table.names) != 1:
+            raise DataError(f"{source} has several numeric columns; choose one with --column from: "
+                            f"{_names(table.names)} (or several with --columns)")
+        return table.column(0)
     path = Path(source)
     if not path.exists():
-        raise DataError(f"data file not found: {source} (expected counting, sine, a .csv or a .npy file)")
+        raise DataError(f"data file not found: {source} (expected counting, sine, lagged, a .csv or a .npy file)")
     if path.is_dir():
         raise DataError(f"data path is a directory, not a file: {source}")
     suffix = path.suffix.lower()
@@ -104,6 +149,93 @@ def load_series(source: str, column: str | None = None, time_column: str | None 
         values, filled = _fill_gaps(raw, path.name)
         return Series(values, f"{path.name}:{column}" if column else path.name, filled)
     raise DataError(f"unsupported data file type {suffix or '(none)'!r}: use a .csv or .npy file")
+
+
+BUILTIN_TABLES = {"counting": (("counting",), counting_series), "sine": (("sine",), sine_series),
+                  "lagged": (LAGGED_COLUMNS, lagged_table)}
+
+
+def load_table(source: str, columns=None, time_column: str | None = None) -> Table:
+    """Load several columns of a source, each column's gaps filled and counted on its own.
+
+    Rows, time stamps, cells and files are handled (and refused, in one line naming the file) exactly as
+    ``load_series`` handles them; this reads F columns where that reads one.
+
+    Args:
+        source: a built-in (``counting``, ``sine``: one column; ``lagged``: ``follower``, ``driver``), a ``.csv``
+            with a header row, or a 1-D ``.npy`` file (one column, named after the file).
+        columns: None or ``"all"`` for every numeric column (the time column left out), or a list of column names
+            or 0-based indices (an int, or a string of digits that is no column's name), in the order wanted.
+        time_column: CSV column to sort rows by (see ``load_series``).
+
+    Returns:
+        A ``Table`` of finite float64 values ``[n, F]``.
+
+    Raises:
+        DataError: everything ``load_series`` refuses, plus an unknown, repeated or out-of-range column (listing
+            the columns there are) or a column with no numbers at all.
+    """
+    if source in BUILTIN_TABLES:
+        names, make = BUILTIN_TABLES[source]
+        values = make().reshape(-1, len(names))
+        chosen = _select_columns(list(names), columns, source, list(range(len(names))))
+        return Table(values[:, chosen], tuple(names[i] for i in chosen), source, (0,) * len(chosen))
+    path = Path(source)
+    if path.suffix.lower() == ".npy" and path.is_file():
+        if time_column:
+            raise DataError("--time-column applies to CSV files only")
+        _select_columns([path.stem], columns, path.name, [0])
+        series = load_series(source)
+        return Table(series.values[:, None], (path.stem,), path.name, (series.filled,))
+    if path.suffix.lower() not in (".csv", ".txt") or not path.is_file():
+        load_series(source)  # the same one-line refusal: missing, a directory, an unsupported type
+    return _read_csv_table(path, columns, time_column)
+
+
+def _read_csv_table(path: Path, requested, time_column: str | None) -> Table:
+    header, cells, lines = _read_csv_cells(path)
+    name = path.name
+    time_index = None if time_column is None else _column_index(header, time_column, "time column", name)
+    chosen = _select_columns(header, requested, name, _numeric_columns(header, cells, time_column), time_index)
+    raw = np.stack([_parse_column(cells[i], lines, name, header[i]) for i in chosen], axis=1)
+    if time_index is not None:
+        raw = raw[_row_order(cells[time_index], lines, name, time_column)]
+    filled = [_fill_gaps(raw[:, j], f"{name} column {header[i]!r}") for j, i in enumerate(chosen)]
+    return Table(np.stack([values for values, _ in filled], axis=1), tuple(header[i] for i in chosen), name,
+                 tuple(count for _, count in filled))
+
+
+def _select_columns(header: list[str], requested, name: str, numeric: list[int],
+                    time_index: int | None = None) -> list[int]:
+    """The indices of the requested columns: every numeric one (None, ``"all"``), or names/indices as listed."""
+    if requested is None or requested == "all":
+        if not numeric:
+            raise DataError(f"{name} has no numeric column; columns: {_names(header)}")
+        return numeric
+    if isinstance(requested, (str, int)):
+        requested = [requested]
+    chosen = [_column_position(header, item, name) for item in requested]
+    if not chosen:
+        raise DataError(f"no columns chosen from {name}; columns: {_names(header)}")
+    for index in chosen:
+        if chosen.count(index) > 1:
+            raise DataError(f"column {header[index]!r} is chosen {chosen.count(index)} times; choose each once")
+        if index == time_index:
+            raise DataError(f"column {header[index]!r} is the time column; it cannot also be an input")
+    return chosen
+
+
+def _column_position(header: list[str], item, name: str) -> int:
+    """A column given by name (first) or by 0-based index (an int, or digits that name no column)."""
+    if isinstance(item, str) and (item.strip() in header or not item.strip().isdigit()):
+        return _column_index(header, item.strip(), "column", name)
+    if isinstance(item, bool) or not isinstance(item, (int, str)):
+        raise DataError(f"a column is a name or a 0-based index, got {item!r}")
+    index = int(item)
+    if not 0 <= index < len(header):
+        raise DataError(f"column index {index} is out of range for {name} (0 to {len(header) - 1}); columns: "
+                        f"{_names(header)}")
+    return index
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -166,6 +298,25 @@ def _looks_numeric(cells: list[str]) -> bool:
 
 
 def _read_csv_column(path: Path, column: str | None, time_column: str | None) -> np.ndarray:
+    header, columns, lines = _read_csv_cells(path)
+    name = path.name
+    time_index = None if time_column is None else _column_index(header, time_column, "time column", name)
+    if column is None:
+        candidates = _numeric_columns(header, columns, time_column)
+        if len(candidates) != 1:
+            which = "no numeric column" if not candidates else "several numeric columns"
+            raise DataError(f"{name} has {which}; choose one with --column from: {_names(header)}")
+        index, column = candidates[0], header[candidates[0]]
+    else:
+        index = _column_index(header, column, "column", name)
+    values = _parse_column(columns[index], lines, name, column)
+    if time_index is not None:
+        values = values[_row_order(columns[time_index], lines, name, time_column)]
+    return values
+
+
+def _read_csv_cells(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """A CSV file's header, its cells column by column, and the line each data row ends on."""
     rows, lines = _read_rows(path)
     name = path.name
     if not rows:
@@ -177,32 +328,34 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None) ->
     for at, row in enumerate(body):
         if len(row) != len(header):
             raise DataError(f"{name} line {lines[at]}: {len(row)} cells, but the header has {len(header)} columns")
-    columns = [[row[i] for row in body] for i in range(len(header))]
-    time_index = None if time_column is None else _column_index(header, time_column, "time column", name)
-    if column is None:
-        candidates = [i for i, h in enumerate(header) if h != time_column and _looks_numeric(columns[i])]
-        if len(candidates) != 1:
-            which = "no numeric column" if not candidates else "several numeric columns"
-            raise DataError(f"{name} has {which}; choose one with --column from: {_names(header)}")
-        index, column = candidates[0], header[candidates[0]]
-    else:
-        index = _column_index(header, column, "column", name)
-    values = np.empty(len(body), dtype=np.float64)
-    for at, cell in enumerate(columns[index]):
+    return header, [[row[i] for row in body] for i in range(len(header))], lines
+
+
+def _numeric_columns(header: list[str], columns: list[list[str]], time_column: str | None) -> list[int]:
+    """The indices of the columns that look numeric, the time column left out."""
+    return [i for i, h in enumerate(header) if h != time_column and _looks_numeric(columns[i])]
+
+
+def _parse_column(cells: list[str], lines: list[int], name: str, column: str) -> np.ndarray:
+    """One column's cells as float64, NaN for a missing cell; a cell that is not a number names line and column."""
+    values = np.empty(len(cells), dtype=np.float64)
+    for at, cell in enumerate(cells):
         try:
             parsed = _parse_cell(cell)
         except ValueError:
             raise DataError(f"{name} line {lines[at]}, column {column!r}: {quoted(cell.strip())} is not a "
                             "number") from None
         values[at] = math.nan if parsed is None else parsed
-    if time_index is not None:
-        times = columns[time_index]
-        for at, cell in enumerate(times):
-            if cell.strip().lower() in MISSING_MARKERS:
-                raise DataError(f"{name} line {lines[at]}, column {time_column!r}: no time; every row needs one to "
-                                "be put in order")
-        values = values[time_order(times, lines, name, time_column)]
     return values
+
+
+def _row_order(times: list[str], lines: list[int], name: str, time_column: str) -> np.ndarray:
+    """The permutation that puts the rows in time order; every row needs a time."""
+    for at, cell in enumerate(times):
+        if cell.strip().lower() in MISSING_MARKERS:
+            raise DataError(f"{name} line {lines[at]}, column {time_column!r}: no time; every row needs one to "
+                            "be put in order")
+    return time_order(times, lines, name, time_column)
 
 
 def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:

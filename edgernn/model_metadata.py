@@ -241,7 +241,8 @@ def write(path, metadata: ModelMetadata) -> None:
 
 def check_model(metadata: ModelMetadata | None, model, name: str) -> None:
     """The metadata must describe ``model``: a window model's window (less the differencing lag) is its input
-    length, a streaming model takes sequences of any length."""
+    length, a streaming model takes sequences of any length; a multivariate model takes one feature per input
+    column and gives one output per target and step."""
     if metadata is None:
         return
     length = model.inputs[0].shape[1] if len(model.inputs[0].shape) == 3 else None
@@ -251,3 +252,10 @@ def check_model(metadata: ModelMetadata | None, model, name: str) -> None:
         said = f"a window of {metadata.window}" if metadata.window else "a streaming model"
         takes = f"{length} values per input" if length else "sequences of any length"
         raise ModelError(f"{name}: {MEMBER} describes {said}, but the model takes {takes}")
+    if metadata.columns is not None:
+        features, outputs = model.inputs[0].shape[-1], model.outputs[0].shape[-1]
+        columns = metadata.columns
+        if (features, outputs) != (len(columns.inputs), len(columns.outputs)):
+            raise ModelError(f"{name}: {MEMBER} describes {len(columns.inputs)} input column(s) and "
+                             f"{len(columns.outputs)} output(s), but the model takes {features} feature(s) and "
+                             f"gives {outputs} output(s)")

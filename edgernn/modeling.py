@@ -27,25 +27,26 @@ def recurrent_layer_class(cell: str):
     return getattr(import_keras().layers, CELLS[cell].keras_class)
 
 
-def build_model(cell: str, units: int, layers: int, window: int | None):
-    """Stacked recurrent layers and a ``Dense(1)`` head, compiled later by the trainer.
+def build_model(cell: str, units: int, layers: int, window: int | None, features: int = 1, outputs: int = 1):
+    """Stacked recurrent layers and a linear ``Dense(outputs)`` head, compiled later by the trainer.
 
-    ``window=None`` builds the streaming model (``[batch, time, 1]`` in, one prediction per step out);
-    an integer builds the classic window model (``[batch, window, 1]`` in, one prediction out).
+    ``window=None`` builds the streaming model (``[batch, time, features]`` in, ``outputs`` predictions per step
+    out); an integer builds the classic window model (``[batch, window, features]`` in, ``outputs`` out). The
+    defaults are the univariate model: one value in, the next value out.
     """
     from edgernn.tf_import import import_keras
 
     keras = import_keras()
 
     layer_class = recurrent_layer_class(cell)
-    inputs = keras.Input((window, 1), name="x")
+    inputs = keras.Input((window, features), name="x")
     z = inputs
     for index in range(layers):
         last = index == layers - 1
         return_sequences = window is None or not last
         z = layer_class(units, return_sequences=return_sequences, name=f"{cell}_{index}")(z)
-    outputs = keras.layers.Dense(1, name="head")(z)
-    return keras.Model(inputs, outputs, name=f"edgernn_{cell}")
+    head = keras.layers.Dense(outputs, name="head")(z)
+    return keras.Model(inputs, head, name=f"edgernn_{cell}")
 
 
 def check_model_target(path: str | os.PathLike, force: bool) -> Path:

@@ -4,6 +4,11 @@ Two modes of the classic model family (recurrent layers + ``Dense(1)``, adam, ms
 - streaming (default): sequence-to-sequence training on long chunks, so the model learns what the device does,
   one step per sample with the hidden state carried forward indefinitely;
 - window (``window=N``): the classic exercise, N values in, the next value out.
+
+A multivariate model (``columns``, ``targets``, ``horizon``) is the same family with F features in and a
+``Dense(K*H)`` head: each of K targets' next H values (``edgernn.runtime.columns``), every column differenced and
+scaled on its own. One column in, the same column out, one step ahead is the univariate model, trained exactly
+as before.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.data import Series, Split, chronological_split, load_series, model_inputs
+from edgernn.data import Series, Split, Table, chronological_split, load_series, load_table, model_inputs
 from edgernn.errors import DataError, ModelError
 from edgernn.model_metadata import DataRecord, ModelMetadata
 from edgernn.modeling import build_model, check_model_target, load_model, save_model
 from edgernn.runtime.cells import CELLS
+from edgernn.runtime.columns import MAX_HORIZON, Columns, InputColumn, OutputColumn
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.preprocessing import DIFFERENCE_CHOICES, SCALES, Preprocessing
 
@@ -35,10 +41,11 @@ class TrainResult:
     """What ``train`` returns: the model (preprocessed units), the pipeline and the summary figures."""
 
     model: object
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing  # identity for a multivariate model: see ``columns``
     metrics: dict
     model_path: Path | None
     metadata: dict = field(repr=False, default_factory=dict)  # the edgernn.json record (ModelMetadata.to_dict)
+    columns: Columns | None = None  # a multivariate model's inputs and outputs
 
 
 def _log(message: str, quiet: bool) -> None:
@@ -87,9 +94,21 @@ def fit_preprocessing(values: np.ndarray, split: Split, difference: bool, scale:
     peak = float(np.max(np.abs(train)))
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below, by name
         base = np.diff(train) if difference else train
-        if not np.isfinite(base).all():
-            raise DataError(f"{name}: the differences between training values overflow float64 (values up to "
-                            f"{peak:.3g}); rescale the data (e.g. to other units)")
+    if not np.isfinite(base).all():
+        raise DataError(f"{name}: the differences between training values overflow float64 (values up to "
+                        f"{peak:.3g}); rescale the data (e.g. to other units)")
+    offset, divisor = fit_scale(base, scale, name, "differences" if difference else "values", peak)
+    return Preprocessing(difference, scale, offset, divisor)
+
+
+def fit_scale(base: np.ndarray, scale: str, name: str, what: str, peak: float) -> tuple[float, float]:
+    """``(offset, divisor)`` of a ``scale`` fitted on ``base`` (training values, differences, or a model output's
+    targets); ``what`` and ``peak`` (the largest raw magnitude behind them) are for the overflow message.
+
+    Raises:
+        DataError: the scale overflows float64.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below, by name
         if scale == "standard":
             offset, divisor = float(base.mean()), float(base.std())
         elif scale == "minmax":
@@ -97,15 +116,15 @@ def fit_preprocessing(values: np.ndarray, split: Split, difference: bool, scale:
         else:
             offset, divisor = 0.0, 1.0
     if not (math.isfinite(offset) and math.isfinite(divisor)):
-        raise DataError(f"{name}: {scale} scaling overflows float64 on the training "
-                        f"{'differences' if difference else 'values'} (values up to {peak:.3g}: offset {offset:.3g}, "
-                        f"divisor {divisor:.3g}); rescale the data (e.g. to other units)")
+        raise DataError(f"{name}: {scale} scaling overflows float64 on the training {what} (values up to "
+                        f"{peak:.3g}: offset {offset:.3g}, divisor {divisor:.3g}); rescale the data (e.g. to other "
+                        "units)")
     magnitude = float(np.max(np.abs(base)))
     if scale != "none" and not divisor > 1e-9 * magnitude:
         # e.g. a perfect ramp: its differences are constant, so only the offset is informative; the divisor is
         # the data's own magnitude (relative, so a series of 1e-15 values is scaled as well as one of 1e15)
         divisor = magnitude if magnitude > 0 else 1.0
-    return Preprocessing(difference, scale, offset, divisor)
+    return offset, divisor
 
 
 def _windows(z: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,28 +136,43 @@ def _windows(z: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _chunks(z: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Overlapping sequence-to-sequence chunks: inputs ``z[i:i+L]``, targets ``z[i+1:i+L+1]`` (``[n, L, 1]``)."""
-    length = min(length, z.size - 1)
+    return _sequence_chunks(z[:-1, None], z[1:, None], length)
+
+
+def _sequence_chunks(x: np.ndarray, y: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping chunks of aligned rows (``y[i]`` is what the model should say after ``x[i]``): ``[n, L, F]``,
+    ``[n, L, outputs]``; a quarter-chunk stride, and the last chunk ends at the last row."""
+    rows = x.shape[0]
+    length = min(length, rows)
     stride = max(1, length // 4)
-    starts = list(range(0, z.size - length, stride))
-    if starts[-1] != z.size - length - 1:
-        starts.append(z.size - length - 1)
-    x = np.stack([z[s : s + length] for s in starts])[..., None]
-    y = np.stack([z[s + 1 : s + length + 1] for s in starts])[..., None]
-    return x.astype(np.float32), y.astype(np.float32)
+    starts = list(range(0, rows - length + 1, stride))
+    if starts[-1] != rows - length:
+        starts.append(rows - length)
+    chunks_x = np.stack([x[s : s + length] for s in starts])
+    chunks_y = np.stack([y[s : s + length] for s in starts])
+    return chunks_x.astype(np.float32), chunks_y.astype(np.float32)
 
 
-def _check_sizes(series: Series, split: Split, window: int | None, lag: int) -> None:
+def _window_pairs(x: np.ndarray, y: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding windows of aligned rows and what the model should say after each: ``[n, width, F]``,
+    ``[n, outputs]``."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, width, axis=0)  # [n, F, width]
+    return np.swapaxes(windows, 1, 2).astype(np.float32), y[width - 1 :].astype(np.float32)
+
+
+def _check_sizes(name: str, points: int, split: Split, window: int | None, lag: int) -> None:
+    """Refuse a series too short for the mode; ``lag`` counts the rows a prediction needs beyond the window."""
     need_train = (window or 8) + lag + 2
     need_other = (window or 2) + lag + 1
     train, val, test = split.train_end, split.val_end - split.train_end, split.length - split.val_end
-    if train < need_train or val < 1 or test < 1 or (window is not None and series.values.size < window + 3):
+    if train < need_train or val < 1 or test < 1 or (window is not None and points < window + 3):
         what = f"window {window}" if window else "streaming training"
         raise DataError(
-            f"{series.name} has {series.values.size} points (train {train}, validation {val}, test {test}): "
+            f"{name} has {points} points (train {train}, validation {val}, test {test}): "
             f"too few for {what}; need at least {need_train} training and {need_other} validation points"
         )
     if window is None and val < 3:
-        raise DataError(f"{series.name}: the validation split has {val} points; streaming training needs 3")
+        raise DataError(f"{name}: the validation split has {val} points; streaming training needs 3")
 
 
 class _EpochLine:
@@ -166,6 +200,9 @@ def train(
     out: str | os.PathLike | None = None,
     *,
     column: str | None = None,
+    columns=None,
+    targets=None,
+    horizon: int | None = None,
     time_column: str | None = None,
     cell: str = "simple_rnn",
     units: int = 50,
@@ -184,8 +221,13 @@ def train(
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
 
     Args:
-        data: ``counting``, ``sine``, or a ``.csv``/``.npy`` path (see ``edgernn.data.load_series``).
+        data: ``counting``, ``sine``, ``lagged``, or a ``.csv``/``.npy`` path (see ``edgernn.data.load_series``).
         out: where to save the model (``.keras``); None keeps it in memory only.
+        column: the one column of a univariate model (CSV, ``lagged``).
+        columns: a multivariate model's input columns: names or 0-based indices, or ``"all"`` (every numeric
+            column; the default when ``targets`` or ``horizon`` is given). See ``edgernn.data.load_table``.
+        targets: the input columns to predict (names or indices); default the first input column.
+        horizon: predict each target's next H values (default 1).
         cell: ``simple_rnn``, ``gru`` or ``lstm``.
         window: None for a streaming model (default), N for the classic N-values-in window model.
         difference: ``auto`` (decided from the training split), ``on`` or ``off``.
@@ -194,31 +236,52 @@ def train(
         force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
 
     Returns:
-        A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units.
+        A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units. A
+        multivariate model's are per output (``test_rmse[temp+3]``, ``persistence_rmse[temp+3]``, ...), and the
+        plain keys (``test_rmse``, ``persistence_rmse``, ...) are those of its worst output: the one whose test
+        RMSE is the largest share of persistence's at its horizon, so ``test_rmse < persistence_rmse`` says
+        every output beats persistence (raw RMSEs of different targets are in different units: no mean).
 
     Raises:
         DataError, ModelError: bad data or options, one line each.
     """
     _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale)
+    _validate_outputs(column, columns, targets, horizon)
     if out is not None:
         check_model_target(out, force)
     from edgernn.tf_import import import_keras
 
     keras = import_keras()  # a missing TensorFlow is the first and only thing reported
-    prepared = _prepare(data, column, time_column, window, difference, scale, quiet)
+    prepared = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet)
+    multivariate = isinstance(prepared, _PreparedTable)
     keras.utils.set_random_seed(seed)
-    model = build_model(cell, units, layers, prepared.width)
+    model = build_model(cell, units, layers, prepared.width,
+                        *((prepared.features, len(prepared.columns.outputs)) if multivariate else ()))
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
     callbacks = [_EpochLine(epochs, quiet)]
     if patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
     model.fit(*prepared.training, validation_data=prepared.validation, epochs=epochs, batch_size=batch_size,
               shuffle=True, verbose=0, callbacks=callbacks)
-    metrics = _judge(model, prepared, window, lr)
+    metrics = (_judge_table if multivariate else _judge)(model, prepared, window, lr)
+    columns = prepared.columns if multivariate else None
+    if columns is not None:
+        _log_outputs(metrics, columns, quiet)
     metadata = ModelMetadata(Mode.STREAMING if window is None else Mode.WINDOW, window, cell, units, layers,
-                             prepared.preprocessing, prepared.reason, seed, _data_record(prepared), metrics)
+                             prepared.preprocessing, prepared.reason, seed, _data_record(prepared), metrics, columns)
     model_path = save_model(model, out, metadata) if out is not None else None
-    return TrainResult(model, prepared.preprocessing, metrics, model_path, metadata.to_dict())
+    return TrainResult(model, prepared.preprocessing, metrics, model_path, metadata.to_dict(), columns)
+
+
+def _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet):
+    """The univariate preparation, unless more than one column in, another column out or a horizon is asked."""
+    if columns is None and targets is None and horizon in (None, 1):
+        return _prepare(load_series(data, column=column, time_column=time_column), window, difference, scale, quiet)
+    table = load_table(data, [column] if column is not None else columns, time_column)
+    chosen = _target_indices(table, targets)
+    if len(table.names) == 1 and (horizon or 1) == 1:  # one column in, the same out, one step: univariate
+        return _prepare(table.column(0), window, difference, scale, quiet)
+    return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet)
 
 
 @dataclass
@@ -234,13 +297,12 @@ class _Prepared:
     validation: tuple[np.ndarray, np.ndarray]
 
 
-def _prepare(data, column, time_column, window, difference, scale, quiet) -> _Prepared:
-    """Load, split, choose differencing, fit the scaling on the training split, cut training sequences."""
-    series = load_series(data, column=column, time_column=time_column)
+def _prepare(series: Series, window, difference, scale, quiet) -> _Prepared:
+    """Split, choose differencing, fit the scaling on the training split, cut training sequences."""
     values = series.values
     split = chronological_split(values.size)
     use_difference, reason = choose_difference(values, split, difference) if values.size > 2 else (False, "")
-    _check_sizes(series, split, window, int(use_difference))
+    _check_sizes(series.name, values.size, split, window, int(use_difference))
     preprocessing = fit_preprocessing(values, split, use_difference, scale, series.name)
     z = model_inputs(values, preprocessing, series.name, split)  # z[k] is the model input made from raw value k + lag
     _log(f"data: {series.name}, {values.size} points (train {split.train_end}, "
@@ -279,28 +341,245 @@ def _judge(model, prepared: _Prepared, window: int | None, lr: float) -> dict:
     return metrics
 
 
-def _data_record(prepared: _Prepared) -> DataRecord:
-    """What the model keeps of its data: the held-out test part (verify's default) and the training split."""
-    series, split = prepared.series, prepared.split
-    values = series.values
+def _data_record(prepared) -> DataRecord:
+    """What the model keeps of its data: the held-out test part (verify's default) and the training split.
+
+    A multivariate model's stretches are rows of F values, stored flat (row after row), cut where a univariate
+    model's are cut (the training split capped at ``TRAIN_VALUES_STORED`` rows)."""
+    split = prepared.split
+    if isinstance(prepared, _PreparedTable):
+        table = prepared.table
+        name, values, filled = table.name, table.values, sum(table.filled)
+        per_column = {"features": len(table.names), "filled_columns": dict(zip(table.names, table.filled))}
+    else:
+        name, values, filled, per_column = prepared.series.name, prepared.series.values, prepared.series.filled, {}
     test_start = max(0, split.val_end - TEST_CONTEXT)
     val_start = max(0, split.train_end - TEST_CONTEXT)
     return DataRecord(
-        name=series.name,
-        points=int(values.size),
-        filled=series.filled,
+        name=name,
+        points=int(values.shape[0]),
+        filled=filled,
         split={"train_end": split.train_end, "val_end": split.val_end},
         # the held-out test part plus context to warm the state up: verify's default data
         test_start=int(test_start),
         test_context=int(split.val_end - test_start),
-        test_values=values[test_start:].tolist(),
+        test_values=values[test_start:].reshape(-1).tolist(),
         # export's default calibration data: the training split (capped)
-        train_values=values[: min(split.train_end, TRAIN_VALUES_STORED)].tolist(),
+        train_values=values[: min(split.train_end, TRAIN_VALUES_STORED)].reshape(-1).tolist(),
         # the validation part plus context: export sets each variant's intervals on it (never on the test part,
         # which verify measures their coverage on)
         val_context=int(split.train_end - val_start),
-        val_values=values[val_start: split.val_end].tolist(),
+        val_values=values[val_start: split.val_end].reshape(-1).tolist(),
+        **per_column,
     )
+
+
+@dataclass
+class _PreparedTable:
+    """Several columns made ready to train on: the columns fitted, and (x, y) arrays for training and
+    validation (y: every target's next ``horizon`` values, scaled)."""
+
+    table: Table
+    split: Split
+    columns: Columns
+    reason: str  # why each column is differenced or not
+    width: int | None
+    training: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)  # identity: the columns say it all
+
+    @property
+    def features(self) -> int:
+        return len(self.columns.inputs)
+
+
+def _target_indices(table: Table, targets) -> list[int]:
+    """The input columns to predict, by name or 0-based index among the inputs (default the first)."""
+    if targets is None:
+        return [0]
+    chosen = []
+    for target in [targets] if isinstance(targets, (str, int)) else targets:
+        text = str(target).strip()
+        if text in table.names:
+            index = table.names.index(text)
+        elif text.isdigit() and int(text) < len(table.names):
+            index = int(text)
+        else:
+            raise DataError(f"target {text!r} is not an input column; inputs: {', '.join(table.names)} (a target "
+                            "must be one of --columns)")
+        if index in chosen:
+            raise DataError(f"target {table.names[index]!r} is given twice")
+        chosen.append(index)
+    if not chosen:
+        raise DataError(f"no target given; inputs: {', '.join(table.names)}")
+    return chosen
+
+
+def _prepare_table(table: Table, targets: list[int], horizon: int, window, difference, scale,
+                   quiet) -> _PreparedTable:
+    """Split; difference and scale each column on its own; fit each output's scale; cut training sequences."""
+    values = table.values
+    points = values.shape[0]
+    split = chronological_split(points)
+    decisions = [choose_difference(values[:, j], split, difference) if points > 2 else (False, "")
+                 for j in range(len(table.names))]
+    lag = int(any(on for on, _ in decisions))
+    _check_sizes(table.name, points, split, window, lag + horizon - 1)
+    preprocessings = [fit_preprocessing(values[:, j], split, on, scale, f"{table.name} column {table.names[j]!r}")
+                      for j, (on, _) in enumerate(decisions)]
+    inputs = tuple(InputColumn(name, p.difference, p.offset, p.divisor)
+                   for name, p in zip(table.names, preprocessings))
+    columns = Columns(inputs, _fit_outputs(table, split, inputs, targets, horizon, scale))
+    # z[i] is the model input made from raw row i + lag, each column checked as a univariate input is
+    z = np.stack([model_inputs(values[:, j], p, f"{table.name} column {table.names[j]!r}", split)[lag - p.lag:]
+                  for j, p in enumerate(preprocessings)], axis=1)
+    y = _scaled_targets(values, columns)  # y[t]: what the model should say after raw row t
+    _log_table(table, split, decisions, columns, scale, quiet)
+    width = None if window is None else window - lag
+    if width is not None and width < 1:
+        raise DataError(f"--window {window} leaves no model input after differencing; use --window 2 or more")
+    train_end, val_end = split.train_end - horizon, split.val_end - horizon  # rows whose targets are in the split
+    val_start = max(lag, train_end - (width or 1) + 1)  # a window's rows before the first validation target
+    if train_end - lag < (width or 8) + 2 or val_end - val_start < (width or 3):
+        raise DataError(f"{table.name} has {points} rows (train {split.train_end}, validation "
+                        f"{split.val_end - split.train_end}): too few for horizon {horizon}; use a shorter --horizon "
+                        "or more data")
+    train_rows = (z[: train_end - lag], y[lag:train_end])
+    val_rows = (z[val_start - lag : val_end - lag], y[val_start:val_end])
+    if window is None:
+        training, validation = _sequence_chunks(*train_rows, CHUNK_LENGTH), _sequence_chunks(*val_rows, CHUNK_LENGTH)
+    else:
+        training, validation = _window_pairs(*train_rows, width), _window_pairs(*val_rows, width)
+    reason = "; ".join(f"{name}: difference {'on' if on else 'off'} ({why})"
+                       for name, (on, why) in zip(table.names, decisions))
+    return _PreparedTable(table, split, columns, reason, width, training, validation)
+
+
+def _output_change(values: np.ndarray, output: OutputColumn) -> np.ndarray:
+    """What an output predicts after each raw row, before scaling: the target ``step`` rows later, less its latest
+    value when the output is relative; NaN where the series has ended. ``[n]``."""
+    source = values[:, output.source]
+    change = np.full(source.size, np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked by the caller, by name
+        change[: -output.step] = source[output.step :] - (source[: -output.step] if output.relative else 0.0)
+    return change
+
+
+def _fit_outputs(table: Table, split: Split, inputs, targets: list[int], horizon: int,
+                 scale: str) -> tuple[OutputColumn, ...]:
+    """Each target's steps 1..H (target-major), relative when its column is differenced, each output's scale
+    fitted on the training split's rows whose target lies in the training split too."""
+    outputs = []
+    for source in targets:
+        name, relative = table.names[source], inputs[source].difference
+        peak = float(np.max(np.abs(table.values[: split.train_end, source])))
+        for step in range(1, horizon + 1):
+            output = OutputColumn(name, step, source, relative)
+            base = _output_change(table.values, output)[: split.train_end - step]
+            what = f"{step}-step {'changes' if relative else 'values'}"
+            if not np.isfinite(base).all():
+                raise DataError(f"{table.name} column {name!r}: the training {what} overflow float64 (values up to "
+                                f"{peak:.3g}); rescale the data (e.g. to other units)")
+            offset, divisor = fit_scale(base, scale, f"{table.name} column {name!r}", what, peak)
+            outputs.append(OutputColumn(name, step, source, relative, offset, divisor))
+    return tuple(outputs)
+
+
+def _scaled_targets(values: np.ndarray, columns: Columns) -> np.ndarray:
+    """The training targets after each raw row, ``[n, K*H]`` in the model's output units (NaN past the end)."""
+    return np.stack([(_output_change(values, c) - c.offset) / c.divisor for c in columns.outputs], axis=1)
+
+
+def _log_table(table: Table, split: Split, decisions, columns: Columns, scale: str, quiet: bool) -> None:
+    """The data, each column's differencing (and why) and the outputs, in the training log."""
+    filled = ", ".join(f"{name} {count}" for name, count in zip(table.names, table.filled) if count)
+    _log(f"data: {table.name}, {split.length} rows of {len(table.names)} columns (train {split.train_end}, "
+         f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
+         + (f", gaps filled by linear interpolation: {filled}" if filled else ""), quiet)
+    for name, (on, why) in zip(table.names, decisions):
+        _log(f"preprocessing: {name}: difference {'on' if on else 'off'} ({why}), scale {scale}", quiet)
+    _log(f"outputs: {', '.join(columns.output_names())}"
+         + (" (changes from each target's latest value)" if any(c.relative for c in columns.outputs) else ""),
+         quiet)
+
+
+def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float) -> dict:
+    """Per-output test and validation figures beside persistence at each output's horizon; warns for each output
+    that does not beat it, refuses a diverged model (nothing is saved)."""
+    values, split, columns = prepared.table.values, prepared.split, prepared.columns
+    predictions = _predict_rows(model, columns, values, window)
+    metrics = evaluate_rows(predictions, columns, values, split.val_end)
+    validation = evaluate_rows(predictions[: split.val_end], columns, values[: split.val_end], split.train_end)
+    metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
+    for name, output in zip(columns.output_names(), columns.outputs):
+        model_rmse, baseline = validation[f"test_rmse[{name}]"], validation[f"persistence_rmse[{name}]"]
+        if model_rmse >= baseline:
+            _log(f"warning: {name}: the model does not beat persistence on the validation split (RMSE "
+                 f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "
+                 f"{'off' if output.relative else 'on'}, a shorter --horizon, or more data", quiet=False)
+    if not math.isfinite(metrics["val_rmse"]) or not metrics["test_points"]:
+        # a model of NaN weights is of no use to anyone: nothing is saved
+        raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
+                         f"--lr than {lr:g})")
+    return metrics
+
+
+def _log_outputs(metrics: dict, columns: Columns, quiet: bool) -> None:
+    """Each output's test RMSE beside persistence's at its horizon, in the training log."""
+    for name in columns.output_names():
+        rmse, baseline = metrics[f"test_rmse[{name}]"], metrics[f"persistence_rmse[{name}]"]
+        gain = f", {1 - rmse / baseline:.0%} lower" if baseline > 0 else ""
+        _log(f"test {name}: RMSE {rmse:.4g} (persistence {baseline:.4g}{gain})", quiet)
+
+
+def evaluate_rows(predictions: np.ndarray, columns: Columns, values: np.ndarray, test_start: int) -> dict:
+    """Per-output RMSE/MAE of the predictions ``[n, K*H]`` made after each raw row of ``values`` ``[n, F]``, over
+    targets at rows ``>= test_start``, beside persistence (the target's latest value carried ``step`` rows on);
+    the plain keys are the worst output's (see ``train``)."""
+    truth = columns.targets_of(values)
+    metrics, ratios = {}, []
+    for k, (name, output) in enumerate(zip(columns.output_names(), columns.outputs)):
+        rows = np.arange(values.shape[0])
+        keep = (rows + output.step >= test_start) & np.isfinite(predictions[:, k]) & np.isfinite(truth[:, k])
+        with np.errstate(over="ignore"):
+            error = predictions[keep, k] - truth[keep, k]
+            persistence = values[keep, output.source] - truth[keep, k]
+        (rmse, mae), (base_rmse, base_mae) = map(_rms_and_mean_abs, (error, persistence))
+        metrics.update({f"test_rmse[{name}]": rmse, f"test_mae[{name}]": mae, f"persistence_rmse[{name}]": base_rmse,
+                        f"persistence_mae[{name}]": base_mae, f"test_points[{name}]": int(keep.sum())})
+        ratios.append(rmse / base_rmse if base_rmse > 0 else (math.inf if rmse > 0 else 0.0))
+    ratios = np.nan_to_num(np.asarray(ratios, dtype=np.float64), nan=math.inf)  # a NaN RMSE is the worst
+    worst = columns.output_names()[int(np.argmax(ratios))]
+    for key in ("test_rmse", "test_mae", "persistence_rmse", "persistence_mae", "test_points"):
+        metrics[key] = metrics[f"{key}[{worst}]"]
+    return metrics
+
+
+def _predict_rows(model, columns: Columns, values: np.ndarray, window: int | None) -> np.ndarray:
+    """The float model's raw predictions after each raw row, ``[n, K*H]``, NaN where none exists yet (the first
+    row when a column is differenced; rows before the first full window): the predictor's alignment."""
+    lag = columns.lag
+    z = columns.transform(values)  # [n - lag, F]
+    out = np.full((values.shape[0], len(columns.outputs)), np.nan)
+    if window is None:
+        if z.shape[0]:
+            y = model.predict(z[None].astype(np.float32), verbose=0)[0]  # [n - lag, K*H]
+            out[lag:] = columns.decode(y.astype(np.float64), values[lag:])
+        return out
+    width = window - lag
+    if z.shape[0] >= width:
+        x = np.swapaxes(np.lib.stride_tricks.sliding_window_view(z, width, axis=0), 1, 2)  # [m, width, F]
+        y = model.predict(x.astype(np.float32), verbose=0, batch_size=1024)  # [m, K*H]
+        out[window - 1 :] = columns.decode(y.astype(np.float64), values[window - 1 :])
+    return out
+
+
+def _validate_outputs(column, columns, targets, horizon) -> None:
+    if column is not None and columns is not None:
+        raise ModelError("give one column (--column) or several (--columns), not both")
+    if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int)
+                                or not 1 <= horizon <= MAX_HORIZON):
+        raise ModelError(f"horizon must be an integer from 1 to {MAX_HORIZON}, got {horizon!r}")
 
 
 def _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale) -> None:
@@ -386,7 +665,13 @@ def predict(model_or_path, values) -> np.ndarray:
 
 
 def predict_with(model, metadata: ModelMetadata | None, values) -> np.ndarray:
-    """``predict`` for a loaded model and its checked metadata (``modeling.load_model``/``load_model_bytes``)."""
+    """``predict`` for a loaded model and its checked metadata (``modeling.load_model``/``load_model_bytes``).
+
+    A multivariate model takes raw rows ``[n, F]`` (``[n]`` when F is 1) and returns ``[n, K*H]`` raw predictions,
+    one row per input row in both modes (NaN where none exists yet), as ``StreamingPredictor.step`` gives them.
+    """
+    if metadata is not None and metadata.columns is not None:
+        return _predict_table(model, metadata, values)
     preprocessing = metadata.preprocessing if metadata else Preprocessing()
     window = metadata.window if metadata else None
     if window is None and model.inputs[0].shape[1] is not None:
@@ -396,3 +681,18 @@ def predict_with(model, metadata: ModelMetadata | None, values) -> np.ndarray:
         raise DataError("values to predict from must all be finite numbers")
     out = _predict(model, preprocessing, values, window)
     return out if window is None else out[window - 1 :]
+
+
+def _predict_table(model, metadata: ModelMetadata, values) -> np.ndarray:
+    """``predict_with`` for a multivariate model: raw rows in, ``[n, K*H]`` raw predictions out."""
+    columns = metadata.columns
+    features = len(columns.inputs)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1 and features == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[1] != features:
+        raise DataError(f"values to predict from must be rows of {features} values ({', '.join(columns.features)}), "
+                        f"got an array of shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise DataError("values to predict from must all be finite numbers")
+    return _predict_rows(model, columns, values, metadata.window)
