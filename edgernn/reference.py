@@ -59,34 +59,13 @@ def replay_rows(rows: np.ndarray, steps: int, difference) -> tuple[np.ndarray, s
     return np.concatenate(parts)[:steps], f"repeated forwards x{count}, joined by {bridge}-row runs"
 
 
-def predict_rows(model, columns, window: int | None, rows: np.ndarray) -> np.ndarray:
-    """A multivariate Keras model's raw predictions after each row of ``rows [n, F]``: ``[n, K*H]``, NaN where
-    none exists yet (the first row of a model on differences; a window still filling). ``window``: the raw rows
-    a window model reads (None for a streaming model, state carried over the whole table)."""
-    rows = np.asarray(rows, dtype=np.float64)
-    lag = columns.lag
-    z = columns.transform(rows).astype(np.float32)  # [n - lag, F]
-    out = np.full((rows.shape[0], len(columns.outputs)), np.nan)
-    if window is None:
-        if z.shape[0]:
-            y = np.asarray(model.predict(z[None], verbose=0))[0]
-            out[lag:] = columns.decode(y.astype(np.float64), rows[lag:])
-        return out
-    width = window - lag
-    if z.shape[0] >= width:
-        x = np.lib.stride_tricks.sliding_window_view(z, width, axis=0).transpose(0, 2, 1)  # [windows, width, F]
-        y = np.asarray(model.predict(np.ascontiguousarray(x), verbose=0, batch_size=1024))
-        out[window - 1:] = columns.decode(y.astype(np.float64), rows[window - 1:])
-    return out
-
-
 def float_reference(model, metadata, values: np.ndarray, columns=None, window: int | None = None) -> np.ndarray:
     """The float Keras model's prediction after each value (NaN where none exists yet); with ``columns`` (a
     multivariate model), after each row of ``values [n, F]``: ``[n, K*H]``."""
-    from edgernn.training import predict_with
+    from edgernn.training import predict_rows, predict_with
 
     if columns is not None:
-        return predict_rows(model, columns, window, values)
+        return predict_rows(model, columns, np.asarray(values, dtype=np.float64), window)
     out = predict_with(model, metadata, values)
     if out.size != values.size:  # window models: one per complete window
         out = np.concatenate([np.full(values.size - out.size, np.nan), out])

@@ -507,7 +507,7 @@ def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float)
     """Per-output test and validation figures beside persistence at each output's horizon; warns for each output
     that does not beat it, refuses a diverged model (nothing is saved)."""
     values, split, columns = prepared.table.values, prepared.split, prepared.columns
-    predictions = _predict_rows(model, columns, values, window)
+    predictions = predict_rows(model, columns, values, window)
     metrics = evaluate_rows(predictions, columns, values, split.val_end)
     validation = evaluate_rows(predictions[: split.val_end], columns, values[: split.val_end], split.train_end)
     metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
@@ -528,7 +528,8 @@ def _log_outputs(metrics: dict, columns: Columns, quiet: bool) -> None:
     """Each output's test RMSE beside persistence's at its horizon, in the training log."""
     for name in columns.output_names():
         rmse, baseline = metrics[f"test_rmse[{name}]"], metrics[f"persistence_rmse[{name}]"]
-        gain = f", {1 - rmse / baseline:.0%} lower" if baseline > 0 else ""
+        gain = "" if not baseline > 0 else (f", {1 - rmse / baseline:.0%} lower" if rmse <= baseline
+                                            else f", {rmse / baseline - 1:.0%} higher")
         _log(f"test {name}: RMSE {rmse:.4g} (persistence {baseline:.4g}{gain})", quiet)
 
 
@@ -555,7 +556,7 @@ def evaluate_rows(predictions: np.ndarray, columns: Columns, values: np.ndarray,
     return metrics
 
 
-def _predict_rows(model, columns: Columns, values: np.ndarray, window: int | None) -> np.ndarray:
+def predict_rows(model, columns: Columns, values: np.ndarray, window: int | None) -> np.ndarray:
     """The float model's raw predictions after each raw row, ``[n, K*H]``, NaN where none exists yet (the first
     row when a column is differenced; rows before the first full window): the predictor's alignment."""
     lag = columns.lag
@@ -695,4 +696,4 @@ def _predict_table(model, metadata: ModelMetadata, values) -> np.ndarray:
                         f"got an array of shape {values.shape}")
     if not np.isfinite(values).all():
         raise DataError("values to predict from must all be finite numbers")
-    return _predict_rows(model, columns, values, metadata.window)
+    return predict_rows(model, columns, values, metadata.window)

@@ -26,6 +26,9 @@ SPECS = {
     "window": (dict(data="sine", window=10, units=8, epochs=5, lr=0.005), "tflite-float32,tflite-int8,onnx-float32"),
     # a ramp under a sine: trained on first differences, so streams carry their last raw value in the state
     "trend": (dict(data="trend.npy", units=8, epochs=5, lr=0.005), "tflite-float32,tflite-int8"),
+    # multivariate: two columns in (the follower repeats the driver 3 steps late), the follower 1 and 2 steps ahead
+    "multi": (dict(data="lagged", columns="all", targets=["follower"], horizon=2, units=16, epochs=20, lr=0.005),
+              "tflite-float32,tflite-int8,tflite-int16x8,onnx-float32,onnx-int8"),
     # the default size (50 units): what users run, every variant (below 1,024 weights per tensor the converter
     # leaves dynamic-range weights float, so only these show what tflite-runtime and TFLM make of int8 weights)
     "sine50": (dict(data="sine", units=50, epochs=15, lr=0.005), "all"),
@@ -79,7 +82,10 @@ def write_x86_reference(root: Path, bundles: dict[str, Path]) -> None:
     values = sine_series()[:1000]
     arrays = {"values": values}
     for name, bundle in bundles.items():
-        present = json.loads((bundle / "manifest.json").read_text())["variants"]
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        if "columns" in manifest:
+            continue  # a multivariate model reads rows, not the sine
+        present = manifest["variants"]
         for variant, backend in (("tflite-float32", "litert"), ("onnx-float32", "onnxruntime")):
             if variant not in present:
                 continue

@@ -204,6 +204,7 @@ class StreamingPredictor:
         self._out_of_range = np.zeros((self.streams, *row), dtype=np.int64)
         self._clipped = np.zeros((self.streams, *row), dtype=np.int64)
         self._previous = None  # the row path's last row as Python floats (differenced columns; 0.0 elsewhere)
+        self._row = None  # the row path's last row, not yet written into _last (_settle_row)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -220,6 +221,7 @@ class StreamingPredictor:
     def state(self) -> dict[str, np.ndarray]:
         """A copy of everything that carries over between steps, hidden states in the model's own dtypes."""
         state = {spec.name: value.copy() for (spec, _), value in zip(self._pairs, self._states)}
+        self._settle_row()
         state["last"] = self._last.copy()
         if self._window:
             state["buffer"] = self._buffer.copy()
@@ -272,7 +274,7 @@ class StreamingPredictor:
             raise StateError(f"{source} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
         self._last = restored["last"]
-        self._previous = None
+        self._previous = self._row = None
         if self._window:
             self._buffer, self._filled = restored["buffer"], restored["filled"]
         self.steps = steps
@@ -406,6 +408,7 @@ class StreamingPredictor:
             prediction = self._step_row(x)
             if prediction is not None:
                 return prediction
+        self._settle_row()
         self._previous = None  # the row path re-reads the last row after the general path
         rows = rows_per_stream(x, self.streams, self.features)
         finite = np.isfinite(rows)
@@ -437,6 +440,7 @@ class StreamingPredictor:
         sub, le = operator.sub, operator.le
         if self._columns.lag:
             if self._previous is None:  # the last row changed elsewhere (general path, reset, restore)
+                self._settle_row()
                 last = self._last[0].tolist()
                 self._previous = last if self._all_diff else [v if d else 0.0 for v, d in zip(last, self._diff_list)]
             base = list(map(sub, row, self._previous))
@@ -453,7 +457,7 @@ class StreamingPredictor:
             self._states = out[1:]
         else:
             self._states = [o if h is None else h(o) for h, o in zip(self._handovers, out[1:])]
-        self._last[0] = row
+        self._row = row  # into _last when someone reads it: a copy per step costs more than the arithmetic
         if self._columns.lag:
             self._previous = row if self._all_diff else [v if d else 0.0 for v, d in zip(row, self._diff_list)]
         self.steps += 1
@@ -461,8 +465,14 @@ class StreamingPredictor:
             divisor, offset, source = self._out_decode
             raw = self._dequantize_y(out[0][0, 0]) * divisor + offset
             return raw + row[source] if source is not None else raw
-        predictions = self._columns.decode(dequantize(out[0][0], self._y_spec), self._last[0])
+        predictions = self._columns.decode(dequantize(out[0][0], self._y_spec), np.array(row))
         return predictions.reshape(self.output_shape)
+
+    def _settle_row(self) -> None:
+        """Write the row path's last row into ``_last`` (the state, the general path and hold read it there)."""
+        if self._columns is not None and self._row is not None:
+            self._last[0] = self._row
+            self._row = None
 
     def _stream_rows(self, rows: np.ndarray, good: np.ndarray) -> np.ndarray:
         columns, last = self._columns, self._last

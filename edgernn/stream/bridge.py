@@ -174,8 +174,10 @@ class Bridge:
 
     def _reading(self, message: mqtt.Incoming) -> payloads.Reading | None:
         try:
-            reading = payloads.parse(message.payload, self.config.field, self.config.time_field)
-            if self.config.on_nan == "raise" and not math.isfinite(reading.value):
+            columns = self.streams.columns
+            reading = payloads.parse(message.payload, self.config.field, self.config.time_field,
+                                     columns.features if columns is not None else None)
+            if self.config.on_nan == "raise" and not payloads.finite(reading):
                 raise payloads.BadPayload(f"the value {reading.value} is not finite (--on-nan raise)")
         except payloads.BadPayload as exc:
             self.report.bad += 1

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.errors import StateError
+from edgernn.runtime.errors import EdgernnError, StateError
 from edgernn.runtime.state_file import read_state
 
 MAX_TOPICS = 1 << 16  # StreamingPredictor's limit on streams
@@ -48,6 +48,11 @@ class TopicStreams:
         self.hold = on_nan == "hold"
         self.max_topics = max_topics
         self.predictor = self._load(1)
+        self.columns = self.predictor.manifest.columns  # a multivariate model: rows in, named outputs out
+        if self.columns is not None and interval is not None:
+            raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet (drop "
+                             "--interval/--adaptive/--anomalies)")
+        self._names = self.columns.output_names() if self.columns is not None else None
         self._interval = (interval, adaptive)
         self.monitor = self.predictor.monitor(interval, adaptive) if interval is not None else None
         self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
@@ -129,6 +134,8 @@ class TopicStreams:
         return predictions
 
     def _round(self, indices: list[int], readings, predictions: list[float]) -> None:
+        if self.columns is not None:
+            return self._round_rows(indices, readings, predictions)
         predictor = self.predictor
         values = np.full(predictor.streams, np.nan)
         slots = [readings[i][0] for i in indices]
@@ -151,6 +158,22 @@ class TopicStreams:
             row["anomaly"] = bool(row["anomaly"])
             row.pop("residual")
             predictions[i] = row
+
+    def _round_rows(self, indices: list[int], readings, predictions: list) -> None:
+        """A multivariate model's round: a row per topic (idle topics a row of NaN: skipped), its outputs by name
+        (or the one prediction as a number)."""
+        predictor = self.predictor
+        rows = np.full((predictor.streams, predictor.features), np.nan)
+        slots = [readings[i][0] for i in indices]
+        rows[slots] = [readings[i][1] for i in indices]
+        if self.hold:
+            last = predictor.state["last"][slots]
+            rows[slots] = np.where(np.isfinite(rows[slots]), rows[slots], last)
+        out = np.asarray(predictor.step(rows[0] if predictor.streams == 1 else rows), dtype=np.float64)
+        out = out.reshape(predictor.streams, -1)
+        for i, slot in zip(indices, slots):
+            values = out[slot].tolist()
+            predictions[i] = {"prediction": values[0] if len(values) == 1 else dict(zip(self._names, values))}
 
     # -- saving --------------------------------------------------------------------------------------------------
 

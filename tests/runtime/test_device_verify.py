@@ -18,7 +18,7 @@ def _verify_stored(runner, bundle):
     return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
 
 
-@pytest.mark.parametrize("name", ["sine", "gru", "lstm", "window"])
+@pytest.mark.parametrize("name", ["sine", "gru", "lstm", "window", "multi"])
 def test_stored_reference_verify_matches_the_host_verdicts(runner, bundles, name):
     result, data = _verify_stored(runner, bundles[name])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,182 @@
+"""A multivariate bundle on the device side (no TensorFlow): rows of F values in, targets x horizon out, through
+the predictor (one stream and many), ``edgernn stream`` and the MQTT bridge against a real Mosquitto.
+
+The ``multi`` bundle (``tests/make_bundles.py``): the built-in ``lagged`` table (follower, driver), the follower
+predicted 1 and 2 steps ahead."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from edgernn.cli import cli
+from edgernn.runtime import StreamingPredictor
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import EdgernnError
+from edgernn.runtime.manifest import read_manifest
+from runtime_env import INT8, needs_spawn
+
+VARIANTS = ("tflite-float32", "tflite-int8", "onnx-float32")
+
+
+@pytest.fixture(scope="module")
+def multi(bundles):
+    return bundles["multi"]
+
+
+@pytest.fixture(scope="module")
+def rows(multi):
+    values, _ = Bundle.open(multi).reference_data()
+    return values[:400]
+
+
+def _loadable(bundle, variant, **options):
+    if variant not in read_manifest(bundle).variants:
+        pytest.skip(f"{variant} is not in this bundle")
+    try:
+        return StreamingPredictor.load(bundle, variant, **options)
+    except EdgernnError as exc:  # no interpreter for it here (e.g. a litert-only device and onnx)
+        pytest.skip(str(exc))
+
+
+def test_shapes_and_the_stored_reference(multi, rows):
+    """The float32 variant reproduces the float model's outputs stored at export, output for output."""
+    predictor = _loadable(multi, "tflite-float32")
+    assert predictor.output_shape == (1, 2) and predictor.features == 2
+    first = predictor.step(rows[0])
+    assert first.shape == (1, 2)
+    got = np.stack([first, *(predictor.step(r) for r in rows[1:])]).reshape(len(rows), 2)
+    _, stored = Bundle.open(multi).reference_data()
+    span = np.nanmax(stored[:400], axis=0) - np.nanmin(stored[:400], axis=0)
+    assert np.nanmax(np.abs(got - stored[:400]) / span) <= 1e-5
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_row_path_equals_the_general_path(multi, rows, variant):
+    """One stream takes a path in Python floats; it must give what the array path gives, bit for bit."""
+    fast = _loadable(multi, variant)
+    general = _loadable(multi, variant)
+    general._row_fast = False
+    for row in rows[:300]:
+        np.testing.assert_array_equal(fast.step(row), general.step(row))
+    for key, value in fast.state.items():
+        np.testing.assert_array_equal(value, general.state[key])
+    np.testing.assert_array_equal(fast.stats["out_of_range"], general.stats["out_of_range"])
+
+
+def test_many_streams_equal_lone_predictors_in_one_invoke(multi, rows):
+    variant = "tflite-float32"
+    many = _loadable(multi, variant, streams=256)
+    calls = 0
+    run = many._run
+
+    def counted(inputs):
+        nonlocal calls
+        calls += 1
+        return run(inputs)
+
+    many._run = counted
+    offsets = np.arange(256) % 50
+    lone = [_loadable(multi, variant) for _ in range(3)]
+    for t in range(60):
+        batch = rows[t + offsets]
+        out = many.step(batch)
+        assert out.shape == (256, 1, 2)
+        for s in range(3):
+            np.testing.assert_allclose(out[s], lone[s].step(batch[s]), rtol=0, atol=1e-5)
+    assert calls == 60  # one invoke per step for 256 streams
+
+
+def test_gaps_hold_and_bad_rows(multi, rows):
+    skip = _loadable(multi, "tflite-float32")
+    hold = _loadable(multi, "tflite-float32", on_nan="hold")
+    for row in rows[:20]:
+        skip.step(row), hold.step(row)
+    before = skip.state
+    assert np.isnan(skip.step([math.nan, 1.0])).all()
+    for key, value in skip.state.items():
+        np.testing.assert_array_equal(value, before[key])
+    assert np.isfinite(hold.step([math.nan, rows[20][1]])).all()  # the follower's last value held
+    with pytest.raises(EdgernnError, match="2 value"):
+        skip.step([1.0, 2.0, 3.0])
+    with pytest.raises(EdgernnError, match="2 value"):
+        skip.step(1.0)
+
+
+def test_state_saved_and_restored(multi, rows, tmp_path):
+    predictor = _loadable(multi, INT8)
+    predictor.run(rows[:50])
+    predictor.save_state(tmp_path / "s.npz")
+    again = _loadable(multi, INT8)
+    again.load_state(tmp_path / "s.npz")
+    for row in rows[50:80]:
+        np.testing.assert_array_equal(again.step(row), predictor.step(row))
+
+
+def test_stream_cli_rows_with_a_header(multi, rows, runner, tmp_path):
+    names = read_manifest(multi).columns.features
+    text = ",".join(names) + "\n" + "\n".join(",".join(f"{v:.6f}" for v in row) for row in rows[:30]) + "\n"
+    (tmp_path / "in.csv").write_text(text)
+    result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "in.csv"), "--variant", "tflite-float32"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 30
+    expected = _loadable(multi, "tflite-float32").run(np.round(rows[:30], 6)).reshape(30, 2)
+    got = np.array([[float(v) for v in line.split(",")] for line in lines])
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-7, equal_nan=True)
+    result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "in.csv"), "--variant", "tflite-float32",
+                                 "--json-lines"])
+    assert list(json.loads(result.stdout.splitlines()[-1])) == ["follower+1", "follower+2"]
+    (tmp_path / "bad.csv").write_text("driver,follower\n1,2\n")
+    result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "bad.csv")])
+    assert result.exit_code == 2 and "but the model reads follower,driver" in result.output
+
+
+@needs_spawn
+def test_mqtt_rows_per_topic_equal_lone_predictors(multi, rows, tmp_path):
+    from mqtt_broker import Client, Mosquitto, require_mqtt
+
+    paho = require_mqtt()
+    names = read_manifest(multi).columns.features
+    broker = Mosquitto(tmp_path / "broker").start()
+    bridge = None
+    try:
+        out = Client(paho, broker.port, "predictions/#")
+        bridge = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", str(multi), "--variant",
+                                   "tflite-float32", "--mqtt", broker.url, "--subscribe", "sensors/#", "--state-file",
+                                   str(tmp_path / "state.npz")], stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        publisher = Client(paho, broker.port)
+        series = {f"sensors/{k}": rows[10 * k: 10 * k + 25] for k in range(5)}
+        for t in range(25):
+            for topic, table in series.items():
+                if t % 2:  # an object naming the columns, or an array in the model's order
+                    publisher.publish(topic, {"ts": t, **dict(zip(names, map(float, table[t])))})
+                else:
+                    publisher.publish(topic, [float(v) for v in table[t]] if t % 4 else
+                                      {"ts": t, names[0]: float(table[t][0]), names[1]: float(table[t][1])})
+        publisher.publish("sensors/0", {"ts": 99, names[0]: 1.0})  # a column missing: logged, skipped
+        assert out.wait_for(5 * 25), f"{out.count()} predictions"
+        for topic, table in series.items():
+            expected = _loadable(multi, "tflite-float32").run(table).reshape(25, 2)
+            got = [m["prediction"] for m in out.received[f"predictions/{topic}"]]
+            assert len(got) == 25
+            for g, e in zip(got, expected):
+                if np.isnan(e).all():
+                    assert g == {"follower+1": None, "follower+2": None}
+                else:
+                    assert [g["follower+1"], g["follower+2"]] == pytest.approx(e.tolist(), abs=1e-6)
+        publisher.close()
+        out.close()
+    finally:
+        if bridge is not None:
+            bridge.terminate()
+            text = bridge.communicate(timeout=30)[1]
+        broker.stop()
+    assert "lacks driver" in text
