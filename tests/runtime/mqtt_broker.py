@@ -10,11 +10,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from runtime_env import INT8
 
 
 def mosquitto_binary() -> str | None:
@@ -127,3 +130,35 @@ class Client:
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class BridgeProcess:
+    """``edgernn stream --mqtt`` in a subprocess, its stderr collected line by line."""
+
+    def __init__(self, bundle, url: str, *extra: str, subscribe: str = "sensors/#", variant: str = INT8):
+        self.args = [sys.executable, "-m", "edgernn", "stream", str(bundle), "--variant", variant, "--mqtt", url,
+                     "--subscribe", subscribe, *extra]
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.text().count(text) < count:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the bridge never said {text!r} ({count}x):\n{self.text()}")
+            time.sleep(0.02)
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=30)
+        self._reader.join(5)
+        return code

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
-from mqtt_broker import Client, Mosquitto, free_port, require_mqtt
+from mqtt_broker import BridgeProcess, Client, Mosquitto, free_port, require_mqtt
 from runtime_env import INT8, needs_spawn
 
 pytestmark = needs_spawn
@@ -35,38 +35,6 @@ def broker(paho, tmp_path):
     server = Mosquitto(tmp_path / "broker").start()
     yield server
     server.stop()
-
-
-class BridgeProcess:
-    """``edgernn stream --mqtt`` in a subprocess, its stderr collected line by line."""
-
-    def __init__(self, bundle, url: str, *extra: str, subscribe: str = "sensors/#"):
-        self.args = [*CLI, "stream", str(bundle), "--variant", INT8, "--mqtt", url, "--subscribe", subscribe,
-                     *extra]
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, count: int = 1, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while self.text().count(text) < count:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the bridge never said {text!r} ({count}x):\n{self.text()}")
-            time.sleep(0.02)
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=30)
-        self._reader.join(5)
-        return code
 
 
 def _values(sine_values, topics: int, steps: int) -> dict[str, np.ndarray]:

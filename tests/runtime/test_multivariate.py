@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -140,7 +137,7 @@ def test_stream_cli_rows_with_a_header(multi, rows, runner, tmp_path):
 
 @needs_spawn
 def test_mqtt_rows_per_topic_equal_lone_predictors(multi, rows, tmp_path):
-    from mqtt_broker import Client, Mosquitto, require_mqtt
+    from mqtt_broker import BridgeProcess, Client, Mosquitto, require_mqtt
 
     paho = require_mqtt()
     names = read_manifest(multi).columns.features
@@ -148,10 +145,9 @@ def test_mqtt_rows_per_topic_equal_lone_predictors(multi, rows, tmp_path):
     bridge = None
     try:
         out = Client(paho, broker.port, "predictions/#")
-        bridge = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", str(multi), "--variant",
-                                   "tflite-float32", "--mqtt", broker.url, "--subscribe", "sensors/#", "--state-file",
-                                   str(tmp_path / "state.npz")], stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)
+        bridge = BridgeProcess(multi, broker.url, "--state-file", str(tmp_path / "state.npz"),
+                               variant="tflite-float32")
+        bridge.wait_for("subscribed to sensors/#")
         publisher = Client(paho, broker.port)
         series = {f"sensors/{k}": rows[10 * k: 10 * k + 25] for k in range(5)}
         for t in range(25):
@@ -162,7 +158,7 @@ def test_mqtt_rows_per_topic_equal_lone_predictors(multi, rows, tmp_path):
                     publisher.publish(topic, [float(v) for v in table[t]] if t % 4 else
                                       {"ts": t, names[0]: float(table[t][0]), names[1]: float(table[t][1])})
         publisher.publish("sensors/0", {"ts": 99, names[0]: 1.0})  # a column missing: logged, skipped
-        assert out.wait_for(5 * 25), f"{out.count()} predictions"
+        assert out.wait_for(5 * 25), f"{out.count()} predictions:\n{bridge.text()}"
         for topic, table in series.items():
             expected = _loadable(multi, "tflite-float32").run(table).reshape(25, 2)
             got = [m["prediction"] for m in out.received[f"predictions/{topic}"]]
@@ -176,7 +172,6 @@ def test_mqtt_rows_per_topic_equal_lone_predictors(multi, rows, tmp_path):
         out.close()
     finally:
         if bridge is not None:
-            bridge.terminate()
-            text = bridge.communicate(timeout=30)[1]
+            bridge.stop()
         broker.stop()
-    assert "lacks driver" in text
+    assert "lacks driver" in bridge.text()
