@@ -134,10 +134,13 @@ class ModelMetadata:
         record = None if record is None else _data_record(record, check)
         if record is not None:
             features = len(columns.inputs) if columns else 1
-            if record.features != features or any(
-                    len(v) % features for v in (record.test_values, record.train_values, record.val_values)):
-                raise ModelError(f"{where}: data holds rows of {record.features} values, but the model takes "
-                                 f"{features} feature(s)")
+            if record.features != features:
+                raise ModelError(f"{where}: data.features is {record.features}, but "
+                                 f"{'its columns name' if columns else 'a model without columns takes'} {features}")
+            for key in ("test_values", "train_values", "val_values"):
+                if len(getattr(record, key)) % features:
+                    raise ModelError(f"{where}: data.{key} holds {len(getattr(record, key))} values, not whole rows "
+                                     f"of {features}")
         return cls(mode, window if mode is Mode.WINDOW else None, check.get(data, "cell", str, None),
                    check.count(data, "units", None, low=1), check.count(data, "layers", None, low=1), preprocessing,
                    check.get(data, "difference_reason", str, ""), check.count(data, "seed", None, low=-(1 << 63)),

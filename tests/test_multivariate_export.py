@@ -143,7 +143,7 @@ def test_rows_with_a_gap_and_wrong_shapes(streaming_bundle, tmp_path):
     assert np.isnan(predictor.step([np.nan, 1.0])).all()  # a row with a value missing is skipped
     for key, value in predictor.state.items():
         np.testing.assert_array_equal(value, state[key])
-    with pytest.raises(EdgernnError, match="2 value"):
+    with pytest.raises(EdgernnError, match="2 number"):
         predictor.step([1.0, 2.0, 3.0])
     predictor.save_state(tmp_path / "s.npz")
     again = StreamingPredictor.load(bundle, "tflite-float32")
@@ -227,3 +227,22 @@ def test_export_cli_names_what_is_missing(window_model, runner, tmp_path):
                                  str(tmp_path / "rows.npy")])
     assert result.exit_code == 2 and "give --columns" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_altered_columns_are_caught_by_the_host_verify(streaming_bundle, tmp_path):
+    """On a host the float model is decoded with the manifest's columns, so the manifest must reproduce the
+    outputs stored at export (a user's own model: the manifest is its only description)."""
+    import shutil
+
+    from edgernn.verification import verify
+
+    bundle, _, rows = streaming_bundle
+    altered = tmp_path / "altered"
+    shutil.copytree(bundle, altered)
+    manifest = json.loads((altered / "manifest.json").read_text())
+    manifest["columns"]["outputs"][0]["offset"] = 0.5
+    (altered / "manifest.json").write_text(json.dumps(manifest))
+    np.savetxt(tmp_path / "rows.csv", rows, delimiter=",", header="a,b", comments="")
+    with pytest.raises(BundleError, match="do not reproduce the float model's outputs stored at export"):
+        verify(altered, data=tmp_path / "rows.csv", steps=200)
+    assert verify(bundle, data=tmp_path / "rows.csv", steps=200).variants  # the bundle as exported is measured

@@ -92,9 +92,10 @@ class Columns:
 
     def decode(self, outputs: np.ndarray, latest: np.ndarray) -> np.ndarray:
         """Model outputs ``[..., K*H]`` to raw predictions, given each stream's latest raw row ``[..., F]``."""
-        raw = outputs * self._out_divisor + self._out_offset
-        for k, source in self._relative:
-            raw[..., k] += latest[..., source]
+        with np.errstate(over="ignore", invalid="ignore"):  # a crafted scale overflows to inf: reported as such
+            raw = outputs * self._out_divisor + self._out_offset
+            for k, source in self._relative:
+                raw[..., k] += latest[..., source]
         return raw
 
     def transform(self, rows: np.ndarray) -> np.ndarray:

@@ -50,12 +50,20 @@ def values_per_stream(x, streams: int) -> np.ndarray:
 
 
 def rows_per_stream(x, streams: int, features: int) -> np.ndarray:
-    """``x`` as ``[streams, features]`` float64 (one row of F values per stream), or a one-line EdgernnError."""
-    rows = np.array(x, dtype=np.float64)
-    if rows.size != streams * features or (rows.ndim > 1 and rows.shape[-1] != features):
-        raise EdgernnError(f"step expects {features} value(s) per stream for {streams} stream(s) "
-                           f"(shape [{features}]{'' if streams == 1 else f' or [{streams}, {features}]'}), "
-                           f"got shape {list(rows.shape)}")
+    """``x`` as ``[streams, features]`` float64 (one row of F numbers per stream), or a one-line EdgernnError."""
+    wanted = f"{features} number(s) per stream for {streams} stream(s)"
+    if isinstance(x, (str, bytes, dict, set)):
+        raise EdgernnError(f"step expects {wanted}, got {type(x).__name__}")
+    try:
+        given = np.asarray(x)
+    except (TypeError, ValueError):
+        raise EdgernnError(f"step expects {wanted}, got a ragged or non-numeric sequence") from None
+    if given.dtype.kind not in "biuf":
+        raise EdgernnError(f"step expects {wanted}, got {given.dtype} values")
+    rows = given.astype(np.float64)
+    if rows.size != streams * features or rows.ndim > 2 or (rows.ndim > 1 and rows.shape[-1] != features):
+        raise EdgernnError(f"step expects {wanted} (shape [{features}]"
+                           f"{'' if streams == 1 else f' or [{streams}, {features}]'}), got shape {list(rows.shape)}")
     return rows.reshape(streams, features)
 
 
@@ -431,10 +439,14 @@ class StreamingPredictor:
         """One stream, every value finite and within its guard, the previous row known (when differencing): the
         row path in Python floats around one backend call (cheaper than numpy on a row of a few values). None:
         take the general path (which also reports what is wrong with ``x``)."""
-        try:
-            row = x.tolist() if isinstance(x, np.ndarray) and x.ndim == 1 else [float(v) for v in x]
-        except (TypeError, ValueError):
-            return None
+        if isinstance(x, np.ndarray):
+            if x.ndim != 1 or x.dtype.kind not in "iuf":
+                return None
+            row = x.tolist()
+        elif type(x) in (list, tuple) and all(isinstance(v, (int, float)) for v in x):
+            row = [float(v) for v in x]
+        else:
+            return None  # anything else: the general path takes it or says what is wrong
         if len(row) != self.features:
             return None
         sub, le = operator.sub, operator.le

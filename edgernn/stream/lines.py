@@ -13,11 +13,11 @@ with ``--json-lines`` one JSON object naming each output.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 
+from edgernn.runtime import safe_json
 from edgernn.runtime.errors import EdgernnError
 
 ANOMALY_LEVEL = 0.99  # --anomalies without --interval
@@ -27,14 +27,19 @@ def number(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.9g}"
 
 
-def parse_value(raw: bytes) -> tuple[float | None, str | None]:
-    """A line's value, or (None, why it is not one); (None, None) for a blank line."""
+def line_text(raw: bytes) -> tuple[str | None, str | None]:
+    """A line's text, stripped, or (None, why it is not text)."""
     try:
-        text = raw.decode("utf-8").strip()
+        return raw.decode("utf-8").strip(), None
     except UnicodeDecodeError:
         return None, f"{raw[:40]!r} is not UTF-8 text"
+
+
+def parse_value(raw: bytes) -> tuple[float | None, str | None]:
+    """A line's value, or (None, why it is not one); (None, None) for a blank line."""
+    text, problem = line_text(raw)
     if not text:
-        return None, None
+        return None, problem
     try:
         return float(text), None
     except ValueError:
@@ -58,7 +63,7 @@ class PlainLines:
     def __call__(self, value: float, line: int) -> tuple[str, str | None]:
         prediction = self._step(value)
         if self._json:
-            return json.dumps({"prediction": None if math.isnan(prediction) else prediction}) + "\n", None
+            return safe_json.dumps({"prediction": prediction}, non_finite="null") + "\n", None
         return number(prediction) + "\n", None
 
 
@@ -80,17 +85,17 @@ class RowLines:
         Raises:
             HeaderMismatch: line 1 names columns, but not the model's in its order.
         """
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            return None, f"{raw[:40]!r} is not UTF-8 text"
+        text, problem = line_text(raw)
+        if line == 1 and text:
+            text = text.lstrip("\ufeff")  # a byte order mark, as spreadsheets write one
         if not text:
-            return None, None
+            return None, problem
         cells = [c.strip() for c in text.split(",")]
         try:
-            row = np.array([float(c) for c in cells])
+            row = np.array([math.nan if c.lower() in MISSING else float(c) for c in cells])
         except ValueError:
-            if line == 1 and not any(_is_number(c) for c in cells):
+            if line == 1 and all(any(ch.isalpha() for ch in c) for c in cells):  # names, not numbers
+                cells = [c.strip('"\'') for c in cells]
                 if cells != self._features:
                     raise HeaderMismatch(f"the input's header names {','.join(cells)[:200]}, but the model reads "
                                          f"{','.join(self._features)} (in that order)") from None
@@ -104,7 +109,7 @@ class RowLines:
     def __call__(self, row, line: int) -> tuple[str, str | None]:
         out = np.asarray(self._step(row), dtype=np.float64).reshape(-1)
         if self._json:
-            return json.dumps({n: None if math.isnan(v) else float(v) for n, v in zip(self._names, out)}) + "\n", None
+            return safe_json.dumps(dict(zip(self._names, out.tolist())), non_finite="null") + "\n", None
         return ",".join(number(float(v)) for v in out) + "\n", None
 
     def header(self) -> str:
@@ -112,12 +117,8 @@ class RowLines:
         return ",".join(self._names) + "\n"
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+# a missing value in a row (a gap: skipped, or held with --on-nan hold): the cells training fills as gaps
+MISSING = ("", "na", "nan", "n/a", "null", "none", "-")
 
 
 class IntervalLines:

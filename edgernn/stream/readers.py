@@ -210,6 +210,19 @@ class FileLines:
         os.close(self._fd)
 
 
+PAGE = 4096
+
+
+def _pipe_capacity(fd: int) -> int:
+    """The pipe's capacity in bytes (Linux ``F_GETPIPE_SZ``; 64 KiB, the default, where it cannot be read)."""
+    import fcntl
+
+    try:
+        return fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    except OSError:
+        return 65536
+
+
 def _tee():
     """libc's ``tee(2)``, or None where there is none (not Linux)."""
     try:
@@ -234,6 +247,9 @@ class StreamLines:
         if self._tee is not None:
             self._scratch = os.pipe()
             os.set_blocking(self._scratch[0], False)
+            # a pipe holds at most its capacity, less up to a page already read from its first buffer: a line
+            # without newline that fills it can never grow to MAX_LINE (the writer waits), so take it from here
+            self._longest = min(MAX_LINE, _pipe_capacity(fd) - PAGE)
 
     def position(self) -> dict:
         return {"kind": "stream"}
@@ -282,7 +298,7 @@ class StreamLines:
                     return  # every writer has gone and the pipe is empty
                 self._peeked = seen
             newline = self._peeked.find(b"\n")
-            if newline < 0 and len(self._peeked) < MAX_LINE:
+            if newline < 0 and len(self._peeked) < self._longest:
                 # only part of a line was seen: once the writers are gone nothing more can come, so look once
                 # more (the rest may have arrived since) and take what is left as the last line; until then wait
                 if self._writers_gone():

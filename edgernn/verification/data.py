@@ -77,7 +77,40 @@ def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
                       f"stored reference ({values.shape[0]} steps recorded at export from {entry.source or '?'})", test)
     model, metadata = reference_model(bundle)
     manifest = bundle.manifest
+    if manifest.columns is not None:
+        _check_columns(bundle, model, metadata)
     values, name, test = _series(metadata, data, column, steps, manifest.preprocessing.difference, manifest.columns)
     train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None
     reference = float_reference(model, metadata, values, manifest.columns, manifest.model.raw_window)
     return Replay(values, reference, name, test, train_rmse)
+
+
+CHECKED_STEPS = 200  # stored reference steps a user's own model is held to
+
+
+def _check_columns(bundle, model, metadata) -> None:
+    """The manifest's columns decode the float model on the host, so they must be the model's own: those in its
+    hash-checked metadata (edgernn's models), or those that reproduce the outputs stored at export (a user's
+    own model, whose only description is the manifest). Raises BundleError (one line) for an altered manifest."""
+    from edgernn.runtime.errors import BundleError
+
+    columns = bundle.manifest.columns
+    if metadata is not None:
+        if metadata.columns is None or _without_ranges(metadata.columns) != _without_ranges(columns):
+            raise BundleError("manifest.json's columns differ from the model's own (model.keras): the bundle "
+                              "was altered after export; export it again")
+        return
+    values, stored = bundle.reference_data()
+    again = float_reference(model, None, values[:CHECKED_STEPS], columns, bundle.manifest.model.raw_window)
+    span = np.nanmax(stored, axis=0) - np.nanmin(stored, axis=0)
+    error = np.abs(again - stored[:CHECKED_STEPS]) / np.where(span > 0, span, 1.0)
+    if not np.array_equal(np.isnan(again), np.isnan(stored[:CHECKED_STEPS])) or np.nanmax(error, initial=0) > 1e-4:
+        raise BundleError("manifest.json's columns do not reproduce the float model's outputs stored at export "
+                          "(reference.npz): the bundle was altered after export; export it again")
+
+
+def _without_ranges(columns) -> dict:
+    data = columns.to_dict()
+    for item in data["inputs"]:
+        item.pop("range", None)
+    return data

@@ -121,7 +121,7 @@ def _per_output(row: VariantResult, columns, values, predicted, reference) -> No
     row.vs_float = {k: v for k, v in figures.items() if k not in ("drift", "task_rmse")}
     row.vs_float["output"] = worst
     row.drift = float(max((f["drift"] for f in row.per_output.values()), key=_badness))  # NaN: unmeasurable, fails
-    row.task_rmse = figures["task_rmse"]
+    row.task_rmse = next(iter(row.per_output.values()))["task_rmse"]  # the first output's, for every variant alike
 
 
 def _badness(value: float) -> float:

@@ -58,8 +58,10 @@ def _notes(row, label: str) -> list[str]:
     if row.note:
         lines.append(f"  {label}: {row.note}")
     if len(row.per_output) > 1:
-        per = ", ".join(f"{name} {f['nrmse_pct']:.3g}% (drift {f['drift']:.2f})" for name, f in row.per_output.items())
-        lines.append(f"  {label}: NRMSE per output: {per}")
+        per = ", ".join(f"{name} {f['nrmse_pct']:.3g}% (drift {f['drift']:.2f}, task RMSE {f['task_rmse']:.4g})"
+                        for name, f in row.per_output.items())
+        lines.append(f"  {label}: per output (the row shows the worst NRMSE and drift, the first output's task "
+                     f"RMSE): {per}")
     if row.coverage:
         levels = ", ".join(f"{level}: {100 * share:.1f}%" for level, share in row.coverage.items())
         width = row.interval_width.get(COVERAGE_LEVEL)

@@ -100,9 +100,9 @@ def test_gaps_hold_and_bad_rows(multi, rows):
     for key, value in skip.state.items():
         np.testing.assert_array_equal(value, before[key])
     assert np.isfinite(hold.step([math.nan, rows[20][1]])).all()  # the follower's last value held
-    with pytest.raises(EdgernnError, match="2 value"):
+    with pytest.raises(EdgernnError, match="2 number"):
         skip.step([1.0, 2.0, 3.0])
-    with pytest.raises(EdgernnError, match="2 value"):
+    with pytest.raises(EdgernnError, match="2 number"):
         skip.step(1.0)
 
 
@@ -175,3 +175,30 @@ def test_mqtt_rows_per_topic_equal_lone_predictors(multi, rows, tmp_path):
             bridge.stop()
         broker.stop()
     assert "lacks driver" in bridge.text()
+
+
+def test_rows_that_are_not_numbers_are_refused_in_one_line(multi):
+    predictor = _loadable(multi, "tflite-float32")
+    for bad in ("00", b"\x00\x00", np.array(["0.1", "0.3"]), [[0.1], [0.2, 0.3]], {"a": 1.0}, [1 + 1j, 0.3],
+                np.zeros((1, 1, 2)), np.array([0.1, None])):
+        with pytest.raises(EdgernnError, match="step expects 2 number"):
+            predictor.step(bad)
+    assert predictor.steps == 0
+
+
+def test_stream_rows_gaps_bom_and_separators(multi, rows, runner, tmp_path):
+    names = read_manifest(multi).columns.features
+    body = "\n".join(",".join(f"{v:.6f}" for v in row) for row in rows[:10])
+    gap = f"{rows[10][0]:.6f},\n"  # the second column missing: held with --on-nan hold
+    (tmp_path / "in.csv").write_text("\ufeff" + ",".join(f'"{n}"' for n in names) + "\n" + body + "\n" + gap,
+                                     encoding="utf-8")
+    result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "in.csv"), "--variant", "tflite-float32",
+                                 "--on-nan", "hold", "--json-lines"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 11 and None not in lines[-1].values()
+    result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "in.csv"), "--variant", "tflite-float32"])
+    assert result.stdout.splitlines()[-1] == "nan,nan"  # skipped without --on-nan hold
+    (tmp_path / "semi.csv").write_text("0.1;0.3\n" + body + "\n")
+    result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "semi.csv"), "--variant", "tflite-float32"])
+    assert result.exit_code == 0 and "line 1: '0.1;0.3' is not a row of 2 numbers; skipped" in result.output

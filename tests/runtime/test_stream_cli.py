@@ -121,3 +121,15 @@ def test_intervals_on_the_command_line(bundles, tmp_path):
                           (["--adaptive"], "--adaptive needs")):
         bad = run_cli(["stream", str(bundles["sine"]), *args], "0.1\n")
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_a_line_as_long_as_the_pipe_after_a_short_one_does_not_hang(bundles, tmp_path):
+    """After a short line is read, a pipe holds a page less than its capacity: a line filling it (no newline in
+    sight, the writer blocked) is taken as a too-long line instead of waited on forever."""
+    source = tmp_path / "in.txt"
+    source.write_text("0.1000000\n" + "9" * 65530 + "\n0.2\n")  # the long line does not fit after the first
+    result = subprocess.run(f"cat {source} | {sys.executable} -m edgernn stream {bundles['sine']} --variant "
+                            "tflite-float32", shell=True, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] != "nan" and lines[-1] != "nan"  # the readings around the long line are predicted
