@@ -35,13 +35,20 @@ def line_text(raw: bytes) -> tuple[str | None, str | None]:
         return None, f"{raw[:40]!r} is not UTF-8 text"
 
 
+def strict_float(text: str) -> float:
+    """``float`` without what Python adds to a plain number: ``1_000`` and non-ASCII digits are not readings."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(text)
+    return float(text)
+
+
 def parse_value(raw: bytes) -> tuple[float | None, str | None]:
     """A line's value, or (None, why it is not one); (None, None) for a blank line."""
     text, problem = line_text(raw)
     if not text:
         return None, problem
     try:
-        return float(text), None
+        return strict_float(text), None
     except ValueError:
         return None, f"{text[:40]!r} is not a number"
 
@@ -92,7 +99,7 @@ class RowLines:
             return None, problem
         cells = [c.strip() for c in text.split(",")]
         try:
-            row = np.array([math.nan if c.lower() in MISSING else float(c) for c in cells])
+            row = np.array([math.nan if c.lower() in MISSING else strict_float(c) for c in cells])
         except ValueError:
             if line == 1 and all(any(ch.isalpha() for ch in c) for c in cells):  # names, not numbers
                 cells = [c.strip('"\'') for c in cells]

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from edgernn.runtime import safe_json
 from edgernn.runtime.errors import quoted
-from edgernn.stream.lines import parse_value
+from edgernn.stream.lines import parse_value, strict_float
 
 MAX_PAYLOAD = 65536  # a sensor reading is tens of bytes; anything this long is not one
 
@@ -63,7 +63,7 @@ def _row(payload: bytes, columns: list[str], time_field: str) -> Reading:
     if head not in (b"{", b"["):
         try:
             cells = payload.decode("utf-8").strip().split(",")
-            row = tuple(float(c) for c in cells)
+            row = tuple(strict_float(c) for c in cells)
         except (UnicodeDecodeError, ValueError):
             raise BadPayload(f"it is not {len(columns)} comma-separated numbers ({','.join(columns)})") from None
         if len(row) != len(columns):

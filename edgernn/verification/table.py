@@ -23,7 +23,7 @@ def format_table(result: VerifyResult) -> str:
              f"{'task RMSE':>11}  result"]
     for row in result.variants:
         m = row.vs_float
-        figures = (f"{m['nrmse_pct']:>10.4f}{m['max_abs']:>10.3g}{row.drift:>7.2f}{row.task_rmse:>11.4g}"
+        figures = (f" {m['nrmse_pct']:>9.4f} {m['max_abs']:>9.3g} {row.drift:>6.2f} {row.task_rmse:>10.4g}"
                    if m else f"{'-':>10}{'-':>10}{'-':>7}{'-':>11}")
         verdict = "PASS" if row.passed else ("SKIP: " if row.skipped else "INCOMPATIBLE: " if row.incompatible
                                              else "FAIL: ") + "; ".join(row.reasons)
