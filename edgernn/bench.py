@@ -73,9 +73,6 @@ def _inputs(steps: int, features: int = 1) -> np.ndarray:
     return np.sin(2 * np.pi * (t[:, None] + 5 * np.arange(features)) / 40.0)
 
 
-def _features(manifest) -> int:
-    return manifest.features if manifest.columns is not None else 1
-
 
 def time_steps(step, values: np.ndarray) -> np.ndarray:
     """Per-call latencies in microseconds after ``WARMUP`` calls."""
@@ -106,7 +103,7 @@ def raw_floor(bundle: Path, steps: int) -> float | None:
     pairs = [(inputs[i]["index"], outputs[o]["index"]) for i, o in entry.state_pairs]
     y_index = outputs["y"]["index"]
     states = [np.zeros(inputs[i]["shape"], np.float32) for i, _ in entry.state_pairs]
-    features = _features(manifest)
+    features = manifest.features
     x = np.zeros((1, features), np.float32)
 
     def step(value):
@@ -139,7 +136,7 @@ def monitor_cost(bundle: Path, variant: str, backend: str, values: np.ndarray) -
 def streams_comparison(bundle: Path, variant: str, backend: str, streams: int, steps: int) -> tuple[float, float]:
     """Stream-steps per second: ``streams`` streams in one predictor vs ``streams`` separate predictors."""
     many = StreamingPredictor.load(bundle, variant, backend=backend, streams=streams)
-    values = _inputs(steps, _features(many.manifest))
+    values = _inputs(steps, many.manifest.features)
     block = np.repeat(values[:, None], streams, axis=1)  # [steps, streams] or [steps, streams, F]
     for row in block[:20]:
         many.step(row)
@@ -198,7 +195,7 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
         chosen = list(backends)
     else:
         chosen = installed()
-    values = _inputs(steps, _features(manifest))
+    values = _inputs(steps, manifest.features)
     rows, skipped = [], []
     for name in names:
         entry = manifest.variants[name]

@@ -302,16 +302,22 @@ class StreamingPredictor:
         values = values_per_stream(x, self.streams)
         if self._fast:
             return self._step_one(float(values[0]))
-        good = np.isfinite(values)
-        if not good.all():
-            if self.on_nan == "raise":
-                raise EdgernnError(f"non-finite input {values[~good].tolist()} (on_nan='raise')")
-            if self.on_nan == "hold":
-                values = np.where(good, values, self._last)
-                good = np.isfinite(values)
+        values, good = self._apply_on_nan(values)
         predictions = self._step_window(values, good) if self._window else self._step_streams(values, good)
         self.steps += 1
         return predictions
+
+    def _apply_on_nan(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``values`` (per stream, or rows) with ``on_nan`` applied to their non-finite entries (raise; hold: the
+        stream's last value; skip: left as they are), and which entries are finite now."""
+        finite = np.isfinite(values)
+        if not finite.all():
+            if self.on_nan == "raise":
+                raise EdgernnError(f"non-finite input {values[~finite].tolist()} (on_nan='raise')")
+            if self.on_nan == "hold":
+                values = np.where(finite, values, self._last)
+                finite = np.isfinite(values)
+        return values, finite
 
     def _step_one(self, value: float) -> float:
         """The scalar fast path: one stream of a streaming model (Python floats: cheaper than numpy scalars)."""
@@ -419,13 +425,8 @@ class StreamingPredictor:
         self._settle_row()
         self._previous = None  # the row path re-reads the last row after the general path
         rows = rows_per_stream(x, self.streams, self.features)
-        finite = np.isfinite(rows)
-        if not finite.all():
-            if self.on_nan == "raise":
-                raise EdgernnError(f"non-finite input {rows[~finite].tolist()} (on_nan='raise')")
-            if self.on_nan == "hold":
-                rows = np.where(finite, rows, self._last)
-        good = np.isfinite(rows).all(axis=1)  # a row with a value missing is skipped (or held above)
+        rows, finite = self._apply_on_nan(rows)
+        good = finite.all(axis=1)  # a row with a value missing is skipped (or held above)
         with np.errstate(over="ignore", invalid="ignore"):
             out = self._window_rows(rows, good) if self._window else self._stream_rows(rows, good)
         self.steps += 1
