@@ -45,6 +45,7 @@ class BenchResult:
     steps: int
     rows: list[Latency]
     raw_floor_us: float | None = None  # tflite-float32 on litert driven by hand
+    wrapped_us: float | None = None  # the same through StreamingPredictor.step, interleaved with it
     wrapper_overhead: float | None = None  # StreamingPredictor.step / raw floor
     streams: int = 0
     one_predictor_steps_per_s: float | None = None  # stream-steps per second, N streams in one predictor
@@ -87,8 +88,9 @@ def time_steps(step, values: np.ndarray) -> np.ndarray:
     return times / 1000.0
 
 
-def raw_floor(bundle: Path, steps: int) -> float | None:
-    """Median µs per step of ``FLOOR_VARIANT`` on LiteRT driven directly: set_tensor, invoke, get_tensor."""
+def _raw_step(bundle: Path):
+    """One step of ``FLOOR_VARIANT`` on LiteRT driven directly (set_tensor, invoke, get_tensor), as a function of
+    the input value (or row); None when the bundle has no such variant or LiteRT is not installed."""
     opened = Bundle.open(bundle)
     manifest = opened.manifest
     entry = manifest.variants.get(FLOOR_VARIANT)
@@ -103,20 +105,62 @@ def raw_floor(bundle: Path, steps: int) -> float | None:
     pairs = [(inputs[i]["index"], outputs[o]["index"]) for i, o in entry.state_pairs]
     y_index = outputs["y"]["index"]
     states = [np.zeros(inputs[i]["shape"], np.float32) for i, _ in entry.state_pairs]
-    features = manifest.features
-    x = np.zeros((1, features), np.float32)
+    x = np.zeros((1, manifest.features), np.float32)
+    set_tensor, get_tensor, invoke = interpreter.set_tensor, interpreter.get_tensor, interpreter.invoke
+
+    if len(pairs) == 1:  # one state (SimpleRNN, GRU): the calls written out, as a user would by hand
+        (state_in, state_out), = pairs
+        state = states[0]
+
+        def step(value):
+            nonlocal state
+            x[0] = value
+            set_tensor(x_index, x)
+            set_tensor(state_in, state)
+            invoke()
+            state = get_tensor(state_out)
+            return get_tensor(y_index)[0, 0]
+
+        return step
 
     def step(value):
         nonlocal states
         x[0] = value
-        interpreter.set_tensor(x_index, x)
+        set_tensor(x_index, x)
         for (index, _), state in zip(pairs, states):
-            interpreter.set_tensor(index, state)
-        interpreter.invoke()
-        states = [interpreter.get_tensor(out) for _, out in pairs]
-        return interpreter.get_tensor(y_index)[0, 0]
+            set_tensor(index, state)
+        invoke()
+        states = [get_tensor(out) for _, out in pairs]
+        return get_tensor(y_index)[0, 0]
 
-    return float(np.median(time_steps(step, _inputs(steps, features))))
+    return step
+
+
+def interleaved_medians(first, second, values: np.ndarray) -> tuple[float, float]:
+    """Median µs per call of two step functions called in turn on each value (after ``WARMUP`` values): both
+    see the same moments of a machine whose speed drifts by more than the difference measured."""
+    for value in values[:WARMUP]:
+        first(value)
+        second(value)
+    times = np.empty((2, len(values) - WARMUP))
+    clock = time.perf_counter_ns
+    for i, value in enumerate(values[WARMUP:]):
+        start = clock()
+        first(value)
+        middle = clock()
+        second(value)
+        times[:, i] = middle - start, clock() - middle
+    return float(np.median(times[0])) / 1000.0, float(np.median(times[1])) / 1000.0
+
+
+def raw_floor_and_step(bundle: Path, steps: int) -> tuple[float, float] | None:
+    """Median µs per step of ``FLOOR_VARIANT`` on LiteRT driven by hand, and through ``StreamingPredictor``,
+    interleaved step by step. None: no floor here (no such variant, or LiteRT not installed)."""
+    raw = _raw_step(bundle)
+    if raw is None:
+        return None
+    wrapped = StreamingPredictor.load(bundle, FLOOR_VARIANT, backend="litert").step
+    return interleaved_medians(raw, wrapped, _inputs(steps, read_manifest(bundle).features))
 
 
 def monitor_cost(bundle: Path, variant: str, backend: str, values: np.ndarray) -> dict | None:
@@ -215,10 +259,11 @@ def bench(bundle, variants=None, backends=None, steps: int = 2000, streams: int 
         raise BackendError(f"nothing to measure: no variant of {', '.join(names) or '(none)'} runs on "
                            f"{', '.join(chosen)} here" + (f" ({why})" if why else ""))
     result = BenchResult(str(bundle), steps, rows, skipped=skipped)
-    floor = raw_floor(bundle, steps)
-    wrapped = next((r.median_us for r in rows if r.variant == FLOOR_VARIANT and r.backend == "litert"), None)
-    if floor and wrapped:
-        result.raw_floor_us, result.wrapper_overhead = floor, wrapped / floor
+    measured = any(r.variant == FLOOR_VARIANT and r.backend == "litert" for r in rows)
+    floor = raw_floor_and_step(bundle, steps) if measured else None
+    if floor:
+        result.raw_floor_us, result.wrapped_us = floor
+        result.wrapper_overhead = result.wrapped_us / result.raw_floor_us
     primary = next((r for r in rows if r.backend != "numpy"), rows[0])
     if streams > 1:
         _compare_streams(result, bundle, rows, streams, min(steps, 500))
@@ -263,7 +308,8 @@ def format_table(result: BenchResult) -> str:
               if name not in measured or runs(backend_class(backend), variant(name))]  # not: numpy on int8...
     if result.wrapper_overhead:
         lines.append(f"raw interpreter floor (tflite-float32, litert, by hand): {result.raw_floor_us:.1f} us; "
-                     f"StreamingPredictor.step overhead {result.wrapper_overhead:.2f}x")
+                     f"through StreamingPredictor.step {result.wrapped_us:.1f} us ({result.wrapper_overhead:.2f}x; "
+                     "interleaved step by step)")
     if result.streams_speedup:
         lines.append(f"{result.streams} streams ({result.streams_variant}, {result.streams_backend}): one predictor "
                      f"{result.one_predictor_steps_per_s:,.0f} stream-steps/s vs {result.streams} predictors "

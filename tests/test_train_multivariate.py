@@ -208,3 +208,43 @@ def test_cli_train_multivariate(runner, trend_csv, tmp_path):
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines()[-1] == "error: column 'pressure' not in log.csv; columns: t, temp, hum, note"
     assert not (tmp_path / "x.keras").exists()
+
+
+@pytest.fixture(scope="session")
+def trend_bundle(trend_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trend-b") / "bundle"
+    edgernn.export(trend_model.model_path, out, variants="tflite-float32,tflite-int8", quiet=True)
+    return out
+
+
+@pytest.mark.parametrize("variant", ["tflite-float32", "tflite-int8"])
+@pytest.mark.parametrize("on_nan", ["skip", "hold"])
+def test_row_path_equals_the_general_path_with_differencing(trend_model, trend_bundle, variant, on_nan):
+    """The one-stream row path (compiled per model) gives what the array path gives, bit for bit, on a model with
+    a differenced column and relative outputs: rows as float64 and float32 arrays, lists, tuples, gaps, rows far
+    out of range, after a reset; the same states and out-of-range counts after."""
+    from edgernn.runtime import StreamingPredictor
+
+    _, metadata = load_model(trend_model.model_path)
+    rows = metadata.test_values[:150].copy()
+    rows[30, 0] = rows[31, 1] = np.nan
+    rows[60] *= 40.0  # outside the calibrated range of both columns
+    fast = StreamingPredictor.load(trend_bundle, variant, on_nan=on_nan)
+    general = StreamingPredictor.load(trend_bundle, variant, on_nan=on_nan)
+    general.step = general._step_multivariate  # the array path for every row
+    taken = []  # rows the row path handed to the array path
+    fast._step_multivariate = lambda x, path=fast._step_multivariate: taken.append(x) or path(x)
+    forms = [np.asarray, lambda r: r.tolist(), tuple, lambda r: r.astype(np.float32), list]  # list: numpy scalars
+    for i, row in enumerate(rows):
+        given = forms[i % len(forms)](row)
+        np.testing.assert_array_equal(fast.step(given), general.step(given))
+        if i == 45:
+            fast.reset(), general.reset()
+    for key, value in fast.state.items():
+        np.testing.assert_array_equal(value, general.state[key])
+    for key in ("out_of_range", "clipped"):
+        np.testing.assert_array_equal(fast.stats[key], general.stats[key])
+    assert fast.stats["out_of_range"].sum() >= 2  # the far row was counted, per column
+    # handed over: the first row, each gap and the row after it (no previous value), the far row and the one
+    # after it, the first row after the reset; every other row took the row path
+    assert 4 <= len(taken) <= 10

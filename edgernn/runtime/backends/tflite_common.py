@@ -4,7 +4,8 @@ the int8 diagnosis and the benchmarks all call it).
 
 Tensors are addressed through the ``serving_default`` signature's names, never the interpreter's tensor order;
 ``set_tensor``/``invoke``/``get_tensor`` on the signature's tensor indices measured faster than calling the
-signature runner, which builds dicts and checks shapes on every call.
+signature runner, which builds dicts and checks shapes on every call; they are written out per model
+(``compiled.unrolled_runner``), 0.6 us per step less than a loop over the tensors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.runtime.backends import tensor_order
+from edgernn.runtime.compiled import unrolled_runner
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.manifest import SIGNATURE
 from edgernn.runtime.quiet import silenced_stderr
@@ -43,7 +45,10 @@ def make_interpreter(content: bytes, backend: str = "litert", kernels: str = "xn
 
 
 class TFLiteBackend:
-    """A TFLite model resized to ``batch`` streams; subclasses say which interpreter class to use."""
+    """A TFLite model resized to ``batch`` streams; subclasses say which interpreter class to use.
+
+    ``run`` (the ``Backend`` protocol's) is set when the model loads: its set/invoke/get calls written out for
+    the model's tensors (``compiled.unrolled_runner``)."""
 
     name = "tflite"
     formats = ("tflite",)
@@ -122,19 +127,10 @@ class TFLiteBackend:
             interpreter.invoke()  # the delegate is applied (and announced) on the first invoke; state-free
         in_order, out_order = tensor_order(entry)
         self._interpreter = interpreter
-        self._set = interpreter.set_tensor
-        self._get = interpreter.get_tensor
-        self._invoke = interpreter.invoke
-        self._inputs = [inputs[name]["index"] for name in in_order]
-        self._outputs = [outputs[name]["index"] for name in out_order]
+        self.run = unrolled_runner(interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor,
+                                   [inputs[name]["index"] for name in in_order],
+                                   [outputs[name]["index"] for name in out_order], self._failed)
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        set_tensor = self._set
-        try:
-            for index, array in zip(self._inputs, inputs):
-                set_tensor(index, array)
-            self._invoke()
-        except (RuntimeError, ValueError) as exc:  # a model that loads but cannot run (e.g. damaged), one line
-            raise BackendError(f"{self.name} failed to run the model: {str(exc).splitlines()[0][:200]}") from None
-        get_tensor = self._get
-        return [get_tensor(index) for index in self._outputs]
+    def _failed(self, exc: Exception) -> BackendError:
+        """A model that loads but cannot run (e.g. damaged), in one line."""
+        return BackendError(f"{self.name} failed to run the model: {str(exc).splitlines()[0][:200]}")
