@@ -182,20 +182,29 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
                    scale=scale, force=force, quiet=as_json)
     if replacing:
         click.echo(f"replaced {out} (--force)", err=True)
-    metrics = result.metrics
     if as_json:
-        summary = {**metrics, "preprocessing": result.preprocessing.to_dict(),
-                   "difference_reason": result.metadata["difference_reason"],
-                   "model_path": str(result.model_path), "mode": result.metadata["mode"]}
-        if result.columns is not None:
-            summary["columns"] = result.columns.to_dict()
-        _json(summary)
+        _json(_train_summary(result))
         return
     kind = f"window {window}" if window else "streaming"
     click.echo(f"model: {result.model_path} ({cell}, {layers}x{units} units, {kind})")
     if result.columns is not None:
-        _echo_outputs(result.columns, metrics)
-        return
+        _echo_outputs(result.columns, result.metrics)
+    else:
+        _echo_test_errors(result.metrics)
+
+
+def _train_summary(result) -> dict:
+    """``train --json``: the metrics, the preprocessing and why, the model's path and mode (and columns)."""
+    summary = {**result.metrics, "preprocessing": result.preprocessing.to_dict(),
+               "difference_reason": result.metadata["difference_reason"],
+               "model_path": str(result.model_path), "mode": result.metadata["mode"]}
+    if result.columns is not None:
+        summary["columns"] = result.columns.to_dict()
+    return summary
+
+
+def _echo_test_errors(metrics: dict) -> None:
+    """A univariate model's test RMSE and MAE beside persistence's, and the verdict."""
     click.echo(f"test ({metrics['test_points']} points): RMSE {metrics['test_rmse']:.4g}  MAE {metrics['test_mae']:.4g}")
     click.echo(f"persistence baseline:  RMSE {metrics['persistence_rmse']:.4g}  MAE {metrics['persistence_mae']:.4g}")
     if metrics["persistence_rmse"] > 0:

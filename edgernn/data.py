@@ -163,7 +163,8 @@ def load_table(source: str, columns=None, time_column: str | None = None) -> Tab
 
     Args:
         source: a built-in (``counting``, ``sine``: one column; ``lagged``: ``follower``, ``driver``), a ``.csv``
-            with a header row, or a 1-D ``.npy`` file (one column, named after the file).
+            with a header row, a 1-D ``.npy`` file (one column, named after the file) or a 2-D one ``[rows, F]``
+            (columns named by their indices ``0``..``F-1``; see ``_npy_header``).
         columns: None or ``"all"`` for every numeric column (the time column left out), or a list of column names
             or 0-based indices (an int, or a string of digits that is no column's name), in the order wanted.
         time_column: CSV column to sort rows by (see ``load_series``).
@@ -184,9 +185,16 @@ def load_table(source: str, columns=None, time_column: str | None = None) -> Tab
     if path.suffix.lower() == ".npy" and path.is_file():
         if time_column:
             raise DataError("--time-column applies to CSV files only")
-        _select_columns([path.stem], columns, path.name, [0])
-        series = load_series(source)
-        return Table(series.values[:, None], (path.stem,), path.name, (series.filled,))
+        array = _read_npy(path, table=True)
+        if array.ndim == 1:
+            _select_columns([path.stem], columns, path.name, [0])
+            values, filled = _fill_gaps(array, path.name)
+            return Table(values[:, None], (path.stem,), path.name, (filled,))
+        header = _npy_header(array.shape[1], columns)
+        chosen = _select_columns(header, columns, path.name, list(range(len(header))))
+        filled = [_fill_gaps(array[:, i], f"{path.name} column {header[i]!r}") for i in chosen]
+        return Table(np.stack([values for values, _ in filled], axis=1), tuple(header[i] for i in chosen), path.name,
+                     tuple(count for _, count in filled))
     if path.suffix.lower() not in (".csv", ".txt") or not path.is_file():
         load_series(source)  # the same one-line refusal: missing, a directory, an unsupported type
     return _read_csv_table(path, columns, time_column)
@@ -203,6 +211,17 @@ def _read_csv_table(path: Path, requested, time_column: str | None) -> Table:
     filled = [_fill_gaps(raw[:, j], f"{name} column {header[i]!r}") for j, i in enumerate(chosen)]
     return Table(np.stack([values for values, _ in filled], axis=1), tuple(header[i] for i in chosen), name,
                  tuple(count for _, count in filled))
+
+
+def _npy_header(width: int, requested) -> list[str]:
+    """A 2-D .npy's column names: its indices ``0``..``F-1``; or, when exactly F names are asked for and none is an
+    index (a model's features, for calibration or verify data), those names in the array's column order: a .npy
+    has no header to check them against."""
+    header = [str(i) for i in range(width)]
+    if (isinstance(requested, (list, tuple)) and len(requested) == width
+            and all(isinstance(item, str) and not item.isdigit() for item in requested)):
+        return list(requested)
+    return header
 
 
 def _select_columns(header: list[str], requested, name: str, numeric: list[int],
@@ -238,7 +257,8 @@ def _column_position(header: list[str], item, name: str) -> int:
     return index
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, table: bool = False) -> np.ndarray:
+    """A .npy's numbers as float64: a 1-D series, or with ``table`` also a 2-D table ``[rows, columns]``."""
     name = path.name
     try:
         with path.open("rb") as handle:
@@ -257,8 +277,10 @@ def _read_npy(path: Path) -> np.ndarray:
         raise DataError(f"{name} is not a readable .npy array ({first_line(exc)})") from None
     if array.ndim == 2 and 1 in array.shape:
         array = array.reshape(-1)
-    if array.ndim != 1:
-        raise DataError(f"{name} holds an array of shape {array.shape}; expected a 1-D series")
+    if array.ndim != 1 and not (table and array.ndim == 2):
+        raise DataError(f"{name} holds an array of shape {array.shape}; expected a 1-D series"
+                        + (" or a 2-D table [rows, columns]" if table else
+                           " (a 2-D table [rows, columns] takes --columns)" if array.ndim == 2 else ""))
     dtype = array.dtype
     if dtype.names:
         raise DataError(f"{name} holds structured records (fields {_names(dtype.names)}); expected a plain numeric "

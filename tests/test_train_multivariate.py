@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.data import LAGGED_STEPS, load_table
+from edgernn.data import LAGGED_STEPS, load_series, load_table
 from edgernn.errors import DataError, ModelError
 from edgernn.model_metadata import ModelMetadata
 from edgernn.modeling import load_model
@@ -208,6 +208,43 @@ def test_cli_train_multivariate(runner, trend_csv, tmp_path):
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines()[-1] == "error: column 'pressure' not in log.csv; columns: t, temp, hum, note"
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_a_2d_npy_is_a_table(tmp_path):
+    """A 2-D .npy [rows, F]: columns named by index, gaps filled per column; a model's F feature names map to
+    its columns in order (a .npy has no header); a 1-D loader says a table takes --columns."""
+    table = np.stack([np.sin(np.arange(300) / 7), np.cos(np.arange(300) / 5), np.arange(300) / 300], axis=1)
+    table[10, 1] = table[20:22, 1] = np.nan
+    np.save(tmp_path / "t.npy", table)
+    loaded = load_table(str(tmp_path / "t.npy"))
+    assert loaded.names == ("0", "1", "2") and loaded.filled == (0, 3, 0) and np.isfinite(loaded.values).all()
+    np.testing.assert_array_equal(loaded.values[:, [0, 2]], table[:, [0, 2]])
+    assert load_table(str(tmp_path / "t.npy"), ["2", 0]).names == ("2", "0")
+    named = load_table(str(tmp_path / "t.npy"), ["temp", "hum", "p"])
+    assert named.names == ("temp", "hum", "p")
+    np.testing.assert_array_equal(named.values, loaded.values)
+    with pytest.raises(DataError, match=r"column 'temp' not in t.npy; columns: 0, 1, 2"):
+        load_table(str(tmp_path / "t.npy"), ["temp", "hum"])
+    with pytest.raises(DataError, match=r"shape \(300, 3\); expected a 1-D series \(a 2-D table \[rows, columns\] "
+                                        r"takes --columns\)"):
+        load_series(str(tmp_path / "t.npy"))
+
+
+def test_cli_train_and_export_from_a_2d_npy(runner, tmp_path):
+    from edgernn.cli import cli
+    from edgernn.runtime.manifest import read_manifest
+
+    rng = np.random.default_rng(0)
+    t = np.arange(600)
+    np.save(tmp_path / "t.npy", np.stack([np.sin(t / 9) + rng.normal(0, 0.05, 600), np.cos(t / 4)], axis=1))
+    result = runner.invoke(cli, ["train", "--data", str(tmp_path / "t.npy"), "--columns", "all", "--target", "0",
+                                 "--units", "4", "--epochs", "1", "--out", str(tmp_path / "m.keras")])
+    assert result.exit_code == 0, result.output
+    assert "inputs: 0, 1; outputs: 0" in result.output
+    exported = runner.invoke(cli, ["export", str(tmp_path / "m.keras"), "--out", str(tmp_path / "b"), "--variants",
+                                   "tflite-float32", "--calibration-data", str(tmp_path / "t.npy")])
+    assert exported.exit_code == 0, exported.output
+    assert read_manifest(tmp_path / "b").columns.features == ["0", "1"]
 
 
 @pytest.fixture(scope="session")

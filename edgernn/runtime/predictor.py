@@ -359,7 +359,7 @@ class StreamingPredictor:
         everyone = bool(active.all())
         with np.errstate(over="ignore"):  # an absurd reading: clipped below, counted as out of range
             z = self._pre.encode(values, last)  # [streams]
-        self._count_range(z, active)
+        self._count_outside(z, active, *self._calibrated)
         z = np.clip(z, -INPUT_LIMIT, INPUT_LIMIT)
         quantize((z if everyone else np.where(active, z, 0.0))[:, None], self._x_spec, out=self._x)
         out = self._run([self._x, *self._states])
@@ -374,8 +374,10 @@ class StreamingPredictor:
         self._last = np.where(good, values, last)
         return np.where(active, predictions, np.nan)
 
-    def _count_range(self, z: np.ndarray, active: np.ndarray) -> None:
-        outside = active & ((z < self._calibrated[0]) | (z > self._calibrated[1]))
+    def _count_outside(self, z: np.ndarray, active: np.ndarray, low, high) -> None:
+        """Count the active model inputs outside their calibrated range [low, high] (per stream, or per stream
+        and feature), and those beyond what the input tensor represents (clipped)."""
+        outside = active & ((z < low) | (z > high))
         if outside.any():
             self._out_of_range += outside
             self._clipped += outside & ((z < self._representable[0]) | (z > self._representable[1]))
@@ -391,7 +393,7 @@ class StreamingPredictor:
         if ready.any():
             with np.errstate(over="ignore"):
                 z = np.nan_to_num(self._pre.transform_rows(buffer))  # [streams, window]
-            self._count_range(z[:, -1], ready)  # each new value enters the window once
+            self._count_outside(z[:, -1], ready, *self._calibrated)  # each new value enters the window once
             z = np.clip(z, -INPUT_LIMIT, INPUT_LIMIT)
             quantize(z[:, :, None], self._x_spec, out=self._x)
             out = self._run([self._x])
@@ -472,7 +474,7 @@ class StreamingPredictor:
         columns, last = self._columns, self._last
         active = good & np.isfinite(last).all(axis=1) if columns.lag else good
         z = columns.encode(rows, last)  # [streams, F]
-        self._count_rows(z, active)
+        self._count_outside(z, active[:, None], self._feature_low, self._feature_high)
         z = np.where(active[:, None], np.clip(z, -INPUT_LIMIT, INPUT_LIMIT), 0.0)
         quantize(z, self._x_spec, out=self._x)
         out = self._run([self._x, *self._states])
@@ -493,18 +495,13 @@ class StreamingPredictor:
         result = np.full((self.streams, len(self._columns.outputs)), np.nan)
         if ready.any():
             z = np.nan_to_num(self._columns.transform(buffer))  # [streams, window, F]
-            self._count_rows(z[:, -1], ready)  # each new row enters the window once
+            self._count_outside(z[:, -1], ready[:, None], self._feature_low, self._feature_high)  # once per row
             quantize(np.clip(z, -INPUT_LIMIT, INPUT_LIMIT), self._x_spec, out=self._x)
             out = self._run([self._x])
             y = self._columns.decode(dequantize(out[0], self._y_spec), buffer[:, -1])
             result = np.where(ready[:, None], y, np.nan)
         return result
 
-    def _count_rows(self, z: np.ndarray, active: np.ndarray) -> None:
-        outside = active[:, None] & ((z < self._feature_low) | (z > self._feature_high))
-        if outside.any():
-            self._out_of_range += outside
-            self._clipped += outside & ((z < self._representable[0]) | (z > self._representable[1]))
 
     def run(self, values) -> np.ndarray:
         """Step through ``values`` (``[n]``, or ``[n, streams]``; rows ``[n, F]`` or ``[n, streams, F]`` for a
