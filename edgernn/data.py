@@ -246,7 +246,7 @@ def _select_columns(header: list[str], requested, name: str, numeric: list[int],
 
 def _column_position(header: list[str], item, name: str) -> int:
     """A column given by name (first) or by 0-based index (an int, or digits that name no column)."""
-    if isinstance(item, str) and (item.strip() in header or not item.strip().isdigit()):
+    if isinstance(item, str) and (item.strip() in header or not (item.strip().isascii() and item.strip().isdigit())):
         return _column_index(header, item.strip(), "column", name)
     if isinstance(item, bool) or not isinstance(item, (int, str)):
         raise DataError(f"a column is a name or a 0-based index, got {item!r}")
@@ -275,8 +275,8 @@ def _read_npy(path: Path, table: bool = False) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except NPY_LOAD_ERRORS as exc:
         raise DataError(f"{name} is not a readable .npy array ({first_line(exc)})") from None
-    if array.ndim == 2 and 1 in array.shape:
-        array = array.reshape(-1)
+    if array.ndim == 2 and (array.shape[1] == 1 or (array.shape[0] == 1 and not table)):
+        array = array.reshape(-1)  # one column (or, for a series, one row)
     if array.ndim != 1 and not (table and array.ndim == 2):
         raise DataError(f"{name} holds an array of shape {array.shape}; expected a 1-D series"
                         + (" or a 2-D table [rows, columns]" if table else

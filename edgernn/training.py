@@ -26,7 +26,7 @@ from edgernn.errors import DataError, ModelError
 from edgernn.model_metadata import DataRecord, ModelMetadata
 from edgernn.modeling import build_model, check_model_target, load_model, save_model
 from edgernn.runtime.cells import CELLS
-from edgernn.runtime.columns import MAX_HORIZON, Columns, InputColumn, OutputColumn
+from edgernn.runtime.columns import MAX_COLUMNS, MAX_HORIZON, Columns, InputColumn, OutputColumn
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.preprocessing import DIFFERENCE_CHOICES, SCALES, Preprocessing
 
@@ -279,6 +279,13 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
         return _prepare(load_series(data, column=column, time_column=time_column), window, difference, scale, quiet)
     table = load_table(data, [column] if column is not None else columns, time_column)
     chosen = _target_indices(table, targets)
+    outputs = len(chosen) * (horizon or 1)
+    if len(table.names) > MAX_COLUMNS:
+        raise DataError(f"{table.name}: {len(table.names)} input columns; a model takes at most {MAX_COLUMNS} "
+                        "(choose some with --columns)")
+    if outputs > MAX_COLUMNS:
+        raise DataError(f"{len(chosen)} target(s) x horizon {horizon} = {outputs} outputs; a model has at most "
+                        f"{MAX_COLUMNS} (fewer --target or a shorter --horizon)")
     if len(table.names) == 1 and (horizon or 1) == 1:  # one column in, the same out, one step: univariate
         return _prepare(table.column(0), window, difference, scale, quiet)
     return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet)

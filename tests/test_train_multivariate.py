@@ -268,10 +268,10 @@ def test_row_path_equals_the_general_path_with_differencing(trend_model, trend_b
     rows[60] *= 40.0  # outside the calibrated range of both columns
     fast = StreamingPredictor.load(trend_bundle, variant, on_nan=on_nan)
     general = StreamingPredictor.load(trend_bundle, variant, on_nan=on_nan)
-    general.step = general._step_multivariate  # the array path for every row
+    general._row_fast = False  # the array path for every row
     taken = []  # rows the row path handed to the array path
     fast._step_multivariate = lambda x, path=fast._step_multivariate: taken.append(x) or path(x)
-    forms = [np.asarray, lambda r: r.tolist(), tuple, lambda r: r.astype(np.float32), list]  # list: numpy scalars
+    forms = [np.asarray, lambda r: r.tolist(), lambda r: tuple(r.tolist()), lambda r: r.astype(np.float32)]
     for i, row in enumerate(rows):
         given = forms[i % len(forms)](row)
         np.testing.assert_array_equal(fast.step(given), general.step(given))
@@ -285,3 +285,21 @@ def test_row_path_equals_the_general_path_with_differencing(trend_model, trend_b
     # handed over: the first row, each gap and the row after it (no previous value), the far row and the one
     # after it, the first row after the reset; every other row took the row path
     assert 4 <= len(taken) <= 10
+    # rows of other types are the general path's to convert (or refuse): numpy scalars, ints, float128, objects
+    others = [list(rows[120]), [int(v) for v in rows[121] * 10], np.array(rows[122], dtype=np.longdouble),
+              [np.float32(v) for v in rows[123]], rows[124].astype(np.int64)]
+    before = len(taken)
+    for given in others:
+        np.testing.assert_array_equal(fast.step(given), general.step(given))
+    assert len(taken) - before == len(others)
+
+
+def test_too_many_columns_or_outputs_are_refused_before_training(tmp_path):
+    """What export could not take (over 1,024 inputs or outputs) is refused by train, in one line."""
+    np.save(tmp_path / "wide.npy", np.random.default_rng(0).normal(size=(40, 1100)))
+    with pytest.raises(DataError, match=r"wide.npy: 1100 input columns; a model takes at most 1024"):
+        edgernn.train(str(tmp_path / "wide.npy"), columns="all", targets=["0"], quiet=True)
+    with pytest.raises(DataError, match=r"2 target\(s\) x horizon 600 = 1200 outputs; a model has at most 1024"):
+        edgernn.train("lagged", columns="all", targets=["follower", "driver"], horizon=600, quiet=True)
+    with pytest.raises(DataError, match="column '²' not in lagged"):  # not an index: int('²') fails
+        edgernn.train("lagged", columns=["²"], quiet=True)

@@ -2,8 +2,9 @@
 
 ``real = scale * (q - zero_point)``: dequantization is done in int64 first, so ``q - zero_point`` cannot wrap
 around in int8/int16 arithmetic (the same reason pycoral does it that way). Rounding is half to even
-(``np.rint`` for arrays, Python's ``round`` for scalars: the same rule), then saturation to the dtype's range, so
-the scalar and array helpers give identical tensors.
+(``np.rint`` for arrays, Python's ``round`` for scalars: the same rule) of ``value / scale + zero_point`` in that
+order (adding the zero point after rounding differs one ulp above a half step), then saturation to the dtype's
+range, so the scalar and array helpers give identical tensors.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def scalar_quantizer(spec):
         return float
     low, high = bounds(spec)
     scale, zero_point = spec.scale, spec.zero_point
-    return lambda value: min(high, max(low, round(value / scale) + zero_point))
+    return lambda value: min(high, max(low, round(value / scale + zero_point)))
 
 
 def scalar_dequantizer(spec):

@@ -6,8 +6,8 @@ written out with each column's constants as literals and packed straight into th
 
 The encoder computes what ``Columns.encode`` and ``quantize`` do for one row (the same float64 operations in
 the same order, the same rounding, so the two paths give bit-equal inputs), and returns None, having written
-nothing, whenever the row is not the common case: not a list, tuple or 1-D array of F numbers, a value missing
-or non-finite, or an input outside its guard. The caller then takes the general path, which handles (and
+nothing, whenever the row is not the common case: not a 1-D float16/32/64 array or a list or tuple of F Python
+floats, a value missing or non-finite, or an input outside its guard. The caller then takes the general path, which handles (and
 reports) every such case.
 """
 
@@ -21,6 +21,8 @@ from edgernn.runtime.compiled import compile_function, literal
 
 # numpy input dtypes -> struct codes (native order and size, as numpy arrays are)
 _CODES = {"float32": "f", "int8": "b", "uint8": "B", "int16": "h"}
+# rows the encoder takes as arrays (others go to the general path, which converts or refuses them)
+FLOATS = frozenset(np.dtype(name) for name in ("float64", "float32", "float16"))
 
 
 def row_encoder(inputs, low, high, target: np.ndarray, quantization: tuple[float, int] | None = None):
@@ -46,9 +48,14 @@ def row_encoder(inputs, low, high, target: np.ndarray, quantization: tuple[float
         "def encode(x, previous):",
         "    kind = type(x)",
         "    if kind is ndarray:",
+        "        if x.dtype not in floats:  # their tolist() is Python floats, exactly as astype(float64)",
+        "            return None",
         "        row = x.tolist()",
         "    elif kind is list or kind is tuple:",
         "        row = list(x)",
+        "        for value in row:  # ints, numpy scalars, 0-d arrays...: the general path's float64 conversion",
+        "            if type(value) is not float:",
+        "                return None",
         "    else:",
         "        return None",
         "    try:",
@@ -61,15 +68,15 @@ def row_encoder(inputs, low, high, target: np.ndarray, quantization: tuple[float
         lines.append("            return None")
     if quantization is None:
         encoded = [f"z{i}" for i in range(features)]
-    else:  # as scalar_quantizer; the guard keeps every value inside the integer range
+    else:  # as quantize (round half to even); the guard keeps every value inside the integer range
         scale, zero_point = literal(quantization[0]), int(quantization[1])
-        encoded = [f"round(z{i} / {scale}) + {zero_point}" for i in range(features)]
+        encoded = [f"round(z{i} / {scale} + {zero_point})" for i in range(features)]
     lines += [
         f"        pack(buffer, 0, {', '.join(encoded)})",
         "    except (TypeError, ValueError, OverflowError, struct_error):  # not F numbers: the general path says why",
         "        return None",
         "    return row",
     ]
-    namespace = {"ndarray": np.ndarray, "pack": struct.Struct(_CODES[dtype] * features).pack_into,
+    namespace = {"ndarray": np.ndarray, "floats": FLOATS, "pack": struct.Struct(_CODES[dtype] * features).pack_into,
                  "buffer": memoryview(target).cast("B"), "struct_error": struct.error}
     return compile_function(lines, "encode", namespace, f"row encoder, {features} columns")

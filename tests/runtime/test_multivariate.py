@@ -219,3 +219,26 @@ def test_stream_rows_gaps_bom_and_separators(multi, rows, runner, tmp_path):
     (tmp_path / "semi.csv").write_text("0.1;0.3\n" + body + "\n")
     result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "semi.csv"), "--variant", variant])
     assert result.exit_code == 0 and "line 1: '0.1;0.3' is not a row of 2 numbers; skipped" in result.output
+
+
+def test_the_row_path_rounds_half_steps_as_the_general_path(multi):
+    """Rows whose first input lands a few ulps from a half step of tflite-int8's input: the row path's integer
+    input equals the array path's (round(z / scale + zero_point), half to even)."""
+    from test_quantization import near_half_steps
+
+    fast = _loadable(multi, "tflite-int8")
+    general = _loadable(multi, "tflite-int8")
+    general._row_fast = False
+    spec, first, second = fast._x_spec, *fast.manifest.columns.inputs
+    middle = second.offset  # the second input at 0.0
+    tested = 0
+    for z in near_half_steps(spec.scale, spec.zero_point):
+        value = float(z) * first.divisor + first.offset
+        z = (value - first.offset) / first.divisor  # what both paths compute from the raw value
+        if not first.range[0] + spec.scale < z < first.range[1] - spec.scale:
+            continue  # the guard sends it to the general path anyway
+        fast.reset(), general.reset()
+        np.testing.assert_array_equal(fast.step([value, middle]), general.step([value, middle]))
+        np.testing.assert_array_equal(fast._x, general._x)
+        tested += round(z / spec.scale + spec.zero_point) != round(z / spec.scale) + spec.zero_point
+    assert tested  # some rows were ones where the two roundings differ
