@@ -23,7 +23,7 @@ from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import EdgernnError, StateError
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.runtime.row_encoder import row_encoder
+from edgernn.runtime.row_step import row_step
 from edgernn.runtime.quantization import (
     bounds,
     dequantize,
@@ -211,8 +211,7 @@ class StreamingPredictor:
         self.steps = 0
         self._out_of_range = np.zeros((self.streams, *row), dtype=np.int64)
         self._clipped = np.zeros((self.streams, *row), dtype=np.int64)
-        self._previous = None  # the row path's last raw row as a list (None: read it from _last)
-        self._row = None  # the row path's last row, not yet written into _last (_settle_row)
+        self._row = None  # the row path's last row (a list), not yet written into _last (_settle_row)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -282,7 +281,7 @@ class StreamingPredictor:
             raise StateError(f"{source} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
         self._last = restored["last"]
-        self._previous = self._row = None
+        self._row = None
         if self._window:
             self._buffer, self._filled = restored["buffer"], restored["filled"]
         self.steps = steps
@@ -292,8 +291,8 @@ class StreamingPredictor:
     def step(self, x):
         """Feed one value per stream (one row of F per stream for a multivariate model); returns the
         prediction(s) in raw units."""
-        if self._row_fast:
-            return self._step_row(x)
+        if self._row_fast:  # one stream of a multivariate streaming model: the row step compiled for it
+            return self._row_step(self, x)
         if self._columns is not None:
             return self._step_multivariate(x)
         if self._fast:
@@ -346,10 +345,7 @@ class StreamingPredictor:
             z = min(INPUT_LIMIT, max(-INPUT_LIMIT, z))
         self._x[0, 0] = self._quantize_x(z)
         out = self._run([self._x, *self._states])
-        if self._handover_is_copy:
-            self._states = out[1:]
-        else:
-            self._states = [o if h is None else h(o) for h, o in zip(self._handovers, out[1:])]
+        self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
         self._last[0] = value
         self.steps += 1
         return pre.decode(self._dequantize_y(out[0][0, 0]), value)
@@ -405,27 +401,35 @@ class StreamingPredictor:
     # -- multivariate: rows of F values in, K targets x H steps out ------------------------------------------------
 
     def _prepare_row_path(self) -> None:
-        """The one-stream row path's encoder (see ``row_encoder``), guarding each input within its calibrated
-        range and INPUT_LIMIT (and, for an integer input, a step inside what the tensor represents, so that a
-        guarded value never needs clipping), and a scalar output decoder."""
+        """The one-stream row step (see ``row_step``), guarding each input within its calibrated range and
+        INPUT_LIMIT (and, for an integer input, a step inside what the tensor represents, so that a guarded value
+        never needs clipping)."""
         columns = self._columns
         low = np.maximum(self._feature_low, -INPUT_LIMIT)
         high = np.minimum(self._feature_high, INPUT_LIMIT)
+        quantization = None
         if is_quantized(self._x_spec):
             low = np.maximum(low, self._representable[0] + self._x_spec.scale)
             high = np.minimum(high, self._representable[1] - self._x_spec.scale)
-        quantization = (self._x_spec.scale, self._x_spec.zero_point) if is_quantized(self._x_spec) else None
-        self._encode_row = row_encoder(columns.inputs, low.tolist(), high.tolist(), self._x, quantization)
-        self._lag = columns.lag
-        self._decode_one = None
+            quantization = (self._x_spec.scale, self._x_spec.zero_point)
+        decode = None
         if len(columns.outputs) == 1:  # as dequantize and Columns.decode, in the same order (bit-equal)
             out, y = columns.outputs[0], self._y_spec
             zero, scale = (y.zero_point, y.scale) if is_quantized(y) else (0, 1.0)
-            self._decode_one = (zero, scale, out.divisor, out.offset, out.source if out.relative else None)
+            decode = (zero, scale, out.divisor, out.offset, out.source if out.relative else None)
+        self._row_step = row_step(columns.inputs, low.tolist(), high.tolist(), self._x, self._run, quantization,
+                                  decode, self._handover_is_copy)
+
+    def _handed_over(self, out: list[np.ndarray]) -> list[np.ndarray]:
+        """The state outputs of ``out`` (``[y, *states]``) as the next step's state inputs (requantized)."""
+        return [o if h is None else h(o) for h, o in zip(self._handovers, out[1:])]
+
+    def _decode_row(self, y: np.ndarray, row: list[float]) -> np.ndarray:
+        """One stream's outputs ``y`` ``[1, K*H]`` in raw units ``[K, H]`` (the row step's several outputs)."""
+        return self._columns.decode(dequantize(y[0], self._y_spec), np.array(row)).reshape(self.output_shape)
 
     def _step_multivariate(self, x):
         self._settle_row()
-        self._previous = None  # the row path re-reads the last row after the general path
         rows = rows_per_stream(x, self.streams, self.features)
         rows, finite = self._apply_on_nan(rows)
         good = finite.all(axis=1)  # a row with a value missing is skipped (or held above)
@@ -437,33 +441,6 @@ class StreamingPredictor:
             return float(out[0, 0]) if self.streams == 1 else out[:, 0]
         out = out.reshape(self.streams, k, h)
         return out[0] if self.streams == 1 else out
-
-    def _step_row(self, x):
-        """One stream of a multivariate streaming model: the row path in Python floats around one
-        backend call (cheaper than numpy on a row of a few values) when every value is finite and within its
-        guard and the previous row is known (when differencing); else the general path, which also reports what
-        is wrong with ``x``."""
-        previous = self._previous
-        if previous is None and self._lag:  # the last row changed elsewhere (general path, reset, restore)
-            self._settle_row()
-            previous = self._previous = self._last[0].tolist()
-        row = self._encode_row(x, previous)  # written into self._x
-        if row is None:
-            return self._step_multivariate(x)
-        out = self._run([self._x, *self._states])
-        if self._handover_is_copy:
-            self._states = out[1:]
-        else:
-            self._states = [o if h is None else h(o) for h, o in zip(self._handovers, out[1:])]
-        self._row = self._previous = row  # into _last when someone reads it: a copy per step costs more
-        self.steps += 1
-        decode = self._decode_one
-        if decode is not None:  # one output: (q - zero) * scale * divisor + offset [+ the row's latest value]
-            zero, scale, divisor, offset, source = decode
-            raw = (out[0].item() - zero) * scale * divisor + offset
-            return raw if source is None else raw + row[source]
-        predictions = self._columns.decode(dequantize(out[0][0], self._y_spec), np.array(row))
-        return predictions.reshape(self.output_shape)
 
     def _settle_row(self) -> None:
         """Write the row path's last row into ``_last`` (the state, the general path and hold read it there)."""
