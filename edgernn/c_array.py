@@ -22,8 +22,8 @@ from pathlib import Path
 from edgernn.errors import ExportError
 from edgernn.runtime.atomic import fsync_directory, fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.backends import installed, tensor_order
-from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.manifest import MANIFEST_NAME, MAX_ARENA_BYTES, Mode
+from edgernn.runtime.bundle import Bundle, bundle_around
+from edgernn.runtime.manifest import MAX_ARENA_BYTES, Mode
 from edgernn.runtime.tflite_signature import signature_tensors
 from edgernn.runtime.variants import variant
 
@@ -176,10 +176,9 @@ def write(bundle_dir, variant_name: str, out, name: str = "edgernn_model", force
 
 
 def _check_out(out: Path, bundle: Path, files: list[str], force: bool) -> None:
-    resolved = out.resolve()
-    for place in (resolved, *resolved.parents):
-        if place == bundle.resolve() or (place / MANIFEST_NAME).is_file():
-            raise ExportError(f"--out {out} is inside a bundle directory ({place}): write the C files elsewhere")
+    place = bundle_around(out, bundle)
+    if place is not None:
+        raise ExportError(f"--out {out} is inside a bundle directory ({place}): write the C files elsewhere")
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} exists and is not a directory")
     for file in files:

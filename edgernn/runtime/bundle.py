@@ -20,6 +20,7 @@ from edgernn.runtime.errors import BundleError
 from edgernn.runtime.variants import variant
 from edgernn.runtime.manifest import (
     FILE_ROLES,
+    MANIFEST_NAME,
     Manifest,
     VariantEntry,
     read_inside,
@@ -134,6 +135,18 @@ class Bundle:
                               f"{'a 1-D array' if self.manifest.columns is None else f'[n, {self.manifest.features}]'}"
                               " of at least 2 steps")
         return z
+
+
+def bundle_around(path: str | os.PathLike, bundle: str | os.PathLike | None = None) -> Path | None:
+    """The bundle directory ``path`` lies in (or is), or None: ``bundle`` itself or any directory holding a
+    manifest, found on the resolved path (a symlink into a bundle counts). A bundle is the export's to write:
+    every writer of user files (``c-array --out``, ``stream --output``) refuses such a place with this."""
+    resolved = Path(path).resolve()
+    own = Path(bundle).resolve() if bundle is not None else None
+    for place in (resolved, *resolved.parents):
+        if place == own or (place / MANIFEST_NAME).is_file():
+            return place
+    return None
 
 
 def _check_array(array: np.ndarray, file: str, key: str, shape: tuple | None, allow_nan: bool = False) -> None:

@@ -3,12 +3,16 @@
 Format 2: an ``.npz`` (read with ``allow_pickle=False``) holding the state arrays and a JSON ``meta`` string:
 format version, the identity of what was loaded (see ``StreamingPredictor``), variant, streams, and the caller's
 ``extra`` (JSON values, e.g. the stream command's input and output positions).
+
+A state is only ever written over nothing, an empty file or another state: a user's file given as the state file
+by mistake (``--state-file notes.txt``) is refused, and the messages for it never advise ``--reset-state``.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +24,56 @@ from edgernn.runtime.errors import StateError
 STATE_FORMAT = 2
 MAX_STATE_BYTES = 256 * 1024 * 1024
 _RESET = "use --reset-state to start over"
+_ELSEWHERE = "edgernn never replaces another file with a state: give another --state-file path"
+# every format's first .npz member is meta.npy: a zip local header (30 bytes) naming it
+_HEADER = b"PK\x03\x04"
+_FIRST_MEMBER = b"meta.npy"
+
+
+def is_state_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an edgernn state file of any model, variant or format, damaged ones included: a
+    regular file opening as an ``.npz`` whose first member is ``meta.npy``. A text file, another archive, a FIFO
+    (never waited on) or a missing file are not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        head = os.pread(fd, 30 + len(_FIRST_MEMBER), 0) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    finally:
+        os.close(fd)
+    return (head[:4] == _HEADER and int.from_bytes(head[26:28], "little") == len(_FIRST_MEMBER)
+            and head[30:] == _FIRST_MEMBER)
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Raise unless a state may be written over ``path``: missing, empty, or an edgernn state already (of any
+    model: ``--reset-state`` replaces those). A user's file under that name is never overwritten.
+
+    Raises:
+        StateError: ``path`` is something else (one line, naming the way out).
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # nothing there (or nothing we can see): the write itself succeeds or fails with its own error
+    if stat.S_ISREG(info.st_mode) and info.st_size == 0 or is_state_file(path):
+        return
+    raise StateError(f"state file {path} is not an edgernn state file; {_ELSEWHERE}")
+
+
+def _advice(path: Path) -> str:
+    """What to do about an unreadable state file: start over if it is one, else leave it alone."""
+    return _RESET if is_state_file(path) else _ELSEWHERE
 
 
 def write_state(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
+    """Write to a temp file in the same directory, fsync, rename over ``path``, fsync the directory.
+
+    Raises:
+        StateError: ``path`` is a file that is not an edgernn state (``check_replaceable``).
+    """
+    check_replaceable(path)
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(safe_json.dumps({"format": STATE_FORMAT, **meta})), **arrays)
     write_bytes_atomically(path, buffer.getvalue())
@@ -37,9 +87,12 @@ def read_state(path: str | os.PathLike, expect: dict) -> tuple[dict, dict[str, n
     """
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise StateError(f"state file {path} is not a regular file; {_ELSEWHERE}")
         raise StateError(f"state file not found: {path}")
     if path.stat().st_size > MAX_STATE_BYTES:
-        raise StateError(f"state file {path} is larger than {MAX_STATE_BYTES} bytes: not an edgernn state file")
+        raise StateError(f"state file {path} is larger than {MAX_STATE_BYTES} bytes: not an edgernn state file; "
+                         f"{_advice(path)}")
     try:
         arrays = npz.load(path.read_bytes(), MAX_STATE_BYTES)
         meta = arrays.pop("meta")
@@ -48,7 +101,8 @@ def read_state(path: str | os.PathLike, expect: dict) -> tuple[dict, dict[str, n
         meta = safe_json.loads(str(meta))
     except (ValueError, KeyError, OSError) as exc:
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise StateError(f"state file {path} is truncated or not an edgernn state file ({reason}); {_RESET}") from None
+        raise StateError(f"state file {path} is truncated or not an edgernn state file ({reason}); "
+                         f"{_advice(path)}") from None
     if not isinstance(meta, dict):
         raise StateError(f"state file {path} is not an edgernn state file; {_RESET}")
     if meta.get("format") != STATE_FORMAT:

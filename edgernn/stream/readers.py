@@ -70,20 +70,29 @@ class FileLines:
         self._pending: list[tuple[int, Path | None]] = []  # the file to read after this one (rotation)
         self._start(fd)
 
-    def _start(self, fd: int, offset: int = 0, line: int = 0, tail_start: int = 0, tail: str = _sha(b"")) -> None:
+    def _start(self, fd: int, offset: int = 0, line: int = 0, tail_start: int = 0) -> None:
         self._fd = fd
         info = os.fstat(fd)
         self._dev, self._ino = info.st_dev, info.st_ino
         self._offset, self._line = offset, line
         self._head = bytearray(_read_at(fd, 0, min(offset, HEAD_BYTES)))
-        self._tail_start, self._tail = tail_start, tail  # the last line consumed: where it starts, its sha256
+        # the last line consumed: where it starts and its bytes (hashed only when a position is saved)
+        self._last = (tail_start, _read_at(fd, tail_start, offset - tail_start))
         self._buffer = bytearray()  # read but not yet consumed, starting at self._offset
 
     # -- the position saved in the state, and resuming from it --------------------------------------------------
 
-    def position(self) -> dict:
-        return {"kind": "file", "dev": self._dev, "ino": self._ino, "offset": self._offset, "line": self._line,
-                "head": _sha(bytes(self._head)), "tail_start": self._tail_start, "tail": self._tail}
+    def mark(self) -> tuple:
+        """Where the reader stands, cheaply (no hashing, no copy: a new file gets a new head buffer, and a
+        buffer only grows): ``position(mark)`` makes the state's record of it."""
+        return self._dev, self._ino, self._head, self._offset, self._line, self._last
+
+    def position(self, mark: tuple | None = None) -> dict:
+        """The state's record of where the reader stands now (or stood at ``mark``): fingerprints made here, at
+        save time, never per line."""
+        dev, ino, head, offset, line, (tail_start, tail) = mark or self.mark()
+        return {"kind": "file", "dev": dev, "ino": ino, "offset": offset, "line": line,
+                "head": _sha(bytes(head[:min(offset, HEAD_BYTES)])), "tail_start": tail_start, "tail": _sha(tail)}
 
     def resume(self, record: dict) -> str | None:
         """Continue where ``record`` (a ``position()`` from the state) stopped, if it describes this file or one
@@ -97,8 +106,7 @@ class FileLines:
                     f"{record['ino']}, {record['offset']} bytes consumed): that file is gone or was rewritten; "
                     f"reading {where} from its start")
         fd, path = found
-        resumed = dict(offset=record["offset"], line=record["line"], tail_start=record["tail_start"],
-                       tail=record["tail"])
+        resumed = dict(offset=record["offset"], line=record["line"], tail_start=record["tail_start"])
         if fd == self._fd:
             self._start(fd, **resumed)
             return None
@@ -180,7 +188,7 @@ class FileLines:
             self._head += taken[: HEAD_BYTES - start]
         self._offset += consumed
         self._line += 1
-        self._tail_start, self._tail = start, _sha(taken)
+        self._last = (start, taken)
         return Line(self._line, taken[:length])
 
     def _switch_if_rotated(self) -> bool:
@@ -251,7 +259,10 @@ class StreamLines:
             # without newline that fills it can never grow to MAX_LINE (the writer waits), so take it from here
             self._longest = min(MAX_LINE, _pipe_capacity(fd) - PAGE)
 
-    def position(self) -> dict:
+    def mark(self) -> None:
+        return None
+
+    def position(self, mark=None) -> dict:
         return {"kind": "stream"}
 
     def resume(self, record: dict) -> str | None:
@@ -359,7 +370,10 @@ class ObjectLines:
     def __init__(self, handle, stop: Stop):
         self._handle, self._stop = getattr(handle, "buffer", handle), stop
 
-    def position(self) -> dict:
+    def mark(self) -> None:
+        return None
+
+    def position(self, mark=None) -> dict:
         return {"kind": "stream"}
 
     def resume(self, record: dict) -> str | None:

@@ -7,14 +7,15 @@ What survives a restart (``--state-file``):
 - the hidden state, tied to the exact model file and quantization that produced it;
 - the input position, only for a regular file and only in that same file (``readers``): a FIFO, a pipe or
   a replaced file is read from where it stands, never skipped;
-- with ``--output FILE``, the committed length of that same file (``sinks``): each prediction is
+- with ``--output FILE``, the committed length and tail of that same file (``sinks``): each prediction is
   appended and fsynced before the state that produced it is saved, so a restart after ``kill -9`` cuts back only
-  an uncommitted line, whose input (from a file) comes again: exactly once.
+  an uncommitted line, whose input (from a file) comes again: exactly once. What others appended is never cut.
 To stdout, with a save at a step, the prediction is printed after the save (a kill between the two can drop
-that one line from a pipe, never the state).
+that one line from a pipe, never the state). A reader closing stdout ends the run: saved, exit 0, quietly.
 
-The state file is locked while a process uses it, and so is the output file. SIGTERM, SIGINT and SIGHUP finish
-the line in hand, save, and exit (0, or 130 for SIGINT).
+The state file is locked while a process uses it (under every name: ``locking``), and so is the output file.
+No file the run writes may lie inside the bundle, and a state is never written over a file that is not one.
+SIGTERM, SIGINT and SIGHUP finish the line in hand, save, and exit (0, or 130 for SIGINT).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgernn import locking
+from edgernn.runtime.bundle import bundle_around
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EdgernnError, StateError
+from edgernn.runtime.state_file import check_replaceable
 import numpy as np
 
 from edgernn.stream.lines import ANOMALY_LEVEL, IntervalLines, PlainLines, RowLines
@@ -55,8 +58,10 @@ def _same_path(a: Path, b: Path) -> bool:
 
 
 def check_paths(input_file: str | None, state_file: Path | None, output_file: Path | None,
-                anomaly_log: Path | None = None) -> None:
-    """Refuse file combinations that would destroy data, before anything is opened for writing."""
+                anomaly_log: Path | None = None, bundle=None) -> None:
+    """Refuse file combinations that would destroy data, before anything is opened for writing: one file as two,
+    a directory, a file inside the bundle (``bundle_around``, as ``c-array`` refuses), a state file that is not
+    one (``check_replaceable``)."""
     source = None if input_file in (None, "-") else Path(input_file)
     files = [("the input", source), ("--output", output_file), ("--state-file", state_file),
              ("--anomaly-log", anomaly_log)]
@@ -65,8 +70,15 @@ def check_paths(input_file: str | None, state_file: Path | None, output_file: Pa
             if path is not None and other is not None and _same_path(path, other):
                 raise EdgernnError(f"{name} {path} is the same file as {other_name}; it would be overwritten")
     for name, path in files[1:]:
-        if path is not None and path.is_dir():
+        if path is None:
+            continue
+        if path.is_dir():
             raise EdgernnError(f"{name} {path} is a directory")
+        place = bundle_around(path, bundle)
+        if place is not None:
+            raise EdgernnError(f"{name} {path} is inside a bundle directory ({place}): write it elsewhere")
+    if state_file is not None:
+        check_replaceable(state_file)
 
 
 def _int(record: dict, key: str) -> int:
@@ -92,8 +104,10 @@ def parse_records(extra: dict, state_file: Path) -> tuple[dict | None, dict | No
             if record is not None:
                 if not isinstance(record, dict) or not isinstance(record.get("path"), str):
                     raise ValueError(name)
-                for key in ("dev", "ino", "bytes"):
+                for key in ("dev", "ino", "bytes") + (("in_flight",) if "in_flight" in record else ()):
                     _int(record, key)
+                if "tail" in record and not (isinstance(record["tail"], str) and _HEX64.fullmatch(record["tail"])):
+                    raise ValueError(f"{name} fingerprint")
     except ValueError as exc:
         raise StateError(f"state file {state_file} has a malformed {exc} record; use --reset-state to start "
                          "over") from None
@@ -117,12 +131,13 @@ def signals_stop(stop: Stop):
             signal.signal(signum, previous)
 
 
-def _extra(source_position, sink, alerts, lines) -> dict:
-    """What a state records beside the hidden state: positions in the input, output and anomaly log, and the
-    interval monitor's own state."""
-    extra = {"input": source_position, "output": sink.position()}
-    if alerts is not None and alerts.position() is not None:
-        extra["anomalies"] = alerts.position()
+def _extra(source_position, sink, alerts, lines, final: bool = False) -> dict:
+    """What a state records beside the hidden state: positions in the input, output and anomaly log (``final``:
+    nothing more follows them), and the interval monitor's own state."""
+    extra = {"input": source_position, "output": sink.position(final)}
+    log = alerts.position(final) if alerts is not None else None
+    if log is not None:
+        extra["anomalies"] = log
     if lines.monitor is not None:
         extra["monitor"] = lines.monitor.state()
     return extra
@@ -131,21 +146,24 @@ def _extra(source_position, sink, alerts, lines) -> dict:
 def stream(predictor, source, sink, state_file: Path | None, save_every: int, strict: bool, stop: Stop,
            err=None, lines=None, alerts=None) -> StreamReport:
     """Feed ``source``'s lines through ``predictor``; one output line per value to ``sink`` (``lines`` makes
-    it: plain predictions by default), anomaly alerts to ``alerts``; save as asked."""
+    it: plain predictions by default), anomaly alerts to ``alerts``; save as asked. Ends at the input's end, a
+    stop signal, a bad line under ``strict``, or a reader that closed stdout (``sink.gone``)."""
     err = err or sys.stderr
     lines = lines or PlainLines(predictor)
     alerts = alerts or StdoutSink(err)
     report = StreamReport()
     since_save = 0
 
-    def save(position=None):
+    def save(position=None, final=False):
         sink.commit()
         alerts.commit()
-        predictor.save_state(state_file, extra=_extra(position or source.position(), sink, alerts, lines))
+        predictor.save_state(state_file, extra=_extra(position or source.position(), sink, alerts, lines, final))
         sink.after_save()
         alerts.after_save()
 
-    before = source.position() if strict and state_file is not None else None
+    start = source.mark()
+    before = start if strict and state_file is not None else None
+    moved = _out_of_range_moved(predictor)
     parse = lines.parse
     for line in source:
         value, problem = parse(line.raw, line.number) if isinstance(lines, RowLines) else parse(line.raw)
@@ -160,7 +178,8 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
         elif value is not None:
             text, alert = lines(value, line.number)
             report.steps += 1
-            _warn_out_of_range(predictor, report, line.number, err)
+            if not report.warned and moved():
+                _warn_out_of_range(predictor, report, line.number, err)
             since_save += 1
             due = state_file is not None and since_save >= save_every
             sink.write(text, deferred=due)
@@ -169,23 +188,32 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
             if due:
                 save()
                 since_save = 0
-        if stop:
+        if stop or sink.gone:
             break
         if before is not None:
-            before = source.position()  # under --strict a bad line is not consumed: a restart stops there again
-    if state_file is not None and report.steps:
-        save(before if report.stopped_at is not None else None)
+            before = source.mark()  # under --strict a bad line is not consumed: a restart stops there again
+    durable = not (isinstance(sink, StdoutSink) and isinstance(alerts, StdoutSink))
+    if state_file is not None and (report.steps or durable):  # final: a restart finds nothing in flight
+        at = before if report.stopped_at is not None else None if report.steps else start
+        save(source.position(at), final=True)
     sink.after_save()
     alerts.after_save()
     return report
 
 
+def _out_of_range_moved(predictor):
+    """A check, cheap enough for every line, of whether any value has fallen outside the calibrated range since
+    the start: the predictor's live counter (not the copy ``stats`` builds) compared with how it started."""
+    counts = predictor._out_of_range  # read only, in place: the predictor adds to it, never rebinds it mid-run
+    start = counts.tobytes()
+    return lambda: counts.tobytes() != start
+
+
 def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> None:
-    if not report.warned and np.any(predictor.stats["out_of_range"][0]):
-        report.warned = True
-        low, high = predictor.stats["calibrated_range"]
-        print(f"warning: line {number}: the input is outside the range the model was calibrated on "
-              f"(model units [{low:.3g}, {high:.3g}]); predictions may degrade", file=err, flush=True)
+    report.warned = True
+    low, high = predictor.stats["calibrated_range"]
+    print(f"warning: line {number}: the input is outside the range the model was calibrated on "
+          f"(model units [{low:.3g}, {high:.3g}]); predictions may degrade", file=err, flush=True)
 
 
 def run(bundle, input_file: str | None, *, variant: str, backend: str, state_file: str | None, save_every: int,
@@ -203,7 +231,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
         raise EdgernnError("--anomaly-log needs --anomalies")
     if adaptive and interval is None and not anomalies:
         raise EdgernnError("--adaptive needs --interval or --anomalies")
-    check_paths(input_file, state_path, output_path, log_path)
+    check_paths(input_file, state_path, output_path, log_path, bundle)
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
     wants_intervals = interval is not None or anomalies or adaptive
     if json_lines and wants_intervals:
@@ -228,9 +256,9 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
             input_record, output_record, log_record = parse_records(extra, state_path)
             if lines.monitor is not None:
                 lines.monitor.restore(extra.get("monitor"), f"state file {state_path}")
-        sink = FileSink(output_path, output_record, err) if output_path else StdoutSink()
+        sink = FileSink(output_path, output_record, err, save_every) if output_path else StdoutSink()
         stack.callback(sink.close)
-        alerts = FileSink(log_path, log_record, err) if log_path else StdoutSink(err)
+        alerts = FileSink(log_path, log_record, err, save_every) if log_path else StdoutSink(err)
         stack.callback(alerts.close)
         stack.enter_context(signals_stop(stop))
         source = open_input(input_file, stop, follow, err)

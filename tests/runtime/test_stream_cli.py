@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -54,12 +56,27 @@ def test_stream_bad_bundle_and_state_exit_2(bundles, tmp_path):
     result = run_cli(["stream", str(tmp_path / "nope")], "0.1\n")
     assert result.returncode == 2 and result.stderr.startswith("error: bundle not found")
     assert "Traceback" not in result.stderr
-    (tmp_path / "bad.state").write_bytes(b"garbage")
-    result = run_cli(["stream", str(bundles["sine"]), "--state-file", str(tmp_path / "bad.state")], "0.1\n")
-    assert result.returncode == 2 and "--reset-state" in result.stderr
-    result = run_cli(["stream", str(bundles["sine"]), "--state-file", str(tmp_path / "bad.state"),
-                      "--reset-state"], "0.1\n")
+    state = tmp_path / "s.state"
+    assert run_cli(["stream", str(bundles["sine"]), "--state-file", str(state)], "0.1\n").returncode == 0
+    state.write_bytes(state.read_bytes()[:100])  # a damaged edgernn state: starting over is the way out
+    result = run_cli(["stream", str(bundles["sine"]), "--state-file", str(state)], "0.1\n")
+    assert result.returncode == 2 and "truncated" in result.stderr and "--reset-state" in result.stderr
+    result = run_cli(["stream", str(bundles["sine"]), "--state-file", str(state), "--reset-state"], "0.1\n")
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["plain", "--reset-state"])
+def test_a_file_that_is_not_a_state_is_never_overwritten(bundles, tmp_path, reset):
+    """``--state-file notes.txt`` (a slip): refused in one line that names another path and does not advise
+    --reset-state, which is refused too; the file is left as it was."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    result = run_cli(["stream", str(bundles["sine"]), "--state-file", str(notes), *(["--reset-state"] * reset)],
+                     "0.1\n")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "is not an edgernn state file" in result.stderr and "another --state-file path" in result.stderr
+    assert "--reset-state" not in result.stderr and not result.stdout
+    assert notes.read_text() == "my notes\n"
 
 
 @pytest.mark.parametrize("name, intervals", [("sine", False), ("trend", False), ("sine", True)])
@@ -93,7 +110,7 @@ def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values, nam
                 kills += 1
                 break
             time.sleep(0.001)
-        process.wait()
+        process.wait(timeout=60)
     assert kills >= 2
     final = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr
@@ -133,3 +150,40 @@ def test_a_line_as_long_as_the_pipe_after_a_short_one_does_not_hang(bundles, tmp
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] != "nan" and lines[-1] != "nan"  # the readings around the long line are predicted
+
+
+def _read_lines(pipe, count: int, timeout: float = 60) -> list[bytes]:
+    """The first ``count`` lines from ``pipe`` (fewer at its end), each wait bounded by ``timeout``."""
+    data, deadline = b"", time.time() + timeout
+    while data.count(b"\n") < count:
+        ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.time()))
+        chunk = os.read(pipe.fileno(), 4096) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+    return data.splitlines()[:count]
+
+
+@pytest.mark.parametrize("state", [False, True], ids=["plain", "--state-file"])
+def test_a_reader_closing_stdout_ends_the_stream_quietly(bundles, tmp_path, state):
+    """``edgernn stream B | head -2``: a closed stdout is how a reader stops (as ``yes | head``): exit 0, nothing
+    on stderr about it (it was ``error: Broken pipe``, exit 2), the state saved. 20,000 lines: more than the pipe
+    holds, so the stream must meet the closed pipe."""
+    source = tmp_path / "in.txt"
+    source.write_text("0.25\n" * 20000)
+    saved = ["--state-file", str(tmp_path / "s.npz"), "--save-every", "1000"] if state else []
+    process = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", str(bundles["sine"]), str(source),
+                                *saved], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first_two = _read_lines(process.stdout, 2)
+    finally:
+        process.stdout.close()  # the reader is done: the next write meets a closed pipe
+    assert len(first_two) == 2 and all(math.isfinite(float(line)) for line in first_two)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert b"Broken pipe" not in stderr and b"BrokenPipeError" not in stderr and b"error" not in stderr, stderr
+    if state:
+        from edgernn.runtime import StreamingPredictor
+
+        extra = StreamingPredictor.load(bundles["sine"], "tflite-int8").load_state(tmp_path / "s.npz")
+        assert 2 <= extra["input"]["line"] < 20000

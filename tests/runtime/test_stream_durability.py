@@ -6,7 +6,9 @@ wherever the input is replayable; from a pipe, a kill may lose the one line in h
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +47,26 @@ def _run(args, stdin=None, **kwargs):
     return subprocess.run(args, input=stdin, capture_output=True, timeout=120, **kwargs)
 
 
+def _open_fifo_writer(fifo, reader=None, timeout: float = 60) -> int:
+    """The FIFO's write end, once a reader has it open: a blocking ``open(fifo, "w")`` would wait forever for a
+    reader that died first, so open without blocking (ENXIO while no reader) until ``timeout``."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+        else:
+            os.set_blocking(fd, True)
+            return fd
+        if reader is not None and reader.poll() is not None:
+            raise AssertionError(f"the reader exited ({reader.returncode}) before opening {fifo}")
+        if time.time() > deadline:
+            raise AssertionError(f"no reader opened {fifo} within {timeout} s")
+        time.sleep(0.01)
+
+
 def test_fifo_restarted_20_times_answers_every_reading_exactly_once(bundles, tmp_path, sine_values):
     """The README's service scenario: a writer closes and reopens the FIFO 20 times, the stream restarts each
     time (state, --save-every 1, --output)."""
@@ -54,7 +76,7 @@ def test_fifo_restarted_20_times_answers_every_reading_exactly_once(bundles, tmp
     args = _stream_args(bundles["sine"], fifo, tmp_path)
     for chunk in np.array_split(values, 20):
         reader = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-        with open(fifo, "w") as writer:  # waits for the reader to open the FIFO
+        with open(_open_fifo_writer(fifo, reader), "w") as writer:
             writer.write(_lines(chunk))
         _, stderr = reader.communicate(timeout=60)
         assert reader.returncode == 0, stderr
@@ -101,9 +123,10 @@ def test_kill_9_on_a_fifo_loses_at_most_the_line_in_hand(bundles, tmp_path, sine
     last_reader_started = threading.Event()
 
     def write():
-        fd = os.open(fifo, os.O_WRONLY)  # kept open: lines in the pipe outlive a killed reader
+        fd = _open_fifo_writer(fifo, timeout=120)  # kept open: lines in the pipe outlive a killed reader
+        deadline = time.time() + 300
         for line in _lines(values).splitlines(keepends=True):
-            while True:
+            while time.time() < deadline:
                 try:
                     os.write(fd, line.encode())
                     break
@@ -121,7 +144,7 @@ def test_kill_9_on_a_fifo_loses_at_most_the_line_in_hand(bundles, tmp_path, sine
         reader = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.4, 1.2))
         reader.send_signal(signal.SIGKILL)
-        reader.wait()
+        reader.wait(timeout=60)
     reader = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _wait_until_open(reader.pid, fifo)  # a writer closing before any reader has the FIFO open discards the pipe
     last_reader_started.set()
@@ -166,7 +189,7 @@ def test_kill_9_and_log_rotation_on_a_followed_file_exactly_once(bundles, tmp_pa
         reader = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.2, 1.0))
         reader.send_signal(signal.SIGKILL)
-        reader.wait()
+        reader.wait(timeout=60)
     writer.join(timeout=60)
     reader = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -190,7 +213,7 @@ def test_a_new_state_records_the_output_before_the_first_line(bundles, tmp_path)
     while not (tmp_path / "state.npz").exists() and time.time() < deadline:  # saved while no writer has come
         time.sleep(0.01)
     reader.send_signal(signal.SIGKILL)
-    reader.wait()
+    reader.wait(timeout=60)
     predictor = StreamingPredictor.load(bundles["sine"], INT8)
     extra = predictor.load_state(tmp_path / "state.npz")
     assert extra["output"]["bytes"] == 4 and extra["input"] == {"kind": "stream"}
@@ -234,6 +257,127 @@ def test_output_is_append_only_and_tied_to_its_state(bundles, tmp_path):
     rotated = tmp_path / "fresh.log"
     rotated.write_text("")  # an empty file (a log rotated with `create`) is adopted
     assert _run([*plain, *state, "--output", str(rotated)]).returncode == 0
+
+
+def test_lines_others_appended_to_the_output_are_never_cut(bundles, tmp_path):
+    """A stateful run; then a run without the state appends 10 predictions to the same --output, and a person a
+    note. The stateful run again must not cut them (it did: exit 0, 11 lines gone): one line naming the ways
+    out, exit 2, nothing lost; --reset-state then appends after them."""
+    source, output = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_text(_lines([0.1, 0.2, 0.3]))
+    stateful = _stream_args(bundles["sine"], source, tmp_path)
+    assert _run(stateful).returncode == 0
+    other = tmp_path / "in2.txt"
+    other.write_text(_lines(np.linspace(0.0, 1.0, 10)))
+    assert _run([*CLI, "stream", str(bundles["sine"]), str(other), "--variant", INT8, "--output",
+                 str(output)]).returncode == 0
+    with open(output, "a") as handle:
+        handle.write("note\n")
+    kept = output.read_bytes()
+    assert kept.count(b"\n") == 14
+    with open(source, "a") as handle:
+        handle.write(_lines([0.4]))
+    result = _run(stateful)
+    assert result.returncode == 2 and result.stderr.count(b"\n") == 1, result.stderr
+    assert b"bytes after the" in result.stderr and b"another --output" in result.stderr
+    assert b"--reset-state" in result.stderr and b"truncate -s" in result.stderr
+    assert output.read_bytes() == kept
+    again = _run([*stateful, "--reset-state"])
+    assert again.returncode == 0 and output.read_bytes()[:len(kept)] == kept
+    assert output.read_bytes().count(b"\n") == 14 + 4
+
+
+def test_an_output_with_the_states_inode_but_other_bytes_is_refused(bundles, tmp_path):
+    """What a new file that reused the old inode looks like (``rm out.txt``, another file created): the device
+    and inode the state recorded, other bytes, longer. It was cut with no error; now it is refused, untouched.
+    (Rewritten in place here: the kernel decides when an inode is reused.)"""
+    source, output = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_text(_lines([0.1, 0.2, 0.3]))
+    stateful = _stream_args(bundles["sine"], source, tmp_path)
+    assert _run(stateful).returncode == 0
+    with open(output, "r+b") as handle:
+        handle.write(b"x" * len(output.read_bytes()) + b"another file's line\n")
+    kept = output.read_bytes()
+    result = _run(stateful)
+    assert result.returncode == 2 and result.stderr.count(b"\n") == 1, result.stderr
+    assert b"is not the file this state was writing" in result.stderr and output.read_bytes() == kept
+
+
+def _killed_before_its_first_line(bundle, tmp_path) -> None:
+    """A stateful run on a FIFO, killed once its state is saved (before any line): a run that may have left
+    --save-every (1) uncommitted lines in --output."""
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(_stream_args(bundle, fifo, tmp_path), stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (tmp_path / "state.npz").exists() and time.time() < deadline and reader.poll() is None:
+        time.sleep(0.01)
+    reader.send_signal(signal.SIGKILL)
+    reader.wait(timeout=60)
+    assert (tmp_path / "state.npz").exists()
+
+
+@pytest.mark.parametrize("appended", [1, 2])
+def test_after_a_kill_only_what_the_run_can_have_left_is_cut(bundles, tmp_path, sine_values, appended):
+    """After a kill, up to --save-every lines may follow the committed bytes uncommitted: those are cut (their
+    readings come again); more than that cannot be the killed run's and is refused."""
+    _killed_before_its_first_line(bundles["sine"], tmp_path)
+    output = tmp_path / "out.txt"
+    output.write_text("0.5\n" * appended)
+    source = tmp_path / "in.txt"
+    source.write_text(_lines(sine_values[:5]))
+    result = _run(_stream_args(bundles["sine"], source, tmp_path))
+    if appended == 1:
+        assert result.returncode == 0, result.stderr
+        assert output.read_text() == _uninterrupted(bundles["sine"], sine_values[:5], tmp_path)
+    else:
+        assert result.returncode == 2 and b"bytes after the 0 this state wrote" in result.stderr
+        assert output.read_text() == "0.5\n" * appended
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_the_state_lock_holds_under_every_name(bundles, tmp_path, link):
+    """A second process reaching the state in use through another name of it is refused (it was let in: two
+    processes on one state)."""
+    state = tmp_path / "s.npz"
+    args = [*CLI, "stream", str(bundles["sine"]), "--variant", INT8, "--state-file"]
+    assert _run([*args, str(state)], b"0.1\n").returncode == 0
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    first = subprocess.Popen([*args, str(state), str(fifo)], stderr=subprocess.PIPE)
+    try:
+        _wait_until_open(first.pid, str(tmp_path / ".s.npz.lock"))
+        alias = tmp_path / "alias.npz"
+        if link == "symlink":
+            alias.symlink_to(state)
+        else:
+            os.link(state, alias)
+        second = _run([*args, str(alias)], b"0.2\n")
+        assert second.returncode == 2 and b"is in use by another edgernn process" in second.stderr, second.stderr
+        assert not second.stdout
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+
+
+@pytest.mark.parametrize("option", ["--output", "--anomaly-log", "--state-file", "--output via a symlink"])
+def test_no_file_is_written_inside_the_bundle(bundles, tmp_path, option):
+    """``--output bundle/manifest.json`` broke the bundle (accepted, appended to); refused now as ``c-array
+    --out`` is (one check), even through a symlink into the bundle."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundles["sine"], bundle)
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    target = bundle / "manifest.json"
+    if option.endswith("symlink"):
+        (tmp_path / "alias").symlink_to(bundle)
+        target = tmp_path / "alias" / "predictions.txt"
+    name = option.split()[0]
+    extra = ["--anomalies"] if name == "--anomaly-log" else []
+    result = _run([*CLI, "stream", str(bundle), "--variant", INT8, name, str(target), *extra], b"0.1\n")
+    assert result.returncode == 2 and result.stderr.count(b"\n") == 1, result.stderr
+    assert b"is inside a bundle directory" in result.stderr
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
 
 
 @pytest.mark.parametrize("case", ["output is input", "state is output", "state is input"])
