@@ -365,7 +365,8 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
                    "Locked while in use.")
 @click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True,
               help="Save the state every N predictions (1: every prediction is backed by a saved state).")
-@click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over.")
+@click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over (only an edgernn "
+              "state is ever replaced).")
 @click.option("--on-nan", type=choice(ON_NAN), default="skip", show_default=True,
               help="A NaN/inf value: skip it (prints nan, state untouched), hold the last value, or stop.")
 @click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
@@ -401,9 +402,10 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     - the hidden state, only for the same model file and quantization;
     - the input position, only in the same regular file (device, inode and a fingerprint of what was read);
       a FIFO, a pipe or a replaced or rotated file is never skipped: it is read from where it stands;
-    - with --output FILE, that same file, cut back to what the state vouches for: exactly once across kill -9.
+    - with --output FILE, that same file, cut back to what the state vouches for: exactly once across kill -9;
+      lines others appended after the state's are never cut (exit 2, saying what to do).
     From a FIFO or pipe, lines are taken one at a time: a kill loses at most the line in hand.
-    SIGTERM finishes the line in hand, saves and exits 0.
+    SIGTERM finishes the line in hand, saves and exits 0; so does a reader closing stdout (| head).
 
     With --mqtt URL, a bridge instead: readings from the --subscribe topics (a number, or JSON with --field and
     --time-field), each topic its own stream, one JSON prediction per reading to --publish; with --state-file

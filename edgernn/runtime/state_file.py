@@ -46,25 +46,29 @@ def is_state_file(path: str | os.PathLike) -> bool:
             and head[30:] == _FIRST_MEMBER)
 
 
+def _replaceable(path: str | os.PathLike) -> bool:
+    """Missing, empty, or an edgernn state already (of any model: ``--reset-state`` replaces those)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return True  # nothing there (or nothing we can see): the write itself succeeds or fails on its own
+    return stat.S_ISREG(info.st_mode) and info.st_size == 0 or is_state_file(path)
+
+
 def check_replaceable(path: str | os.PathLike) -> None:
-    """Raise unless a state may be written over ``path``: missing, empty, or an edgernn state already (of any
-    model: ``--reset-state`` replaces those). A user's file under that name is never overwritten.
+    """Raise unless a state may be written over ``path`` (``_replaceable``): a user's file under that name is
+    never overwritten.
 
     Raises:
         StateError: ``path`` is something else (one line, naming the way out).
     """
-    try:
-        info = os.stat(path)
-    except OSError:
-        return  # nothing there (or nothing we can see): the write itself succeeds or fails with its own error
-    if stat.S_ISREG(info.st_mode) and info.st_size == 0 or is_state_file(path):
-        return
-    raise StateError(f"state file {path} is not an edgernn state file; {_ELSEWHERE}")
+    if not _replaceable(path):
+        raise StateError(f"state file {path} is not an edgernn state file; {_ELSEWHERE}")
 
 
 def _advice(path: Path) -> str:
-    """What to do about an unreadable state file: start over if it is one, else leave it alone."""
-    return _RESET if is_state_file(path) else _ELSEWHERE
+    """What to do about an unreadable state file: start over if it may be replaced, else leave it alone."""
+    return _RESET if _replaceable(path) else _ELSEWHERE
 
 
 def write_state(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
