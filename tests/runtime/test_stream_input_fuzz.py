@@ -56,21 +56,24 @@ def test_pipe_reader_returns_every_line_exactly(lines, cuts):
     read_end, write_end = os.pipe()
 
     def write():
-        at = 0
-        for size in cuts:
-            os.write(write_end, data[at:at + size])
-            at += size
-        os.write(write_end, data[at:])
-        os.close(write_end)
+        try:
+            at = 0
+            for size in cuts:
+                os.write(write_end, data[at:at + size])
+                at += size
+            os.write(write_end, data[at:])
+        finally:
+            os.close(write_end)  # whatever happens, the reader sees the end: it cannot wait forever
 
-    writer = threading.Thread(target=write)
+    writer = threading.Thread(target=write, daemon=True)
     writer.start()
     reader = StreamLines(read_end, Stop())
     try:
         assert [line.raw for line in reader] == _expected(data)
     finally:
-        writer.join()
-        reader.close()
+        reader.close()  # first: a writer blocked on a full pipe then fails instead of waiting forever
+        writer.join(timeout=60)
+    assert not writer.is_alive()
 
 
 @FAST
