@@ -258,7 +258,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
                 lines.monitor.restore(extra.get("monitor"), f"state file {state_path}")
         sink = FileSink(output_path, output_record, err, save_every) if output_path else StdoutSink()
         stack.callback(sink.close)
-        alerts = FileSink(log_path, log_record, err, save_every) if log_path else StdoutSink(err)
+        alerts = FileSink(log_path, log_record, err, save_every, "--anomaly-log") if log_path else StdoutSink(err)
         stack.callback(alerts.close)
         stack.enter_context(signals_stop(stop))
         source = open_input(input_file, stop, follow, err)

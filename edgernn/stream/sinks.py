@@ -86,18 +86,19 @@ class FileSink:
 
     gone = False  # a file does not go away under a writer that holds it open
 
-    def __init__(self, path: Path, record: dict | None, err=None, in_flight: int = 1):
+    def __init__(self, path: Path, record: dict | None, err=None, in_flight: int = 1, option: str = "--output"):
         """Open ``path`` for appending, after restoring it to ``record`` (the state's output record, if any).
 
         ``in_flight``: the most lines this run writes between two saves (``--save-every``), recorded in each
-        save but the last so that a restart knows how much uncommitted tail a kill can have left.
+        save but the last so that a restart knows how much uncommitted tail a kill can have left. ``option``:
+        the file's name in messages.
 
         Raises:
             StateError: ``path`` is a different non-empty file than the one the state was writing, its committed
                 bytes changed, or more follows them than a killed run can have written.
             BusyError: another process is writing ``path``.
         """
-        self.path = path
+        self.path, self._option = path, option
         self._in_flight = in_flight
         err = err or sys.stderr
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666 & ~current_umask())
@@ -118,26 +119,26 @@ class FileSink:
         if record is None:
             return None
         info = os.fstat(self._fd)
+        where = f"{self._option} {self.path}"
         if (info.st_dev, info.st_ino) != (record["dev"], record["ino"]):
             if info.st_size == 0:
                 return None  # a new or rotated-away output: start it
-            raise StateError(f"--output {self.path} is not the file this state was writing ({record['path']}, "
-                             "device/inode differ); give that file, or --reset-state to start a new output")
+            raise StateError(f"{where} is not the file this state was writing ({record['path']}, device/inode "
+                             "differ); give that file, or --reset-state to start a new output")
         committed = record["bytes"]
         if info.st_size < committed:
             return (f"note: {self.path} is shorter than the state recorded ({info.st_size} < {committed} bytes): "
                     "something else cut it; appending")
         if record.get("tail") is not None and record["tail"] != self._tail_sha(committed):
-            raise StateError(f"--output {self.path} is not the file this state was writing: its first {committed} "
-                             "bytes are not the ones the state wrote (replaced or rewritten); give another --output, "
-                             "or --reset-state to start a new state")
+            raise StateError(f"{where} is not the file this state was writing: its first {committed} bytes are not "
+                             f"the ones the state wrote (replaced or rewritten); give another {self._option}, or "
+                             "--reset-state to start a new state")
         if info.st_size > committed:
             if record.get("tail") is None or not self._uncommitted(committed, info.st_size, record.get("in_flight", 0)):
-                raise StateError(
-                    f"--output {self.path} has {info.st_size - committed} bytes after the {committed} this state "
-                    "wrote, not from this state (another run or an edit?): give another --output, or "
-                    f"--reset-state to start a new state after them, or remove them (truncate -s {committed}) to "
-                    "resume")
+                raise StateError(f"{where} has {info.st_size - committed} bytes after the {committed} this state "
+                                 f"wrote, not from this state (another run or an edit?): give another "
+                                 f"{self._option}, or --reset-state to start a new state after them, or remove them "
+                                 f"(truncate -s {committed} {self.path}) to resume")
             os.ftruncate(self._fd, committed)  # the uncommitted tail of a killed run: its inputs will come again
             os.fsync(self._fd)
         return None
