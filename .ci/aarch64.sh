@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLES=$1
 ARM=.aarch64
-setup() { bash ../shared/aarch64/setup.sh "$ARM" click pytest hypothesis | tail -n 1; }
+setup() { bash ../shared/aarch64/setup.sh "$ARM" click pytest hypothesis pytest-timeout | tail -n 1; }
 if ! PYARM=$(setup); then
   echo "aarch64 setup failed; retrying once" >&2
   rm -rf "$ARM"
@@ -17,27 +17,39 @@ fi
 [ -x "$PYARM" ] || { echo "aarch64 setup gave no launcher ($PYARM)" >&2; exit 1; }
 export EDGERNN_EMULATED=1 EDGERNN_NO_SPAWN=1 EDGERNN_TEST_BUNDLES=$BUNDLES
 
-for site in litert tflite onnx; do
+# One interpreter site: the runtime tests, a stream, the on-device verifies (Pi 5's A76), then the default SimpleRNN
+# and the LSTM (tflite-runtime's reference-kernel case) again on a Pi 4's CPU (Cortex-A72: no dot-product
+# instructions, so the integer kernels take other code paths than on the A76); GRU and window only on the A76
+site_stage() {
+  local site=$1 variant=tflite-int8 lines bundle
+  [ "$site" = onnx ] && variant=onnx-int8
   echo "== aarch64 / $site: runtime tests"
-  PYTHONPATH="$ARM/site-$site:." "$PYARM" -m pytest -q -p no:cacheprovider -rx tests/runtime
-  variant=tflite-int8; [ "$site" = onnx ] && variant=onnx-int8
+  PYTHONPATH="$ARM/site-$site:." "$PYARM" -m pytest -q -p no:cacheprovider -rx -o timeout=1200 tests/runtime
   echo "== aarch64 / $site: python -m edgernn stream ($variant)"
   lines=$(seq 0 199 | awk '{ printf "%.4f\n", sin($1 / 6.4) }' \
           | PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn stream "$BUNDLES/sine" --variant "$variant" | wc -l)
-  [ "$lines" -eq 200 ] || { echo "stream printed $lines lines for 200 values" >&2; exit 1; }
+  [ "$lines" -eq 200 ] || { echo "stream printed $lines lines for 200 values" >&2; return 1; }
   echo "200 values in, 200 predictions out"
   for bundle in sine50 gru50 lstm50 window; do
     echo "== aarch64 / $site: python -m edgernn verify $bundle (stored reference)"
     PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle"
   done
-done
-
-# The default SimpleRNN and the LSTM (tflite-runtime's reference-kernel case) verified again on a Raspberry Pi
-# 4's CPU (Cortex-A72: no dot-product instructions, so the integer kernels take other code paths than on the
-# Pi 5's A76 above); GRU and window only on the A76, to keep CI under an hour
-for site in litert tflite onnx; do
   for bundle in sine50 lstm50; do
     echo "== aarch64 cortex-a72 / $site: python -m edgernn verify $bundle (stored reference)"
     QEMU_CPU=cortex-a72 PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn verify "$BUNDLES/$bundle"
   done
+}
+
+# the three sites side by side (each emulated Python runs on one core), each into its own log, printed in order
+status=0
+for site in litert tflite onnx; do
+  (set -e; site_stage "$site") > "$ARM/log-$site" 2>&1 &
+  eval "pid_$site=$!"
 done
+for site in litert tflite onnx; do
+  pid_var="pid_$site"
+  if wait "${!pid_var}"; then result=passed; else result=FAILED; status=1; fi
+  cat "$ARM/log-$site"
+  echo "== aarch64 / $site: $result"
+done
+exit $status

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "runtime"))  # helpers shared with the runtime tests
 
+from built_once import exported_once, run_root, trained_once  # noqa: E402
+
 
 @pytest.fixture
 def runner():
@@ -22,36 +24,32 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def sine_model(model_dir):
-    """A small streaming SimpleRNN on the built-in sine, saved with its metadata."""
-    import edgernn
-
-    return edgernn.train("sine", model_dir / "sine.keras", units=16, epochs=20, lr=0.005, seed=0, quiet=True)
+def built(tmp_path_factory):
+    """Where this run's workers share what they train and export (``built_once``)."""
+    return run_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def sine_bundle(sine_model, model_dir):
-    """All seven variants of the small sine model."""
-    import edgernn
+def sine_model(built):
+    """A small streaming SimpleRNN on the built-in sine, saved with its metadata."""
+    return trained_once(built, data="sine", units=16, epochs=20, lr=0.005)
 
-    return edgernn.export(sine_model.model_path, model_dir / "sine-bundle", quiet=True, verify=False).bundle
+
+@pytest.fixture(scope="session")
+def sine_bundle(sine_model, built):
+    """All seven variants of the small sine model."""
+    return exported_once(built, sine_model.model_path, verify=False)
 
 
 @pytest.fixture(scope="session", params=["gru", "lstm"])
-def cell_model(request, model_dir):
+def cell_model(request, built):
     """Tiny streaming GRU and LSTM models (two layers for LSTM, to exercise stacked states)."""
-    import edgernn
-
-    layers = 2 if request.param == "lstm" else 1
-    return edgernn.train("sine", model_dir / f"{request.param}.keras", cell=request.param, units=8, layers=layers,
-                         epochs=3, lr=5e-3, seed=0, quiet=True)
+    stacked = {"layers": 2} if request.param == "lstm" else {}  # GRU: the runtime tests' "gru" bundle's model
+    return trained_once(built, data="sine", cell=request.param, units=8, epochs=3, lr=0.005, **stacked)
 
 
 @pytest.fixture(scope="session")
-def window_bundle(model_dir):
+def window_bundle(built):
     """A tiny unrolled window model (counting, window 10) exported to float32 and int8 TFLite."""
-    import edgernn
-
-    trained = edgernn.train("counting", model_dir / "window.keras", window=10, units=8, epochs=3, seed=0, quiet=True)
-    return edgernn.export(trained.model_path, model_dir / "window-bundle", variants="tflite-float32,tflite-int8",
-                          quiet=True, verify=False).bundle
+    trained = trained_once(built, data="counting", window=10, units=8, epochs=3)
+    return exported_once(built, trained.model_path, variants="tflite-float32,tflite-int8", verify=False)

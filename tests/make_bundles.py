@@ -2,9 +2,10 @@
 
 Run by the full environment (``python tests/make_bundles.py DIR``) so that runtime-only environments
 (``pip install .[litert]``, ``.[tflite]``, no TensorFlow) can test against real exported bundles.
-``python tests/make_bundles.py --committed`` rewrites ``tests/data/bundles/sine``: the one bundle kept in the
-repository, so ``pytest tests/runtime`` on a device with nothing else tests real models (and every later
-edgernn must still read it).
+``python tests/make_bundles.py --committed`` rewrites ``tests/data/bundles`` (the 16-unit sine and the two-column
+``multi``, with intervals), so ``pytest tests/runtime`` on a device with nothing else tests real models.
+``tests/data/old-bundles`` keeps bundles written by earlier edgernn releases: every later edgernn must still read
+them and give the same predictions.
 """
 
 from __future__ import annotations
@@ -42,41 +43,61 @@ HOST_VERIFY_STEPS = 4000  # the length of the reference stored in each bundle, s
 
 
 COMMITTED = Path(__file__).resolve().parent / "data" / "bundles"
+COMMITTED_NAMES = ("sine", "multi")  # a device with nothing else tests these: intervals and rows included
+# a bundle written before intervals (and before multivariate manifests): every later edgernn must still read it
+BEFORE_INTERVALS = Path(__file__).resolve().parent / "data" / "old-bundles" / "sine-before-intervals"
+
+
+def train_options(name: str, root: Path) -> dict:
+    """The ``edgernn.train`` options of bundle ``name`` (a data file it needs is written under ``root``)."""
+    options = SPECS[name][0]
+    if options["data"].endswith(".npy"):
+        options = {**options, "data": str(write_trend(root / options["data"]))}
+    return {"seed": 0, **options}
+
+
+def write_trend(path: Path) -> Path:
+    import numpy as np
+
+    if not path.exists():
+        t = np.arange(2000)
+        np.save(path, 0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
+    return path
+
+
+def export_bundle(name: str, model_path: Path, bundle: Path) -> Path:
+    """Export bundle ``name`` from its trained model; the gate writes the host's verdicts (float Keras model) into
+    verify.json, for the device-side verify to be compared with."""
+    import edgernn
+
+    _, variants, *export_options = SPECS[name]
+    edgernn.export(model_path, bundle, variants=variants, quiet=True, verify_steps=HOST_VERIFY_STEPS,
+                   **(export_options or [{}])[0])
+    return bundle
 
 
 def make_bundles(root: Path, names=tuple(SPECS)) -> dict[str, Path]:
     import edgernn
-    import numpy as np
 
     root.mkdir(parents=True, exist_ok=True)
-    if "trend" in names:
-        t = np.arange(2000)
-        np.save(root / "trend.npy",
-                0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
     bundles = {}
-    for name, (options, variants, *export_options) in ((n, SPECS[n]) for n in names):
+    for name in names:
         bundle = root / name
         if not (bundle / "manifest.json").exists():
-            if options["data"].endswith(".npy"):
-                options = {**options, "data": str(root / options["data"])}
-            model = edgernn.train(out=root / f"{name}.keras", seed=0, quiet=True, force=True, **options)
-            # the gate writes the host's verdicts (float Keras model) into verify.json, for the device-side
-            # verify to be compared with
-            edgernn.export(model.model_path, bundle, variants=variants, quiet=True, verify_steps=HOST_VERIFY_STEPS,
-                           **(export_options or [{}])[0])
+            model = edgernn.train(out=root / f"{name}.keras", quiet=True, force=True, **train_options(name, root))
+            export_bundle(name, model.model_path, bundle)
         bundles[name] = bundle
-    write_x86_reference(root, bundles)
+    write_x86_reference(root / "float32-reference.npz", bundles)
     return bundles
 
 
-def write_x86_reference(root: Path, bundles: dict[str, Path]) -> None:
+def write_x86_reference(target: Path, bundles: dict[str, Path]) -> None:
     """Float32 predictions of every bundle on this machine (litert, onnxruntime), for other machines to match."""
     import numpy as np
 
     from edgernn.data import sine_series
     from edgernn.runtime import StreamingPredictor
 
-    target = root / "float32-reference.npz"
     if target.exists():
         return
     values = sine_series()[:1000]
@@ -98,7 +119,7 @@ if __name__ == "__main__":
         import shutil
 
         shutil.rmtree(COMMITTED, ignore_errors=True)
-        made = make_bundles(COMMITTED, names=("sine",))
+        made = make_bundles(COMMITTED, names=COMMITTED_NAMES)
         for leftover in COMMITTED.glob("*.keras"):
             leftover.unlink()  # the model is inside the bundle (model.keras); the trained copy is not needed
     else:

@@ -38,14 +38,14 @@ def test_c_array_compiles_and_holds_the_model_bytes(sine_bundle, tmp_path):
     assert result.returncode == 0, result.stderr
     (out / "main.c").write_text(MAIN)
     build = subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-o", str(out / "dump"), str(out / "main.c"),
-                            "-x", "c", str(out / "edgernn_model.cc")], capture_output=True, text=True)
+                            "-x", "c", str(out / "edgernn_model.cc")], capture_output=True, text=True, timeout=120)
     assert build.returncode == 0, build.stderr
     if shutil.which("g++"):  # the array is valid C++ too (firmware builds TFLM as C++)
         cxx = subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-c", "-o", str(out / "model.o"),
-                              str(out / "edgernn_model.cc")], capture_output=True, text=True)
+                              str(out / "edgernn_model.cc")], capture_output=True, text=True, timeout=120)
         assert cxx.returncode == 0, cxx.stderr
     dumped = tmp_path / "dumped.tflite"
-    assert subprocess.run([str(out / "dump"), str(dumped)]).returncode == 0
+    assert subprocess.run([str(out / "dump"), str(dumped)], timeout=60).returncode == 0
     entry = read_manifest(sine_bundle).variants["tflite-int8"]
     assert dumped.read_bytes() == (sine_bundle / entry.file).read_bytes()
     header = (out / "edgernn_model.h").read_text()
@@ -72,11 +72,11 @@ def compile_both(out: Path, name: str) -> None:
     for std in ("c99", "c11"):
         build = subprocess.run(["gcc", f"-std={std}", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o",
                                 str(out / "a.out"), str(main), "-x", "c", str(out / f"{name}.cc")],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, timeout=120)
         assert build.returncode == 0, (std, build.stderr)
     cxx = subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-o",
                           str(out / "b.out"), "-x", "c++", str(main), str(out / f"{name}.cc")],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=120)
     assert cxx.returncode == 0, cxx.stderr
 
 

@@ -13,6 +13,7 @@ from edgernn.cli import cli
 from edgernn.export.compat import TFLITE_RUNTIME_2_14, operators
 from edgernn.runtime.backends import installed
 from edgernn.runtime.manifest import read_manifest
+from built_once import exported_once, trained_once
 
 needs_tflm = pytest.mark.skipif("tflm" not in installed(), reason="tflite-micro is not installed here")
 
@@ -27,25 +28,38 @@ def test_manifest_records_what_runs_where(sine_bundle):
             assert entry.interpreters["tflite-runtime"]["runs"] is True  # every variant, 16 units
     # 16 units: no weight tensor reaches 1,024 values, so the converter kept the weights float: it says so
     assert "weights stayed float32" in variants["tflite-dynamic"].notes
-    if "tflm" in installed():
-        assert variants["tflite-int8"].interpreters["tflm"]["arena_bytes"] > 0
-        assert variants["tflite-float16"].interpreters["tflm"]["runs"] is False
-        assert "TFLM has no float16" in variants["tflite-float16"].interpreters["tflm"]["reason"]
-        assert variants["tflite-dynamic"].interpreters["tflm"]["runs"] is True  # it is the float32 model here
 
 
-def test_default_size_dynamic_variant_loads_on_tflite_runtime(tmp_path):
+@needs_tflm
+def test_manifest_records_what_runs_on_tflm(sine_bundle):
+    variants = read_manifest(sine_bundle).variants
+    assert variants["tflite-int8"].interpreters["tflm"]["arena_bytes"] > 0
+    assert variants["tflite-float16"].interpreters["tflm"]["runs"] is False
+    assert "TFLM has no float16" in variants["tflite-float16"].interpreters["tflm"]["reason"]
+    assert variants["tflite-dynamic"].interpreters["tflm"]["runs"] is True  # it is the float32 model here
+
+
+@pytest.fixture(scope="module")
+def dynamic_50_units(built):
+    """A 50-unit model's tflite-dynamic variant: its weight tensors are big enough to be stored as int8."""
+    model = trained_once(built, data="sine", units=50, epochs=1)
+    bundle = exported_once(built, model.model_path, variants="tflite-dynamic", verify=False)
+    return bundle, read_manifest(bundle).variants["tflite-dynamic"]
+
+
+def test_default_size_dynamic_variant_loads_on_tflite_runtime(dynamic_50_units):
     """50 units: the dynamic-range weights are int8, written per tensor (FULLY_CONNECTED version 9), which
     tflite-runtime 2.14 loads; per channel they were version 12, which it does not."""
-    model = edgernn.train("sine", tmp_path / "m.keras", units=50, epochs=1, quiet=True)
-    bundle = edgernn.export(model.model_path, tmp_path / "b", variants="tflite-dynamic", quiet=True,
-                            verify=False).bundle
-    entry = read_manifest(bundle).variants["tflite-dynamic"]
+    bundle, entry = dynamic_50_units
     versions = operators((bundle / entry.file).read_bytes())
     assert versions["FULLY_CONNECTED"] <= TFLITE_RUNTIME_2_14["FULLY_CONNECTED"]
     assert entry.interpreters["tflite-runtime"]["runs"] is True and "stayed float32" not in entry.notes
-    if "tflm" in installed():  # int8 weights with float activations: no such kernels in TFLM
-        assert entry.interpreters["tflm"]["runs"] is False and "hybrid" in entry.interpreters["tflm"]["reason"]
+
+
+@needs_tflm
+def test_default_size_dynamic_variant_is_refused_by_tflm(dynamic_50_units):
+    _, entry = dynamic_50_units  # int8 weights with float activations: no such kernels in TFLM
+    assert entry.interpreters["tflm"]["runs"] is False and "hybrid" in entry.interpreters["tflm"]["reason"]
 
 
 def test_a_recorded_incompatibility_is_tried_not_trusted(runner, sine_bundle, tmp_path):

@@ -33,7 +33,7 @@ def _run_until(args, marker_lines: int | None, delay: float | None = None):
         while seen < marker_lines and process.stderr.readline():
             seen += 1
     os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    process.wait(timeout=60)
     process.stderr.close()
 
 

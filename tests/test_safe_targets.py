@@ -1,7 +1,9 @@
 """What export and train may write over: only their own kind of file, one writer at a time, nothing destroyed.
 
-Real CLI processes and real exports; each row of issue 15's "export --force deletes a directory", "two exports
-to one --out", "a wrong state is accepted" and "train --out" findings.
+Real exports through the real CLI; each row of issue 15's "export --force deletes a directory", "two exports
+to one --out", "a wrong state is accepted" and "train --out" findings. The CLI runs in this process (click's
+runner: the same exit codes and messages, without importing TensorFlow again per call), except where only
+separate processes show the behaviour (two exports racing for one target).
 """
 
 from __future__ import annotations
@@ -9,16 +11,29 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 
 from edgernn import locking
+from edgernn.cli import cli
 
 CLI = [sys.executable, "-m", "edgernn"]
 
 
-def _cli(*args, stdin=None, **kwargs):
-    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, text=True, timeout=300, **kwargs)
+def _cli(*args, stdin=None, cwd=None, umask=None):
+    """``edgernn ARGS`` in this process, in ``cwd`` and under ``umask`` when given: (returncode, stdout, stderr)."""
+    here = os.getcwd()
+    previous_umask = os.umask(umask) if umask is not None else None
+    try:
+        os.chdir(cwd or here)
+        result = CliRunner().invoke(cli, list(args), input=stdin)
+    finally:
+        os.chdir(here)
+        if previous_umask is not None:
+            os.umask(previous_umask)
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
 def _one_line_error(result, code=2):

@@ -104,7 +104,7 @@ def test_a_killed_report_leaves_no_partial_directory(sine_bundle, tmp_path):
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
         time.sleep(0.005)
     os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    process.wait(timeout=60)
     assert not report.exists() or sorted(p.name for p in report.iterdir()) == REPORT_FILES
     assert any(p.name.startswith(".report.tmp-") for p in tmp_path.iterdir())  # killed mid-way: the leftover
     process = verify_with_report(sine_bundle, report)

@@ -16,18 +16,67 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from built_once import build_once, run_root, trained_once  # noqa: E402
 
 
 class Bundles(dict):
     """Bundles by name; a name not here skips the test that asks for it."""
 
+    reference_file: Path | None = None  # the exporting machine's float32 predictions, where there are any
+
     def __missing__(self, name):
         pytest.skip(f"bundle {name!r} is not available here (only {', '.join(self)}): set EDGERNN_TEST_BUNDLES "
                     "or install TensorFlow to make it")
 
+    def every(self) -> dict[str, Path]:
+        """Every bundle this environment has."""
+        return dict(self)
+
+    def x86_reference(self) -> Path | None:
+        return self.reference_file
+
+
+class BuiltBundles(Bundles):
+    """Where TensorFlow is installed: each bundle trained and exported when a test first asks for it, once per run
+    across xdist workers (``built_once``); the tests' host fixtures share the same trained models."""
+
+    def __init__(self, root: Path):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name):
+        from make_bundles import SPECS, export_bundle, train_options
+
+        if name not in SPECS:
+            return super().__missing__(name)
+        data = build_once(self.root, "bundle-data", lambda directory: None)
+        model = trained_once(self.root, **train_options(name, data))
+        bundle = build_once(self.root, f"bundle-{name}",
+                            lambda directory: export_bundle(name, model.model_path, directory / name)) / name
+        self[name] = bundle
+        return bundle
+
+    def every(self) -> dict[str, Path]:
+        from make_bundles import TEST_BUNDLES
+
+        return {name: self[name] for name in TEST_BUNDLES}
+
+    def x86_reference(self) -> Path:
+        from make_bundles import write_x86_reference
+
+        bundles = self.every()
+        return build_once(self.root, "x86-reference",
+                          lambda directory: write_x86_reference(directory / "float32-reference.npz", bundles)
+                          ) / "float32-reference.npz"
+
 
 def _found(directory: Path) -> Bundles:
-    return Bundles({p.name: p for p in sorted(directory.iterdir()) if (p / "manifest.json").exists()})
+    found = Bundles({p.name: p for p in sorted(directory.iterdir()) if (p / "manifest.json").exists()})
+    reference = directory / "float32-reference.npz"
+    found.reference_file = reference if reference.exists() else None
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +88,7 @@ def bundles(tmp_path_factory):
         from make_bundles import COMMITTED
 
         return _found(COMMITTED)
-    from make_bundles import TEST_BUNDLES, make_bundles
-
-    return Bundles(make_bundles(tmp_path_factory.mktemp("bundles"), names=TEST_BUNDLES))
+    return BuiltBundles(run_root(tmp_path_factory))
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,10 @@ INT8 = "tflite-int8" if TFLITE else "onnx-int8"
 CAN_SPAWN = os.environ.get("EDGERNN_NO_SPAWN") != "1"
 needs_spawn = pytest.mark.skipif(not CAN_SPAWN, reason="cannot start a Python subprocess here (emulation)")
 needs_tflite = pytest.mark.skipif(not TFLITE, reason="no TFLite interpreter installed")
+# FLOAT32 and INT8 above run on any installed interpreter; with none (numpy alone) tests that stream them skip
+INTERPRETERS = [name for name in installed() if name != "numpy"]
+needs_interpreter = pytest.mark.skipif(not INTERPRETERS, reason="no interpreter installed: pip install "
+                                       "'edgernn[litert]' (or [tflite], [onnx]) to run the variants")
 # qemu-user emulation (the CI's aarch64 stage sets this): hypothesis' float generation trips an internal
 # assertion there, and fuzzing manifests is platform-independent Python, already run natively
 EMULATED = os.environ.get("EDGERNN_EMULATED") == "1"

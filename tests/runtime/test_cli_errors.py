@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from runtime_env import needs_spawn
+from runtime_env import needs_interpreter, needs_spawn
 
 CLI = [sys.executable, "-m", "edgernn"]
 NO_TENSORFLOW = importlib.util.find_spec("tensorflow") is None
@@ -39,6 +39,7 @@ def test_host_commands_without_tensorflow_name_the_extra(bundles, tmp_path, args
 
 
 @pytest.mark.skipif(not NO_MATPLOTLIB, reason="matplotlib is installed here")
+@needs_interpreter
 def test_report_without_matplotlib_still_writes_json_and_markdown(bundles, tmp_path):
     report = tmp_path / "report"
     result = subprocess.run([*CLI, "verify", str(bundles["sine"]), "--steps", "500", "--report", str(report)],

@@ -19,7 +19,7 @@ def test_every_recorded_pairing_holds(bundles, sine_values, backend):
     if backend not in installed():
         pytest.skip(f"{backend} is not installed here")
     checked = 0
-    for name, bundle in sorted(bundles.items()):
+    for name, bundle in sorted(bundles.every().items()):
         manifest = read_manifest(bundle)
         warm_up = manifest.model.raw_window or 1  # a window model answers once its window is full
         values = sine_values[:50] if manifest.columns is None else np.stack([sine_values[:50]] * manifest.features, 1)

@@ -11,6 +11,9 @@ import pytest
 
 from edgernn.cli import cli
 from edgernn.runtime.manifest import sha256_file
+from runtime_env import needs_interpreter
+
+pytestmark = needs_interpreter  # verify needs an interpreter for the variants
 
 
 def _verify_stored(runner, bundle):

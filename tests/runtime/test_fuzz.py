@@ -29,7 +29,7 @@ from edgernn.runtime import StreamingPredictor  # noqa: E402
 from edgernn.runtime.backends import installed  # noqa: E402
 from edgernn.runtime.bundle import Bundle  # noqa: E402
 from edgernn.verification import verify  # noqa: E402
-from runtime_env import EMULATED, FLOAT32, needs_spawn  # noqa: E402
+from runtime_env import EMULATED, FLOAT32, needs_interpreter, needs_spawn  # noqa: E402
 
 no_floats_under_qemu = pytest.mark.skipif(EMULATED, reason="hypothesis' float strategy asserts under qemu-user")
 
@@ -241,10 +241,12 @@ def _state_case(saved_states, tmp_path_factory, data):
 
 @no_floats_under_qemu
 @pytest.mark.parametrize("examples", budgets(200, 2000))
+@needs_interpreter
 def test_state_file_mutations_end_cleanly(saved_states, tmp_path_factory, examples):
     fuzz(examples, lambda data: _state_case(saved_states, tmp_path_factory, data))
 
 
+@needs_interpreter
 def test_damaged_state_through_the_cli(saved_states, tmp_path):
     bundle, content = saved_states["sine"]
     state = tmp_path / "state.npz"

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from make_bundles import COMMITTED
-from runtime_env import FLOAT32, INT8
+from make_bundles import BEFORE_INTERVALS
+from runtime_env import FLOAT32, INT8, needs_interpreter
 
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.bundle import Bundle
@@ -32,7 +32,7 @@ def test_conformal_half_widths_are_the_finite_sample_quantile():
 
 
 def test_old_bundle_streams_and_refuses_intervals_in_one_line():
-    predictor = StreamingPredictor.load(COMMITTED / "sine", "tflite-float32", backend="numpy")
+    predictor = StreamingPredictor.load(BEFORE_INTERVALS, "tflite-float32", backend="numpy")
     assert math.isfinite(predictor.step(0.5))
     with pytest.raises(EdgernnError, match="export it again") as caught:
         predictor.monitor(0.9)
@@ -40,6 +40,7 @@ def test_old_bundle_streams_and_refuses_intervals_in_one_line():
 
 
 @pytest.mark.parametrize("variant", [FLOAT32, INT8])
+@needs_interpreter
 def test_each_value_is_scored_against_the_prediction_made_for_it(bundles, sine_values, variant):
     bundle = _with_intervals(bundles)
     values = sine_values[:400].copy()
@@ -63,6 +64,7 @@ def test_each_value_is_scored_against_the_prediction_made_for_it(bundles, sine_v
     assert monitor.scored == np.isfinite(residual).sum()
 
 
+@needs_interpreter
 def test_many_streams_equal_one_stream_each(bundles, sine_values):
     bundle = _with_intervals(bundles)
     columns = np.stack([sine_values[:200], sine_values[300:500] + 0.5, sine_values[600:800]], axis=1)
@@ -81,6 +83,7 @@ def test_many_streams_equal_one_stream_each(bundles, sine_values):
         np.testing.assert_array_equal(np.array([r.anomaly[k] for r in rows])[clear], alone["anomaly"][clear])
 
 
+@needs_interpreter
 def test_coverage_on_the_held_out_test_split(bundles):
     """Export set the half-widths on the validation split; on the test split they cover about their level."""
     bundle = _with_intervals(bundles)
@@ -93,6 +96,7 @@ def test_coverage_on_the_held_out_test_split(bundles):
         assert abs(1 - anomaly.mean() - 0.9) <= 0.05, (variant, 1 - anomaly.mean())
 
 
+@needs_interpreter
 def test_adaptive_follows_a_level_shift_the_fixed_width_misses(bundles):
     bundle = _with_intervals(bundles)
     inputs, _ = Bundle.open(bundle).reference_data()
@@ -105,6 +109,7 @@ def test_adaptive_follows_a_level_shift_the_fixed_width_misses(bundles):
     assert abs(coverage[True] - 0.9) <= 0.03 < abs(coverage[False] - 0.9), coverage
 
 
+@needs_interpreter
 def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path):
     bundle = _with_intervals(bundles)
     values = sine_values[:300].copy()
@@ -124,6 +129,7 @@ def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path):
 @pytest.mark.parametrize("record", [{"previous": "x"}, {"previous": [None], "half_width": [-1.0], "scored": [1],
                                                         "covered": [0]},
                                     {"previous": [0.1], "half_width": [0.2], "scored": [1], "covered": [5]}])
+@needs_interpreter
 def test_a_malformed_monitor_record_is_refused(bundles, record):
     monitor = StreamingPredictor.load(_with_intervals(bundles), FLOAT32).monitor(0.9)
     with pytest.raises(StateError, match="--reset-state"):
@@ -139,7 +145,7 @@ def test_a_malformed_monitor_record_is_refused(bundles, record):
 def test_malformed_intervals_in_a_manifest_are_refused(tmp_path, intervals):
     from bundle_edit import copy_bundle, manifest_of, write_manifest
 
-    bundle = copy_bundle(COMMITTED / "sine", tmp_path / "b")
+    bundle = copy_bundle(BEFORE_INTERVALS, tmp_path / "b")
     manifest = manifest_of(bundle)
     manifest["variants"]["tflite-float32"]["intervals"] = intervals
     write_manifest(bundle, manifest)
@@ -147,6 +153,7 @@ def test_malformed_intervals_in_a_manifest_are_refused(tmp_path, intervals):
         read_manifest(bundle)
 
 
+@needs_interpreter
 def test_an_inf_reading_is_not_scored_on_one_stream_or_many(bundles, sine_values):
     bundle = _with_intervals(bundles)
     values = sine_values[:20].copy()

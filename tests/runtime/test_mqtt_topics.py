@@ -13,7 +13,9 @@ from edgernn.runtime.errors import StateError
 from edgernn.runtime.manifest import read_manifest
 from edgernn.stream.topics import TopicStreams
 from edgernn.runtime.backends import installed
-from runtime_env import EMULATED, INT8
+from runtime_env import EMULATED, INT8, needs_interpreter
+
+pytestmark = needs_interpreter  # every topic streams INT8
 
 # Where topics sharing one predictor cannot equal lone predictors bit for bit: tflite-runtime 2.14 on aarch64
 # runs int8 models at several streams on its reference kernels (its optimized ones crash there, see README) and

@@ -121,9 +121,9 @@ def test_kill_9_and_restart_continue_exactly(bundles, tmp_path, sine_values, nam
 
 def test_intervals_on_the_command_line(bundles, tmp_path):
     """prediction,low,high (+ score,anomaly) per line; an old bundle or an uncalibrated level: one line, exit 2."""
-    from make_bundles import COMMITTED
+    from make_bundles import BEFORE_INTERVALS
 
-    old = run_cli(["stream", str(COMMITTED / "sine"), "--variant", "tflite-float32", "--interval", "0.9"], "0.1\n")
+    old = run_cli(["stream", str(BEFORE_INTERVALS), "--variant", "tflite-float32", "--interval", "0.9"], "0.1\n")
     assert old.returncode == 2 and "export it again" in old.stderr and len(old.stderr.splitlines()) == 1
     result = run_cli(["stream", str(bundles["sine"]), "--interval", "0.9", "--anomalies"], "0.1\n0.2\n5.0\n0.3\n")
     if "export it again" in result.stderr:

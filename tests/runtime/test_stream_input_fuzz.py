@@ -14,7 +14,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from edgernn.cli import cli  # noqa: E402
 from edgernn.stream.readers import FileLines, Stop, StreamLines  # noqa: E402
-from runtime_env import EMULATED, INT8  # noqa: E402
+from runtime_env import EMULATED, INT8, needs_interpreter  # noqa: E402
 
 LINES = st.lists(st.one_of(st.binary(max_size=30), st.sampled_from([b"0.5", b"-1e3", b"nan", b"inf", b" 2 ",
                                                                        b"\xff\xfe", b"1,2", b"\r", b""])),
@@ -78,6 +78,7 @@ def test_pipe_reader_returns_every_line_exactly(lines, cuts):
 
 @FAST
 @given(data=st.binary(max_size=200))
+@needs_interpreter
 def test_stream_command_on_random_bytes(runner, bundles, data):
     result = runner.invoke(cli, ["stream", str(bundles["sine"]), "--variant", INT8], input=data)
     assert result.exit_code in (0, 2), result.output
