@@ -18,6 +18,7 @@ import numpy as np
 
 from edgernn.errors import DataError
 from edgernn.runtime.errors import first_line, quoted
+from edgernn.runtime.numbers import strict_float
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.timestamps import time_order
 
@@ -302,7 +303,7 @@ def _parse_cell(text: str) -> float | None:
     stripped = text.strip()
     if stripped.lower() in MISSING_MARKERS:
         return None
-    return float(stripped)
+    return strict_float(stripped)
 
 
 def _looks_numeric(cells: list[str]) -> bool:
@@ -312,7 +313,7 @@ def _looks_numeric(cells: list[str]) -> bool:
     good = 0
     for cell in present:
         try:
-            float(cell)
+            strict_float(cell.strip())
             good += 1
         except ValueError:
             pass
@@ -344,6 +345,10 @@ def _read_csv_cells(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     if not rows:
         raise DataError(f"{name} is empty: expected a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
+    repeated = next((h for h in header if header.count(h) > 1), None)
+    if repeated is not None:  # two inputs of one name: a model's columns, a manifest's, all ambiguous
+        raise DataError(f"column {repeated!r} appears {header.count(repeated)} times in the header of {name}; "
+                        "rename all but one")
     body, lines = rows[1:], lines[1:]
     if not body:
         raise DataError(f"{name} has a header but no data rows")
@@ -410,9 +415,7 @@ def _column_index(header: list[str], column: str, what: str, name: str) -> int:
     found = [i for i, h in enumerate(header) if h == column]
     if not found:
         raise DataError(f"{what} {column!r} not in {name}; columns: {_names(header)}")
-    if len(found) > 1:
-        raise DataError(f"column {column!r} appears {len(found)} times in the header of {name}; rename all but one")
-    return found[0]
+    return found[0]  # one at most: _read_csv_cells refuses a header that names a column twice
 
 
 def _names(names) -> str:

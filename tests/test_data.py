@@ -33,6 +33,21 @@ def test_csv_non_numeric_cell_names_line_and_column(tmp_path):
         load_series(path, time_column="t")  # default column: 'v', the only other one
 
 
+@pytest.mark.parametrize("cell", ["1_000", "\uff11\uff12", "\u0661\u0662", "1\u00a0000"])
+def test_only_plain_ascii_numbers_are_numbers(tmp_path, cell):
+    """One grammar with stream and the bridge: Python's float reads 1_000 and other scripts' digits; train does
+    not, and names the line and column (the same CLI line and exit 2 as any bad cell)."""
+    path = write(tmp_path, f"t,v\n0,1\n1,2\n2,{cell}\n3,4\n")
+    with pytest.raises(DataError, match=r"line 4, column 'v': .* is not a number"):
+        load_series(path, column="v")
+
+
+def test_a_column_name_given_twice_is_refused(tmp_path):
+    path = write(tmp_path, "a,a,b\n1,2,3\n4,5,6\n")
+    with pytest.raises(DataError, match=r"column 'a' appears 2 times in the header of d.csv; rename all but one"):
+        load_series(path, column="b")
+
+
 def test_csv_column_choice(tmp_path):
     path = write(tmp_path, "a,b\n1,2\n3,4\n")
     with pytest.raises(DataError, match="several numeric columns; choose one with --column from: a, b"):

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgernn.runtime import safe_json
 from edgernn.runtime.errors import EdgernnError
+from edgernn.runtime.numbers import strict_float
 
 ANOMALY_LEVEL = 0.99  # --anomalies without --interval
 
@@ -33,13 +34,6 @@ def line_text(raw: bytes) -> tuple[str | None, str | None]:
         return raw.decode("utf-8").strip(), None
     except UnicodeDecodeError:
         return None, f"{raw[:40]!r} is not UTF-8 text"
-
-
-def strict_float(text: str) -> float:
-    """``float`` without what Python adds to a plain number: ``1_000`` and non-ASCII digits are not readings."""
-    if not text.isascii() or "_" in text:
-        raise ValueError(text)
-    return float(text)
 
 
 def parse_value(raw: bytes) -> tuple[float | None, str | None]:
