@@ -14,7 +14,7 @@ import traceback
 
 import click
 
-from edgernn import __version__
+from edgernn.version import __version__
 from edgernn.cli_errors import classify
 from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, choice
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -266,13 +266,12 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     (x, state) pairs from the float model. The bundle is written atomically. Exit 1 if a variant fails the
     verify gate.
     """
-    import edgernn.export
+    from edgernn.pipeline import export
     from edgernn.verification import format_table
 
-    result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
-                            calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
-                            verify=not no_verify, quiet=as_json, columns=columns, targets=targets,
-                            headroom=headroom)
+    result = export(model, out, variants=variants, calibration_data=calibration_data,
+                    calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
+                    verify=not no_verify, quiet=as_json, columns=columns, targets=targets, headroom=headroom)
     if result.verify_skipped:
         click.echo(f"verify skipped: {result.verify_skipped}", err=True)
     if as_json:

@@ -45,7 +45,7 @@ def run_demo(out: Path, cell: str = "simple_rnn", quick: bool = False) -> dict:
                    seed=0, quiet=False)
     train_seconds = time.perf_counter() - started
 
-    from edgernn.export.bundle import export
+    from edgernn.pipeline import export
 
     _stage("export: every variant, then verify's gate: each against the float model, state carried")
     exported = export(result.model_path, out / "bundle", verify_steps=2000 if quick else None, quiet=False)
