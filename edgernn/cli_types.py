@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from edgernn.runtime.backends import BACKENDS
-from edgernn.runtime.cells import CELLS
+from edgernn.runtime.cell_table import CELLS
 from edgernn.runtime.variants import ALL_VARIANTS
 
 

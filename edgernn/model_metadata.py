@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from edgernn.errors import ModelError
+from edgernn.runtime.errors import ModelError
 from edgernn.runtime import safe_json
 from edgernn.runtime.columns import Columns
 from edgernn.runtime.manifest import MODES, Mode

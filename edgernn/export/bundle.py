@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from edgernn import locking
-from edgernn.version import __version__
-from edgernn.errors import ExportError
 from edgernn.export import calibration, intervals, variant
 from edgernn.export.columns import own_model_columns, with_ranges
 from edgernn.export.inspect import inspect_model
@@ -32,18 +30,19 @@ from edgernn.modeling import load_model_bytes, read_model_file
 from edgernn.reference import float_reference, replay, replay_rows
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import BundleError
+from edgernn.runtime.errors import BundleError, ExportError
 from edgernn.runtime.manifest import (
     FILE_ROLES,
-    INT8_WEIGHTS,
     CalibrationInfo,
     FileEntry,
     Manifest,
     sha256_file,
     write_manifest,
 )
+from edgernn.runtime.options import INT8_WEIGHTS
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import parse_variants, variant as variant_spec
+from edgernn.version import __version__
 
 REFERENCE_STEPS = 4000  # a few thousand held-out steps: about 32 KB
 MAX_HEADROOM = 10.0

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from edgernn.errors import ExportError
+from edgernn.runtime.errors import ExportError
 from edgernn.runtime.columns import Columns, InputColumn, OutputColumn
 
 

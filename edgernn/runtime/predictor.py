@@ -23,6 +23,7 @@ from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import EdgernnError, StateError
 from edgernn.runtime.inputs import rows_per_stream, values_per_stream
 from edgernn.runtime.manifest import Mode
+from edgernn.runtime.options import ON_NAN
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.row_step import row_step
 from edgernn.runtime.quantization import (
@@ -36,7 +37,6 @@ from edgernn.runtime.quantization import (
 )
 from edgernn.runtime.state_file import read_state, write_state
 
-ON_NAN = ("skip", "hold", "raise")
 # model-input values (after scaling) are held within +-this: a reading of 1e308 is finite, but in float32 it
 # becomes inf and a NaN state for good (and cannot be rounded to an integer); every cell has saturated far sooner
 INPUT_LIMIT = 1e6
@@ -117,7 +117,7 @@ class StreamingPredictor:
         self.reset()
 
     @classmethod
-    def load(cls, bundle_dir: str | os.PathLike, variant: str = "tflite-int8", backend: str = "auto",
+    def load(cls, bundle_dir: str | os.PathLike, variant: str = variants.DEFAULT_VARIANT, backend: str = "auto",
              streams: int = 1, on_nan: str = "skip", refuse_recorded: bool = True) -> "StreamingPredictor":
         """Open a bundle (validated, hash-checked) and load one variant on one backend.
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.backends import IncompatibleError, installed
+from edgernn.runtime.backends import installed
+from edgernn.runtime.errors import IncompatibleError
 from edgernn.runtime.manifest import read_manifest
 
 CHECKED = ["litert", "tflite-runtime", "onnxruntime", "tflm"]
