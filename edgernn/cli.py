@@ -14,13 +14,13 @@ import traceback
 
 import click
 
-from edgernn.version import __version__
 from edgernn.cli_errors import classify
 from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, choice
 from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from edgernn.runtime.options import DIFFERENCE_CHOICES, INT8_WEIGHTS, ON_NAN, REFERENCES, SCALES
 from edgernn.runtime.variants import DEFAULT_VARIANT
+from edgernn.version import __version__
 
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from edgernn.runtime.errors import DataError
 from edgernn.export.bundle import ExportResult, export_bundle
+from edgernn.runtime.errors import DataError
 from edgernn.verification import DEFAULT_STEPS, verify as run_verify, write_verify_json
 
 

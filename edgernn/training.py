@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.data import Series, Split, Table, chronological_split, load_series, load_table, model_inputs
-from edgernn.runtime.errors import DataError, ModelError
 from edgernn.model_metadata import DataRecord, ModelMetadata
 from edgernn.modeling import build_model, check_model_target, load_model, save_model
 from edgernn.runtime.cell_table import CELLS, DEFAULT_CELL
 from edgernn.runtime.columns import MAX_COLUMNS, MAX_HORIZON, Columns, InputColumn, OutputColumn
+from edgernn.runtime.errors import DataError, ModelError
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import DIFFERENCE_CHOICES, SCALES
 from edgernn.runtime.preprocessing import Preprocessing

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.runtime.errors import ModelError
 from edgernn.runtime.cell_table import CELLS
 from edgernn.runtime.cells import ACTIVATIONS
+from edgernn.runtime.errors import ModelError
 from edgernn.runtime.manifest import LayerSpec, Mode, ModelInfo
 
 KERAS_CELLS = {spec.keras_class: name for name, spec in CELLS.items()}  # Keras layer class -> cell name

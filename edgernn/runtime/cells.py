@@ -1,4 +1,4 @@
-"""The cell table, and Keras' recurrent cell equations in numpy (the numpy backend and an independent check).
+"""Keras' recurrent cell equations in numpy (the numpy backend and an independent check).
 
 Mirrors ``keras.layers.SimpleRNNCell/GRUCell/LSTMCell.call(inputs, states) -> (output, new_states)`` for the
 configurations export accepts (GRU with ``reset_after=True`` or False, biases optional). The cells themselves

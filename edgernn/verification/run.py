@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.runtime.errors import EdgernnError
 from edgernn.metrics import drift_ratio, error_metrics
 from edgernn.runtime.backends.tensorflow import available as tensorflow_installed
 from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import EdgernnError
 from edgernn.runtime.options import REFERENCES
 from edgernn.runtime.variants import parse_variants, variant
 from edgernn.verification import gate
