@@ -125,7 +125,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     import edgernn
-    from edgernn.export.bundle import export
+    from edgernn.pipeline import export
 
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)

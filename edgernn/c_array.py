@@ -19,10 +19,10 @@ import re
 import shutil
 from pathlib import Path
 
-from edgernn.errors import ExportError
 from edgernn.runtime.atomic import fsync_directory, fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.backends import installed, tensor_order
 from edgernn.runtime.bundle import Bundle, bundle_around
+from edgernn.runtime.errors import ExportError
 from edgernn.runtime.manifest import MAX_ARENA_BYTES, Mode
 from edgernn.runtime.tflite_signature import signature_tensors
 from edgernn.runtime.variants import variant
@@ -99,14 +99,14 @@ def _array(content: bytes) -> str:
 def _refusal(spec, entry, manifest, content) -> str | None:
     """Why TFLM cannot run this variant (checked from the file and the variant table, then the manifest's
     record), else None."""
-    from edgernn.export.compat import TFLM_LACKS, TFLM_RUNTIME_FILL, fill_with_runtime_dims, float_weights_only
+    from edgernn.export.compat import TFLM_RUNTIME_FILL, fill_with_runtime_dims, float_weights_only
 
     if spec.format != "tflite":
         return f"{spec.name} is not a TFLite variant: a C array is for TensorFlow Lite Micro"
     if manifest.model.mode is Mode.WINDOW or fill_with_runtime_dims(content):
         return TFLM_RUNTIME_FILL
-    if spec.converter == "float16" or (spec.converter == "dynamic" and not float_weights_only(content)):
-        return TFLM_LACKS[spec.converter]
+    if spec.tflm_lacks and not (spec.hybrid and float_weights_only(content)):
+        return spec.tflm_lacks
     recorded = entry.refused_by("tflm")
     return f"TFLM refused it at export: {recorded}" if recorded else None
 

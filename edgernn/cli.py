@@ -14,14 +14,13 @@ import traceback
 
 import click
 
-from edgernn import __version__
 from edgernn.cli_errors import classify
 from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, choice
+from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from edgernn.runtime.manifest import INT8_WEIGHTS
-from edgernn.runtime.predictor import ON_NAN
-from edgernn.runtime.preprocessing import DIFFERENCE_CHOICES, SCALES
-from edgernn.verification.run import REFERENCES
+from edgernn.runtime.options import DIFFERENCE_CHOICES, INT8_WEIGHTS, ON_NAN, REFERENCES, SCALES
+from edgernn.runtime.variants import DEFAULT_VARIANT
+from edgernn.version import __version__
 
 
 
@@ -140,7 +139,7 @@ def data_options(func):
               help="Predict each target's next H values (default 1).")
 @click.option("--out", type=click.Path(dir_okay=False), default="model.keras", show_default=True,
               help="Where to save the model (.keras).")
-@click.option("--cell", type=CELL, default="simple_rnn", show_default=True, help="Recurrent cell.")
+@click.option("--cell", type=CELL, default=DEFAULT_CELL, show_default=True, help="Recurrent cell.")
 @click.option("--units", type=int, default=50, show_default=True, help="Units per recurrent layer.")
 @click.option("--layers", type=int, default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--window", type=int, default=None,
@@ -266,13 +265,12 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     (x, state) pairs from the float model. The bundle is written atomically. Exit 1 if a variant fails the
     verify gate.
     """
-    import edgernn.export
+    from edgernn.pipeline import export
     from edgernn.verification import format_table
 
-    result = edgernn.export(model, out, variants=variants, calibration_data=calibration_data,
-                            calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
-                            verify=not no_verify, quiet=as_json, columns=columns, targets=targets,
-                            headroom=headroom)
+    result = export(model, out, variants=variants, calibration_data=calibration_data,
+                    calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
+                    verify=not no_verify, quiet=as_json, columns=columns, targets=targets, headroom=headroom)
     if result.verify_skipped:
         click.echo(f"verify skipped: {result.verify_skipped}", err=True)
     if as_json:
@@ -357,7 +355,7 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
 @cli.command("stream", short_help="Predict the next value for each value on stdin, a file or MQTT topics.")
 @click.argument("bundle", type=click.Path(), callback=_bundle_path)
 @click.argument("input_file", required=False, default=None)
-@click.option("--variant", type=VARIANT, default="tflite-int8", show_default=True, help="Variant to run.")
+@click.option("--variant", type=VARIANT, default=DEFAULT_VARIANT, show_default=True, help="Variant to run.")
 @click.option("--backend", type=BACKEND, default="auto", show_default=True,
               help="Interpreter; auto picks the first installed one that runs the variant.")
 @click.option("--state-file", type=click.Path(dir_okay=False), default=None,
@@ -517,7 +515,7 @@ def bench_command(bundle, variants, backends, steps, streams, as_json):
 
 @cli.command("c-array", short_help="Write a .tflite variant as C source for TensorFlow Lite Micro firmware.")
 @click.argument("bundle", type=click.Path(), callback=_bundle_path)
-@click.option("--variant", type=VARIANT, default="tflite-int8", show_default=True, help="Variant to write.")
+@click.option("--variant", type=VARIANT, default=DEFAULT_VARIANT, show_default=True, help="Variant to write.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the C files.")
 @click.option("--name", default="edgernn_model", show_default=True,
               help="C name of the array (and file stem): a C identifier of at most 64 characters.")
@@ -539,7 +537,7 @@ def c_array_command(bundle, variant, out, name, force):
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")
-@click.option("--cell", type=CELL, default="simple_rnn", show_default=True, help="Recurrent cell.")
+@click.option("--cell", type=CELL, default=DEFAULT_CELL, show_default=True, help="Recurrent cell.")
 @click.option("--quick", is_flag=True, help="Fewer epochs: a smoke run in well under a minute.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def demo_command(out, cell, quick, as_json):
@@ -550,7 +548,7 @@ def demo_command(out, cell, quick, as_json):
     from pathlib import Path
 
     from edgernn.demo import new_demo_dir, run_demo
-    from edgernn.errors import ExportError
+    from edgernn.runtime.errors import ExportError
 
     target = Path(out) if out else new_demo_dir()
     if target.exists():
@@ -566,7 +564,7 @@ def demo_command(out, cell, quick, as_json):
         click.echo(f"model: {summary['model_path']} (trained in {summary['train_seconds']:.0f} s): test RMSE "
                    f"{metrics['test_rmse']:.4f} vs persistence {metrics['persistence_rmse']:.4f}")
         click.echo(format_table(summary["verify"]))
-        click.echo(f"stream: tflite-int8, {summary['stream_step_us']:.0f} us per step (Python loop included), "
+        click.echo(f"stream: {DEFAULT_VARIANT}, {summary['stream_step_us']:.0f} us per step (Python loop included), "
                    f"RMSE vs the true next value {summary['stream_rmse']:.4f}")
         click.echo(f"bundle: {summary['bundle']}  (verify.json inside)")
     if not summary["verify"].passed:

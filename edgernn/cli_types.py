@@ -1,6 +1,7 @@
 """Click parameter types for edgernn's own vocabularies: case-insensitive, listed in ``--help``, one-line errors.
 
-The names come from the tables that own them (variants, cells, backends), so the CLI never keeps a second list.
+The names come from the tables that own them (variants, cells, backends), so the CLI never keeps a second list;
+those tables import only the standard library, so ``--help`` loads no numpy.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import click
 
 from edgernn.runtime.backends import BACKENDS
-from edgernn.runtime.cells import CELLS
+from edgernn.runtime.cell_table import CELLS
 from edgernn.runtime.variants import ALL_VARIANTS
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.errors import DataError
-from edgernn.runtime.errors import first_line, quoted
+from edgernn.runtime.errors import DataError, first_line, quoted
 from edgernn.runtime.numbers import strict_float
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.timestamps import time_order

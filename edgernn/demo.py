@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime.cell_table import DEFAULT_CELL
+from edgernn.runtime.variants import DEFAULT_VARIANT
+
 DEMO_UNITS = 50
 
 
@@ -32,7 +35,7 @@ def _stage(name: str) -> float:
     return time.perf_counter()
 
 
-def run_demo(out: Path, cell: str = "simple_rnn", quick: bool = False) -> dict:
+def run_demo(out: Path, cell: str = DEFAULT_CELL, quick: bool = False) -> dict:
     """Run every stage; returns the summary the CLI prints. Raises on the first failing stage."""
     from edgernn.tf_import import import_tensorflow
     from edgernn.training import train
@@ -45,7 +48,7 @@ def run_demo(out: Path, cell: str = "simple_rnn", quick: bool = False) -> dict:
                    seed=0, quiet=False)
     train_seconds = time.perf_counter() - started
 
-    from edgernn.export.bundle import export
+    from edgernn.pipeline import export
 
     _stage("export: every variant, then verify's gate: each against the float model, state carried")
     exported = export(result.model_path, out / "bundle", verify_steps=2000 if quick else None, quiet=False)
@@ -54,8 +57,8 @@ def run_demo(out: Path, cell: str = "simple_rnn", quick: bool = False) -> dict:
     from edgernn.data import sine_series
     from edgernn.runtime import StreamingPredictor
 
-    _stage("stream: 500 values through StreamingPredictor on tflite-int8")
-    predictor = StreamingPredictor.load(bundle, "tflite-int8")
+    _stage(f"stream: 500 values through StreamingPredictor on {DEFAULT_VARIANT}")
+    predictor = StreamingPredictor.load(bundle, DEFAULT_VARIANT)
     values = sine_series(600, seed=1)[100:]
     t0 = time.perf_counter()
     predictions = predictor.run(values)

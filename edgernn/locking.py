@@ -19,13 +19,9 @@ import stat
 from pathlib import Path
 
 from edgernn.runtime.atomic import current_umask
-from edgernn.runtime.errors import EdgernnError
+from edgernn.runtime.errors import BusyError
 
 _HELD: dict[int, tuple[Path, int | None]] = {}  # a held lock's descriptor -> its lock file, the target's own
-
-
-class BusyError(EdgernnError):
-    """Another process holds the lock on a target (exit code 2: the user started two writers)."""
 
 
 def lock_path(target: str | os.PathLike) -> Path:

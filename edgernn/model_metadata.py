@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from edgernn.errors import ModelError
 from edgernn.runtime import safe_json
 from edgernn.runtime.columns import Columns
+from edgernn.runtime.errors import ModelError
 from edgernn.runtime.manifest import MODES, Mode
 from edgernn.runtime.preprocessing import Preprocessing
 

@@ -13,13 +13,13 @@ import tempfile
 from pathlib import Path
 
 from edgernn import model_metadata
-from edgernn.errors import ModelError
 from edgernn.model_metadata import ModelMetadata
 from edgernn.runtime.atomic import staged_file
-from edgernn.runtime.cells import CELLS
+from edgernn.runtime.cell_table import CELLS
+from edgernn.runtime.errors import ModelError
 
 def recurrent_layer_class(cell: str):
-    """The Keras layer class for a cell name from the cell table (``edgernn.runtime.cells.CELLS``)."""
+    """The Keras layer class for a cell name from the cell table (``edgernn.runtime.cell_table.CELLS``)."""
     from edgernn.tf_import import import_keras
 
     if cell not in CELLS:

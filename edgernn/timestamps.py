@@ -14,8 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from edgernn.errors import DataError
-from edgernn.runtime.errors import first_line, quoted
+from edgernn.runtime.errors import DataError, first_line, quoted
 
 ACCEPTED = ("numbers (e.g. epoch seconds), ISO 8601 (2024-01-10, 2024-01-10T08:00:00.5, 2024-01-10 08:00+02:00, "
             "...Z), 2024-1-10, 2024/01/10 08:00, and 10/01/2024 or 01/10/2024 when a day above 12 in the column "

@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.data import Series, Split, Table, chronological_split, load_series, load_table, model_inputs
-from edgernn.errors import DataError, ModelError
 from edgernn.model_metadata import DataRecord, ModelMetadata
 from edgernn.modeling import build_model, check_model_target, load_model, save_model
-from edgernn.runtime.cells import CELLS
+from edgernn.runtime.cell_table import CELLS, DEFAULT_CELL
 from edgernn.runtime.columns import MAX_COLUMNS, MAX_HORIZON, Columns, InputColumn, OutputColumn
+from edgernn.runtime.errors import DataError, ModelError
 from edgernn.runtime.manifest import Mode
-from edgernn.runtime.preprocessing import DIFFERENCE_CHOICES, SCALES, Preprocessing
+from edgernn.runtime.options import DIFFERENCE_CHOICES, SCALES
+from edgernn.runtime.preprocessing import Preprocessing
 
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
@@ -204,7 +205,7 @@ def train(
     targets=None,
     horizon: int | None = None,
     time_column: str | None = None,
-    cell: str = "simple_rnn",
+    cell: str = DEFAULT_CELL,
     units: int = 50,
     layers: int = 1,
     window: int | None = None,

@@ -8,7 +8,6 @@ import shutil
 
 import pytest
 
-import edgernn
 from edgernn.cli import cli
 from edgernn.export.compat import TFLITE_RUNTIME_2_14, operators
 from edgernn.runtime.backends import installed

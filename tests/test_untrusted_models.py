@@ -237,7 +237,7 @@ def test_export_refuses_onnx_external_data(sine_bundle):
 def test_export_never_leaves_a_bundle_the_runtime_refuses(sine_model, tmp_path, monkeypatch):
     """A staged bundle that does not read back (here: weights.npz damaged after its hash was recorded) is an
     ExportError, and nothing is left under the target name."""
-    import edgernn.export.bundle as export_bundle
+    from edgernn.export import bundle as export_bundle
 
     real_write = export_bundle.write_manifest
 

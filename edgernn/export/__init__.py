@@ -1,19 +1,7 @@
-"""Host side: Keras model -> step models -> TFLite/ONNX variants -> a bundle.
+"""Host side: Keras model -> step models -> TFLite/ONNX variants -> a bundle (``bundle.export_bundle``).
 
-``edgernn.export`` is both this subpackage and, as the issue's API promises, a function:
-``edgernn.export("model.keras", "bundle")``. A module subclass with ``__call__`` gives both without renaming
-the package; the call forwards to ``edgernn.export.bundle.export``.
+Kept empty so that importing it costs nothing: ``import edgernn`` loads it before defining the function
+``edgernn.export`` (export then the gate, ``edgernn.pipeline``), which must shadow this package as an attribute
+of ``edgernn``. Reach the modules with ``from edgernn.export import tflite`` (``edgernn.export.tflite`` as an
+attribute chain is the function's, not the package's).
 """
-
-import sys
-import types
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from edgernn.export.bundle import export
-
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

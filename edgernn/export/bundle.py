@@ -1,9 +1,10 @@
-"""``edgernn export``: a trained Keras model -> a bundle directory a device can run and verify, and the gate.
+"""``edgernn export``: a trained Keras model -> a bundle directory a device can run and verify.
 
-Three steps: prepare (the model read once, inspected, the device model and its calibration samples built),
+Two steps: prepare (the model read once, inspected, the device model and its calibration samples built), then
 write (every variant converted into a temporary sibling directory, read back through the runtime's own reader,
-renamed into place atomically by ``edgernn.runtime.atomic``), verify (the gate, stored as ``verify.json``). An
-interrupted export never leaves a partial bundle under the final name, and a lock keeps two exports apart.
+renamed into place atomically by ``edgernn.runtime.atomic``). An interrupted export never leaves a partial bundle
+under the final name, and a lock keeps two exports apart. The gate after it (verify, ``verify.json``) is
+composed above both, in ``edgernn.pipeline``: export never imports verify.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn import __version__, locking
-from edgernn.errors import DataError, ExportError
+from edgernn import locking
 from edgernn.export import calibration, intervals, variant
 from edgernn.export.columns import own_model_columns, with_ranges
 from edgernn.export.inspect import inspect_model
@@ -30,18 +30,19 @@ from edgernn.modeling import load_model_bytes, read_model_file
 from edgernn.reference import float_reference, replay, replay_rows
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import BundleError
+from edgernn.runtime.errors import BundleError, ExportError
 from edgernn.runtime.manifest import (
     FILE_ROLES,
-    INT8_WEIGHTS,
     CalibrationInfo,
     FileEntry,
     Manifest,
     sha256_file,
     write_manifest,
 )
+from edgernn.runtime.options import INT8_WEIGHTS
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import parse_variants, variant as variant_spec
+from edgernn.version import __version__
 
 REFERENCE_STEPS = 4000  # a few thousand held-out steps: about 32 KB
 MAX_HEADROOM = 10.0
@@ -52,7 +53,7 @@ class ExportResult:
     bundle: Path
     manifest: Manifest
     seconds: float
-    verify: object = None  # the gate's VerifyResult (``verify=True``), or None
+    verify: object = None  # the gate's VerifyResult (``edgernn.pipeline.export(verify=True)``), or None
     verify_skipped: str | None = None  # why the gate did not run (no held-out data recorded with the model)
 
 
@@ -76,7 +77,7 @@ def _log(message: str, quiet: bool) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def export(
+def export_bundle(
     model_path: str | os.PathLike,
     out: str | os.PathLike,
     *,
@@ -85,14 +86,12 @@ def export(
     calibration_steps: int = calibration.DEFAULT_STEPS,
     force: bool = False,
     int8_weights: str = "per-channel",
-    verify: bool = True,
-    verify_steps: int | None = None,
     quiet: bool = False,
     columns=None,
     targets=None,
     headroom: float = 0.0,
 ) -> ExportResult:
-    """Export ``model_path`` (``.keras``) to the bundle directory ``out``, then (``verify``) run the gate.
+    """Export ``model_path`` (``.keras``) to the bundle directory ``out`` (no gate: ``edgernn.export`` adds it).
 
     Args:
         variants: ``"all"``/None or names from ``edgernn.runtime.variants.ALL_VARIANTS`` (list or comma text).
@@ -102,9 +101,6 @@ def export(
         force: replace an existing ``out`` (atomically); only an edgernn bundle is ever replaced.
         int8_weights: ``per-channel`` (the converter's default) or ``per-tensor`` scales for tflite-int8's
             weights; per-tensor runs on tflite-runtime 2.14's optimized aarch64 kernels (see ``tflite.configure``).
-        verify: run verify's gate on the new bundle and store ``verify.json`` in it (``result.verify``); a model
-            without held-out data recorded skips it (``result.verify_skipped`` says why).
-        verify_steps: the gate's steps (default: verify's, 10,000).
         headroom: widen the full-integer variants' calibrated input range by this share of its span on each
             side (e.g. 0.25), for data a little outside the training range; costs input resolution.
         columns, targets: for a model edgernn did not train that takes several features or has several outputs:
@@ -136,10 +132,7 @@ def export(
         manifest = _write(prepared, out, names, calibration_data, force, int8_weights, quiet)
     finally:
         locking.release(out, lock)
-    result = ExportResult(out, manifest, time.perf_counter() - started)
-    if verify:
-        _gate(result, verify_steps)
-    return result
+    return ExportResult(out, manifest, time.perf_counter() - started)
 
 
 def _prepare(model_path, calibration_data, calibration_steps: int, names=None, targets=None,
@@ -277,18 +270,6 @@ def _check_readable(staging: Path) -> None:
         bundle.weights(), bundle.reference_data(), bundle.calibration_inputs()
     except BundleError as exc:
         raise ExportError(f"the bundle written does not read back: {exc}") from None
-
-
-def _gate(result: ExportResult, steps: int | None) -> None:
-    """Verify's gate on the new bundle, stored in it as ``verify.json``."""
-    from edgernn.verification import DEFAULT_STEPS, verify, write_verify_json
-
-    try:
-        result.verify = verify(result.bundle, steps=steps or DEFAULT_STEPS)
-    except DataError as exc:  # a user's own model records no held-out data: the gate needs --data, via verify
-        result.verify_skipped = f"{exc} (run edgernn verify {result.bundle} --data ...)"
-        return
-    write_verify_json(result.verify, result.bundle)
 
 
 def _describe(source) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.data import load_series, model_inputs
-from edgernn.errors import ExportError
 from edgernn.runtime.cells import NumpyStepModel
+from edgernn.runtime.errors import ExportError
 from edgernn.runtime.manifest import ModelInfo
 from edgernn.runtime.preprocessing import Preprocessing
 

@@ -8,8 +8,8 @@ import dataclasses
 
 import numpy as np
 
-from edgernn.errors import ExportError
 from edgernn.runtime.columns import Columns, InputColumn, OutputColumn
+from edgernn.runtime.errors import ExportError
 
 
 def split_names(names) -> list[str] | None:

@@ -1,8 +1,10 @@
 """What runs where, known at export: for each variant, which interpreters load it, recorded in the manifest.
 
-- ``litert``, ``onnxruntime``, ``tflm``: the model is loaded by the interpreter itself where it is installed at
-  export (TFLM also measures the tensor arena the model needs: a microcontroller's RAM); where it is not, the
-  pairing is recorded as unchecked.
+Which interpreters are recorded, and for which formats, comes from the backend table (rows marked ``recorded``,
+and each backend class's ``formats``); how each is checked:
+- by default (``litert``, ``onnxruntime``, any new one), and ``tflm``: the model is loaded by the interpreter
+  itself where it is installed at export (TFLM also measures the tensor arena the model needs: a
+  microcontroller's RAM); where it is not, the pairing is recorded as unchecked.
 - ``tflite-runtime`` (2.14, numpy<2, so never beside the exporting TensorFlow): the operator versions in the file
   against the highest ones tflite-runtime 2.14 loads, measured by loading probe models
   (``benchmarks/op_versions.py``: each operator's version rewritten, loaded one by one), not read from its source.
@@ -12,8 +14,9 @@ from __future__ import annotations
 
 import importlib.util
 
+from edgernn.runtime import backends
 from edgernn.runtime.errors import BackendError
-from edgernn.runtime.manifest import INTERPRETERS, MAX_REASON_CHARS
+from edgernn.runtime.manifest import MAX_REASON_CHARS
 from edgernn.runtime.variants import VariantSpec
 
 # highest operator versions tflite-runtime 2.14.0 (x86_64) resolves, for the operators edgernn's models use
@@ -70,9 +73,8 @@ def _loaded_by(backend: str, content: bytes, entry) -> dict:
     return {"runs": True, "reason": "loaded at export"}
 
 
-# why TFLM refuses what it refuses (its own message only says that allocation failed)
-TFLM_LACKS = {"float16": "TFLM has no float16 weights (DEQUANTIZE from float16)",
-              "dynamic": "TFLM has no hybrid kernels (float activations with int8 weights)"}
+# why TFLM refuses what it refuses (its own message only says that allocation failed): the variant table's
+# ``tflm_lacks``, or this
 TFLM_RUNTIME_FILL = ("TFLM cannot run a window model: its zero initial state is built at run time (SHAPE -> FILL) "
                      "and TFLM's FILL needs constant dims; export a streaming model for TFLM")
 
@@ -106,8 +108,8 @@ def tflm_check(content: bytes, entry, spec: VariantSpec) -> dict:
         outcome["arena_bytes"] = arena_bytes(content)
     else:
         said = outcome["reason"].replace(f"tflm cannot load {entry.file}: ", "")
-        if spec.converter in TFLM_LACKS:
-            outcome["reason"] = f"{TFLM_LACKS[spec.converter]} ({said})"
+        if spec.tflm_lacks:
+            outcome["reason"] = f"{spec.tflm_lacks} ({said})"
         elif fill_with_runtime_dims(content):
             outcome["reason"] = f"{TFLM_RUNTIME_FILL} ({said})"
         else:
@@ -115,21 +117,32 @@ def tflm_check(content: bytes, entry, spec: VariantSpec) -> dict:
     return outcome
 
 
-CHECKS = {  # interpreter -> (the package that must be here to check, how)
-    "litert": ("ai_edge_litert", lambda content, entry, spec: _loaded_by("litert", content, entry)),
+# the interpreters not checked by loading the file with themselves (the default): (package needed to check, how)
+SPECIAL_CHECKS = {
     "tflite-runtime": (None, lambda content, entry, spec: _tflite_runtime(content)),
     "tflm": ("tflite_micro", tflm_check),
-    "onnxruntime": ("onnxruntime", lambda content, entry, spec: _loaded_by("onnxruntime", content, entry)),
 }
-FORMAT_INTERPRETERS = {"tflite": ("litert", "tflite-runtime", "tflm"), "onnx": ("onnxruntime",)}
-assert set(CHECKS) == set(INTERPRETERS), "the manifest accepts exactly the interpreters export checks"
+
+
+def check_of(name: str):
+    """(the package that must be installed to check, how) for recorded interpreter ``name``."""
+    if name in SPECIAL_CHECKS:
+        return SPECIAL_CHECKS[name]
+    package = next(row.package for row in backends.BACKEND_TABLE if row.name == name)
+    return package, lambda content, entry, spec: _loaded_by(name, content, entry)
+
+
+def format_interpreters(model_format: str) -> tuple[str, ...]:
+    """The recorded interpreters that run ``model_format`` files, in table order (each backend class's
+    ``formats``: importing its module needs none of its packages)."""
+    return tuple(name for name in backends.INTERPRETERS if model_format in backends.formats_of(name))
 
 
 def interpreters(spec: VariantSpec, content: bytes, entry) -> dict[str, dict]:
     """Interpreter -> ``{"runs": True/False/None (unchecked), "reason": ..., ["arena_bytes": ...]}``."""
     found = {}
-    for name in FORMAT_INTERPRETERS[spec.format]:
-        package, check = CHECKS[name]
+    for name in format_interpreters(spec.format):
+        package, check = check_of(name)
         if package is not None and importlib.util.find_spec(package) is None:
             found[name] = {"runs": None, "reason": f"not checked: {package} was not installed at export"}
         else:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.errors import ModelError
-from edgernn.runtime.cells import ACTIVATIONS, CELLS
+from edgernn.runtime.cell_table import CELLS
+from edgernn.runtime.cells import ACTIVATIONS
+from edgernn.runtime.errors import ModelError
 from edgernn.runtime.manifest import LayerSpec, Mode, ModelInfo
 
 KERAS_CELLS = {spec.keras_class: name for name, spec in CELLS.items()}  # Keras layer class -> cell name
@@ -85,9 +86,10 @@ def _layer_spec(layer, cell: str) -> LayerSpec:
     config = layer.cell.get_config()
     activation = config.get("activation", "tanh")
     recurrent_activation = config.get("recurrent_activation", "sigmoid")
-    for name in (activation, recurrent_activation) if cell != "simple_rnn" else (activation,):
+    spec = LayerSpec(cell, int(layer.units), activation, recurrent_activation,
+                     bool(config.get("reset_after", True)), bool(config.get("use_bias", True)))
+    for name in CELLS[cell].activations(spec):
         if name not in ACTIVATIONS:
             raise ModelError(f"layer {layer.name!r}: activation {name!r} is not supported "
                              f"(supported: {', '.join(ACTIVATIONS)})")
-    return LayerSpec(cell, int(layer.units), activation, recurrent_activation,
-                     bool(config.get("reset_after", True)), bool(config.get("use_bias", True)))
+    return spec

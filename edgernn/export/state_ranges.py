@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.runtime.cells import CELLS, NumpyStepModel
+from edgernn.runtime.cell_table import CELLS
+from edgernn.runtime.cells import NumpyStepModel
 from edgernn.runtime.manifest import ModelInfo, VariantEntry
 from edgernn.runtime.quantization import dequantize, quantize, requantize
 

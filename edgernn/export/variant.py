@@ -74,12 +74,12 @@ def _tflite(spec: VariantSpec, source: Source):
     if spec.calibrated and source.headroom:
         converter["input_headroom"] = f"{source.headroom:g}"
     notes = ""
-    if spec.converter == "dynamic":
-        converter["int8_weights"] = "per-tensor"
+    if spec.hybrid:
+        converter["int8_weights"] = "per-tensor"  # tflite._dynamic's: what tflite-runtime 2.14 loads
         if compat.float_weights_only(content):
             notes = ("its weights stayed float32: the converter quantizes only weight tensors of 1,024 values or "
                      "more, and this model has none; this variant is the float32 model")
-    if spec.converter == "int8":
+    if spec.integer_io:
         converter["int8_weights"] = source.int8_weights
         if source.inspected.info.state_inputs():
             content, inputs, outputs, notes = _best_state_calibration(spec, source, (content, inputs, outputs))

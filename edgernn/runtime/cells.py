@@ -1,17 +1,16 @@
-"""The cell table, and Keras' recurrent cell equations in numpy (the numpy backend and an independent check).
+"""Keras' recurrent cell equations in numpy (the numpy backend and an independent check).
 
 Mirrors ``keras.layers.SimpleRNNCell/GRUCell/LSTMCell.call(inputs, states) -> (output, new_states)`` for the
-configurations export accepts (GRU with ``reset_after=True`` or False, biases optional). ``CELLS`` is the one
-list of cells: a new cell is one entry there plus its step function here (and its Keras class must build a step
-model from ``cell.from_config``, as these do).
+configurations export accepts (GRU with ``reset_after=True`` or False, biases optional). The cells themselves
+are ``edgernn.runtime.cell_table.CELLS`` (no numpy there: the CLI reads it); a new cell is a row there plus its
+step function in ``STEPS`` here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
+
+from edgernn.runtime.cell_table import CELLS
 
 
 def _hard_sigmoid(x):
@@ -25,8 +24,6 @@ ACTIVATIONS = {
     "linear": lambda x: x,
     "hard_sigmoid": _hard_sigmoid,
 }
-# the outputs an activation can reach; relu and linear are unbounded (absent here)
-ACTIVATION_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0)}
 
 
 def simple_rnn_step(x, states, w, activation="tanh", **_):
@@ -85,37 +82,8 @@ def lstm_step(x, states, w, activation="tanh", recurrent_activation="sigmoid", *
     return h, [h, c]
 
 
-@dataclass(frozen=True)
-class CellSpec:
-    """One recurrent cell: its name in edgernn (CLI, manifest), its Keras layer class, its states and equations."""
-
-    name: str
-    keras_class: str  # the layer class in ``keras.layers`` (its ``cell`` holds the weights)
-    state_names: tuple[str, ...]  # per layer, in Keras' order: ("h",) or ("h", "c")
-    gates: int  # blocks of ``units`` columns in the kernels
-    step: Callable  # ``(x, states, weights, activation=..., ...) -> (output, new_states)``
-
-    def bias_shape(self, layer) -> tuple[int, ...]:
-        width = self.gates * layer.units
-        return (2, width) if self.name == "gru" and layer.reset_after else (width,)
-
-    def bounded_states(self, layer) -> dict[str, tuple[float, float]]:
-        """State name -> the range the cell keeps it in, for states bounded by the layer's activation: ``h`` is
-        the activation's output (SimpleRNN), a blend of it with the previous ``h`` (GRU) or it scaled by a gate
-        in [0, 1] (LSTM). An LSTM's ``c`` and any state of a relu/linear cell are unbounded."""
-        bounds = ACTIVATION_RANGES.get(layer.activation)
-        if bounds is None:
-            return {}
-        if self.name == "lstm":  # h = o * act(c), o in [0, 1]: the range stretched to include 0
-            bounds = (min(bounds[0], 0.0), max(bounds[1], 0.0))
-        return {"h": bounds}
-
-
-CELLS = {spec.name: spec for spec in (
-    CellSpec("simple_rnn", "SimpleRNN", ("h",), 1, simple_rnn_step),
-    CellSpec("gru", "GRU", ("h",), 3, gru_step),
-    CellSpec("lstm", "LSTM", ("h", "c"), 4, lstm_step),
-)}
+STEPS = {"simple_rnn": simple_rnn_step, "gru": gru_step, "lstm": lstm_step}  # ``(x, states, weights, ...)``
+assert set(STEPS) == set(CELLS), "every cell of the table has its step function here"
 
 
 def weight_shapes(layers, input_features: int = 1, outputs: int = 1) -> dict[str, tuple[int, ...]]:
@@ -162,7 +130,7 @@ class NumpyStepModel:
         out_states, at = [], 0
         for layer, w in zip(self.layers, self.params):
             count = len(layer.state_names)
-            z, new = CELLS[layer.cell].step(z, states[at : at + count], w, activation=layer.activation,
+            z, new = STEPS[layer.cell](z, states[at : at + count], w, activation=layer.activation,
                                             recurrent_activation=layer.recurrent_activation,
                                             reset_after=layer.reset_after)
             out_states.extend(new)

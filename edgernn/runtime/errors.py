@@ -1,8 +1,9 @@
-"""Errors shared by the device runtime and the host side, and the exit codes they map to.
+"""Every error class of edgernn, device side and host side, and the exit codes they map to.
 
 Every error edgernn raises on bad input is an ``EdgernnError`` with a one-line message; the CLI turns it into
 ``error: <message>`` and its ``exit_code`` without a traceback (``edgernn.cli_errors`` is the one place that maps
-any exception to an exit code).
+any exception to an exit code). Standard library only: the device imports it; the host-side classes cost nothing
+here. ``edgernn.errors`` re-exports them for users of the host-side API.
 """
 
 EXIT_OK = 0
@@ -30,8 +31,33 @@ class BackendError(EdgernnError):
     """No interpreter can run the requested variant, or the interpreter rejected the model."""
 
 
+class IncompatibleError(BackendError):
+    """The export recorded that this interpreter cannot load this variant's file (verify shows INCOMPATIBLE)."""
+
+
 class MissingDependency(EdgernnError):
     """An optional package this command needs is not installed (names the extra to install)."""
+
+
+class BusyError(EdgernnError):
+    """Another process holds the lock on a target (exit code 2: the user started two writers)."""
+
+
+class HeaderMismatch(EdgernnError):
+    """The line service's input header names other columns (or another order) than the model reads."""
+
+
+# the host side's (training, export)
+class DataError(EdgernnError):
+    """A data source is missing, malformed or too small for the requested training."""
+
+
+class ModelError(EdgernnError):
+    """A Keras model cannot be trained, loaded or converted by edgernn (names the offending layer)."""
+
+
+class ExportError(EdgernnError):
+    """An export cannot be written (output exists, not writable, bad calibration data)."""
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:

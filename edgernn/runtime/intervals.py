@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgernn.runtime.errors import EdgernnError, StateError
-from edgernn.runtime.predictor import values_per_stream
+from edgernn.runtime.inputs import values_per_stream
 
 _new_tuple = tuple.__new__  # builds a Checked without NamedTuple's keyword handling (half its cost)
 ADAPTIVE_RATE = 0.2  # quantile tracking's step, as a share of the calibrated half-width (measured: README)

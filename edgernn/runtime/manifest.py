@@ -19,9 +19,12 @@ from enum import Enum
 from pathlib import Path
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.cells import ACTIVATIONS, CELLS
+from edgernn.runtime.backends import INTERPRETERS  # what a variant's "interpreters" record may name
+from edgernn.runtime.cell_table import CELLS
+from edgernn.runtime.cells import ACTIVATIONS
 from edgernn.runtime.columns import Columns
 from edgernn.runtime.errors import BundleError
+from edgernn.runtime.options import INT8_WEIGHTS
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import ALL_VARIANTS, VARIANTS
 
@@ -37,10 +40,7 @@ FILE_ROLES = {
     "reference_data": "reference.npz",  # held-out inputs and the float model's outputs: verify on a device
 }
 SIGNATURE = "serving_default"  # the TFLite signature (and SavedModel endpoint) whose tensor names the manifest uses
-INT8_WEIGHTS = ("per-channel", "per-tensor")  # tflite-int8's weight scales (converter["int8_weights"])
 INTERVAL_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)  # the levels export calibrates intervals at
-# the interpreters a variant's "interpreters" record may name (export's compat checks exactly these)
-INTERPRETERS = ("litert", "tflite-runtime", "onnxruntime", "tflm")
 MAX_REASON_CHARS = 1000  # an interpreter's recorded reason: one line, bounded
 MAX_ARENA_BYTES = 1 << 30  # a TFLM tensor arena larger than 1 GiB is no microcontroller's
 

@@ -21,7 +21,9 @@ import numpy as np
 from edgernn.runtime import backends, variants
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import EdgernnError, StateError
+from edgernn.runtime.inputs import rows_per_stream, values_per_stream
 from edgernn.runtime.manifest import Mode
+from edgernn.runtime.options import ON_NAN
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.row_step import row_step
 from edgernn.runtime.quantization import (
@@ -35,36 +37,9 @@ from edgernn.runtime.quantization import (
 )
 from edgernn.runtime.state_file import read_state, write_state
 
-ON_NAN = ("skip", "hold", "raise")
 # model-input values (after scaling) are held within +-this: a reading of 1e308 is finite, but in float32 it
 # becomes inf and a NaN state for good (and cannot be rounded to an integer); every cell has saturated far sooner
 INPUT_LIMIT = 1e6
-
-
-def values_per_stream(x, streams: int) -> np.ndarray:
-    """``x`` as ``[streams]`` float64, or a one-line EdgernnError: what every ``step`` taking arrays accepts."""
-    values = np.array(x, dtype=np.float64).reshape(-1)
-    if values.size != streams:
-        raise EdgernnError(f"step expects {streams} value(s), one per stream, got {values.size}")
-    return values
-
-
-def rows_per_stream(x, streams: int, features: int) -> np.ndarray:
-    """``x`` as ``[streams, features]`` float64 (one row of F numbers per stream), or a one-line EdgernnError."""
-    wanted = f"{features} number(s) per stream for {streams} stream(s)"
-    if isinstance(x, (str, bytes, dict, set)):
-        raise EdgernnError(f"step expects {wanted}, got {type(x).__name__}")
-    try:
-        given = np.asarray(x)
-    except (TypeError, ValueError):
-        raise EdgernnError(f"step expects {wanted}, got a ragged or non-numeric sequence") from None
-    if given.dtype.kind not in "biuf":
-        raise EdgernnError(f"step expects {wanted}, got {given.dtype} values")
-    rows = given.astype(np.float64)
-    if rows.size != streams * features or rows.ndim > 2 or (rows.ndim > 1 and rows.shape[-1] != features):
-        raise EdgernnError(f"step expects {wanted} (shape [{features}]"
-                           f"{'' if streams == 1 else f' or [{streams}, {features}]'}), got shape {list(rows.shape)}")
-    return rows.reshape(streams, features)
 
 
 def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model,
@@ -142,7 +117,7 @@ class StreamingPredictor:
         self.reset()
 
     @classmethod
-    def load(cls, bundle_dir: str | os.PathLike, variant: str = "tflite-int8", backend: str = "auto",
+    def load(cls, bundle_dir: str | os.PathLike, variant: str = variants.DEFAULT_VARIANT, backend: str = "auto",
              streams: int = 1, on_nan: str = "skip", refuse_recorded: bool = True) -> "StreamingPredictor":
         """Open a bundle (validated, hash-checked) and load one variant on one backend.
 

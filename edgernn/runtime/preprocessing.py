@@ -10,10 +10,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgernn.runtime.options import SCALES
 from edgernn.runtime.safe_json import finite_number
 
-SCALES = ("standard", "minmax", "none")
-DIFFERENCE_CHOICES = ("auto", "on", "off")  # train's --difference: auto decides from the training data
 
 
 @dataclass(frozen=True)

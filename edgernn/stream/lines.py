@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.errors import EdgernnError
+from edgernn.runtime.errors import HeaderMismatch
 from edgernn.runtime.numbers import strict_float
 
 ANOMALY_LEVEL = 0.99  # --anomalies without --interval
@@ -45,10 +45,6 @@ def parse_value(raw: bytes) -> tuple[float | None, str | None]:
         return strict_float(text), None
     except ValueError:
         return None, f"{text[:40]!r} is not a number"
-
-
-class HeaderMismatch(EdgernnError):
-    """The input's header names other columns (or another order) than the model reads."""
 
 
 class PlainLines:

@@ -21,9 +21,8 @@ import os
 import sys
 from pathlib import Path
 
-from edgernn.locking import BusyError
 from edgernn.runtime.atomic import current_umask
-from edgernn.runtime.errors import StateError
+from edgernn.runtime.errors import BusyError, StateError
 
 TAIL_BYTES = 4096  # the committed tail a state fingerprints
 MAX_OUTPUT_LINE = 1 << 20  # longer than any line edgernn writes: an uncommitted tail beyond this is not ours

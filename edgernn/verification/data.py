@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.errors import DataError, EdgernnError
 from edgernn.reference import float_reference, reference_model, replay, replay_rows
+from edgernn.runtime.errors import DataError, EdgernnError
 
 
 @dataclass

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.errors import EdgernnError
 from edgernn.metrics import drift_ratio, error_metrics
 from edgernn.runtime.backends.tensorflow import available as tensorflow_installed
 from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.errors import EdgernnError
+from edgernn.runtime.options import REFERENCES
 from edgernn.runtime.variants import parse_variants, variant
 from edgernn.verification import gate
 from edgernn.verification.data import replay_for
 from edgernn.verification.results import VariantResult, VerifyResult
 
-REFERENCES = ("auto", "keras", "stored")
 
 
 def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, variants=None,

@@ -22,3 +22,16 @@ needs_interpreter = pytest.mark.skipif(not INTERPRETERS, reason="no interpreter 
 # qemu-user emulation (the CI's aarch64 stage sets this): hypothesis' float generation trips an internal
 # assertion there, and fuzzing manifests is platform-independent Python, already run natively
 EMULATED = os.environ.get("EDGERNN_EMULATED") == "1"
+
+
+def bundle_of_cell(bundles, cell: str):
+    """A univariate streaming bundle whose layers are all ``cell`` (tests parametrize over the cell table, so a
+    new cell shows up as a test that skips, naming it, until a bundle of it is made)."""
+    from edgernn.runtime.manifest import Mode, read_manifest
+
+    for name, bundle in sorted(bundles.items()):
+        manifest = read_manifest(bundle)
+        if (manifest.model.mode is Mode.STREAMING and manifest.columns is None
+                and {layer.cell for layer in manifest.model.layers} == {cell}):
+            return bundle
+    pytest.skip(f"no streaming bundle of {cell} cells here (tests/make_bundles.py makes one per cell)")

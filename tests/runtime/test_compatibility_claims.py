@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.backends import IncompatibleError, installed
+from edgernn.runtime.backends import INTERPRETERS, installed
+from edgernn.runtime.errors import IncompatibleError
 from edgernn.runtime.manifest import read_manifest
 
-CHECKED = ["litert", "tflite-runtime", "onnxruntime", "tflm"]
+CHECKED = list(INTERPRETERS)  # every interpreter a manifest records (the backend table's)
 
 
 @pytest.mark.parametrize("backend", CHECKED)

@@ -8,14 +8,18 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
-from edgernn.runtime.backends import BACKENDS, backend_class, installed, runs
+from edgernn.runtime.backends import BACKENDS, backend_class, formats_of, installed, runs
+from edgernn.runtime.cell_table import CELLS
 from edgernn.runtime.manifest import read_manifest
 from edgernn.runtime.variants import VARIANTS
-from runtime_env import FLOAT32, INT8, needs_interpreter
+from runtime_env import FLOAT32, INT8, bundle_of_cell, needs_interpreter
 
 INTERPRETERS = [b for b in BACKENDS if b != "numpy" and b in installed()]
 ALL_INTERPRETERS = [b for b in BACKENDS if b != "numpy"]  # parametrized over all: a skip names what is missing
 FLOAT32_VARIANTS = [name for name, spec in VARIANTS.items() if spec.float32]
+# full-integer TFLite variants, each held to its own gate (NRMSE vs float, as a share of range)
+INTEGER_TFLITE = [(name, spec.max_nrmse / 100) for name, spec in VARIANTS.items()
+                  if spec.calibrated and spec.format == "tflite"]
 
 
 def nrmse(a, b):
@@ -34,17 +38,18 @@ def _float32_variant(cls) -> str:
 
 
 @pytest.mark.parametrize("backend", ALL_INTERPRETERS)
-@pytest.mark.parametrize("bundle_name", ["sine", "gru", "lstm"])
-def test_float32_backends_agree_with_numpy_cells(bundles, sine_values, bundle_name, backend):
-    """Every interpreter's float32 stepping equals the numpy cell equations within 1e-5 of range."""
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_float32_backends_agree_with_numpy_cells(bundles, sine_values, cell, backend):
+    """Every interpreter's float32 stepping equals the numpy cell equations within 1e-5 of range, every cell."""
     variant = _float32_variant(_needs(backend))
-    reference = StreamingPredictor.load(bundles[bundle_name], variant, backend="numpy").run(sine_values)
-    out = StreamingPredictor.load(bundles[bundle_name], variant, backend=backend).run(sine_values)
+    bundle = bundle_of_cell(bundles, cell)
+    reference = StreamingPredictor.load(bundle, variant, backend="numpy").run(sine_values)
+    out = StreamingPredictor.load(bundle, variant, backend=backend).run(sine_values)
     assert np.max(np.abs(out - reference)) <= 1e-5 * np.ptp(reference)
 
 
-@pytest.mark.parametrize("backend", [b for b in ALL_INTERPRETERS if b != "onnxruntime"])
-@pytest.mark.parametrize("variant, limit", [("tflite-int8", 0.02), ("tflite-int16x8", 0.01)])
+@pytest.mark.parametrize("backend", [b for b in ALL_INTERPRETERS if "tflite" in formats_of(b)])
+@pytest.mark.parametrize("variant, limit", INTEGER_TFLITE)
 def test_integer_variants_track_float_on_every_tflite_interpreter(bundles, sine_values, variant, limit, backend):
     """Integer variants are compared with the float model, not bit for bit across interpreters."""
     _needs(backend)

@@ -2,7 +2,9 @@
 
 ``BACKEND_TABLE`` is the one list of backends: a new backend is its module (a class following ``Backend``, an
 ``available()`` check, ``BACKEND = TheClass``) plus one row here (and, if it needs a package, an extra in
-``pyproject.toml``). ``auto`` picks the first installed row marked ``auto`` that runs the variant.
+``pyproject.toml``). ``auto`` picks the first installed row marked ``auto`` that runs the variant. Everything else
+that names backends derives from the rows: the CLI's choices, the interpreters a manifest may record and export
+checks (``INTERPRETERS``), the extra named when a package is missing (``EXTRAS``). Standard library only.
 """
 
 from __future__ import annotations
@@ -11,11 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from edgernn.runtime.errors import BackendError
-
-
-class IncompatibleError(BackendError):
-    """The export recorded that this interpreter cannot load this variant's file (verify shows INCOMPATIBLE)."""
+from edgernn.runtime.errors import BackendError, IncompatibleError
 
 if TYPE_CHECKING:  # numpy and the manifest only for the annotations: the CLI reads BACKENDS without numpy
     import numpy as np
@@ -30,21 +28,33 @@ class BackendInfo:
 
     name: str  # its spelling everywhere (--backend, verify and bench tables)
     module: str  # the module holding ``BACKEND`` and ``available()``
-    install: str  # how to get it
+    package: str | None  # the package it imports (None: always there)
+    extra: str | None  # the extra of ``pyproject.toml`` that installs it
     auto: bool  # ``auto`` may choose it (tflm, numpy and tensorflow only when named)
+    recorded: bool  # an interpreter of its own: export records, per variant, whether it loads the file
+    caveat: str = ""  # said after the install command
+
+    @property
+    def install(self) -> str:
+        """How to get it, for people."""
+        if self.extra is None:
+            return f"{self.package or self.name} is always installed"
+        return f"pip install 'edgernn[{self.extra}]'" + (f" ({self.caveat})" if self.caveat else "")
 
 
 BACKEND_TABLE = (
-    BackendInfo("litert", "edgernn.runtime.backends.litert", "pip install 'edgernn[litert]'", True),
-    BackendInfo("tflite-runtime", "edgernn.runtime.backends.tflite_runtime",
-                "pip install 'edgernn[tflite]' (tflite-runtime 2.14 needs numpy<2)", True),
-    BackendInfo("onnxruntime", "edgernn.runtime.backends.onnxruntime", "pip install 'edgernn[onnx]'", True),
-    BackendInfo("tflm", "edgernn.runtime.backends.tflm",
-                "pip install 'edgernn[tflm]' (tflite-micro: Linux x86_64, Python 3.11)", False),
-    BackendInfo("numpy", "edgernn.runtime.backends.numpy", "numpy is always installed", False),
-    BackendInfo("tensorflow", "edgernn.runtime.backends.tensorflow", "pip install 'edgernn[train]'", False),
+    BackendInfo("litert", "edgernn.runtime.backends.litert", "ai_edge_litert", "litert", True, True),
+    BackendInfo("tflite-runtime", "edgernn.runtime.backends.tflite_runtime", "tflite_runtime", "tflite", True, True,
+                "tflite-runtime 2.14 needs numpy<2"),
+    BackendInfo("onnxruntime", "edgernn.runtime.backends.onnxruntime", "onnxruntime", "onnx", True, True),
+    BackendInfo("tflm", "edgernn.runtime.backends.tflm", "tflite_micro", "tflm", False, True,
+                "tflite-micro: Linux x86_64, Python 3.11"),
+    BackendInfo("numpy", "edgernn.runtime.backends.numpy", "numpy", None, False, False),
+    BackendInfo("tensorflow", "edgernn.runtime.backends.tensorflow", "tensorflow", "train", False, False),
 )
 BACKENDS = tuple(row.name for row in BACKEND_TABLE)
+INTERPRETERS = tuple(row.name for row in BACKEND_TABLE if row.recorded)  # what a manifest's record may name
+EXTRAS = {row.package: row.extra for row in BACKEND_TABLE if row.extra}  # package -> the extra installing it
 _ROWS = {row.name: row for row in BACKEND_TABLE}
 
 
@@ -74,6 +84,11 @@ class Backend(Protocol):
 
 def _module(name: str):
     return importlib.import_module(_ROWS[name].module)
+
+
+def formats_of(name: str) -> tuple[str, ...]:
+    """The model formats backend ``name`` runs (its class's ``formats``; its module imports, its package need not)."""
+    return _module(name).BACKEND.formats
 
 
 def backend_class(name: str):
