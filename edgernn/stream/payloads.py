@@ -144,3 +144,11 @@ def published_key(payload: bytes) -> float | None:
         return _order_key(record["ts"]) if isinstance(record, dict) and "ts" in record else None
     except (ValueError, TypeError, BadPayload):
         return None
+
+
+def refusal(reading: Reading, why: str, clock: float | None) -> bytes:
+    """What goes to the late topic for a reading that is not stepped: its time and value, ``refused`` (``late``:
+    older than the topic's clock; ``ahead``: too far beyond it) and the topic's clock (the key of the last
+    reading stepped; null before the first)."""
+    return safe_json.dumps({"ts": reading.ts, "value": reading.value, "refused": why, "clock": clock},
+                           non_finite="null").encode()
