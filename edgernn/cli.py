@@ -328,9 +328,10 @@ def mqtt_options(func):
                           "after up to N newer ones of its topic (a reconnecting publisher sends its newest "
                           "first) and is still stepped in its place. Counted in readings, not seconds: a "
                           "reconnect burst is so many readings at any rate. 0: stepped as they come."),
-        click.option("--reorder-hold", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
+        click.option("--reorder-hold", type=click.FloatRange(0, 3600), default=2.0, show_default=True,
                      metavar="SECONDS", help="(--mqtt) How long a reading waits at most for older ones before it "
-                     "is stepped (a regularly sampled topic's next reading never waits)."),
+                     "is stepped, counted while connected and afresh after a reconnection; cover the "
+                     "publishers' reconnect delay. A regularly sampled topic's next reading never waits."),
         click.option("--max-ahead", type=click.FloatRange(0, min_open=True), default=86400.0, show_default=True,
                      metavar="SECONDS", help="(--mqtt) A reading whose time is more than this beyond both its "
                      "topic's last one and the wall clock is refused (to the --late-topic)."),

@@ -77,7 +77,7 @@ class BridgeConfig:
     adaptive: bool = False
     anomalies: bool = False  # also log each anomalous reading (topic, value, score) on stderr
     reorder_window: int = 16  # readings of a topic that may overtake an older one (``order``)
-    reorder_hold: float = 1.0  # seconds a reading waits at most for older ones
+    reorder_hold: float = 2.0  # seconds (connected) a reading waits at most for older ones
     max_ahead: float = 86400.0  # a ts this far beyond the topic's clock and the wall clock is refused
     late_topic: str = "{publish}/late"  # where late and refused readings go; {publish}: the prediction topic
     summary_every: float = 60.0  # seconds between summary lines on stderr (0: only the final one)
@@ -126,6 +126,7 @@ class Bridge:
         self._logged: dict[str, int] = {}
         self._summary = (time.monotonic(), "")
         self.secret = b""  # the state file's key for signing retained predictions
+        self._session = 0  # the connection the hold times started on
 
     def run(self, stop: Stop) -> None:
         if self._learn is not None:
@@ -134,6 +135,9 @@ class Bridge:
             if self.connection.fatal:
                 raise EdgernnError(self.connection.fatal)
             batch = self.connection.take(min(POLL, self.order.next_due(time.monotonic())), BATCH)
+            if self.connection.session != self._session:  # reconnected: held readings wait afresh
+                self._session = self.connection.session
+                self.order.rearm(time.monotonic())
             self.handle(batch)
             if self.config.state_file is None:
                 self.connection.ack(self._unacked)
@@ -177,13 +181,13 @@ class Bridge:
         """Sort each message out (a reading held in its topic's window, or skipped with a trace), then step and
         publish what the windows release."""
         now = time.monotonic()
-        ready = []  # readings without a time: stepped as they come
+        ready = []  # readings without a time, and those the windows release as each reading comes
         for message in batch:
             if not self._take(message, now, ready):
                 if not self._unacked:
                     self._oldest = now
                 self._unacked.append(message)
-        self._step(ready + self.order.release(now))
+        self._step(ready + self.order.release(now, waiting=self.connection.connected))
 
     def _take(self, message: mqtt.Incoming, now: float, ready: list) -> bool:
         """Whether ``message`` is acknowledged once its reading is stepped (held without a state file); else it
@@ -204,6 +208,7 @@ class Bridge:
             self.report.duplicates += 1
         elif verdict is not Verdict.HELD:
             self._refuse(message.topic, slot, reading, verdict)
+        ready.extend(self.order.release_slot(slot))
         return later and verdict is Verdict.HELD
 
     def _step(self, released: list[tuple[int, tuple]]) -> None:

@@ -9,12 +9,16 @@ ordering ``key``) is *held* in its topic's window, kept sorted, and *released* (
   a reconnect burst is so many readings whatever the sensor's rate, and ``ts`` may be a counter);
 - it continues the topic's regular step (its key is the last stepped key plus the previous gap): nothing can
   come between, so a regularly sampled sensor pays no waiting at all;
-- it, or a newer reading held, has waited ``hold`` seconds (wall clock): a quiet or irregular sensor's
-  readings are still stepped soon;
+- it, or a newer reading held, has waited ``hold`` seconds (wall clock) while the bridge was connected: a
+  quiet or irregular sensor's readings are still stepped soon. The wait starts again at each reconnection
+  (``rearm``): while the broker is away nothing older can arrive, and after a broker fault the publishers
+  reconnect (and send what they queued) up to their own backoff later;
 - the bridge stops (``release(everything=True)``).
 
-What is not held: a key already stepped recently (``SEEN`` keys per topic, saved with the state) or held is a
-*duplicate* (a QoS 1 repeat); a key below the last stepped one is *late* (the state has moved on: not stepped);
+What is not held: a key already stepped or held is a *duplicate* (a QoS 1 repeat: a broker restarted from its
+store may deliver again readings acknowledged long before). The keys stepped are remembered as runs of evenly
+spaced keys (first, step, count), ``RUNS`` per topic, saved with the state: a regularly sampled topic's whole
+history is one run, an irregular one's last hundred or so keys fit. A key below the last stepped one is *late* (the state has moved on: not stepped);
 a key more than ``max_ahead`` beyond both the topic's clock and the wall clock is *ahead* (refused; it never
 moves the clock, so one forged ``ts`` cannot silence a topic). The clock is ``TopicStreams.last_key``: the key
 of the last reading stepped into the slot's state.
@@ -26,10 +30,9 @@ import bisect
 import enum
 import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
-SEEN = 64  # stepped keys remembered per topic: a QoS 1 repeat of one of them is recognised as a duplicate
+RUNS = 64  # runs of evenly spaced stepped keys remembered per topic (a repeat among them is a duplicate)
 
 
 class Verdict(enum.Enum):
@@ -49,18 +52,17 @@ class Held:
 class TopicOrder:
     """The reorder windows of every slot of a ``TopicStreams``, with its ``last_key`` as each slot's clock."""
 
-    def __init__(self, streams, window: int = 16, hold: float = 1.0, max_ahead: float = 86400.0):
+    def __init__(self, streams, window: int = 16, hold: float = 2.0, max_ahead: float = 86400.0):
         self.streams, self.window, self.hold, self.max_ahead = streams, window, hold, max_ahead
         self.held: dict[int, list[Held]] = {}  # slot -> held readings, sorted by key (only slots holding some)
-        self._seen: dict[int, deque] = {}
-        self._seen_keys: dict[int, set] = {}
+        self._runs: dict[int, list[list[float]]] = {}  # slot -> [first, step, count] runs, oldest first
         self._gap: dict[int, float] = {}
 
     def offer(self, slot: int, key: float, item, now: float | None = None) -> Verdict:
         """Hold a reading (``HELD``), or say why not; ``item`` comes back from ``release``."""
         clock = self.streams.last_key[slot]
         held = self.held.get(slot, ())
-        if key in self._seen_keys.get(slot, ()) or key == clock or any(h.key == key for h in held):
+        if key == clock or any(h.key == key for h in held) or self._stepped_before(slot, key):
             return Verdict.DUPLICATE
         if key > max(-math.inf if clock is None else clock, time.time()) + self.max_ahead:
             return Verdict.AHEAD
@@ -69,13 +71,15 @@ class TopicOrder:
         bisect.insort(self.held.setdefault(slot, []), Held(key, time.monotonic() if now is None else now, item))
         return Verdict.HELD
 
-    def release(self, now: float | None = None, everything: bool = False) -> list[tuple[int, object]]:
-        """The readings due, ``(slot, item)``, each topic's in key order; each becomes its slot's clock."""
+    def release(self, now: float | None = None, everything: bool = False,
+                waiting: bool = True) -> list[tuple[int, object]]:
+        """The readings due, ``(slot, item)``, each topic's in key order; each becomes its slot's clock.
+        ``waiting``: whether the hold time runs (not while disconnected)."""
         now = time.monotonic() if now is None else now
         out = []
         for slot in list(self.held):
             held = self.held[slot]
-            aged = [h.key for h in held if now - h.arrived >= self.hold]
+            aged = [h.key for h in held if waiting and now - h.arrived >= self.hold]
             cut = math.inf if everything else max(aged, default=-math.inf)
             while held and (held[0].key <= cut or len(held) > self.window or self._continues(slot, held[0].key)):
                 entry = held.pop(0)
@@ -84,6 +88,25 @@ class TopicOrder:
             if not held:
                 del self.held[slot]
         return out
+
+    def release_slot(self, slot: int) -> list[tuple[int, object]]:
+        """What the window or the regular step releases on ``slot`` right after an ``offer``: decided reading
+        by reading, so a batch decides as the same readings one by one would (a redelivery after a kill -9
+        comes in other batches)."""
+        held, out = self.held.get(slot), []
+        while held and (len(held) > self.window or self._continues(slot, held[0].key)):
+            entry = held.pop(0)
+            self._stepped(slot, entry.key)
+            out.append((slot, entry.item))
+        if held == []:
+            del self.held[slot]
+        return out
+
+    def rearm(self, now: float) -> None:
+        """Every held reading waits ``hold`` seconds from ``now`` (a reconnection)."""
+        for held in self.held.values():
+            for entry in held:
+                entry.arrived = now
 
     def next_due(self, now: float) -> float:
         """Seconds until the next reading's hold ends (inf when none is held)."""
@@ -94,19 +117,33 @@ class TopicOrder:
         clock, gap = self.streams.last_key[slot], self._gap.get(slot)
         if clock is None or gap is None or gap <= 0:
             return False
-        return abs(key - clock - gap) <= 1e-12 * max(abs(key), abs(clock), 1.0)
+        return _close(key, clock + gap)
 
     def _stepped(self, slot: int, key: float) -> None:
         clock = self.streams.last_key[slot]
         if clock is not None:
             self._gap[slot] = key - clock
         self.streams.last_key[slot] = key
-        seen = self._seen.setdefault(slot, deque(maxlen=SEEN))
-        keys = self._seen_keys.setdefault(slot, set())
-        if len(seen) == SEEN:
-            keys.discard(seen[0])
-        seen.append(key)
-        keys.add(key)
+        runs = self._runs.setdefault(slot, [])
+        if runs and runs[-1][2] == 1 and key > runs[-1][0]:
+            runs[-1][1:] = [key - runs[-1][0], 2]
+        elif runs and _close(runs[-1][0] + runs[-1][1] * runs[-1][2], key):
+            runs[-1][2] += 1
+        else:
+            runs.append([key, 0.0, 1])
+            if len(runs) > RUNS:
+                runs.pop(0)
+
+    def _stepped_before(self, slot: int, key: float) -> bool:
+        for first, step, count in self._runs.get(slot, ()):
+            if count == 1 or step <= 0:
+                if key == first:
+                    return True
+                continue
+            i = round((key - first) / step)
+            if 0 <= i < count and _close(first + i * step, key):
+                return True
+        return False
 
     def mark_stepped(self, slot: int, key: float) -> None:
         """A reading stepped without holding (no reorder window in play): the clock and the seen keys follow."""
@@ -115,12 +152,12 @@ class TopicOrder:
     # -- saving ------------------------------------------------------------------------------------------------
 
     def record(self) -> list:
-        """Each slot's recent stepped keys, for the state file (``restore``)."""
-        return [[slot, list(seen)] for slot, seen in self._seen.items()]
+        """Each slot's runs of stepped keys, for the state file (``restore``)."""
+        return [[slot, runs] for slot, runs in self._runs.items()]
 
     def restore(self, record) -> None:
         """What ``record`` gave, type-checked (a state file is untrusted); anything malformed is ignored (the
-        seen keys only sharpen the duplicate test: without them a repeat below the clock counts as late)."""
+        runs only sharpen the duplicate test: without them a repeat below the clock counts as late)."""
         if not isinstance(record, list):
             return
         slots = len(self.streams.last_key)
@@ -128,7 +165,16 @@ class TopicOrder:
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)
                     and not isinstance(entry[0], bool) and 0 <= entry[0] < slots and isinstance(entry[1], list)):
                 continue
-            keys = [float(k) for k in entry[1][-SEEN:] if isinstance(k, (int, float)) and not isinstance(k, bool)
-                    and math.isfinite(k)]
-            self._seen[entry[0]] = deque(keys, maxlen=SEEN)
-            self._seen_keys[entry[0]] = set(keys)
+            runs = [[float(first), float(step), int(count)] for first, step, count in
+                    (run for run in entry[1][-RUNS:] if isinstance(run, list) and len(run) == 3)
+                    if all(_number(v) for v in (first, step, count)) and count >= 1]
+            self._runs[entry[0]] = runs
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _close(a: float, b: float) -> bool:
+    """Equal keys, to float rounding (``first + i * step`` of a run of epoch times)."""
+    return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0)
