@@ -15,13 +15,13 @@ ordering ``key``) is *held* in its topic's window, kept sorted, and *released* (
   reconnect (and send what they queued) up to their own backoff later;
 - the bridge stops (``release(everything=True)``).
 
-What is not held: a key already stepped or held is a *duplicate* (a QoS 1 repeat: a broker restarted from its
-store may deliver again readings acknowledged long before). The keys stepped are remembered as runs of evenly
-spaced keys (first, step, count), ``RUNS`` per topic, saved with the state: a regularly sampled topic's whole
-history is one run, an irregular one's last hundred or so keys fit. A key below the last stepped one is *late* (the state has moved on: not stepped);
-a key more than ``max_ahead`` beyond both the topic's clock and the wall clock is *ahead* (refused; it never
-moves the clock, so one forged ``ts`` cannot silence a topic). The clock is ``TopicStreams.last_key``: the key
-of the last reading stepped into the slot's state.
+What is not held: a key already stepped or held is a *duplicate* (a QoS 1 repeat: a broker restarted from its store
+may deliver again readings acknowledged long before). The keys stepped are remembered as runs of evenly spaced keys
+(first, step, count), ``RUNS`` per topic, saved with the state: a regularly sampled topic's whole history is one
+run, an irregular one's last hundred or so keys fit. A key below the last stepped one is *late* (the state has
+moved on: not stepped); a key more than ``max_ahead`` beyond both the topic's clock and the wall clock is *ahead*
+(refused; it never moves the clock, so one forged ``ts`` cannot silence a topic). The clock is
+``TopicStreams.last_key``: the key of the last reading stepped into the slot's state.
 """
 
 from __future__ import annotations
@@ -121,11 +121,11 @@ class TopicOrder:
 
     def _stepped(self, slot: int, key: float) -> None:
         clock = self.streams.last_key[slot]
-        if clock is not None:
+        if clock is not None and math.isfinite(key - clock):  # -1e308 then 1e308 would overflow
             self._gap[slot] = key - clock
         self.streams.last_key[slot] = key
         runs = self._runs.setdefault(slot, [])
-        if runs and runs[-1][2] == 1 and key > runs[-1][0]:
+        if runs and runs[-1][2] == 1 and key > runs[-1][0] and math.isfinite(key - runs[-1][0]):
             runs[-1][1:] = [key - runs[-1][0], 2]
         elif runs and _close(runs[-1][0] + runs[-1][1] * runs[-1][2], key):
             runs[-1][2] += 1

@@ -14,16 +14,16 @@ keep at-least-once.
 
 The token check keeps out what is not this state's: another bridge's predictions, a run from an older state, a
 ``--reset-state`` run's. The token is readable by every subscriber of the predictions, so a retained message is
-believed only with a valid HMAC (``mqtt.signature``) under the key kept in the state file: no other client can
-mint one, so no retained message can claim a ``ts`` this bridge has not published (one far in the future
-would otherwise keep every later prediction of its topic from being published). An ACL giving only the bridge
-write access to its --publish topics is still the first line (README). Exact topics, ``CHUNK`` per SUBSCRIBE, not a wildcard: Mosquitto drops the retained
-messages of one subscription beyond its queue (``max_queued_messages``, 1000 by default). The broker sends them
-after the SUBACK, so each chunk ends at a barrier: a message this connection publishes to
-``BARRIER/<client id>`` after the SUBACK arrives after them (Mosquitto delivers a client's messages in order).
-A barrier the broker refuses (an ACL on its subscription or its message) ends a chunk once nothing has come
-for ``QUIET`` seconds; an answer that does not come within ``WAIT`` seconds ends the reading. QoS 0: nothing to
-acknowledge, and the chunks are read at about 5,000 topics a second on localhost.
+believed only with a valid HMAC (``mqtt.signature``) under the key kept in the state file: no other client can mint
+one, so no retained message can claim a ``ts`` this bridge has not published (one far in the future would otherwise
+keep every later prediction of its topic from being published). An ACL giving only the bridge write access to its
+--publish topics is still the first line (README). Exact topics, ``CHUNK`` per SUBSCRIBE, not a wildcard: Mosquitto
+drops the retained messages of one subscription beyond its queue (``max_queued_messages``, 1000 by default). The
+broker sends them after the SUBACK, so each chunk ends at a barrier: a message this connection publishes to
+``BARRIER/<digest of the client id>`` after the SUBACK arrives after them (Mosquitto delivers a client's messages
+in order). A barrier the broker refuses (an ACL on its subscription or its message) ends a chunk once nothing has
+come for ``QUIET`` seconds; an answer that does not come within ``WAIT`` seconds ends the reading. QoS 0: nothing
+to acknowledge, and the chunks are read at about 5,000 topics a second on localhost.
 """
 
 from __future__ import annotations
@@ -92,14 +92,14 @@ class _Reader:
     def on_message(self, client, userdata, message):
         with self.cond:
             self.last = time.monotonic()
-            if message.topic == self.barrier:
+            name = message._topic.decode("utf-8", "replace")  # ``topic`` raises for one that is not UTF-8
+            if name == self.barrier:
                 self.barriers += 1
-            topic = self.names.get(message.topic)
+            topic = self.names.get(name)
             tags = getattr(message.properties, "UserProperty", None) or []
             mac = dict(tags).get(mqtt.MAC) if isinstance(tags, list) else None
             if (message.retain and topic is not None and (mqtt.TAG, self.token) in tags and isinstance(mac, str)
-                    and hmac.compare_digest(mac, mqtt.signature(self.secret, self.token, message.topic,
-                                                                 message.payload))):
+                    and hmac.compare_digest(mac, mqtt.signature(self.secret, self.token, name, message.payload))):
                 key = payloads.published_key(message.payload)
                 if key is not None:
                     self.marks[topic] = max(key, self.marks.get(topic, -math.inf))
