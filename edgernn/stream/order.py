@@ -169,6 +169,10 @@ class TopicOrder:
                     (run for run in entry[1][-RUNS:] if isinstance(run, list) and len(run) == 3)
                     if all(_number(v) for v in (first, step, count)) and count >= 1]
             self._runs[entry[0]] = runs
+            clock = self.streams.last_key[entry[0]]
+            if runs and runs[-1][2] >= 2 and clock is not None and _close(runs[-1][0] + runs[-1][1] * (
+                    runs[-1][2] - 1), clock):
+                self._gap[entry[0]] = runs[-1][1]  # a regular topic's next reading goes through at once
 
 
 def _number(value) -> bool:

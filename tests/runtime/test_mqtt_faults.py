@@ -201,3 +201,59 @@ def test_bridge_killed_ten_times_no_reading_lost_none_wrong(paho, bundles, sine_
     assert figures["delivered"] == TOPICS * STEPS, context
     assert "Traceback" not in "".join(logs) + bridge.text()
     print(f"bridge kills (seed {seed}): {figures['delivered']} delivered, {figures['repeats']} identical repeats")
+
+
+def _held_in_state(path) -> int:
+    """How many held readings the state file holds (0 while it is missing or being replaced)."""
+    from edgernn.runtime.errors import StateError
+    from edgernn.runtime.state_file import read_state
+
+    try:
+        meta, _ = read_state(path, {})
+    except StateError:
+        return 0
+    return len(meta.get("extra", {}).get("mqtt", {}).get("held") or [])
+
+
+def test_held_readings_are_saved_before_they_are_acknowledged_and_survive_a_kill(paho, bundles, sine_values,
+                                                                                 tmp_path):
+    """Readings held in the reorder window (1, 2, 3 and 10, waiting for 4..9) are acknowledged only once a save
+    holds them; the bridge is killed; the restarted one gets 4..9 and 11 and steps all eleven in ts order."""
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    state = tmp_path / "state.npz"
+    options = ["--reorder-hold", "60"]  # nothing is released by time: only by the window, the step or the exit
+    values = {t: float(sine_values[t]) for t in range(1, 12)}
+    out = Client(paho, broker.port, "predictions/#")
+    publisher = Client(paho, broker.port)
+    bridge = _start(bundles["sine"], broker.url, state, *options)
+    try:
+        for ts in (1, 2, 3, 10):
+            publisher.publish("sensors/a", {"ts": ts, "value": values[ts]})
+        deadline = time.monotonic() + 30
+        while _held_in_state(state) < 4:
+            assert time.monotonic() < deadline, f"the held readings were never saved:\n{bridge.text()}"
+            time.sleep(0.05)
+        assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+        assert out.count() == 0  # all four held, none stepped
+        bridge = _start(bundles["sine"], broker.url, state, *options)
+        for ts in (4, 5, 6, 7, 8, 9, 11):
+            publisher.publish("sensors/a", {"ts": ts, "value": values[ts]})
+        deadline = time.monotonic() + 30
+        while _held_in_state(state) < 11:  # the restarted bridge has all eleven (saved: held)
+            assert time.monotonic() < deadline, bridge.text()
+            time.sleep(0.05)
+        assert bridge.stop() == 0, bridge.text()  # at exit every held reading is stepped
+        assert out.wait_for(11), bridge.text()
+        out.settle(publisher.last_published)
+    finally:
+        if bridge.process.poll() is None:
+            bridge.stop(signal.SIGKILL)
+        publisher.close()
+        out.close()
+        broker.stop()
+    got = out.snapshot()["predictions/sensors/a"]
+    assert [m["ts"] for m in got] == list(range(1, 12))
+    assert [m["prediction"] for m in got] == [None if math.isnan(p) else float(p) for p in StreamingPredictor.load(
+        bundles["sine"], INT8).run(np.array([values[t] for t in range(1, 12)]))]
+    assert "0 duplicates skipped" in bridge.text()  # the four held were acknowledged: not delivered again

@@ -108,6 +108,11 @@ def test_readings_come_out_in_key_order_and_repeats_late_and_far_ahead_ones_are_
     restored.restore(again.saved["seen"])
     assert restored.offer(again.slot("a"), 9.0, "dup") is Verdict.DUPLICATE
     assert restored.offer(again.slot("a"), 19.0, "late") is Verdict.LATE
+    assert restored.offer(again.slot("a"), 21.0, 21) is Verdict.HELD and restored.release_slot(0) == []  # a gap
+    regular = TopicOrder(again, window=8)
+    again.last_key[0] = 12.0
+    regular.restore([[0, [[1.0, 1.0, 12]]]])  # a regular run ending at the clock: its step is the gap
+    assert regular.offer(0, 13.0, 13) is Verdict.HELD and regular.release_slot(0) == [(0, 13)]
 
 
 def test_beyond_the_window_a_reading_is_late_and_a_first_reading_far_ahead_is_refused(bundles):
