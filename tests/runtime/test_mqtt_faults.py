@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -256,4 +257,6 @@ def test_held_readings_are_saved_before_they_are_acknowledged_and_survive_a_kill
     assert [m["ts"] for m in got] == list(range(1, 12))
     assert [m["prediction"] for m in got] == [None if math.isnan(p) else float(p) for p in StreamingPredictor.load(
         bundles["sine"], INT8).run(np.array([values[t] for t in range(1, 12)]))]
-    assert "0 duplicates skipped" in bridge.text()  # the four held were acknowledged: not delivered again
+    # the four held were acknowledged after the save, or (a kill between the save and the acks) delivered again
+    # and recognised as repeats of readings held: never stepped twice
+    assert int(re.search(r"(\d+) duplicates skipped", bridge.text()).group(1)) <= 4, bridge.text()
