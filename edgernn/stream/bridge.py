@@ -2,14 +2,18 @@
 topic its own stream (``topics``), resumable across restarts of the bridge and of the broker.
 
 The order of things, per batch of messages that arrived together:
-1. each message is parsed (``payloads``); a bad one is logged with its topic and skipped; a reading whose time is
-   not after the last one stepped for its topic (a QoS 1 redelivery) is skipped;
-2. the readings are stepped, one invoke per round (``TopicStreams.step``), and each prediction is published
-   (QoS 1 by default) to the ``--publish`` topic;
+1. each message is parsed (``payloads``); a bad one, or one on a topic no answer can be published for, is logged
+   (topic shortened), counted and skipped; a reading with a time goes to its topic's reorder window (``order``):
+   a repeat of one stepped or held is counted as a duplicate, a late or far-ahead one is published to the late
+   topic, logged and counted, the rest are held and released in time order (window full, regular step, hold
+   time, exit); a reading without a time is stepped as it comes, after what its topic holds;
+2. the released readings are stepped, one invoke per round (``TopicStreams.step``), and each prediction is
+   published (QoS 1 by default) to the ``--publish`` topic;
 3. when a save is due (``--save-every`` readings unsaved, the broker's in-flight window nearly used up, or the
    oldest unsaved reading ``SAVE_WITHIN`` seconds old: ``Bridge._save_due``), and once the broker has acknowledged
-   every prediction published so far, all topics' states are saved atomically (``--state-file``), and only then
-   are their readings acknowledged to the broker.
+   every prediction published so far, all topics' states, the readings still held and the keys stepped are saved
+   atomically (``--state-file``), and only then are the messages acknowledged to the broker: a held reading is
+   acknowledged once a save holds it (without a state file, once it is stepped).
 
 What a ``kill -9`` costs: nothing is lost, and a reading with a time is published once. The readings since the
 last save were not acknowledged, so the broker (which keeps the session, see ``mqtt``) delivers them again to
@@ -23,11 +27,12 @@ without a time (a plain number) has nothing to recognise it by: it is stepped tw
 a save and its acknowledgements, and its prediction may come twice. The state file is written at start, so a
 kill before the first save of a run is covered too. A broker restart loses only what the broker itself loses
 (enable its ``persistence``); the bridge reconnects with backoff, keeps its states and republishes what was not
-acknowledged.
+acknowledged; what the restored broker delivers again is recognised by its ``ts``, and what publishers send out
+of order after reconnecting is put back in order by the window.
 
 Without ``--state-file`` readings are acknowledged as soon as their predictions are published, and a restart
-starts every topic afresh. SIGTERM, SIGINT and SIGHUP finish the batch in hand, save, acknowledge and exit (0,
-or 130 for SIGINT).
+starts every topic afresh. SIGTERM, SIGINT and SIGHUP finish the batch in hand, step every held reading, save,
+acknowledge and exit (0, or 130 for SIGINT). Nothing from the wire makes the bridge exit.
 """
 
 from __future__ import annotations
@@ -198,7 +203,8 @@ class Bridge:
         if reading is None:
             return False
         slot = self.streams.slots[message.topic]
-        if reading.key is None:
+        if reading.key is None:  # no time to order it by: stepped as it comes, after what its topic holds
+            ready.extend(self.order.release_slot(slot, everything=True))
             ready.append((slot, (message.topic, reading, None, message.payload)))
             return False
         later = self.config.state_file is None  # with one, the save holds what is held: acknowledged then

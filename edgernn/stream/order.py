@@ -89,12 +89,12 @@ class TopicOrder:
                 del self.held[slot]
         return out
 
-    def release_slot(self, slot: int) -> list[tuple[int, object]]:
+    def release_slot(self, slot: int, everything: bool = False) -> list[tuple[int, object]]:
         """What the window or the regular step releases on ``slot`` right after an ``offer``: decided reading
         by reading, so a batch decides as the same readings one by one would (a redelivery after a kill -9
-        comes in other batches)."""
+        comes in other batches). ``everything``: all of the slot's (before a reading without a time)."""
         held, out = self.held.get(slot), []
-        while held and (len(held) > self.window or self._continues(slot, held[0].key)):
+        while held and (everything or len(held) > self.window or self._continues(slot, held[0].key)):
             entry = held.pop(0)
             self._stepped(slot, entry.key)
             out.append((slot, entry.item))

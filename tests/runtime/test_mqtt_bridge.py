@@ -110,7 +110,8 @@ def _kill_mid_flow(bridge: BridgeProcess, out: Client, publisher: Client, series
     flow.start()
     assert out.wait_for(kill_after), bridge.text()
     assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
-    flow.join()
+    flow.join(60)
+    assert not flow.is_alive(), "the readings could not all be published"
 
 
 def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broker, bundles, sine_values, tmp_path):
