@@ -89,8 +89,9 @@ def check_publish_template(template: str, option: str = "--publish") -> str:
     if not template or "+" in template or "#" in template or "\0" in template or not _utf8(template):
         raise EdgernnError(f"{option} {_short(template)!r} must be a topic without wildcards, e.g. "
                            "'predictions/{topic}'")
-    if publishable(template.replace("{topic}", "")) is not None:
-        raise EdgernnError(f"{option} {_short(template)!r}: {publishable(template.replace('{topic}', ''))}")
+    problem = publishable(template.replace("{topic}", "t"))
+    if problem is not None:
+        raise EdgernnError(f"{option} {_short(template)!r}: {problem}")
     return template
 
 
