@@ -37,7 +37,6 @@ acknowledge and exit (0, or 130 for SIGINT). Nothing from the wire makes the bri
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import functools
@@ -205,11 +204,11 @@ class Bridge:
         slot = self.streams.slots[message.topic]
         if reading.key is None:  # no time to order it by: stepped as it comes, after what its topic holds
             ready.extend(self.order.release_slot(slot, everything=True))
-            ready.append((slot, (message.topic, reading, None, message.payload)))
+            ready.append((slot, (message.topic, reading, None)))
             return False
         later = self.config.state_file is None  # with one, the save holds what is held: acknowledged then
-        verdict = self.order.offer(slot, reading.key, (message.topic, reading, message if later else None,
-                                                       message.payload), now)
+        ack = dataclasses.replace(message, payload=b"") if later else None  # held: not its payload
+        verdict = self.order.offer(slot, reading.key, (message.topic, reading, ack), now)
         if verdict is Verdict.DUPLICATE:
             self.report.duplicates += 1
         elif verdict is not Verdict.HELD:
@@ -222,7 +221,7 @@ class Bridge:
         if not released:
             return
         results = self.streams.step_checked([(slot, item[1].value) for slot, item in released])
-        for (_, (topic, reading, message, _)), result in zip(released, results):
+        for (_, (topic, reading, message)), result in zip(released, results):
             if message is not None:
                 self._unacked.append(message)
             if reading.key is not None and reading.key <= self._published.get(topic, -math.inf):
@@ -307,26 +306,33 @@ class Bridge:
         return -math.inf if last is None else last
 
     def restore_held(self, record) -> None:
-        """Put back the readings a saved state held (``_held_record``): acknowledged already, so only there."""
+        """Put back the readings a saved state held (``_held_record``): acknowledged already, so only there.
+        Untrusted input: an entry that is not ``[topic, ts, value]`` of a topic with a slot is ignored."""
         if not isinstance(record, list):
             return
-        for entry in record:
-            if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, str) for e in entry)):
-                continue
+        for entry in record[: len(self.streams.slots) * (self.config.reorder_window + 1)]:
             try:
-                payload = base64.b64decode(entry[1], validate=True)
-            except ValueError:
+                topic, ts, value = entry
+                columns = self.streams.columns
+                if isinstance(value, list) != (columns is not None) or (
+                        columns is not None and len(value) != len(columns.features)):
+                    continue
+                value = tuple(map(float, value)) if isinstance(value, list) else float(value)
+                reading = payloads.Reading(value, ts, payloads.order_key(ts))
+            except (TypeError, ValueError, payloads.BadPayload):
                 continue
-            reading = self._reading(mqtt.Incoming(entry[0], payload, 0, 0, -1))
-            if reading is not None and reading.key is not None:
-                self.order.offer(self.streams.slots[entry[0]], reading.key, (entry[0], reading, None, payload))
+            if isinstance(topic, str) and topic in self.streams.slots:
+                self.report.topics.add(topic)
+                self.order.offer(self.streams.slots[topic], reading.key, (topic, reading, None))
 
     def _held_record(self) -> list:
+        """Each held reading as ``[topic, ts, value]``, numbers as text (NaN and inf are readings too)."""
         record = []
         for held in self.order.held.values():
             for entry in held:
-                topic, _, _, payload = entry.item
-                record.append([topic, base64.b64encode(payload).decode()])
+                topic, reading, _ = entry.item
+                value = list(map(repr, reading.value)) if isinstance(reading.value, tuple) else repr(reading.value)
+                record.append([topic, reading.ts, value])
         return record
 
     def write_state(self, token: str) -> None:
