@@ -57,6 +57,7 @@ class TopicOrder:
         self.held: dict[int, list[Held]] = {}  # slot -> held readings, sorted by key (only slots holding some)
         self._runs: dict[int, list[list[float]]] = {}  # slot -> [first, step, count] runs, oldest first
         self._gap: dict[int, float] = {}
+        self._earliest = math.inf  # no held reading arrived before this (may be earlier than the truth)
 
     def offer(self, slot: int, key: float, item, now: float | None = None) -> Verdict:
         """Hold a reading (``HELD``), or say why not; ``item`` comes back from ``release``."""
@@ -68,14 +69,19 @@ class TopicOrder:
             return Verdict.AHEAD
         if clock is not None and key < clock:
             return Verdict.LATE
-        bisect.insort(self.held.setdefault(slot, []), Held(key, time.monotonic() if now is None else now, item))
+        arrived = time.monotonic() if now is None else now
+        bisect.insort(self.held.setdefault(slot, []), Held(key, arrived, item))
+        self._earliest = min(self._earliest, arrived)
         return Verdict.HELD
 
     def release(self, now: float | None = None, everything: bool = False,
                 waiting: bool = True) -> list[tuple[int, object]]:
-        """The readings due, ``(slot, item)``, each topic's in key order; each becomes its slot's clock.
-        ``waiting``: whether the hold time runs (not while disconnected)."""
+        """The readings whose hold time is up (``everything``: all), ``(slot, item)``, each topic's in key order;
+        each becomes its slot's clock. ``waiting``: whether the hold time runs (not while disconnected). O(1)
+        until some hold ends: a bridge calls this after every batch, over up to 65536 topics."""
         now = time.monotonic() if now is None else now
+        if not everything and (not waiting or now - self._earliest < self.hold):
+            return []  # nothing has waited long enough (the window and the step release in ``release_slot``)
         out = []
         for slot in list(self.held):
             held = self.held[slot]
@@ -87,6 +93,7 @@ class TopicOrder:
                 out.append((slot, entry.item))
             if not held:
                 del self.held[slot]
+        self._earliest = min((h.arrived for held in self.held.values() for h in held), default=math.inf)
         return out
 
     def release_slot(self, slot: int, everything: bool = False) -> list[tuple[int, object]]:
@@ -107,11 +114,11 @@ class TopicOrder:
         for held in self.held.values():
             for entry in held:
                 entry.arrived = now
+        self._earliest = now if self.held else math.inf
 
     def next_due(self, now: float) -> float:
         """Seconds until the next reading's hold ends (inf when none is held)."""
-        arrived = min((h.arrived for held in self.held.values() for h in held), default=math.inf)
-        return max(0.0, arrived + self.hold - now)
+        return max(0.0, self._earliest + self.hold - now) if self.held else math.inf
 
     def _continues(self, slot: int, key: float) -> bool:
         clock, gap = self.streams.last_key[slot], self._gap.get(slot)

@@ -88,7 +88,8 @@ def test_readings_come_out_in_key_order_and_repeats_late_and_far_ahead_ones_are_
     out = []
     for t, key in enumerate(arrival):  # all within the hold time: only the window and the regular step release
         assert order.offer(slot, float(key), key, now=100.0 + t * 0.01) is Verdict.HELD
-        out += [item for _, item in order.release(now=100.0 + t * 0.01)]
+        out += [item for _, item in order.release_slot(slot)]  # as the bridge does after each reading
+        assert order.release(now=100.0 + t * 0.01) == []  # within the hold time
     assert order.offer(slot, 1e300, "x", now=100.2) is Verdict.AHEAD
     assert order.offer(slot, 11.0, "dup", now=100.2) is Verdict.DUPLICATE  # held: a repeat
     out += [item for _, item in order.release(now=100.2, everything=True)]
@@ -97,7 +98,7 @@ def test_readings_come_out_in_key_order_and_repeats_late_and_far_ahead_ones_are_
     assert order.offer(slot, 7.0, "dup", now=101) is Verdict.DUPLICATE  # stepped: a repeat
     assert order.offer(slot, 6.5, "late", now=101) is Verdict.LATE
     assert order.offer(slot, 12.0, 12, now=101) is Verdict.HELD  # continues the step of 1: released at once
-    assert order.release(now=101) == [(slot, 12)]
+    assert order.release_slot(slot) == [(slot, 12)]
     assert order.offer(slot, 20.0, 20, now=101) is Verdict.HELD  # a gap: it waits for the hold time
     assert order.release(now=101.5) == [] and order.next_due(101.5) == 0.5
     assert order.release(now=102.0) == [(slot, 20)]
@@ -124,7 +125,7 @@ def test_beyond_the_window_a_reading_is_late_and_a_first_reading_far_ahead_is_re
     verdicts, out = [], []
     for key in (1, 3, 10, 11, 12, 4):  # 4 comes after 3 newer ones: beyond a window of 2
         verdicts.append(order.offer(slot, float(key), key, now=0.0))
-        out += [item for _, item in order.release(now=0.0)]
+        out += [item for _, item in order.release_slot(slot)]
     assert verdicts[-1] is Verdict.LATE and out == [1, 3, 10]
     other = streams.slot("b")
     assert order.offer(other, 1e300, "x") is Verdict.AHEAD and streams.last_key[other] is None
