@@ -1,7 +1,9 @@
 """The MQTT bridge on localhost: readings per second it sustains for 1, 50 and 500 topics, and the latency it
-adds from a reading's publish to its prediction's arrival (median, p99).
+adds from a reading's publish to its prediction's arrival (median, p99), with the reorder window off (0) and on
+(16, the default), and for readings whose ts is irregular (each waits for the reorder hold or a full window).
 
     python benchmarks/mqtt_bridge.py BUNDLE [--variant tflite-int8] [--readings 20000] [--topics 1,50,500]
+        [--windows 0,16] [--irregular-topics 50]
 
 Needs the ``mosquitto`` binary and paho-mqtt. Each topic count gets its own broker (a generated config on a free
 port, as the tests use) and its own ``edgernn stream --mqtt`` process with ``--state-file`` (saves every 100
@@ -31,9 +33,10 @@ sys.path.insert(0, str(ROOT / "tests" / "runtime"))
 from mqtt_broker import Client, Mosquitto  # noqa: E402
 
 
-def _bridge(bundle, variant, url, state):
+def _bridge(bundle, variant, url, state, window: int):
     process = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", str(bundle), "--variant", variant,
-                                "--mqtt", url, "--subscribe", "bench/#", "--state-file", str(state)],
+                                "--mqtt", url, "--subscribe", "bench/#", "--state-file", str(state),
+                                "--reorder-window", str(window)],
                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
     for line in process.stderr:
         if line.startswith("subscribed to"):
@@ -41,18 +44,24 @@ def _bridge(bundle, variant, url, state):
     raise RuntimeError("the bridge did not start")
 
 
-def measure(paho, bundle, variant: str, topics: int, readings: int, rate: float, scratch: Path) -> dict:
-    broker = Mosquitto(scratch / f"broker-{topics}").start()
-    bridge = _bridge(bundle, variant, broker.url, scratch / f"state-{topics}.npz")
+def measure(paho, bundle, variant: str, topics: int, readings: int, rate: float, scratch: Path, window: int,
+            irregular: bool = False) -> dict:
+    """One row. Each topic's ts counts 0, 1, 2... (regular: the reorder window lets each reading through at
+    once); ``irregular`` adds a random fraction to each (every reading then waits for the hold or a full
+    window)."""
+    name = f"{topics}-{window}-{irregular}"
+    broker = Mosquitto(scratch / f"broker-{name}").start()
+    bridge = _bridge(bundle, variant, broker.url, scratch / f"state-{name}.npz", window)
     out = Client(paho, broker.port, "predictions/#")
     publisher = Client(paho, broker.port)
     names = [f"bench/{k}/temperature" for k in range(topics)]
     values = np.sin(np.arange(readings) * 0.05)
+    jitter = np.random.default_rng(0).uniform(0, 0.5, 2 * readings) if irregular else np.zeros(2 * readings)
     try:
         start = time.monotonic()
         for i in range(readings):
-            publisher.client.publish(names[i % topics], json.dumps({"ts": i // topics, "value": float(values[i])}),
-                                     qos=1)
+            publisher.client.publish(names[i % topics], json.dumps({"ts": i // topics + jitter[i],
+                                                                    "value": float(values[i])}), qos=1)
         if not out.wait_for(readings, timeout=600):
             raise RuntimeError(f"{out.count()} of {readings} predictions arrived")
         last = max(max(times) for times in out.arrived.values())
@@ -64,7 +73,7 @@ def measure(paho, bundle, variant: str, topics: int, readings: int, rate: float,
         paced = min(readings, int(rate * 10))
         for i in range(paced):
             topic = names[i % topics]
-            ts = readings + i  # after every throughput reading: the bridge drops a ts not after the last
+            ts = (readings + i) // topics + jitter[readings + i]  # each topic's count goes on
             sent[(topic, ts)] = time.monotonic()
             publisher.client.publish(topic, json.dumps({"ts": ts, "value": float(values[i])}), qos=1)
             time.sleep(1 / rate)
@@ -73,7 +82,8 @@ def measure(paho, bundle, variant: str, topics: int, readings: int, rate: float,
         latencies = [arrived - sent[(topic[len("predictions/"):], message["ts"])]
                      for topic in out.received
                      for message, arrived in zip(out.received[topic], out.arrived[topic])]
-        return {"topics": topics, "readings": readings, "readings_per_s": round(throughput),
+        return {"topics": topics, "reorder_window": window, "ts": "irregular" if irregular else "regular",
+                "readings": readings, "readings_per_s": round(throughput),
                 "latency_ms_median": round(1e3 * float(np.median(latencies)), 2),
                 "latency_ms_p99": round(1e3 * float(np.percentile(latencies, 99)), 2), "paced_rate": rate}
     finally:
@@ -91,23 +101,29 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=20000)
     parser.add_argument("--topics", default="1,50,500")
     parser.add_argument("--rate", type=float, default=200.0, help="readings per second in the latency run")
+    parser.add_argument("--windows", default="0,16", help="--reorder-window values to compare")
+    parser.add_argument("--irregular-topics", default="50", help="topic counts also run with irregular ts")
     args = parser.parse_args()
     from mqtt_broker import require_mqtt
 
     paho = require_mqtt()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for topics in (int(t) for t in args.topics.split(",")):
-            rows.append(measure(paho, args.bundle, args.variant, topics, args.readings, args.rate, Path(scratch)))
+        runs = [(int(t), int(w), False) for t in args.topics.split(",") for w in args.windows.split(",")]
+        runs += [(int(t), max(int(w) for w in args.windows.split(",")), True)
+                 for t in args.irregular_topics.split(",") if t]
+        for topics, window, irregular in runs:
+            rows.append(measure(paho, args.bundle, args.variant, topics, args.readings, args.rate, Path(scratch),
+                                window, irregular))
             print(rows[-1], file=sys.stderr, flush=True)
     machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}"
     result = {"machine": machine, "variant": args.variant, "bundle": str(args.bundle), "rows": rows}
     (ROOT / "benchmarks" / "mqtt_results.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| topics | readings/s | added latency median | p99 |  ({args.variant}, {machine})")
-    print("|---:|---:|---:|---:|")
+    print(f"| topics | --reorder-window | ts | readings/s | added latency median | p99 |  ({args.variant}, {machine})")
+    print("|---:|---:|---|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['topics']} | {row['readings_per_s']} | {row['latency_ms_median']} ms | "
-              f"{row['latency_ms_p99']} ms |")
+        print(f"| {row['topics']} | {row['reorder_window']} | {row['ts']} | {row['readings_per_s']} | "
+              f"{row['latency_ms_median']} ms | {row['latency_ms_p99']} ms |")
 
 
 if __name__ == "__main__":

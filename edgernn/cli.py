@@ -321,6 +321,24 @@ def mqtt_options(func):
         click.option("--insecure", is_flag=True, help="(--mqtt mqtts://) Do not check the broker's host name."),
         click.option("--max-topics", type=click.IntRange(1, 65536), default=1024, show_default=True,
                      help="(--mqtt) At most this many topics (streams); readings of further topics are skipped."),
+        click.option("--reorder-window", type=click.IntRange(0, 4096), default=16, show_default=True, metavar="N",
+                     help="(--mqtt) Readings with a time are put back in time order per topic: one may arrive "
+                          "after up to N newer ones of its topic (a reconnecting publisher sends its newest "
+                          "first) and is still stepped in its place. Counted in readings, not seconds: a "
+                          "reconnect burst is so many readings at any rate. 0: stepped as they come."),
+        click.option("--reorder-hold", type=click.FloatRange(0, 3600), default=2.0, show_default=True,
+                     metavar="SECONDS", help="(--mqtt) How long a reading waits at most for older ones before it "
+                     "is stepped, counted while connected and afresh after a reconnection; cover the "
+                     "publishers' reconnect delay. A regularly sampled topic's next reading never waits."),
+        click.option("--max-ahead", type=click.FloatRange(0, min_open=True), default=86400.0, show_default=True,
+                     metavar="SECONDS", help="(--mqtt) A reading whose time is more than this beyond both its "
+                     "topic's last one and the wall clock is refused (to the --late-topic)."),
+        click.option("--late-topic", default="{publish}/late", show_default=True, metavar="TEMPLATE",
+                     help="(--mqtt) Where a late reading (older than its topic's window) or one too far ahead "
+                          "goes, not stepped; {publish} is the prediction topic, {topic} the reading's."),
+        click.option("--summary-every", type=click.FloatRange(0), default=60.0, show_default=True,
+                     metavar="SECONDS", help="(--mqtt) Print the counts (predicted, duplicates, late, bad...) "
+                                             "this often on stderr when they change; 0: only at exit."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -345,7 +363,9 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
                           on_nan=common["on_nan"], save_every=common["save_every"],
                           state_file=Path(common["state_file"]) if common["state_file"] else None,
                           interval=line_options["interval"], adaptive=line_options["adaptive"],
-                          anomalies=line_options["anomalies"])
+                          anomalies=line_options["anomalies"], reorder_window=mqtt.pop("reorder_window"),
+                          reorder_hold=mqtt.pop("reorder_hold"), max_ahead=mqtt.pop("max_ahead"),
+                          late_topic=mqtt.pop("late_topic"), summary_every=mqtt.pop("summary_every"))
     max_topics = mqtt.pop("max_topics")
     broker = BrokerOptions(url=url, subscribe=list(mqtt.pop("subscribe")), **mqtt)
     return run(bundle, broker, config, variant=common["variant"], backend=common["backend"],

@@ -10,8 +10,14 @@ whatever the topics) and send retained messages only when new.
 
 Predictions are published with the retain flag (``ClientOptions.retain``, ``--no-retain`` to turn it off), so the
 broker keeps each topic's last one, and with an MQTT 5 user property (``tag``) naming the saved state they follow:
-how a restarted bridge learns which predictions reached the broker before a ``kill -9`` (``retained``). A broker
-that says it keeps no retained messages (``retain_available false``) gets them without the flag.
+how a restarted bridge learns which predictions reached the broker before a ``kill -9`` (``retained``), and a
+second one holding an HMAC of topic, token and payload under a key kept in the state file (``signature``), so
+no other client can forge one. A broker that says it keeps no retained messages (``retain_available false``)
+gets them without the flag.
+
+What comes off the wire never raises here: a topic that is not UTF-8 is passed on flagged (``valid_topic``),
+and what cannot be published (``publishable``) or subscribed (``check_filter``) is checked before paho sees it,
+since paho raises in its network thread, where an exception stops the connection for good.
 
 paho's network thread runs the connection: a broker that is not there at start, or goes away, is retried with
 exponential backoff from ``RECONNECT_MIN`` to ``RECONNECT_MAX`` seconds, each outage logged once. A refusal that
@@ -22,6 +28,7 @@ verify) is fatal: ``fatal`` holds the one-line reason for the bridge to raise.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import queue
 import socket
 import ssl
@@ -38,6 +45,10 @@ SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps the session (and queu
 RECONNECT_MIN, RECONNECT_MAX = 1, 60
 KEEPALIVE = 30
 TAG = "edgernn-state"  # the user property naming the saved state a prediction follows (``Connection.tag``)
+MAC = "edgernn-mac"  # the user property proving a prediction is this bridge's (``signature``)
+MAX_TOPIC_BYTES = 65535  # an MQTT string's length field
+MAX_LEVELS = 200  # Mosquitto refuses a topic of more levels (and drops the client that publishes one)
+MAX_CLIENT_ID = 1024  # bytes: MQTT promises 23; more than this is a mistake, and it names the barrier topic
 PUBLISH_WINDOW = 1000  # QoS 1 predictions in flight before paho queues them (its default, 20, throttles batches)
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _FATAL_CONNACK = {0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C}  # protocol, client id, credentials, authorisation, banned
@@ -74,10 +85,84 @@ def parse_url(url: str) -> Broker:
                   unquote(parts.password) if parts.password is not None else None)
 
 
-def check_publish_template(template: str) -> str:
-    if not template or "+" in template or "#" in template or "\0" in template:
-        raise EdgernnError(f"--publish {template!r} must be a topic without wildcards, e.g. 'predictions/{{topic}}'")
+def check_publish_template(template: str, option: str = "--publish") -> str:
+    if not template or "+" in template or "#" in template or "\0" in template or not _utf8(template):
+        raise EdgernnError(f"{option} {_short(template)!r} must be a topic without wildcards, e.g. "
+                           "'predictions/{topic}'")
+    problem = publishable(template.replace("{topic}", "t"))
+    if problem is not None:
+        raise EdgernnError(f"{option} {_short(template)!r}: {problem}")
     return template
+
+
+def publishable(topic: str) -> str | None:
+    """Why the bridge cannot publish to ``topic`` (None: it can): what paho or Mosquitto would refuse."""
+    data = _utf8(topic)
+    if data is None:
+        return "the topic is not valid UTF-8"
+    if not data or len(data) > MAX_TOPIC_BYTES:
+        return f"the topic is {len(data)} bytes long (1 to {MAX_TOPIC_BYTES})"
+    if topic.count("/") >= MAX_LEVELS:
+        return f"the topic has {topic.count('/') + 1} levels (Mosquitto takes at most {MAX_LEVELS})"
+    if "+" in topic or "#" in topic or "\0" in topic:
+        return "the topic holds a wildcard or NUL"
+    return None
+
+
+def check_filter(text: str) -> str:
+    """A --subscribe topic filter the broker can take, or EdgernnError (one line): paho raises on a bad one in
+    its network thread, where it cannot be reported."""
+    data, body = _utf8(text), text
+    if body.startswith("$share/"):
+        _, group, body = (body.split("/", 2) + ["", ""])[:3]
+        if not group or "+" in group or "#" in group:
+            raise EdgernnError(f"--subscribe {_short(text)!r}: a shared subscription is $share/GROUP/FILTER")
+    levels = body.split("/")
+    problem = (None if data is not None else "is not valid UTF-8") or (
+        f"is {len(data)} bytes long (1 to {MAX_TOPIC_BYTES})" if not body or len(data) > MAX_TOPIC_BYTES else None) or (
+        "holds NUL" if "\0" in text else None) or (
+        f"has {len(levels)} levels (at most {MAX_LEVELS})" if len(levels) > MAX_LEVELS else None) or (
+        "uses # other than as the whole last level" if any("#" in level and (level != "#" or i != len(levels) - 1)
+                                                            for i, level in enumerate(levels)) else None) or (
+        "uses + other than as a whole level" if any("+" in level and level != "+" for level in levels) else None)
+    if problem:
+        raise EdgernnError(f"--subscribe {_short(text)!r} {problem}: not a topic filter (e.g. 'sensors/+/temp' "
+                           "or 'sensors/#')")
+    return text
+
+
+def check_identity(client_id: str | None, username: str | None, password: str | None) -> None:
+    """What the CONNECT packet carries, checked before connecting: paho raises (or the broker drops us) otherwise."""
+    for name, value, limit in (("--client-id", client_id, MAX_CLIENT_ID), ("--username", username, MAX_TOPIC_BYTES),
+                               ("the password", password, MAX_TOPIC_BYTES)):
+        if value is None:
+            continue
+        data = _utf8(value)
+        if data is None or "\0" in value:
+            raise EdgernnError(f"{name} must be UTF-8 text without NUL")
+        if len(data) > limit or (name == "--client-id" and not data):
+            raise EdgernnError(f"{name} is {len(data)} bytes long (at most {limit}{', at least 1' * (not data)})")
+
+
+def _utf8(text: str) -> bytes | None:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates: bytes on the command line that are not UTF-8
+        return None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+
+
+def shortened(topic: str) -> str:
+    """A topic for a log line: at most 80 characters."""
+    return _short(topic)
+
+
+def signature(secret: bytes, token: str, topic: str, payload: bytes) -> str:
+    """What proves a retained prediction is this bridge's: an HMAC of it under the key kept in the state file."""
+    return hmac.new(secret, token.encode() + b"\0" + topic.encode() + b"\0" + payload, hashlib.sha256).hexdigest()
 
 
 def default_client_id(state_file: Path | None, subscriptions: list[str]) -> str:
@@ -107,6 +192,7 @@ class Incoming:
     qos: int
     session: int  # the connection it came on: an ack belongs to that connection only
     retain: bool = False  # a retained message, sent because the subscription is new
+    valid_topic: bool = True  # False: the topic was not UTF-8 (shown with escapes)
 
 
 @dataclass
@@ -161,6 +247,8 @@ class Connection:
         self._lock = threading.Condition()
         self._retain = options.retain  # False also once the broker says it keeps no retained messages
         self._tag = None  # the publish properties naming the saved state (``tag``)
+        self._token: str | None = None
+        self._secret: bytes | None = None  # the state file's key, signing retained predictions (``sign``)
         client = new_client(broker, options, options.client_id, manual_ack=True)
         client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
         client.max_inflight_messages_set(PUBLISH_WINDOW)
@@ -230,8 +318,13 @@ class Connection:
     # -- messages ----------------------------------------------------------------------------------------------
 
     def _on_message(self, client, userdata, message) -> None:
-        self.messages.put(Incoming(message.topic, message.payload, message.mid, message.qos, self.session,
-                                   bool(message.retain)))
+        raw = message._topic  # paho's ``topic`` raises for one that is not UTF-8, here in its network thread
+        try:
+            topic, valid = raw.decode("utf-8"), True
+        except UnicodeDecodeError:
+            topic, valid = raw.decode("utf-8", "backslashreplace"), False
+        self.messages.put(Incoming(topic, message.payload, message.mid, message.qos, self.session,
+                                   bool(message.retain), valid))
 
     def take(self, timeout: float, limit: int) -> list[Incoming]:
         """What has arrived: waits up to ``timeout`` for the first message, then takes up to ``limit``."""
@@ -260,12 +353,26 @@ class Connection:
 
         self._tag = Properties(PacketTypes.PUBLISH)
         self._tag.UserProperty = [(TAG, token)]
+        self._token = token
 
-    def publish(self, topic: str, payload: bytes, on_confirmed=None) -> None:
-        """Publish at the configured QoS (retained unless ``--no-retain``); ``on_confirmed()`` is called once the
-        broker acknowledges it (from the network thread, or here if the acknowledgement came first)."""
-        info = self._client.publish(topic, payload, qos=self._options.qos, retain=self._retain,
-                                    properties=self._tag)
+    def sign(self, secret: bytes) -> None:
+        """Sign each retained prediction from now on (``signature``) with the state file's key."""
+        self._secret = secret
+
+    def publish(self, topic: str, payload: bytes, on_confirmed=None, retain: bool = True) -> None:
+        """Publish at the configured QoS (retained unless ``--no-retain`` or not ``retain``); ``on_confirmed()``
+        is called once the broker acknowledges it (from the network thread, or here if the acknowledgement came
+        first)."""
+        properties = self._tag
+        if self._tag is not None and self._secret is not None and retain and self._retain:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.UserProperty = [(TAG, self._token), (MAC, signature(self._secret, self._token, topic,
+                                                                            payload))]
+        info = self._client.publish(topic, payload, qos=self._options.qos, retain=self._retain and retain,
+                                    properties=properties)
         with self._lock:
             self._sent.append(info.mid)
             if on_confirmed is not None:

@@ -36,7 +36,8 @@ class BadPayload(ValueError):
     """A message that is not a reading; the text says why, for a log line naming its topic."""
 
 
-def _order_key(ts) -> float:
+def order_key(ts) -> float:
+    """The ordering key of a ``ts``: a finite number, or an ISO 8601 time in epoch seconds (BadPayload)."""
     if safe_json.finite_number(ts):
         return float(ts)
     if isinstance(ts, str):
@@ -86,7 +87,7 @@ def _row(payload: bytes, columns: list[str], time_field: str) -> Reading:
     row = tuple(_number(record[c], repr(c)) for c in columns)
     if time_field not in record:
         return Reading(row, time.time(), None)
-    return Reading(row, record[time_field], _order_key(record[time_field]))
+    return Reading(row, record[time_field], order_key(record[time_field]))
 
 
 def finite(reading: Reading) -> bool:
@@ -122,7 +123,7 @@ def parse(payload: bytes, field: str, time_field: str, columns: list[str] | None
     if time_field not in record:
         return Reading(float(value), time.time(), None)
     ts = record[time_field]
-    return Reading(float(value), ts, _order_key(ts))
+    return Reading(float(value), ts, order_key(ts))
 
 
 def prediction(reading: Reading, result: dict | float) -> bytes:
@@ -141,6 +142,14 @@ def published_key(payload: bytes) -> float | None:
         return None
     try:
         record = safe_json.loads(payload)
-        return _order_key(record["ts"]) if isinstance(record, dict) and "ts" in record else None
+        return order_key(record["ts"]) if isinstance(record, dict) and "ts" in record else None
     except (ValueError, TypeError, BadPayload):
         return None
+
+
+def refusal(reading: Reading, why: str, clock: float | None) -> bytes:
+    """What goes to the late topic for a reading that is not stepped: its time and value, ``refused`` (``late``:
+    older than the topic's clock; ``ahead``: too far beyond it) and the topic's clock (the key of the last
+    reading stepped; null before the first)."""
+    return safe_json.dumps({"ts": reading.ts, "value": reading.value, "refused": why, "clock": clock},
+                           non_finite="null").encode()

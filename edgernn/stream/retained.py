@@ -13,17 +13,23 @@ retained, and is published: exactly once. Readings without a time (plain numbers
 keep at-least-once.
 
 The token check keeps out what is not this state's: another bridge's predictions, a run from an older state, a
-``--reset-state`` run's. Exact topics, ``CHUNK`` per SUBSCRIBE, not a wildcard: Mosquitto drops the retained
-messages of one subscription beyond its queue (``max_queued_messages``, 1000 by default). The broker sends them
-after the SUBACK, so each chunk ends at a barrier: a message this connection publishes to
-``BARRIER/<client id>`` after the SUBACK arrives after them (Mosquitto delivers a client's messages in order).
-A barrier the broker refuses (an ACL on its subscription or its message) ends a chunk once nothing has come
-for ``QUIET`` seconds; an answer that does not come within ``WAIT`` seconds ends the reading. QoS 0: nothing to
-acknowledge, and the chunks are read at about 5,000 topics a second on localhost.
+``--reset-state`` run's. The token is readable by every subscriber of the predictions, so a retained message is
+believed only with a valid HMAC (``mqtt.signature``) under the key kept in the state file: no other client can mint
+one, so no retained message can claim a ``ts`` this bridge has not published (one far in the future would otherwise
+keep every later prediction of its topic from being published). An ACL giving only the bridge write access to its
+--publish topics is still the first line (README). Exact topics, ``CHUNK`` per SUBSCRIBE, not a wildcard: Mosquitto
+drops the retained messages of one subscription beyond its queue (``max_queued_messages``, 1000 by default). The
+broker sends them after the SUBACK, so each chunk ends at a barrier: a message this connection publishes to
+``BARRIER/<digest of the client id>`` after the SUBACK arrives after them (Mosquitto delivers a client's messages
+in order). A barrier the broker refuses (an ACL on its subscription or its message) ends a chunk once nothing has
+come for ``QUIET`` seconds; an answer that does not come within ``WAIT`` seconds ends the reading. QoS 0: nothing
+to acknowledge, and the chunks are read at about 5,000 topics a second on localhost.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import re
 import secrets
@@ -50,8 +56,9 @@ def reading_pattern(template: str) -> re.Pattern:
 class _Reader:
     """paho's callbacks (network thread) and what they learned, behind one condition."""
 
-    def __init__(self, names: dict[str, str], token: str, barrier: str):
+    def __init__(self, names: dict[str, str], token: str, barrier: str, secret: bytes):
         self.names, self.token, self.barrier = names, token, barrier  # names: publish topic -> reading topic
+        self.secret = secret
         self.marks: dict[str, float] = {}
         self.connack = None
         self.down = False  # disconnected (Mosquitto drops a client whose publish its ACL refused)
@@ -85,11 +92,14 @@ class _Reader:
     def on_message(self, client, userdata, message):
         with self.cond:
             self.last = time.monotonic()
-            if message.topic == self.barrier:
+            name = message._topic.decode("utf-8", "replace")  # ``topic`` raises for one that is not UTF-8
+            if name == self.barrier:
                 self.barriers += 1
-            topic = self.names.get(message.topic)
+            topic = self.names.get(name)
             tags = getattr(message.properties, "UserProperty", None) or []
-            if message.retain and topic is not None and (mqtt.TAG, self.token) in tags:
+            mac = dict(tags).get(mqtt.MAC) if isinstance(tags, list) else None
+            if (message.retain and topic is not None and (mqtt.TAG, self.token) in tags and isinstance(mac, str)
+                    and hmac.compare_digest(mac, mqtt.signature(self.secret, self.token, name, message.payload))):
                 key = payloads.published_key(message.payload)
                 if key is not None:
                     self.marks[topic] = max(key, self.marks.get(topic, -math.inf))
@@ -107,24 +117,27 @@ class _Reader:
 
 
 def read(broker: mqtt.Broker, options: mqtt.ClientOptions, topics: list[str], template: str,
-         token: str) -> tuple[dict[str, float], str | None]:
-    """For each of ``topics`` whose retained prediction is tagged ``token``, the key of its ``ts``; and a note
-    when they could not all be read (then a prediction in flight at the kill may be published again)."""
+         token: str, secret: bytes) -> tuple[dict[str, float], str | None]:
+    """For each of ``topics`` whose retained prediction is tagged ``token`` and signed with ``secret``, the key
+    of its ``ts``; and a note when they could not all be read (then a prediction in flight at the kill may be
+    published again)."""
     names = {template.replace("{topic}", topic): topic for topic in topics}
+    names = {name: topic for name, topic in names.items() if mqtt.publishable(name) is None}
     if not names:
         return {}, None
-    reader, problem = _read(broker, options, names, token, barrier=True)
+    reader, problem = _read(broker, options, names, token, secret, barrier=True)
     if reader is not None and reader.refused:  # again on a new connection, each chunk ended by a quiet spell
-        reader, problem = _read(broker, options, names, token, barrier=False)
+        reader, problem = _read(broker, options, names, token, secret, barrier=False)
         problem = problem or (f"the broker refused the barrier message to {BARRIER}/..., so each batch of "
                               f"retained predictions ended after {QUIET:g} s of quiet")
     return (reader.marks if reader else {}), problem
 
 
-def _read(broker, options, names: dict[str, str], token: str, barrier: bool):
+def _read(broker, options, names: dict[str, str], token: str, secret: bytes, barrier: bool):
     """One connection's reading: the ``_Reader`` (None if it could not connect) and what went wrong."""
     client_id = f"{options.client_id}-{secrets.token_hex(3)}"
-    reader = _Reader(names, token, f"{BARRIER}/{client_id}")
+    digest = hashlib.sha256(client_id.encode()).hexdigest()[:16]  # a client id may hold + or # or be long
+    reader = _Reader(names, token, f"{BARRIER}/{digest}", secret)
     paho = mqtt.require_paho()
     try:
         client = mqtt.new_client(broker, options, client_id, reconnect=False)

@@ -14,8 +14,9 @@ the predictor (loaded with ``on_nan="skip"``) leaves untouched, so every topic s
 the same predictions as a lone ``StreamingPredictor`` over that topic's values. ``hold`` is applied here,
 per topic, before the round (a held topic is fed its own last value).
 
-Per topic, the ordering key of the last reading taken (``payloads.Reading.key``) is kept and saved with the
-states: a reading whose key is not above it is a redelivery (or out of order) and is not stepped again.
+Per topic, the ordering key of the last reading stepped (``payloads.Reading.key``), the topic's clock, is kept
+and saved with the states; what arrives out of order, twice, late or too far ahead is sorted out before the
+step (``order``), whose record (recent keys, held readings) and the bridge's secret are saved here too.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class TopicStreams:
         self.monitor = self.predictor.monitor(interval, adaptive) if interval is not None else None
         self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
         self.journal_token: str | None = None  # the restored state's journal (``edgernn.stream.journal``)
+        self.saved: dict = {}  # the restored state's MQTT record (untrusted: its reader checks what it takes)
         self.last_key: list[float | None] = []  # per slot: the key of the last reading stepped
         self._refused: set[str] = set()
         self._err = err or sys.stderr
@@ -98,21 +100,10 @@ class TopicStreams:
         monitor.restore({**record, **{key: record[key] + [value] * padding for key, value in fresh.items()}})
         return monitor
 
-    def claim(self, slot: int, key: float | None) -> bool:
-        """Whether a reading with ordering ``key`` comes after the last one taken on ``slot`` (then it becomes
-        the last); False for a redelivery or a reading out of order, which must not be stepped."""
-        last = self.last_key[slot]
-        if key is None:
-            return True
-        if last is not None and key <= last:
-            return False
-        self.last_key[slot] = key
-        return True
-
     # -- stepping ------------------------------------------------------------------------------------------------
 
     def step(self, readings: list[tuple[int, float]]) -> list[float]:
-        """Step ``(slot, value)`` readings (in arrival order, each ``claim``ed) in rounds of at most one per slot;
+        """Step ``(slot, value)`` readings (each topic's in its order) in rounds of at most one per slot;
         returns one prediction per reading, in the same order."""
         return [result["prediction"] for result in self.step_checked(readings)]
 
@@ -177,11 +168,12 @@ class TopicStreams:
 
     # -- saving --------------------------------------------------------------------------------------------------
 
-    def save(self, path: Path, journal: str | None = None) -> None:
+    def save(self, path: Path, journal: str | None = None, **more) -> None:
         """Every topic's state, slot and last key in one atomic write (``StreamingPredictor.save_state``);
-        ``journal``: the token of the journal of acknowledged predictions that follows this save."""
+        ``journal``: the token of the journal of acknowledged predictions that follows this save; ``more``: the
+        bridge's other JSON records (``saved`` after a ``restore``)."""
         topics = [[topic, self.last_key[slot]] for topic, slot in self.slots.items()]
-        extra = {"mqtt": {"topics": topics, "journal": journal}}
+        extra = {"mqtt": {**more, "topics": topics, "journal": journal}}
         if self.monitor is not None:
             extra["monitor"] = self.monitor.state()
         self.predictor.save_state(path, extra=extra)
@@ -213,6 +205,7 @@ class TopicStreams:
             raise StateError(f"state file {path} holds {len(topics)} topics, more than --max-topics "
                              f"{self.max_topics}; raise it")
         token = extra["mqtt"].get("journal")
+        self.saved = extra["mqtt"]
         self.journal_token = token if isinstance(token, str) and token.isalnum() and len(token) <= 64 else None
         self.slots = {topic: slot for slot, (topic, _) in enumerate(topics)}
         self.last_key = [key if key is None else float(key) for _, key in topics]

@@ -44,13 +44,16 @@ def free_port() -> int:
 class Mosquitto:
     """One broker process on 127.0.0.1:``port``, its session store in ``directory`` (kept across restarts)."""
 
-    def __init__(self, directory: Path, port: int | None = None):
+    def __init__(self, directory: Path, port: int | None = None, save_on_changes: bool = False):
+        """``save_on_changes``: the store is written after every change (not every second), so a ``kill -9``
+        loses at most what was in hand (what a broker that must not lose messages is configured with)."""
         self.directory, self.port = Path(directory), port or free_port()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.config = self.directory / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.directory}/\nautosave_interval 1\nmax_queued_messages 0\n"
+            f"autosave_on_changes {'true' if save_on_changes else 'false'}\n"
             "max_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n"
             f"user {getpass.getuser()}\n")  # as root it would run as 'mosquitto', unable to write its store here
         self.process: subprocess.Popen | None = None
@@ -81,37 +84,64 @@ class Mosquitto:
 
 class Client:
     """A test's own MQTT client: publishes readings, collects predictions (topic -> list of decoded JSON): those
-    forwarded as published in ``received``, the retained ones the broker sends a new subscription in ``retained``."""
+    forwarded as published in ``received``, the retained ones the broker sends a new subscription in ``retained``.
+    With ``client_id`` it keeps a persistent session (QoS 1, as real sensors and subscribers do) and reconnects
+    by itself after a broker restart."""
 
-    def __init__(self, paho, port: int, subscribe: str | None = None):
+    def __init__(self, paho, port: int, subscribe: str | None = None, client_id: str | None = None):
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
         self.received: dict[str, list[dict]] = {}
         self.retained: dict[str, list[dict]] = {}
         self.arrived: dict[str, list[float]] = {}  # topic -> monotonic arrival times
+        self.last_arrival = 0.0  # monotonic time of the last message
+        self.last_published = 0.0  # monotonic time the last ``publish`` returned
         self._lock = threading.Lock()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        self._barrier, self._barrier_seen = None, threading.Event()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or "",
+                                  protocol=paho.MQTTv5)
         self.client.max_inflight_messages_set(1000)
-        ready = threading.Event()
-        self.client.on_connect = lambda c, u, f, rc, p: ready.set()
+        self.client.reconnect_delay_set(0.2, 1)
+        ready, subscribed = threading.Event(), threading.Event()
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if subscribe:
+                client.subscribe(subscribe, qos=1)  # again at every connection: a session the broker lost too
+            ready.set()
+
+        self.client.on_connect = on_connect
+        self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
+        properties = None
+        if client_id:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=not client_id, properties=properties)
         self.client.loop_start()
         if not ready.wait(10):
             raise RuntimeError("the test client could not connect")
-        if subscribe:
-            done = threading.Event()
-            self.client.on_subscribe = lambda *args: done.set()
-            self.client.subscribe(subscribe, qos=1)
-            if not done.wait(10):
-                raise RuntimeError("the test client could not subscribe")
+        if subscribe and not subscribed.wait(10):
+            raise RuntimeError("the test client could not subscribe")
 
     def _on_message(self, client, userdata, message):
         now = time.monotonic()
+        if message.payload.startswith(b"barrier "):  # this client's or another's (``barrier``)
+            if message.payload == self._barrier:
+                self._barrier_seen.set()
+            return
         with self._lock:
+            self.last_arrival = now
             if message.retain:
                 self.retained.setdefault(message.topic, []).append(json.loads(message.payload))
                 return
             self.received.setdefault(message.topic, []).append(json.loads(message.payload))
             self.arrived.setdefault(message.topic, []).append(now)
+
+    def snapshot(self) -> dict[str, list[dict]]:
+        """A copy of ``received``, safe from the network thread's additions."""
+        with self._lock:
+            return {topic: list(messages) for topic, messages in self.received.items()}
 
     def count(self) -> int:
         with self._lock:
@@ -120,12 +150,35 @@ class Client:
     def publish(self, topic: str, payload) -> None:
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
         self.client.publish(topic, body, qos=1).wait_for_publish(10)
+        self.last_published = time.monotonic()
 
     def wait_for(self, count: int, timeout: float = 30) -> bool:
         deadline = time.monotonic() + timeout
         while self.count() < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.count() >= count
+
+    def settle(self, since: float, timeout: float = 30) -> float:
+        """Once what was awaited has come: wait until nothing more arrives for a quiet period derived from the
+        latency measured (``since`` -> the last arrival; three times it, at least 0.2 s), so that on a slow
+        machine a late duplicate still has time to show. Returns the quiet period waited for."""
+        quiet = max(0.2, 3 * (self.last_arrival - since))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - self.last_arrival < quiet:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"messages kept coming for {timeout} s")
+            time.sleep(0.02)
+        return quiet
+
+    def barrier(self, topic: str, timeout: float = 10) -> None:
+        """Publish a marker to ``topic`` (which this client's subscription matches) and wait for it: the broker
+        sends a client's messages in order, so whatever it had for us (retained messages of a new subscription
+        included) has arrived by then."""
+        self._barrier = f"barrier {time.monotonic()}".encode()
+        self._barrier_seen.clear()
+        self.client.publish(topic, self._barrier, qos=1)
+        if not self._barrier_seen.wait(timeout):
+            raise AssertionError(f"the barrier message on {topic} did not come back within {timeout} s")
 
     def close(self):
         self.client.disconnect()

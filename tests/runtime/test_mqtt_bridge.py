@@ -65,7 +65,7 @@ def test_fifty_topics_one_prediction_per_reading_equal_to_lone_predictors(paho, 
     publisher = Client(paho, broker.port)
     _publish_rounds(publisher, series, range(12))
     assert out.wait_for(50 * 12), f"{out.count()} of {50 * 12} predictions:\n{bridge.text()}"
-    time.sleep(0.5)  # a second prediction for any reading would arrive in this time
+    out.settle(publisher.last_published)  # a second prediction for any reading would arrive in this time
     assert bridge.stop() == 0, bridge.text()
     expected = _expected(bundles["sine"], series)
     for topic in series:
@@ -73,7 +73,7 @@ def test_fifty_topics_one_prediction_per_reading_equal_to_lone_predictors(paho, 
         assert [m["ts"] for m in got] == list(range(12)), topic  # one each, in order
         assert [m["prediction"] for m in got] == expected[topic], topic
         assert [m["value"] for m in got] == [float(v) for v in series[topic]]
-    assert "600 readings from 50 topic(s) predicted; 0 redelivered skipped" in bridge.text()
+    assert "600 readings from 50 topic(s) predicted; 0 duplicates skipped, 0 late" in bridge.text()
     assert (tmp_path / "state.npz").exists()
     publisher.close()
     out.close()
@@ -95,12 +95,12 @@ def _check_resumed(out: Client, expected: dict[str, list], steps: int) -> int:
     return copies
 
 
-def _wait_every_ts(out: Client, series: dict, steps: int) -> None:
+def _wait_every_ts(out: Client, series: dict, steps: int, since: float) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(
             len({m["ts"] for m in out.received.get(f"predictions/{t}", [])}) < steps for t in series):
         time.sleep(0.05)
-    time.sleep(0.5)  # a second prediction for any reading would arrive in this time
+    out.settle(since)  # a second prediction for any reading would arrive in this time
 
 
 def _kill_mid_flow(bridge: BridgeProcess, out: Client, publisher: Client, series: dict, rounds: range,
@@ -110,7 +110,8 @@ def _kill_mid_flow(bridge: BridgeProcess, out: Client, publisher: Client, series
     flow.start()
     assert out.wait_for(kill_after), bridge.text()
     assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
-    flow.join()
+    flow.join(60)
+    assert not flow.is_alive(), "the readings could not all be published"
 
 
 def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broker, bundles, sine_values, tmp_path):
@@ -146,7 +147,7 @@ def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broke
     _publish_rounds(publisher, series, range(25, steps))  # queued by the broker for the bridge's session
     bridge = BridgeProcess(bundles["sine"], broker.url, *state)
     bridge.wait_for("session resumed")
-    _wait_every_ts(out, series, steps)
+    _wait_every_ts(out, series, steps, publisher.last_published)
     assert bridge.stop() == 0, bridge.text()
     # the readings stepped after the last save were not acknowledged: redelivered and stepped again from the
     # saved state; those whose predictions reached the broker (the journal: acknowledged; retained: received)
@@ -154,18 +155,12 @@ def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broke
     assert _check_resumed(out, expected, steps) == 0, bridge.text()
     assert "last prediction read back from the broker (retained)" in bridge.text()
     late = Client(paho, broker.port, "predictions/#")
-    assert _wait_retained(late, topics)
+    late.barrier("predictions/barrier")  # after the retained messages of its new subscription
+    assert len(late.retained) == topics
     for topic, wanted in expected.items():  # each topic's last prediction, for a subscriber that comes later
         assert [(m["ts"], m["prediction"]) for m in late.retained[f"predictions/{topic}"]] == [(29, wanted[-1])]
     for client in (publisher, out, late):
         client.close()
-
-
-def _wait_retained(client: Client, topics: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while len(client.retained) < topics and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return len(client.retained) >= topics
 
 
 def test_no_retain_still_resumes_every_topic_after_a_kill(paho, broker, bundles, sine_values, tmp_path):
@@ -182,12 +177,12 @@ def test_no_retain_still_resumes_every_topic_after_a_kill(paho, broker, bundles,
     _publish_rounds(publisher, series, range(20, steps))
     bridge = BridgeProcess(bundles["sine"], broker.url, *state)
     bridge.wait_for("session resumed")
-    _wait_every_ts(out, series, steps)
+    _wait_every_ts(out, series, steps, publisher.last_published)
     assert bridge.stop() == 0, bridge.text()
     _check_resumed(out, _expected(bundles["sine"], series), steps)
     assert "read back" not in bridge.text()
     late = Client(paho, broker.port, "predictions/#")
-    time.sleep(0.3)
+    late.barrier("predictions/barrier")  # after any retained message
     assert late.retained == {} and late.count() == 0
     for client in (publisher, out, late):
         client.close()
@@ -205,7 +200,7 @@ def test_retained_predictions_are_not_read_as_readings(paho, broker, bundles):
     bridge.wait_for("subscribed to #")
     publisher.publish("sensors/a", {"ts": 6, "value": 0.5})
     assert out.wait_for(2), bridge.text()
-    time.sleep(0.3)
+    out.settle(publisher.last_published)
     assert bridge.stop() == 0, bridge.text()
     assert sorted(out.received) == ["predictions/other/b", "predictions/sensors/a"], bridge.text()
     assert [m["ts"] for m in out.received["predictions/sensors/a"]] == [6]
@@ -234,7 +229,7 @@ def test_bad_payloads_plain_numbers_and_a_broker_that_starts_late(paho, bundles,
                 publisher.publish("sensors/plain", bad[i])
         publisher.publish("sensors/third", b"1.0")
         assert out.wait_for(16), bridge.text()
-        time.sleep(0.3)
+        out.settle(publisher.last_published)
         assert bridge.stop() == 0
     finally:
         if bridge.process.poll() is None:

@@ -31,9 +31,7 @@ def _series(sine_values, topics: int, steps: int) -> dict[str, np.ndarray]:
 def _feed(streams: TopicStreams, batch: list[tuple[str, float, float]]) -> list[float]:
     readings = []
     for topic, value, key in batch:
-        slot = streams.slot(topic)
-        assert streams.claim(slot, key)
-        readings.append((slot, value))
+        readings.append((streams.slot(topic), value))
     return streams.step(readings)
 
 
@@ -79,15 +77,61 @@ def test_topics_appearing_one_by_one_equal_lone_predictors_across_growth_and_res
         assert _same(got[topic], _lone(bundles[name], values[start:])), topic
 
 
-def test_a_reading_not_after_the_last_one_is_refused_and_the_key_survives_a_restore(bundles, tmp_path):
+def test_readings_come_out_in_key_order_and_repeats_late_and_far_ahead_ones_are_told_apart(bundles, tmp_path):
+    """The reorder window (``order``): 1, 2, 3, 10, 4..9, 11 comes out 1..11; a repeat of a key stepped or held
+    is a duplicate, a key below the clock is late, 1e300 is ahead and never moves the clock; the seen keys
+    survive a save and restore."""
+    from edgernn.stream.order import TopicOrder, Verdict
+
     streams = TopicStreams(bundles["sine"], INT8, "auto")
+    order = TopicOrder(streams, window=8, hold=1.0, max_ahead=1000.0)
     slot = streams.slot("a")
-    assert streams.claim(slot, 5.0) and not streams.claim(slot, 5.0) and not streams.claim(slot, 4.0)
-    assert streams.claim(slot, None)  # no time: no way to tell, stepped
-    streams.save(tmp_path / "state.npz")
+    arrival = [1, 2, 3, 10, 4, 5, 6, 7, 8, 9, 11]
+    out = []
+    for t, key in enumerate(arrival):  # all within the hold time: only the window and the regular step release
+        assert order.offer(slot, float(key), key, now=100.0 + t * 0.01) is Verdict.HELD
+        out += [item for _, item in order.release_slot(slot)]  # as the bridge does after each reading
+        assert order.release(now=100.0 + t * 0.01) == []  # within the hold time
+    assert order.offer(slot, 1e300, "x", now=100.2) is Verdict.AHEAD
+    assert order.offer(slot, 11.0, "dup", now=100.2) is Verdict.DUPLICATE  # held: a repeat
+    out += [item for _, item in order.release(now=100.2, everything=True)]
+    assert out == sorted(arrival)
+    assert streams.last_key[slot] == 11.0  # 1e300 never moved the clock
+    assert order.offer(slot, 7.0, "dup", now=101) is Verdict.DUPLICATE  # stepped: a repeat
+    assert order.offer(slot, 6.5, "late", now=101) is Verdict.LATE
+    assert order.offer(slot, 12.0, 12, now=101) is Verdict.HELD  # continues the step of 1: released at once
+    assert order.release_slot(slot) == [(slot, 12)]
+    assert order.offer(slot, 20.0, 20, now=101) is Verdict.HELD  # a gap: it waits for the hold time
+    assert order.release(now=101.5) == [] and order.next_due(101.5) == 0.5
+    assert order.release(now=102.0) == [(slot, 20)]
+    streams.save(tmp_path / "state.npz", seen=order.record())
     again = TopicStreams(bundles["sine"], INT8, "auto")
     again.restore(tmp_path / "state.npz")
-    assert not again.claim(again.slot("a"), 5.0) and again.claim(again.slot("a"), 6.0)
+    restored = TopicOrder(again, window=8)
+    restored.restore(again.saved["seen"])
+    assert restored.offer(again.slot("a"), 9.0, "dup") is Verdict.DUPLICATE
+    assert restored.offer(again.slot("a"), 19.0, "late") is Verdict.LATE
+    assert restored.offer(again.slot("a"), 21.0, 21) is Verdict.HELD and restored.release_slot(0) == []  # a gap
+    regular = TopicOrder(again, window=8)
+    again.last_key[0] = 12.0
+    regular.restore([[0, [[1.0, 1.0, 12]]]])  # a regular run ending at the clock: its step is the gap
+    assert regular.offer(0, 13.0, 13) is Verdict.HELD and regular.release_slot(0) == [(0, 13)]
+
+
+def test_beyond_the_window_a_reading_is_late_and_a_first_reading_far_ahead_is_refused(bundles):
+    from edgernn.stream.order import TopicOrder, Verdict
+
+    streams = TopicStreams(bundles["sine"], INT8, "auto")
+    order = TopicOrder(streams, window=2, hold=5.0, max_ahead=1000.0)
+    slot = streams.slot("a")
+    verdicts, out = [], []
+    for key in (1, 3, 10, 11, 12, 4):  # 4 comes after 3 newer ones: beyond a window of 2
+        verdicts.append(order.offer(slot, float(key), key, now=0.0))
+        out += [item for _, item in order.release_slot(slot)]
+    assert verdicts[-1] is Verdict.LATE and out == [1, 3, 10]
+    other = streams.slot("b")
+    assert order.offer(other, 1e300, "x") is Verdict.AHEAD and streams.last_key[other] is None
+    assert order.offer(other, 1e9, "epoch") is Verdict.HELD  # not beyond the wall clock + max_ahead
 
 
 def test_topics_beyond_the_limit_are_refused_and_a_restore_over_the_limit_is_an_error(bundles, tmp_path, capsys):
@@ -135,9 +179,7 @@ def test_intervals_per_topic_equal_a_lone_monitor_across_growth_and_restore(bund
                  (t + k) % 3]  # topics appear one by one and skip some rounds
         readings = []
         for topic, value, key in batch:
-            slot = streams.slot(topic)
-            assert streams.claim(slot, key)
-            readings.append((slot, value))
+            readings.append((streams.slot(topic), value))
         for (topic, _, _), result in zip(batch, streams.step_checked(readings)):
             got[topic].append(result)
         if t == 15:
@@ -208,3 +250,20 @@ def test_the_bridge_finds_its_own_retained_predictions_by_topic_and_ts():
     for payload in (b"21.5", b"", b'{"ts": true}', b'{"ts": "soon"}', b'{"value": 1}', b"[1]", b'{"ts": NaN}',
                     b"{" + b" " * 70000 + b"}", b"\xff{"):
         assert published_key(payload) is None, payload
+
+
+def test_held_readings_restored_from_a_state_file_are_checked_and_round_trip(bundles):
+    """The readings a saved state holds (untrusted input): only ``[topic, ts, value]`` of a topic with a slot,
+    a usable ts and a value of the model's shape come back; NaN and inf survive the text encoding."""
+    from edgernn.stream.bridge import Bridge, BridgeConfig
+
+    streams = TopicStreams(bundles["sine"], INT8, "auto")
+    streams.slot("a")
+    bridge = Bridge(streams, None, BridgeConfig(publish="p/{topic}", reorder_window=8))
+    bridge.restore_held([["a", 5, "0.5"], ["a", 6, "nan"], ["b", 1, "1"], ["a", "soon", "1"], ["a", 7, ["1", "2"]],
+                         "x", ["a", 8], ["a", 9, "inf"], ["a", 10, "ten"], [None, 11, "1"], ["a", 5, "0.7"]])
+    record = bridge._held_record()
+    assert record == [["a", 5, "0.5"], ["a", 6, "nan"], ["a", 9, "inf"]]
+    again = Bridge(streams, None, BridgeConfig(publish="p/{topic}", reorder_window=8))
+    again.restore_held(record)
+    assert again._held_record() == record

@@ -1,0 +1,229 @@
+"""``edgernn stream --mqtt`` against what arrives out of order, late, forged or malformed, on a real Mosquitto:
+readings put back in time order, late and far-ahead ones refused visibly (late topic, log, summary), a forged
+retained prediction not believed, topics no answer can be published for skipped with a trace, bad options
+refused in one line before connecting. Every other topic keeps flowing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import StreamingPredictor
+from mqtt_broker import BridgeProcess, Client, Mosquitto, require_mqtt
+from runtime_env import INT8, needs_spawn
+
+pytestmark = needs_spawn
+CLI = [sys.executable, "-m", "edgernn"]
+
+
+@pytest.fixture
+def paho():
+    return require_mqtt()
+
+
+@pytest.fixture
+def broker(paho, tmp_path):
+    server = Mosquitto(tmp_path / "broker").start()
+    yield server
+    server.stop()
+
+
+def _lone(bundle, values) -> list:
+    return [None if math.isnan(p) else float(p) for p in StreamingPredictor.load(bundle, INT8).run(np.array(values))]
+
+
+def _wait_topics(out: Client, wanted: dict[str, int], timeout: float = 30) -> None:
+    """Until each topic has (at least) its number of messages."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while any(len(out.snapshot().get(topic, [])) < n for topic, n in wanted.items()):
+        assert time.monotonic() < deadline, f"{ {t: len(out.snapshot().get(t, [])) for t in wanted} } of {wanted}"
+        time.sleep(0.02)
+
+
+def test_out_of_order_readings_are_stepped_in_ts_order_late_and_far_ahead_ones_refused_visibly(paho, broker, bundles,
+                                                                                               sine_values):
+    """Topic a: 1, 2, 3, 10, 4..9, 11 (4 overtaken by one newer reading: within a window of 4): 11 predictions
+    equal to an in-order run. Topic b: 4 after six newer ones: late, on the late topic and in the summary,
+    not stepped. Topic c: ts 1e300 refused as too far ahead; its later readings are predicted. The counts are
+    in the periodic summary and the final one."""
+    values = {t: float(sine_values[t]) for t in range(1, 16)}
+    arrivals = {"sensors/a": [1, 2, 3, 10, 4, 5, 6, 7, 8, 9, 11],
+                "sensors/b": [1, 2, 3, 10, 11, 12, 13, 14, 15, 4],
+                "sensors/c": [1e300, 1, 2, 3]}
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--reorder-window", "4", "--summary-every", "0.5")
+    bridge.wait_for("subscribed to sensors/#")
+    publisher = Client(paho, broker.port)
+    for topic, order in arrivals.items():
+        for ts in order:
+            publisher.publish(topic, {"ts": ts, "value": values.get(ts, 0.5)})
+    _wait_topics(out, {"predictions/sensors/a": 11, "predictions/sensors/b": 9, "predictions/sensors/b/late": 1,
+                       "predictions/sensors/c": 3, "predictions/sensors/c/late": 1})
+    out.settle(publisher.last_published)
+    assert bridge.stop() == 0, bridge.text()
+    got = out.snapshot()
+    for topic, stepped in (("a", list(range(1, 12))), ("b", [1, 2, 3, 10, 11, 12, 13, 14, 15]), ("c", [1, 2, 3])):
+        messages = got[f"predictions/sensors/{topic}"]
+        assert [m["ts"] for m in messages] == stepped, topic
+        assert [m["prediction"] for m in messages] == _lone(bundles["sine"], [values[t] for t in stepped]), topic
+    assert [(m["ts"], m["refused"], m["clock"]) for m in got["predictions/sensors/b/late"]] == [(4, "late", 15)]
+    assert [(m["ts"], m["refused"]) for m in got["predictions/sensors/c/late"]] == [(1e300, "ahead")]
+    log = bridge.text()
+    assert "topic sensors/b: the reading at ts 4 is late (the topic is at 15" in log
+    assert "topic sensors/c: the reading at ts 1e+300 is more than --max-ahead" in log
+    assert "23 readings from 3 topic(s) predicted; 0 duplicates skipped, 1 late, 1 too far ahead" in log
+    assert log.count("0 duplicates skipped, 1 late, 1 too far ahead") >= 2  # periodically, and at exit
+    publisher.close()
+    out.close()
+
+
+def _retained_with_properties(paho, port: int, topic: str):
+    """The retained message on ``topic`` with its MQTT 5 properties, as any subscriber of it can read them."""
+    got, done = [], threading.Event()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.on_message = lambda c, u, message: (got.append(message), done.set())
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert done.wait(10), f"no retained message on {topic}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0]
+
+
+def test_a_forged_retained_prediction_with_the_state_token_does_not_silence_its_topic(paho, broker, bundles,
+                                                                                      sine_values, tmp_path):
+    """Another client copies the bridge's current state token (and its MAC) from a retained prediction; the
+    bridge is killed; the client retains a forged prediction with that token and a far-future ts. After the
+    restart every later reading of that topic is still published, equal to an uninterrupted run."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    state = ["--state-file", str(tmp_path / "state.npz")]
+    out = Client(paho, broker.port, "predictions/#")
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    for ts in range(5):
+        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
+    _wait_topics(out, {"predictions/sensors/a": 5})
+    publisher.publish("sensors/a", {"ts": 5, "value": float(sine_values[5])})
+    _wait_topics(out, {"predictions/sensors/a": 6})
+    genuine = _retained_with_properties(paho, broker.port, "predictions/sensors/a")
+    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+    tags = dict(genuine.properties.UserProperty)
+    assert set(tags) == {"edgernn-state", "edgernn-mac"}  # readable by any subscriber
+    forged = Properties(PacketTypes.PUBLISH)
+    forged.UserProperty = list(tags.items())
+    body = json.dumps({"ts": 1e12, "value": 0.0, "prediction": 0.0})
+    publisher.client.publish("predictions/sensors/a", body, qos=1, retain=True,
+                             properties=forged).wait_for_publish(10)
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    for ts in range(6, 10):
+        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
+    _wait_topics(out, {"predictions/sensors/a": 10})
+    out.settle(publisher.last_published)
+    assert bridge.stop() == 0, bridge.text()
+    by_ts: dict = {}
+    for m in out.snapshot()["predictions/sensors/a"]:
+        if m["ts"] == 1e12:
+            continue  # the forged message itself, forwarded as published
+        assert by_ts.setdefault(m["ts"], m["prediction"]) == m["prediction"]  # a repeat only identical
+    assert sorted(by_ts) == list(range(10))
+    assert [by_ts[t] for t in range(10)] == _lone(bundles["sine"], [float(v) for v in sine_values[:10]])
+    assert "0 topic(s)' last prediction read back" in bridge.text()  # the forged one was not believed
+    publisher.close()
+    out.close()
+
+
+def test_topics_no_answer_can_be_published_for_are_skipped_and_the_rest_flows(paho, broker, bundles, tmp_path):
+    """A 65,525-character topic (its prediction topic would pass MQTT's 65,535 bytes) and one of 200 levels
+    (its prediction topic would have 201, beyond Mosquitto's limit): logged shortened, counted, acknowledged;
+    other topics keep flowing, the bridge exits 0, and a restart on the same state is not stalled by them."""
+    state = ["--state-file", str(tmp_path / "state.npz")]
+    out = Client(paho, broker.port, "predictions/#")
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state, "-t", "lt/#")
+    bridge.wait_for("subscribed to sensors/#")
+    long_topic, deep_topic = "lt/" + "a" * 65525, "lt" + "/x" * 199
+    publisher.publish(long_topic, b"1")
+    publisher.publish(deep_topic, b"1")
+    publisher.publish("sensors/a", {"ts": 1, "value": 0.5})
+    _wait_topics(out, {"predictions/sensors/a": 1})
+    bridge.wait_for("no answer can be published for it", count=2)
+    assert bridge.stop() == 0, bridge.text()
+    log = bridge.text()
+    assert "topic lt/" + "a" * 57 + "...(65528 characters): no answer can be published for it (the topic is " \
+           "65540 bytes long" in log
+    assert "(the topic has 201 levels (Mosquitto takes at most 200)); skipped" in log
+    assert "2 unpublishable topic(s)" in log and "Traceback" not in log
+    assert max(len(line) for line in bridge.lines) < 400
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state, "-t", "lt/#")
+    bridge.wait_for("subscribed to sensors/#")
+    publisher.publish("sensors/a", {"ts": 2, "value": 0.6})
+    _wait_topics(out, {"predictions/sensors/a": 2})
+    assert bridge.stop() == 0, bridge.text()
+    assert "0 unpublishable topic(s)" in bridge.text()  # acknowledged: not delivered again
+    publisher.close()
+    out.close()
+
+
+def _run(bundles, *args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, "stream", str(bundles["sine"]), "--variant", INT8, "--mqtt", "mqtt://127.0.0.1:9",
+                           *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("topic_filter", ["a/#/b", "", "a+", "#x", "a/b#", "x" * 70000, "a" + "/b" * 200],
+                         ids=["hash-inside", "empty", "plus-in-level", "hash-in-level", "hash-suffix", "huge",
+                              "deep"])
+def test_an_invalid_topic_filter_is_one_line_and_exit_2_before_connecting(bundles, topic_filter):
+    result = _run(bundles, "--subscribe", "sensors/#", "--subscribe", topic_filter)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "not a topic filter" in result.stderr
+    assert "cannot reach" not in result.stderr and len(result.stderr) < 300
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe\x00", "is not UTF-8 text"),
+    (b"x" * 70000, "is longer than a password can be"),
+    (b"pass\x00word\n", "must be UTF-8 text without NUL"),
+], ids=["bad-bytes", "huge", "nul"])
+def test_a_bad_password_file_is_one_line_and_exit_2(bundles, tmp_path, content, message):
+    secret = tmp_path / "password"
+    secret.write_bytes(content)
+    result = _run(bundles, "-t", "a/#", "--password-file", str(secret))
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_fifo_as_password_file_is_refused_not_waited_on(bundles, tmp_path):
+    fifo = tmp_path / "password"
+    os.mkfifo(fifo)
+    result = _run(bundles, "-t", "a/#", "--password-file", str(fifo), timeout=30)
+    assert result.returncode == 2 and "is not a regular file" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--client-id", "c" * 70000], "--client-id is 70000 bytes long (at most 1024)"),
+    (["--username", "u" * 70000], "--username is 70000 bytes long (at most 65535)"),
+    (["--password", "p" * 70000], "the password is 70000 bytes long"),
+    (["--late-topic", "late/#"], "--late-topic 'late/#' must be a topic without wildcards"),
+    (["--late-topic", "{publish}", ], "--late-topic must differ from --publish"),
+], ids=["client-id", "username", "password", "late-wildcard", "late-same"])
+def test_over_long_identities_and_bad_late_topics_are_one_line_and_exit_2(bundles, args, message):
+    result = _run(bundles, "-t", "a/#", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 300
