@@ -10,7 +10,8 @@ the issue's labelled benchmark; each spike 8 to 16 times the standard deviation 
 differences, sign at random (seed 0). A default model (``edgernn.train``, seed 0) is trained on the spiked series
 and exported (float32 and int8); each variant's validation residuals are computed as export does, and the
 half-width at each level is set both ways. Recall: test spikes flagged at their own step; false flags: flags
-among the clean test values (a spike and the two predictions made after seeing it are not clean).
+among the clean test values (a spike and the two predictions made after seeing it are not clean). Control: the same
+on the series without spikes (nothing should be left out, nothing should change).
 """
 
 from __future__ import annotations
@@ -49,14 +50,14 @@ SERIES = {
 }
 
 
-def spiked(values: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A copy with 3 spikes in the validation split and 7 in the test split; (values, validation and test spike
+def spiked(values: np.ndarray, rng, counts=(3, 7)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A copy with ``counts`` spikes in the validation and the test split; (values, validation and test spike
     positions), at least 10 steps apart and 5 from each split's edges."""
     split = chronological_split(values.size)
     size = float(np.std(np.diff(values[: split.train_end])))
     out = values.copy()
     positions = []
-    for first, stop, count in ((split.train_end, split.val_end, 3), (split.val_end, split.length, 7)):
+    for first, stop, count in zip((split.train_end, split.val_end), (split.val_end, split.length), counts):
         slots = np.arange(first + 5, stop - 5, 10)
         chosen = np.sort(rng.choice(slots, count, replace=False))
         out[chosen] += rng.choice([-1.0, 1.0], count) * rng.uniform(8, 16, count) * size
@@ -88,17 +89,19 @@ def measure(bundle: Path, variant: str, values, split, context, test_spikes) -> 
                 assert abs(width - calibrated.half_width(level)) <= 1e-9 * max(1.0, width), (width, calibrated)
             monitor = Monitor(StreamingPredictor.load(bundle, variant), level, width)
             flags = monitor.run(values)["anomaly"]
-            rows[f"{how} {level:g}"] = {"half_width": width, "recall": float(flags[test_spikes].mean()),
+            recall = float(flags[test_spikes].mean()) if test_spikes.size else None
+            rows[f"{how} {level:g}"] = {"half_width": width, "recall": recall,
                                         "false_flags": float(flags[clean].mean()),
                                         "left_out": int(residuals.size - kept.size)}
     return rows
 
 
-def run_series(name: str) -> dict:
+def run_series(name: str, counts=(3, 7)) -> dict:
+    """Train, export and measure on the series with ``counts`` spikes (``(0, 0)``: the clean series, a control)."""
     import edgernn
 
     started = time.perf_counter()
-    values, val_spikes, test_spikes = spiked(SERIES[name](), np.random.default_rng(0))
+    values, val_spikes, test_spikes = spiked(SERIES[name](), np.random.default_rng(0), counts)
     split = chronological_split(values.size)
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "s.npy", values)
@@ -107,7 +110,8 @@ def run_series(name: str) -> dict:
                                 verify=False).bundle
         context = model.metadata["data"]["val_context"]
         results = {v: measure(bundle, v, values, split, context, test_spikes) for v in VARIANTS}
-    return {"series": name, "points": int(values.size), "validation_spikes": val_spikes.tolist(),
+    return {"series": name if any(counts) else f"{name} (clean)", "points": int(values.size),
+            "validation_spikes": val_spikes.tolist(),
             "test_spikes": test_spikes.tolist(),
             "variants": results, "seconds": round(time.perf_counter() - started, 1)}
 
@@ -119,8 +123,9 @@ def markdown(results: list[dict]) -> str:
         for variant, rows in case["variants"].items():
             for level in LEVELS:
                 b, a = rows[f"before {level:g}"], rows[f"after {level:g}"]
+                recall = "-" if b["recall"] is None else f"{b['recall']:.0%} / {a['recall']:.0%}"
                 lines.append(f"| {case['series']} | {variant} | {level:g} | {b['half_width']:.3g} / "
-                             f"{a['half_width']:.3g} | {b['recall']:.0%} / {a['recall']:.0%} | "
+                             f"{a['half_width']:.3g} | {recall} | "
                              f"{b['false_flags']:.2%} / {a['false_flags']:.2%} |")
     return "\n".join(lines)
 
@@ -130,7 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument("--series", nargs="*", choices=list(SERIES), help="default: all")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
-    results = [run_series(name) for name in args.series or SERIES]
+    names = args.series or list(SERIES)
+    results = [run_series(name) for name in names] + [run_series(name, (0, 0)) for name in names]
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps({"default_level": ANOMALY_LEVEL, "results": results}, indent=1) + "\n")
