@@ -3,7 +3,9 @@
 Quantization has its own error, so every variant gets its own half-widths, measured on what it predicts, not on
 the float model. The data is the validation split stored with the model (with the values before it warming
 the state up), or ``--calibration-data`` when given; never the test split, on which verify measures coverage.
-The arithmetic (split conformal quantiles) is the runtime's (``edgernn.runtime.intervals``).
+Residuals more than 6 robust standard deviations from their median (spikes in the held-out data) are left out
+before the quantile, so anomalies there cannot widen the intervals meant to flag them. The arithmetic (outliers,
+split conformal quantiles) is the runtime's (``edgernn.runtime.intervals``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.intervals import conformal_half_widths
+from edgernn.runtime.intervals import OUTLIER_MADS, conformal_half_widths, without_outliers
 from edgernn.runtime.manifest import INTERVAL_LEVELS, Intervals, Manifest
 
 WARM_UP = 256  # values of --calibration-data that only warm the state up (at most a tenth of it)
@@ -50,6 +52,9 @@ def calibrate(staging: Path, manifest: Manifest, data: tuple[np.ndarray, int, st
         residuals = values[1:] - predictions[:-1]  # prediction k is for value k + 1
         residuals = residuals[max(0, context - 1):]  # only values after the warm-up are scored
         residuals = residuals[np.isfinite(residuals)]
-        entry.intervals = Intervals(list(INTERVAL_LEVELS), conformal_half_widths(residuals, INTERVAL_LEVELS),
-                                    int(residuals.size), source)
+        kept = without_outliers(residuals)
+        left_out = residuals.size - kept.size
+        note = f"; {left_out} beyond {OUTLIER_MADS:g} robust sigma left out" if left_out else ""
+        entry.intervals = Intervals(list(INTERVAL_LEVELS), conformal_half_widths(kept, INTERVAL_LEVELS),
+                                    int(kept.size), source + note)
     return notes

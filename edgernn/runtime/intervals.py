@@ -27,6 +27,7 @@ from edgernn.runtime.inputs import values_per_stream
 
 _new_tuple = tuple.__new__  # builds a Checked without NamedTuple's keyword handling (half its cost)
 ADAPTIVE_RATE = 0.2  # quantile tracking's step, as a share of the calibrated half-width (measured: README)
+OUTLIER_MADS = 6.0  # calibration leaves out residuals this many robust standard deviations from their median
 
 
 def conformal_half_widths(residuals: np.ndarray, levels) -> list[float | None]:
@@ -40,6 +41,28 @@ def conformal_half_widths(residuals: np.ndarray, levels) -> list[float | None]:
         rank = math.ceil((n + 1) * level - 1e-9)
         widths.append(float(magnitudes[rank - 1]) if 1 <= rank <= n else None)
     return widths
+
+
+def without_outliers(residuals: np.ndarray, mads: float = OUTLIER_MADS) -> np.ndarray:
+    """The finite residuals within ``mads`` robust standard deviations (1.4826 x the median absolute deviation)
+    of their median: what the conformal quantile is taken over, so that anomalies in the held-out data (spikes)
+    cannot widen the intervals meant to flag them. All of them when the MAD is 0.
+
+    Leaving outliers out rather than scaling from the MAD keeps the quantile free of any assumed distribution
+    for the residuals that remain. Why 6: a normal residual lies beyond it once in 5e8, and heavy tails lose
+    little (1e6 draws: the 0.99 half-width then covers 0.988 of Laplace residuals, 0.989 of Student t5, 0.984
+    of t3; the 0.9 one 0.898, 0.899, 0.894), while a spike that would set the 0.99 half-width (issue 30: 3 spikes
+    in the validation split made it 11x the 0.9 one, about 18 sigma) is left out.
+    """
+    finite = np.asarray(residuals, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return finite
+    center = float(np.median(finite))
+    spread = 1.4826 * float(np.median(np.abs(finite - center)))
+    if not spread > 0:
+        return finite
+    return finite[np.abs(finite - center) <= mads * spread]
 
 
 class Checked(NamedTuple):

@@ -13,7 +13,7 @@ from runtime_env import FLOAT32, INT8, needs_interpreter
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError, EdgernnError, StateError
-from edgernn.runtime.intervals import conformal_half_widths
+from edgernn.runtime.intervals import OUTLIER_MADS, conformal_half_widths, without_outliers
 from edgernn.runtime.manifest import read_manifest
 
 
@@ -29,6 +29,21 @@ def test_conformal_half_widths_are_the_finite_sample_quantile():
     assert conformal_half_widths(residuals, [0.5, 0.9, 0.99]) == [50.0, 90.0, 99.0]
     assert conformal_half_widths(np.arange(1.0, 10.0), [0.5, 0.95]) == [5.0, None]  # n = 9 is too few for 0.95
     assert conformal_half_widths(np.array([-3.0, np.nan, 1.0, 2.0]), [0.5]) == [2.0]
+
+
+def test_spikes_are_left_out_of_the_calibration_and_nothing_else():
+    rng = np.random.default_rng(0)
+    clean = rng.normal(0.0, 0.1, 300)
+    spiked = clean.copy()
+    spiked[[30, 90, 150, 280]] += [2.0, -2.0, 1.5, 1.0]  # 10 to 20 sigma out
+    kept = without_outliers(np.append(spiked, [np.nan, np.inf]))
+    np.testing.assert_array_equal(kept, np.delete(spiked, [30, 90, 150, 280]))
+    plain, robust = conformal_half_widths(spiked, [0.99])[0], conformal_half_widths(kept, [0.99])[0]
+    assert plain > 3 * robust  # 4 spikes in 300 residuals set the plain 0.99 half-width (rank 298 of 300)
+    assert 0.2 < robust < 0.35  # the normal sample's own (2.58 sigma)
+    assert without_outliers(rng.normal(0.3, 0.1, 100_000)).size == 100_000  # a normal sample keeps all at 6 sigma
+    assert without_outliers(np.array([0.0] * 10 + [5.0])).size == 11  # MAD 0: nothing to judge by, all kept
+    assert without_outliers(np.array([1.0, 2.0, 3.0, 20.0]), mads=OUTLIER_MADS).size == 3
 
 
 def test_old_bundle_streams_and_refuses_intervals_in_one_line():
