@@ -24,7 +24,7 @@ site_stage() {
   local site=$1 variant=tflite-int8 lines bundle
   [ "$site" = onnx ] && variant=onnx-int8
   echo "== aarch64 / $site: runtime tests"
-  PYTHONPATH="$ARM/site-$site:." "$PYARM" -m pytest -q -p no:cacheprovider -rx -o timeout=1200 tests/runtime
+  PYTHONPATH="$ARM/site-$site:." "$PYARM" -m pytest -q -p no:cacheprovider -rxs -o timeout=1200 tests/runtime
   echo "== aarch64 / $site: python -m edgernn stream ($variant)"
   lines=$(seq 0 199 | awk '{ printf "%.4f\n", sin($1 / 6.4) }' \
           | PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn stream "$BUNDLES/sine" --variant "$variant" | wc -l)
