@@ -222,8 +222,13 @@ def test_a_fifo_as_password_file_is_refused_not_waited_on(bundles, tmp_path):
     (["--password", "p" * 70000], "the password is 70000 bytes long"),
     (["--late-topic", "late/#"], "--late-topic 'late/#' must be a topic without wildcards"),
     (["--late-topic", "{publish}", ], "--late-topic must differ from --publish"),
-], ids=["client-id", "username", "password", "late-wildcard", "late-same"])
-def test_over_long_identities_and_bad_late_topics_are_one_line_and_exit_2(bundles, args, message):
+    (["--reorder-hold", "nan"], "Invalid value for '--reorder-hold': 'nan' is not a number"),
+    (["--max-ahead", "NaN"], "Invalid value for '--max-ahead': 'NaN' is not a number"),
+    (["--summary-every", "nan"], "Invalid value for '--summary-every': 'nan' is not a number"),
+    (["--interval", "nan"], "Invalid value for '--interval': 'nan' is not a number"),
+], ids=["client-id", "username", "password", "late-wildcard", "late-same", "hold-nan", "ahead-nan", "summary-nan",
+        "interval-nan"])
+def test_over_long_identities_bad_late_topics_and_nan_options_are_one_line_and_exit_2(bundles, args, message):
     result = _run(bundles, "-t", "a/#", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 300
