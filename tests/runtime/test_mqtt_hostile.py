@@ -232,3 +232,42 @@ def test_over_long_identities_bad_late_topics_and_nan_options_are_one_line_and_e
     result = _run(bundles, "-t", "a/#", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 300
+
+
+def _edit_mqtt_record(path, edit) -> None:
+    """Hand-edit the MQTT record of a saved state (``edit(record)``), the rest left as it is."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta["extra"]["mqtt"])
+    arrays["meta"] = np.array(json.dumps(meta))
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def test_forged_seen_runs_beyond_the_clock_do_not_silence_a_topic(paho, broker, bundles, sine_values, tmp_path):
+    """A state hand-edited to say ts 0..999999 were stepped (the topic is at 4): after the restart ts 5..9 are
+    stepped and published, equal to an uninterrupted run, none counted as a duplicate."""
+    state = ["--state-file", str(tmp_path / "state.npz")]
+    out = Client(paho, broker.port, "predictions/#")
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    for ts in range(5):
+        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
+    _wait_topics(out, {"predictions/sensors/a": 5})
+    assert bridge.stop() == 0, bridge.text()
+    _edit_mqtt_record(tmp_path / "state.npz", lambda record: record.update(seen=[[0, [[0.0, 1.0, 10**6]]]]))
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    for ts in range(5, 10):
+        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
+    _wait_topics(out, {"predictions/sensors/a": 10})
+    out.settle(publisher.last_published)
+    assert bridge.stop() == 0, bridge.text()
+    got = out.snapshot()["predictions/sensors/a"]
+    assert [m["ts"] for m in got] == list(range(10))
+    assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(v) for v in sine_values[:10]])
+    assert "5 readings from 1 topic(s) predicted; 0 duplicates skipped" in bridge.text()
+    publisher.close()
+    out.close()
