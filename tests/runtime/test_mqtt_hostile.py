@@ -158,18 +158,20 @@ def test_topics_no_answer_can_be_published_for_are_skipped_and_the_rest_flows(pa
     publisher = Client(paho, broker.port)
     bridge = BridgeProcess(bundles["sine"], broker.url, *state, "-t", "lt/#")
     bridge.wait_for("subscribed to sensors/#")
-    long_topic, deep_topic = "lt/" + "a" * 65525, "lt" + "/x" * 199
+    long_topic, deep_topic, kept_topic = "lt/" + "a" * 65525, "lt" + "/x" * 199, "lt/" + "b" * 1022
     publisher.publish(long_topic, b"1")
     publisher.publish(deep_topic, b"1")
+    publisher.publish(kept_topic, b"1")  # 1,025 bytes: more than a state keeps
     publisher.publish("sensors/a", {"ts": 1, "value": 0.5})
     _wait_topics(out, {"predictions/sensors/a": 1})
-    bridge.wait_for("no answer can be published for it", count=2)
+    bridge.wait_for("no answer can be published for it", count=3)
     assert bridge.stop() == 0, bridge.text()
     log = bridge.text()
     assert "topic lt/" + "a" * 57 + "...(65528 characters): no answer can be published for it (the topic is " \
-           "65540 bytes long" in log
+           "65528 bytes long (at most 1024, as it is saved with the state)); skipped" in log
+    assert "...(1025 characters): no answer can be published for it (the topic is 1025 bytes long" in log
     assert "(the topic has 201 levels (Mosquitto takes at most 200)); skipped" in log
-    assert "2 unpublishable topic(s)" in log and "Traceback" not in log
+    assert "3 unpublishable topic(s)" in log and "Traceback" not in log
     assert max(len(line) for line in bridge.lines) < 400
     bridge = BridgeProcess(bundles["sine"], broker.url, *state, "-t", "lt/#")
     bridge.wait_for("subscribed to sensors/#")
@@ -289,5 +291,51 @@ def test_a_topic_over_max_topics_is_logged_shortened(paho, broker, bundles):
     line = next(line for line in bridge.text().splitlines() if "(--max-topics)" in line)
     assert line.startswith("topic sensors/xxx") and "(3008 characters)" in line and len(line) < 300, line[:300]
     assert "1 over --max-topics" in bridge.text()
+    publisher.close()
+    out.close()
+
+
+def _held_meta(path) -> tuple[int, int]:
+    """(held readings, characters of the MQTT record) of a saved state; (0, 0) while it is being replaced."""
+    from edgernn.runtime.errors import StateError
+    from edgernn.runtime.state_file import read_state
+
+    try:
+        meta, _ = read_state(path, {})
+    except StateError:
+        return 0, 0
+    record = meta.get("extra", {}).get("mqtt", {})
+    return len(record.get("held") or []), len(json.dumps(record))
+
+
+def test_held_readings_of_a_long_topic_keep_the_state_small_across_a_kill(paho, broker, bundles, sine_values,
+                                                                           tmp_path):
+    """16 readings held on a 1,000-byte topic: the state names the topic once, not once per held reading (80
+    topics of 60,000 characters with 16 held each made a 273 MB state, refused at the next start); after a
+    kill -9 the held readings come out in ts order, as an uninterrupted run."""
+    import time
+
+    path = tmp_path / "state.npz"
+    topic = "sensors/" + "t" * 992
+    keys = [k + 0.25 * (k % 3) for k in range(16)]  # irregular: held for the whole --reorder-hold
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-hold", "60")
+    bridge.wait_for("subscribed to sensors/#")
+    for k in reversed(keys):
+        publisher.publish(topic, {"ts": k, "value": float(sine_values[round(k)])})
+    deadline = time.monotonic() + 30
+    while _held_meta(path)[0] < 16:
+        assert time.monotonic() < deadline, _held_meta(path)
+        time.sleep(0.05)
+    assert _held_meta(path)[1] < 4 * len(topic), _held_meta(path)  # was 17 topics' worth
+    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-hold", "60")
+    bridge.wait_for("subscribed to sensors/#")
+    assert bridge.stop() == 0, bridge.text()  # at exit every held reading is stepped
+    _wait_topics(out, {"predictions/" + topic: 16})
+    got = out.snapshot()["predictions/" + topic]
+    assert [m["ts"] for m in got] == keys
+    assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(sine_values[round(k)]) for k in keys])
     publisher.close()
     out.close()
