@@ -20,6 +20,7 @@ from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from edgernn.runtime.options import DIFFERENCE_CHOICES, INT8_WEIGHTS, ON_NAN, REFERENCES, SCALES
 from edgernn.runtime.variants import DEFAULT_VARIANT
+from edgernn.stream.order import MAX_WINDOW
 from edgernn.version import __version__
 
 
@@ -321,7 +322,7 @@ def mqtt_options(func):
         click.option("--insecure", is_flag=True, help="(--mqtt mqtts://) Do not check the broker's host name."),
         click.option("--max-topics", type=click.IntRange(1, 65536), default=1024, show_default=True,
                      help="(--mqtt) At most this many topics (streams); readings of further topics are skipped."),
-        click.option("--reorder-window", type=click.IntRange(0, 4096), default=16, show_default=True, metavar="N",
+        click.option("--reorder-window", type=click.IntRange(0, MAX_WINDOW), default=16, show_default=True, metavar="N",
                      help="(--mqtt) Readings with a time are put back in time order per topic: one may arrive "
                           "after up to N newer ones of its topic (a reconnecting publisher sends its newest "
                           "first) and is still stepped in its place. Counted in readings, not seconds: a "

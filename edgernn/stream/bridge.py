@@ -57,7 +57,7 @@ from edgernn.stream.journal import PublishedJournal, new_token
 from edgernn.stream.readers import Stop
 from edgernn.stream.service import signals_stop
 from edgernn.stream.lines import ANOMALY_LEVEL
-from edgernn.stream.order import TopicOrder, Verdict
+from edgernn.stream.order import MAX_WINDOW, TopicOrder, Verdict
 from edgernn.stream.topics import TopicStreams
 
 SAVE_WITHIN = 1.0  # seconds: a quiet sensor's last readings are saved (and acknowledged) this soon
@@ -312,7 +312,7 @@ class Bridge:
         if not isinstance(record, list):
             return
         names = list(self.streams.slots)  # in slot order
-        for entry in record[: len(self.streams.slots) * (self.config.reorder_window + 1)]:
+        for entry in record[: len(self.streams.slots) * (MAX_WINDOW + 1)]:
             try:
                 topic, ts, value = entry
                 columns = self.streams.columns

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 
 RUNS = 64  # runs of evenly spaced stepped keys remembered per topic (a repeat among them is a duplicate)
+MAX_WINDOW = 4096  # the largest --reorder-window: a restore takes this many held readings a topic, whatever the
+# window now (a restart with a smaller one lost the acknowledged readings beyond it)
 
 
 class Verdict(enum.Enum):

@@ -339,3 +339,33 @@ def test_held_readings_of_a_long_topic_keep_the_state_small_across_a_kill(paho, 
     assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(sine_values[round(k)]) for k in keys])
     publisher.close()
     out.close()
+
+
+def test_held_readings_survive_a_restart_with_a_smaller_window(paho, broker, bundles, sine_values, tmp_path):
+    """10 readings held (acknowledged: the state has them) when the bridge is killed; restarted with
+    --reorder-window 0 it stepped only the first (the restore kept topics x (window + 1) of them): now all 10, in ts
+    order, as an uninterrupted run."""
+    import time
+
+    path = tmp_path / "state.npz"
+    keys = [k + 0.25 * (k % 3) for k in range(10)]
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-hold", "60")
+    bridge.wait_for("subscribed to sensors/#")
+    for k in reversed(keys):
+        publisher.publish("sensors/a", {"ts": k, "value": float(sine_values[round(k)])})
+    deadline = time.monotonic() + 30
+    while _held_meta(path)[0] < 10:
+        assert time.monotonic() < deadline, _held_meta(path)
+        time.sleep(0.05)
+    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-window", "0")
+    bridge.wait_for("subscribed to sensors/#")
+    assert bridge.stop() == 0, bridge.text()
+    _wait_topics(out, {"predictions/sensors/a": 10})
+    got = out.snapshot()["predictions/sensors/a"]
+    assert [m["ts"] for m in got] == keys
+    assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(sine_values[round(k)]) for k in keys])
+    publisher.close()
+    out.close()
