@@ -128,7 +128,7 @@ class Bridge:
         self._unacked: list[mqtt.Incoming] = []  # awaiting a save (with --state-file)
         self._unsaved, self._oldest = 0, 0.0
         self._logged: dict[str, int] = {}
-        self._summary = (time.monotonic(), "")
+        self._summary = (time.monotonic(), self.report.line())  # a summary only once something changed
         self.secret = b""  # the state file's key for signing retained predictions
         self._session = 0  # the connection the hold times started on
 

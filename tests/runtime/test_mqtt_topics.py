@@ -269,3 +269,20 @@ def test_held_readings_restored_from_a_state_file_are_checked_and_round_trip(bun
     again = Bridge(streams, None, BridgeConfig(publish="p/{topic}", reorder_window=8))
     again.restore_held(record)
     assert again._held_record() == record
+
+
+def test_the_summary_comes_only_once_something_changed(bundles):
+    """The periodic summary is printed when the counts change (README): not a line of zeros before any reading
+    (a new user saw '0 saves; 0 readings from 0 topic(s)...' a minute after start)."""
+    import io
+
+    from edgernn.stream.bridge import Bridge, BridgeConfig
+
+    err = io.StringIO()
+    bridge = Bridge(TopicStreams(bundles["sine"], INT8, "auto"), None, BridgeConfig(publish="p/{topic}",
+                                                                                    summary_every=1e-9), err)
+    bridge._summarise()
+    assert err.getvalue() == ""
+    bridge.report.readings += 1
+    bridge._summarise()
+    assert err.getvalue().startswith("0 saves; 1 readings from 0 topic(s) predicted")
