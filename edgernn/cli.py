@@ -15,11 +15,12 @@ import traceback
 import click
 
 from edgernn.cli_errors import classify
-from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, choice
+from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, FloatRange, choice
 from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from edgernn.runtime.options import DIFFERENCE_CHOICES, INT8_WEIGHTS, ON_NAN, REFERENCES, SCALES
 from edgernn.runtime.variants import DEFAULT_VARIANT
+from edgernn.stream.order import MAX_WINDOW
 from edgernn.version import __version__
 
 
@@ -245,7 +246,7 @@ def _echo_outputs(columns, metrics: dict) -> None:
               show_default=True,
               help="Scales of tflite-int8's weights. per-tensor runs on tflite-runtime 2.14's optimized aarch64 "
                    "kernels, which crash on per-channel ones (edgernn then falls back to its reference kernels).")
-@click.option("--headroom", type=click.FloatRange(0, 10), default=0.0, show_default=True, metavar="SHARE",
+@click.option("--headroom", type=FloatRange(0, 10), default=0.0, show_default=True, metavar="SHARE",
               help="Widen the integer variants' calibrated input range by this share of its span on each side "
                    "(e.g. 0.25), so data a little beyond the training range is not clipped; costs resolution.")
 @click.option("--columns", "columns", default=None, metavar="A,B,...",
@@ -321,22 +322,22 @@ def mqtt_options(func):
         click.option("--insecure", is_flag=True, help="(--mqtt mqtts://) Do not check the broker's host name."),
         click.option("--max-topics", type=click.IntRange(1, 65536), default=1024, show_default=True,
                      help="(--mqtt) At most this many topics (streams); readings of further topics are skipped."),
-        click.option("--reorder-window", type=click.IntRange(0, 4096), default=16, show_default=True, metavar="N",
+        click.option("--reorder-window", type=click.IntRange(0, MAX_WINDOW), default=16, show_default=True, metavar="N",
                      help="(--mqtt) Readings with a time are put back in time order per topic: one may arrive "
                           "after up to N newer ones of its topic (a reconnecting publisher sends its newest "
                           "first) and is still stepped in its place. Counted in readings, not seconds: a "
                           "reconnect burst is so many readings at any rate. 0: stepped as they come."),
-        click.option("--reorder-hold", type=click.FloatRange(0, 3600), default=2.0, show_default=True,
+        click.option("--reorder-hold", type=FloatRange(0, 3600), default=2.0, show_default=True,
                      metavar="SECONDS", help="(--mqtt) How long a reading waits at most for older ones before it "
                      "is stepped, counted while connected and afresh after a reconnection; cover the "
                      "publishers' reconnect delay. A regularly sampled topic's next reading never waits."),
-        click.option("--max-ahead", type=click.FloatRange(0, min_open=True), default=86400.0, show_default=True,
+        click.option("--max-ahead", type=FloatRange(0, min_open=True), default=86400.0, show_default=True,
                      metavar="SECONDS", help="(--mqtt) A reading whose time is more than this beyond both its "
                      "topic's last one and the wall clock is refused (to the --late-topic)."),
         click.option("--late-topic", default="{publish}/late", show_default=True, metavar="TEMPLATE",
                      help="(--mqtt) Where a late reading (older than its topic's window) or one too far ahead "
                           "goes, not stepped; {publish} is the prediction topic, {topic} the reading's."),
-        click.option("--summary-every", type=click.FloatRange(0), default=60.0, show_default=True,
+        click.option("--summary-every", type=FloatRange(0), default=60.0, show_default=True,
                      metavar="SECONDS", help="(--mqtt) Print the counts (predicted, duplicates, late, bad...) "
                                              "this often on stderr when they change; 0: only at exit."),
     ]
@@ -394,7 +395,7 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
 @click.option("--follow", is_flag=True,
               help="Do not stop at the end: wait for lines appended to INPUT_FILE and follow it across log "
                    "rotation (like tail -F); a FIFO is kept open for the next writer.")
-@click.option("--interval", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--interval", type=FloatRange(0, 1, min_open=True, max_open=True), default=None,
               metavar="LEVEL", help="Print prediction,low,high: the interval calibrated at export at this level "
               "(e.g. 0.9; the bundle's levels are in its manifest).")
 @click.option("--adaptive", is_flag=True,
@@ -472,7 +473,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
 @click.option("--reference", type=choice(REFERENCES), default="auto", show_default=True,
               help="keras: run the float model (needs TensorFlow); stored: the float outputs recorded in the "
                    "bundle at export (for a device); auto: keras where TensorFlow is installed.")
-@click.option("--max-clipped", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--max-clipped", type=FloatRange(min=0), default=1.0, show_default=True,
               help="Fail an integer variant whose input quantization clipped more than this % of steps.")
 def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir, reference,
                    max_clipped):

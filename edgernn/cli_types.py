@@ -6,6 +6,8 @@ those tables import only the standard library, so ``--help`` loads no numpy.
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from edgernn.runtime.backends import BACKENDS
@@ -47,3 +49,14 @@ VARIANT = choice(ALL_VARIANTS)
 VARIANTS = NameList(ALL_VARIANTS, "variant")
 BACKEND = choice(["auto", *BACKENDS])
 BACKENDS_LIST = NameList(BACKENDS, "backend", allow_all=False)
+
+
+class FloatRange(click.FloatRange):
+    """click's FloatRange without NaN: NaN fails every comparison, so it passes every bound (``--reorder-hold nan``
+    made the MQTT bridge spin at 100 % CPU and hold readings until exit)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number

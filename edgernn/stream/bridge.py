@@ -57,7 +57,7 @@ from edgernn.stream.journal import PublishedJournal, new_token
 from edgernn.stream.readers import Stop
 from edgernn.stream.service import signals_stop
 from edgernn.stream.lines import ANOMALY_LEVEL
-from edgernn.stream.order import TopicOrder, Verdict
+from edgernn.stream.order import MAX_WINDOW, TopicOrder, Verdict
 from edgernn.stream.topics import TopicStreams
 
 SAVE_WITHIN = 1.0  # seconds: a quiet sensor's last readings are saved (and acknowledged) this soon
@@ -128,7 +128,7 @@ class Bridge:
         self._unacked: list[mqtt.Incoming] = []  # awaiting a save (with --state-file)
         self._unsaved, self._oldest = 0, 0.0
         self._logged: dict[str, int] = {}
-        self._summary = (time.monotonic(), "")
+        self._summary = (time.monotonic(), self.report.line())  # a summary only once something changed
         self.secret = b""  # the state file's key for signing retained predictions
         self._session = 0  # the connection the hold times started on
 
@@ -257,7 +257,7 @@ class Bridge:
         """The message's reading, its topic given a slot; None (logged, counted) for one not to be stepped."""
         topic = message.topic
         problem = "the topic is not valid UTF-8" if not message.valid_topic else (
-            mqtt.publishable(self.config.publish.replace("{topic}", topic))
+            mqtt.readable(topic) or mqtt.publishable(self.config.publish.replace("{topic}", topic))
             or mqtt.publishable(self._late.replace("{topic}", topic)))
         if problem is not None:
             self.report.unpublishable += 1
@@ -307,10 +307,12 @@ class Bridge:
 
     def restore_held(self, record) -> None:
         """Put back the readings a saved state held (``_held_record``): acknowledged already, so only there.
-        Untrusted input: an entry that is not ``[topic, ts, value]`` of a topic with a slot is ignored."""
+        Untrusted input: an entry that is not ``[slot, ts, value]`` (``[topic, ...]`` before) of a topic with a
+        slot is ignored."""
         if not isinstance(record, list):
             return
-        for entry in record[: len(self.streams.slots) * (self.config.reorder_window + 1)]:
+        names = list(self.streams.slots)  # in slot order
+        for entry in record[: len(self.streams.slots) * (MAX_WINDOW + 1)]:
             try:
                 topic, ts, value = entry
                 columns = self.streams.columns
@@ -321,18 +323,21 @@ class Bridge:
                 reading = payloads.Reading(value, ts, payloads.order_key(ts))
             except (TypeError, ValueError, payloads.BadPayload):
                 continue
+            if isinstance(topic, int) and not isinstance(topic, bool) and 0 <= topic < len(names):
+                topic = names[topic]  # held readings name their topic by slot (a topic can be 1 KiB long)
             if isinstance(topic, str) and topic in self.streams.slots:
                 self.report.topics.add(topic)
                 self.order.offer(self.streams.slots[topic], reading.key, (topic, reading, None))
 
     def _held_record(self) -> list:
-        """Each held reading as ``[topic, ts, value]``, numbers as text (NaN and inf are readings too)."""
+        """Each held reading as ``[slot, ts, value]``, numbers as text (NaN and inf are readings too); the slot, not
+        the topic: a topic written once per held reading made the state 16 times its topics' size."""
         record = []
-        for held in self.order.held.values():
+        for slot, held in self.order.held.items():
             for entry in held:
-                topic, reading, _ = entry.item
+                _, reading, _ = entry.item
                 value = list(map(repr, reading.value)) if isinstance(reading.value, tuple) else repr(reading.value)
-                record.append([topic, reading.ts, value])
+                record.append([slot, reading.ts, value])
         return record
 
     def write_state(self, token: str) -> None:

@@ -48,6 +48,8 @@ TAG = "edgernn-state"  # the user property naming the saved state a prediction f
 MAC = "edgernn-mac"  # the user property proving a prediction is this bridge's (``signature``)
 MAX_TOPIC_BYTES = 65535  # an MQTT string's length field
 MAX_LEVELS = 200  # Mosquitto refuses a topic of more levels (and drops the client that publishes one)
+MAX_READING_TOPIC = 1024  # bytes of a reading's topic: every topic is saved with the state (4 bytes a character),
+# so 1,024 topics of 64 KiB made a state over its 256 MiB limit, refused at the next start
 MAX_CLIENT_ID = 1024  # bytes: MQTT promises 23; more than this is a mistake, and it names the barrier topic
 PUBLISH_WINDOW = 1000  # QoS 1 predictions in flight before paho queues them (its default, 20, throttles batches)
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -93,6 +95,16 @@ def check_publish_template(template: str, option: str = "--publish") -> str:
     if problem is not None:
         raise EdgernnError(f"{option} {_short(template)!r}: {problem}")
     return template
+
+
+def readable(topic: str) -> str | None:
+    """Why the bridge takes no reading from ``topic`` (None: it does): not UTF-8, or longer than a state keeps."""
+    data = _utf8(topic)
+    if data is None:
+        return "the topic is not valid UTF-8"
+    if len(data) > MAX_READING_TOPIC:
+        return f"the topic is {len(data)} bytes long (at most {MAX_READING_TOPIC}, as it is saved with the state)"
+    return None
 
 
 def publishable(topic: str) -> str | None:

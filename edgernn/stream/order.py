@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 
 RUNS = 64  # runs of evenly spaced stepped keys remembered per topic (a repeat among them is a duplicate)
+MAX_WINDOW = 4096  # the largest --reorder-window: a restore takes this many held readings a topic, whatever the
+# window now (a restart with a smaller one lost the acknowledged readings beyond it)
 
 
 class Verdict(enum.Enum):
@@ -175,11 +177,24 @@ class TopicOrder:
             runs = [[float(first), float(step), int(count)] for first, step, count in
                     (run for run in entry[1][-RUNS:] if isinstance(run, list) and len(run) == 3)
                     if all(_number(v) for v in (first, step, count)) and count >= 1]
-            self._runs[entry[0]] = runs
             clock = self.streams.last_key[entry[0]]
+            runs = [run for run in (_upto(run, clock) for run in runs) if run is not None]
+            self._runs[entry[0]] = runs
             if runs and runs[-1][2] >= 2 and clock is not None and _close(runs[-1][0] + runs[-1][1] * (
                     runs[-1][2] - 1), clock):
                 self._gap[entry[0]] = runs[-1][1]  # a regular topic's next reading goes through at once
+
+
+def _upto(run: list, clock: float | None) -> list | None:
+    """``run`` cut to the keys up to ``clock`` (None: none): a key beyond the clock was never stepped, and a
+    forged run reaching past it would silence every later reading of its topic as a duplicate."""
+    first, step, count = run
+    if clock is None or (first > clock and not _close(first, clock)):
+        return None
+    span = clock / step - first / step if step > 0 else 0.0  # steps from first to the clock (no overflow)
+    if count > 1 and step > 0 and span < count - 1:
+        count = int(span + 1e-6) + 1  # + 1e-6: the key at the clock, to float rounding
+    return [first, step, count]
 
 
 def _number(value) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -102,6 +103,9 @@ class FileSink:
         err = err or sys.stderr
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666 & ~current_umask())
         try:
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # a FIFO blocks once full, cannot be cut or fsynced
+                raise StateError(f"{option} {path} is not a regular file (exactly once needs a file it can cut "
+                                 f"back); drop {option} and pipe the stream's output instead")
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -30,6 +30,7 @@ import numpy as np
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.errors import EdgernnError, StateError
 from edgernn.runtime.state_file import read_state
+from edgernn.stream.mqtt import shortened
 
 MAX_TOPICS = 1 << 16  # StreamingPredictor's limit on streams
 _RESET = "use --reset-state to start over"
@@ -73,7 +74,7 @@ class TopicStreams:
         if len(self.slots) >= self.max_topics:
             if topic not in self._refused and len(self._refused) < 1000:
                 self._refused.add(topic)
-                print(f"topic {topic}: more than {self.max_topics} topics (--max-topics); its readings are "
+                print(f"topic {shortened(topic)}: more than {self.max_topics} topics (--max-topics); its readings are "
                       "skipped", file=self._err, flush=True)
             return None
         slot = len(self.slots)

@@ -158,18 +158,20 @@ def test_topics_no_answer_can_be_published_for_are_skipped_and_the_rest_flows(pa
     publisher = Client(paho, broker.port)
     bridge = BridgeProcess(bundles["sine"], broker.url, *state, "-t", "lt/#")
     bridge.wait_for("subscribed to sensors/#")
-    long_topic, deep_topic = "lt/" + "a" * 65525, "lt" + "/x" * 199
+    long_topic, deep_topic, kept_topic = "lt/" + "a" * 65525, "lt" + "/x" * 199, "lt/" + "b" * 1022
     publisher.publish(long_topic, b"1")
     publisher.publish(deep_topic, b"1")
+    publisher.publish(kept_topic, b"1")  # 1,025 bytes: more than a state keeps
     publisher.publish("sensors/a", {"ts": 1, "value": 0.5})
     _wait_topics(out, {"predictions/sensors/a": 1})
-    bridge.wait_for("no answer can be published for it", count=2)
+    bridge.wait_for("no answer can be published for it", count=3)
     assert bridge.stop() == 0, bridge.text()
     log = bridge.text()
     assert "topic lt/" + "a" * 57 + "...(65528 characters): no answer can be published for it (the topic is " \
-           "65540 bytes long" in log
+           "65528 bytes long (at most 1024, as it is saved with the state)); skipped" in log
+    assert "...(1025 characters): no answer can be published for it (the topic is 1025 bytes long" in log
     assert "(the topic has 201 levels (Mosquitto takes at most 200)); skipped" in log
-    assert "2 unpublishable topic(s)" in log and "Traceback" not in log
+    assert "3 unpublishable topic(s)" in log and "Traceback" not in log
     assert max(len(line) for line in bridge.lines) < 400
     bridge = BridgeProcess(bundles["sine"], broker.url, *state, "-t", "lt/#")
     bridge.wait_for("subscribed to sensors/#")
@@ -222,8 +224,149 @@ def test_a_fifo_as_password_file_is_refused_not_waited_on(bundles, tmp_path):
     (["--password", "p" * 70000], "the password is 70000 bytes long"),
     (["--late-topic", "late/#"], "--late-topic 'late/#' must be a topic without wildcards"),
     (["--late-topic", "{publish}", ], "--late-topic must differ from --publish"),
-], ids=["client-id", "username", "password", "late-wildcard", "late-same"])
-def test_over_long_identities_and_bad_late_topics_are_one_line_and_exit_2(bundles, args, message):
+    (["--reorder-hold", "nan"], "Invalid value for '--reorder-hold': 'nan' is not a number"),
+    (["--max-ahead", "NaN"], "Invalid value for '--max-ahead': 'NaN' is not a number"),
+    (["--summary-every", "nan"], "Invalid value for '--summary-every': 'nan' is not a number"),
+    (["--interval", "nan"], "Invalid value for '--interval': 'nan' is not a number"),
+], ids=["client-id", "username", "password", "late-wildcard", "late-same", "hold-nan", "ahead-nan", "summary-nan",
+        "interval-nan"])
+def test_over_long_identities_bad_late_topics_and_nan_options_are_one_line_and_exit_2(bundles, args, message):
     result = _run(bundles, "-t", "a/#", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 300
+
+
+def _edit_mqtt_record(path, edit) -> None:
+    """Hand-edit the MQTT record of a saved state (``edit(record)``), the rest left as it is."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta["extra"]["mqtt"])
+    arrays["meta"] = np.array(json.dumps(meta))
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def test_forged_seen_runs_beyond_the_clock_do_not_silence_a_topic(paho, broker, bundles, sine_values, tmp_path):
+    """A state hand-edited to say ts 0..999999 were stepped (the topic is at 4): after the restart ts 5..9 are
+    stepped and published, equal to an uninterrupted run, none counted as a duplicate."""
+    state = ["--state-file", str(tmp_path / "state.npz")]
+    out = Client(paho, broker.port, "predictions/#")
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    for ts in range(5):
+        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
+    _wait_topics(out, {"predictions/sensors/a": 5})
+    assert bridge.stop() == 0, bridge.text()
+    _edit_mqtt_record(tmp_path / "state.npz", lambda record: record.update(seen=[[0, [[0.0, 1.0, 10**6]]]]))
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    for ts in range(5, 10):
+        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
+    _wait_topics(out, {"predictions/sensors/a": 10})
+    out.settle(publisher.last_published)
+    assert bridge.stop() == 0, bridge.text()
+    got = out.snapshot()["predictions/sensors/a"]
+    assert [m["ts"] for m in got] == list(range(10))
+    assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(v) for v in sine_values[:10]])
+    assert "5 readings from 1 topic(s) predicted; 0 duplicates skipped" in bridge.text()
+    publisher.close()
+    out.close()
+
+
+def test_a_topic_over_max_topics_is_logged_shortened(paho, broker, bundles):
+    """Beyond --max-topics a topic is logged once, shortened as every other log line (it was printed whole: up to
+    64 KiB a line, for up to 1,000 topics; 1 KiB now that longer topics are skipped before); the topics within the
+    limit keep flowing."""
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--max-topics", "1")
+    bridge.wait_for("subscribed to sensors/#")
+    publisher = Client(paho, broker.port)
+    publisher.publish("sensors/a", {"ts": 1, "value": 0.5})
+    publisher.publish("sensors/" + "x" * 992, {"ts": 1, "value": 0.5})
+    bridge.wait_for("(--max-topics)")
+    publisher.publish("sensors/a", {"ts": 2, "value": 0.5})
+    _wait_topics(out, {"predictions/sensors/a": 2})
+    assert bridge.stop() == 0, bridge.text()
+    line = next(line for line in bridge.text().splitlines() if "(--max-topics)" in line)
+    assert line.startswith("topic sensors/xxx") and "(1000 characters)" in line and len(line) < 300, line[:300]
+    assert "1 over --max-topics" in bridge.text()
+    publisher.close()
+    out.close()
+
+
+def _held_meta(path) -> tuple[int, int]:
+    """(held readings, characters of the MQTT record) of a saved state; (0, 0) while it is being replaced."""
+    from edgernn.runtime.errors import StateError
+    from edgernn.runtime.state_file import read_state
+
+    try:
+        meta, _ = read_state(path, {})
+    except StateError:
+        return 0, 0
+    record = meta.get("extra", {}).get("mqtt", {})
+    return len(record.get("held") or []), len(json.dumps(record))
+
+
+def test_held_readings_of_a_long_topic_keep_the_state_small_across_a_kill(paho, broker, bundles, sine_values,
+                                                                           tmp_path):
+    """16 readings held on a 1,000-byte topic: the state names the topic once, not once per held reading (80
+    topics of 60,000 characters with 16 held each made a 273 MB state, refused at the next start); after a
+    kill -9 the held readings come out in ts order, as an uninterrupted run."""
+    import time
+
+    path = tmp_path / "state.npz"
+    topic = "sensors/" + "t" * 992
+    keys = [k + 0.25 * (k % 3) for k in range(16)]  # irregular: held for the whole --reorder-hold
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-hold", "60")
+    bridge.wait_for("subscribed to sensors/#")
+    for k in reversed(keys):
+        publisher.publish(topic, {"ts": k, "value": float(sine_values[round(k)])})
+    deadline = time.monotonic() + 30
+    while _held_meta(path)[0] < 16:
+        assert time.monotonic() < deadline, _held_meta(path)
+        time.sleep(0.05)
+    assert _held_meta(path)[1] < 4 * len(topic), _held_meta(path)  # was 17 topics' worth
+    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-hold", "60")
+    bridge.wait_for("subscribed to sensors/#")
+    assert bridge.stop() == 0, bridge.text()  # at exit every held reading is stepped
+    _wait_topics(out, {"predictions/" + topic: 16})
+    got = out.snapshot()["predictions/" + topic]
+    assert [m["ts"] for m in got] == keys
+    assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(sine_values[round(k)]) for k in keys])
+    publisher.close()
+    out.close()
+
+
+def test_held_readings_survive_a_restart_with_a_smaller_window(paho, broker, bundles, sine_values, tmp_path):
+    """10 readings held (acknowledged: the state has them) when the bridge is killed; restarted with
+    --reorder-window 0 it stepped only the first (the restore kept topics x (window + 1) of them): now all 10, in ts
+    order, as an uninterrupted run."""
+    import time
+
+    path = tmp_path / "state.npz"
+    keys = [k + 0.25 * (k % 3) for k in range(10)]
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-hold", "60")
+    bridge.wait_for("subscribed to sensors/#")
+    for k in reversed(keys):
+        publisher.publish("sensors/a", {"ts": k, "value": float(sine_values[round(k)])})
+    deadline = time.monotonic() + 30
+    while _held_meta(path)[0] < 10:
+        assert time.monotonic() < deadline, _held_meta(path)
+        time.sleep(0.05)
+    assert bridge.stop(signal.SIGKILL) == -signal.SIGKILL
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--state-file", str(path), "--reorder-window", "0")
+    bridge.wait_for("subscribed to sensors/#")
+    assert bridge.stop() == 0, bridge.text()
+    _wait_topics(out, {"predictions/sensors/a": 10})
+    got = out.snapshot()["predictions/sensors/a"]
+    assert [m["ts"] for m in got] == keys
+    assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(sine_values[round(k)]) for k in keys])
+    publisher.close()
+    out.close()

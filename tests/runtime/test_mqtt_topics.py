@@ -253,17 +253,36 @@ def test_the_bridge_finds_its_own_retained_predictions_by_topic_and_ts():
 
 
 def test_held_readings_restored_from_a_state_file_are_checked_and_round_trip(bundles):
-    """The readings a saved state holds (untrusted input): only ``[topic, ts, value]`` of a topic with a slot,
-    a usable ts and a value of the model's shape come back; NaN and inf survive the text encoding."""
+    """The readings a saved state holds (untrusted input): only ``[slot, ts, value]`` (or ``[topic, ...]``, as
+    states before held readings named their slot) of a topic with a slot, a usable ts and a value of the model's
+    shape come back; NaN and inf survive the text encoding."""
     from edgernn.stream.bridge import Bridge, BridgeConfig
 
     streams = TopicStreams(bundles["sine"], INT8, "auto")
     streams.slot("a")
     bridge = Bridge(streams, None, BridgeConfig(publish="p/{topic}", reorder_window=8))
     bridge.restore_held([["a", 5, "0.5"], ["a", 6, "nan"], ["b", 1, "1"], ["a", "soon", "1"], ["a", 7, ["1", "2"]],
-                         "x", ["a", 8], ["a", 9, "inf"], ["a", 10, "ten"], [None, 11, "1"], ["a", 5, "0.7"]])
+                         "x", ["a", 8], ["a", 9, "inf"], ["a", 10, "ten"], [None, 11, "1"], ["a", 5, "0.7"],
+                         [0, 12, "1.5"], [1, 13, "1"], [-1, 14, "1"], [True, 15, "1"], [0, 6, "0.1"]])
     record = bridge._held_record()
-    assert record == [["a", 5, "0.5"], ["a", 6, "nan"], ["a", 9, "inf"]]
+    assert record == [[0, 5, "0.5"], [0, 6, "nan"], [0, 9, "inf"], [0, 12, "1.5"]]
     again = Bridge(streams, None, BridgeConfig(publish="p/{topic}", reorder_window=8))
     again.restore_held(record)
     assert again._held_record() == record
+
+
+def test_the_summary_comes_only_once_something_changed(bundles):
+    """The periodic summary is printed when the counts change (README): not a line of zeros before any reading
+    (a new user saw '0 saves; 0 readings from 0 topic(s)...' a minute after start)."""
+    import io
+
+    from edgernn.stream.bridge import Bridge, BridgeConfig
+
+    err = io.StringIO()
+    bridge = Bridge(TopicStreams(bundles["sine"], INT8, "auto"), None, BridgeConfig(publish="p/{topic}",
+                                                                                    summary_every=1e-9), err)
+    bridge._summarise()
+    assert err.getvalue() == ""
+    bridge.report.readings += 1
+    bridge._summarise()
+    assert err.getvalue().startswith("0 saves; 1 readings from 0 topic(s) predicted")

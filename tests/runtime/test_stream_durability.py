@@ -388,6 +388,31 @@ def test_no_file_is_written_inside_the_bundle(bundles, tmp_path, option):
     assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
 
 
+@pytest.mark.parametrize("option", ["--output", "--anomaly-log"])
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/null"])
+def test_an_output_that_is_not_a_regular_file_is_refused_before_anything_is_written(bundles, tmp_path, option, kind):
+    """A FIFO as --output took predictions into the pipe, then failed at the first fsync with a bare 'error:
+    Invalid argument' (exit 2), a state already written; now one line naming the option, before any line is read
+    or any state written, and nothing reaches the pipe."""
+    target = tmp_path / "out"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to("/dev/null")
+    reader = os.open(target, os.O_RDONLY | os.O_NONBLOCK) if kind == "fifo" else None
+    try:
+        extra = ["--anomalies"] if option == "--anomaly-log" else []
+        result = _run([*CLI, "stream", str(bundles["sine"]), "--variant", INT8, option, str(target), "--state-file",
+                       str(tmp_path / "state.npz"), *extra], _lines(np.linspace(-5, 5, 300)).encode())
+        assert result.returncode == 2 and result.stderr.count(b"\n") == 1, result.stderr
+        assert f"{option} {target} is not a regular file".encode() in result.stderr
+        assert reader is None or os.read(reader, 65536) == b""  # the writer is gone: EOF, nothing written
+    finally:
+        if reader is not None:
+            os.close(reader)
+    assert not (tmp_path / "state.npz").exists()
+
+
 @pytest.mark.parametrize("case", ["output is input", "state is output", "state is input"])
 def test_files_that_would_overwrite_each_other_are_refused(bundles, tmp_path, case):
     source = tmp_path / "readings.txt"
