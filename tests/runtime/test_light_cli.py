@@ -1,10 +1,10 @@
-"""A light CLI: ``import edgernn.cli`` and every ``--help`` load no numpy, and ``edgernn --help`` starts fast."""
+"""A light CLI: ``import edgernn.cli`` and every ``--help`` load no numpy (its start-up time is measured by
+benchmarks/cli_start.py against Python's own, not asserted here)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 TIMEOUT = 60
 HELP_EVERY_COMMAND = """
@@ -33,18 +33,7 @@ def test_every_help_loads_no_numpy():
     assert result.returncode == 0, result.stderr
 
 
-def _best_of_three(*args: str) -> float:
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        result = _python(*args)
-        best = min(best, time.perf_counter() - started)
-        assert result.returncode == 0, result.stderr
-    return best
-
-
-def test_edgernn_help_exits_0_and_costs_little_over_python_itself():
+def test_edgernn_help_exits_0_as_a_process():
+    """The real entry point (what a shell runs); how long it takes is benchmarks/cli_start.py's business."""
     result = _python("-m", "edgernn", "--help")
     assert result.returncode == 0 and "Usage:" in result.stdout, result.stderr
-    overhead = _best_of_three("-m", "edgernn", "--help") - _best_of_three("-c", "pass")
-    assert overhead < 0.3, f"edgernn --help takes {overhead:.3f} s beyond Python's own start"
