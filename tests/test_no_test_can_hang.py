@@ -46,3 +46,12 @@ def test_the_checker_sees_what_it_must():
     fine = ["subprocess.run(['x'], timeout=5)", "p.wait(timeout=5)", "t.join(10)", "', '.join(names)"]
     assert all(_waits_without_limit(ast.parse(code).body[0].value) for code in calls)
     assert not any(_waits_without_limit(ast.parse(code).body[0].value) for code in fine)
+
+
+def test_runtime_tests_that_start_python_skip_where_it_cannot_start():
+    """Under qemu-user (CI's aarch64 stage) the emulated Python cannot start a copy of itself: a runtime test
+    module that runs ``sys.executable`` must carry ``needs_spawn`` (it failed there three times over when one
+    did not)."""
+    unmarked = [path.name for path in sorted((TESTS / "runtime").glob("test_*.py"))
+                if "sys.executable" in path.read_text() and "needs_spawn" not in path.read_text()]
+    assert unmarked == []

@@ -6,6 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from runtime_env import needs_spawn
+
+pytestmark = needs_spawn  # each test starts Python itself
+
 TIMEOUT = 60
 HELP_EVERY_COMMAND = """
 import sys

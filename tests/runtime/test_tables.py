@@ -41,7 +41,7 @@ BACKEND = LiteRTCopy
 '''
 TIMEOUT = 120
 
-pytestmark = pytest.mark.skipif("litert" not in installed(), reason="needs ai-edge-litert")
+pytestmark = [pytest.mark.skipif("litert" not in installed(), reason="needs ai-edge-litert"), needs_spawn]
 
 
 def _insert_before(path: Path, marker: str, row: str) -> None:
@@ -109,6 +109,7 @@ from edgernn.cli_errors import classify
 from edgernn.export import compat
 from edgernn.runtime.manifest import read_manifest
 from edgernn.runtime.variants import variant
+from runtime_env import needs_spawn
 entry = read_manifest(sys.argv[1]).variants["{NEW_VARIANT}"]
 content = (Path(sys.argv[1]) / entry.file).read_bytes()
 found = compat.interpreters(variant("{NEW_VARIANT}"), content, entry)
