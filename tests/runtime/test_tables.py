@@ -21,6 +21,7 @@ from bundle_edit import copy_bundle, manifest_of, write_manifest
 from edgernn.runtime.backends import installed
 from edgernn.runtime.errors import BundleError
 from edgernn.runtime.manifest import read_manifest
+from runtime_env import needs_spawn
 
 SOURCE = Path(__file__).resolve().parents[2] / "edgernn"
 NEW_VARIANT, NEW_BACKEND = "tflite-int8-copy", "litert-copy"
@@ -109,7 +110,6 @@ from edgernn.cli_errors import classify
 from edgernn.export import compat
 from edgernn.runtime.manifest import read_manifest
 from edgernn.runtime.variants import variant
-from runtime_env import needs_spawn
 entry = read_manifest(sys.argv[1]).variants["{NEW_VARIANT}"]
 content = (Path(sys.argv[1]) / entry.file).read_bytes()
 found = compat.interpreters(variant("{NEW_VARIANT}"), content, entry)
