@@ -96,3 +96,21 @@ def sine_values():
     from edgernn.data import sine_series
 
     return sine_series()[:1000]
+
+
+@pytest.fixture
+def paho():
+    """paho-mqtt, or a skip saying how to install it (the MQTT tests' one guard)."""
+    from mqtt_broker import require_mqtt
+
+    return require_mqtt()
+
+
+@pytest.fixture
+def broker(paho, tmp_path):
+    """A real Mosquitto on a free localhost port, run as the current user (its persistence in tmp_path)."""
+    from mqtt_broker import Mosquitto
+
+    server = Mosquitto(tmp_path / "broker").start()
+    yield server
+    server.stop()

@@ -20,19 +20,13 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 from edgernn.runtime import StreamingPredictor
-from mqtt_broker import BridgeProcess, Client, Mosquitto, require_mqtt
+from mqtt_broker import BridgeProcess, Client, Mosquitto
 from runtime_env import INT8, needs_spawn
 
 pytestmark = needs_spawn
 TOPICS, STEPS, PUBLISHERS = 20, 100, 20  # one publisher per sensor, as in the field
-
-
-@pytest.fixture
-def paho():
-    return require_mqtt()
 
 
 class Sensors:

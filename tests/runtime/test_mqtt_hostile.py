@@ -17,23 +17,11 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
-from mqtt_broker import BridgeProcess, Client, Mosquitto, require_mqtt
+from mqtt_broker import BridgeProcess, Client
 from runtime_env import INT8, needs_spawn
 
 pytestmark = needs_spawn
 CLI = [sys.executable, "-m", "edgernn"]
-
-
-@pytest.fixture
-def paho():
-    return require_mqtt()
-
-
-@pytest.fixture
-def broker(paho, tmp_path):
-    server = Mosquitto(tmp_path / "broker").start()
-    yield server
-    server.stop()
 
 
 def _lone(bundle, values) -> list:
