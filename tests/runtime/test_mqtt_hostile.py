@@ -91,6 +91,18 @@ def _retained_with_properties(paho, port: int, topic: str):
     return got[0]
 
 
+def _five_readings_on_a_stateful_bridge(paho, broker, bundles, sine_values, state):
+    """A bridge on ``state`` that has predicted ts 0..4 of sensors/a: (bridge, predictions client, publisher)."""
+    out = Client(paho, broker.port, "predictions/#")
+    publisher = Client(paho, broker.port)
+    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
+    bridge.wait_for("subscribed to sensors/#")
+    for ts in range(5):
+        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
+    _wait_topics(out, {"predictions/sensors/a": 5})
+    return bridge, out, publisher
+
+
 def test_a_forged_retained_prediction_with_the_state_token_does_not_silence_its_topic(paho, broker, bundles,
                                                                                       sine_values, tmp_path):
     """Another client copies the bridge's current state token (and its MAC) from a retained prediction; the
@@ -100,13 +112,7 @@ def test_a_forged_retained_prediction_with_the_state_token_does_not_silence_its_
     from paho.mqtt.properties import Properties
 
     state = ["--state-file", str(tmp_path / "state.npz")]
-    out = Client(paho, broker.port, "predictions/#")
-    publisher = Client(paho, broker.port)
-    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
-    bridge.wait_for("subscribed to sensors/#")
-    for ts in range(5):
-        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
-    _wait_topics(out, {"predictions/sensors/a": 5})
+    bridge, out, publisher = _five_readings_on_a_stateful_bridge(paho, broker, bundles, sine_values, state)
     publisher.publish("sensors/a", {"ts": 5, "value": float(sine_values[5])})
     _wait_topics(out, {"predictions/sensors/a": 6})
     genuine = _retained_with_properties(paho, broker.port, "predictions/sensors/a")
@@ -239,13 +245,7 @@ def test_forged_seen_runs_beyond_the_clock_do_not_silence_a_topic(paho, broker, 
     """A state hand-edited to say ts 0..999999 were stepped (the topic is at 4): after the restart ts 5..9 are
     stepped and published, equal to an uninterrupted run, none counted as a duplicate."""
     state = ["--state-file", str(tmp_path / "state.npz")]
-    out = Client(paho, broker.port, "predictions/#")
-    publisher = Client(paho, broker.port)
-    bridge = BridgeProcess(bundles["sine"], broker.url, *state)
-    bridge.wait_for("subscribed to sensors/#")
-    for ts in range(5):
-        publisher.publish("sensors/a", {"ts": ts, "value": float(sine_values[ts])})
-    _wait_topics(out, {"predictions/sensors/a": 5})
+    bridge, out, publisher = _five_readings_on_a_stateful_bridge(paho, broker, bundles, sine_values, state)
     assert bridge.stop() == 0, bridge.text()
     _edit_mqtt_record(tmp_path / "state.npz", lambda record: record.update(seen=[[0, [[0.0, 1.0, 10**6]]]]))
     bridge = BridgeProcess(bundles["sine"], broker.url, *state)
