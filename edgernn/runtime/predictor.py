@@ -199,6 +199,13 @@ class StreamingPredictor:
         return {"steps": np.full(self.streams, self.steps), "out_of_range": self._out_of_range.copy(),
                 "clipped": self._clipped.copy(), "calibrated_range": np.array(self._calibrated)}
 
+    def out_of_range_counts(self) -> np.ndarray:
+        """``stats["out_of_range"]`` as it grows: a read-only view, no copy, so a per-line check costs nothing
+        (``edgernn stream``'s warning). Valid until ``reset``, which starts new counts."""
+        view = self._out_of_range.view()
+        view.flags.writeable = False
+        return view
+
     @property
     def state(self) -> dict[str, np.ndarray]:
         """A copy of everything that carries over between steps, hidden states in the model's own dtypes."""

@@ -203,8 +203,8 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
 
 def _out_of_range_moved(predictor):
     """A check, cheap enough for every line, of whether any value has fallen outside the calibrated range since
-    the start: the predictor's live counter (not the copy ``stats`` builds) compared with how it started."""
-    counts = predictor._out_of_range  # read only, in place: the predictor adds to it, never rebinds it mid-run
+    the start: the predictor's live counts (not the copy ``stats`` builds) compared with how they started."""
+    counts = predictor.out_of_range_counts()  # a run never resets the predictor: the view stays live
     start = counts.tobytes()
     return lambda: counts.tobytes() != start
 
