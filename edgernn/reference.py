@@ -38,13 +38,19 @@ def replay(values: np.ndarray, steps: int, difference: bool) -> tuple[np.ndarray
     return np.concatenate(parts)[:steps], f"repeated forwards x{repeats}, joined by {bridge}-step lines"
 
 
-def replay_rows(rows: np.ndarray, steps: int, difference) -> tuple[np.ndarray, str]:
+def replay_rows(rows: np.ndarray, steps: int, difference, season: int = 1) -> tuple[np.ndarray, str]:
     """``replay`` for a table ``[n, F]``: each repeat joined to the last by a short run of rows (4 to 32), along
     which a level column goes in a straight line back to its start and a differenced column (``difference``:
-    one flag per column) keeps its mean step, and from which each differenced column continues."""
+    one flag per column) keeps its mean step, and from which each differenced column continues. A model
+    differenced over a season (``season`` rows) sees the last whole seasons repeated, so the cycle never skips."""
     rows = np.asarray(rows, dtype=np.float64)
     if rows.shape[0] >= steps:
         return rows[:steps], ""
+    if season > 1 and rows.shape[0] >= 2 * season:
+        block = rows[rows.shape[0] % season:]  # whole seasons, ending with the last row
+        count = -(-(steps - rows.shape[0]) // block.shape[0])
+        return np.concatenate([rows, *[block] * count])[:steps], f"its last {block.shape[0] // season} seasons " \
+            f"repeated x{count}"
     difference = np.asarray(difference, dtype=bool)
     step = np.where(difference, np.mean(np.diff(rows, axis=0), axis=0), 0.0)
     bridge = int(np.clip(rows.shape[0] // 20, *BRIDGE_STEPS))

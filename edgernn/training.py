@@ -21,15 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.data import Series, Split, Table, chronological_split, load_series, load_table, model_inputs
+from edgernn.data import (FLOAT32_MAX, Series, Split, Table, chronological_split, load_series, load_table,
+                          model_inputs)
 from edgernn.model_metadata import DataRecord, ModelMetadata
 from edgernn.modeling import build_model, check_model_target, load_model, save_model
 from edgernn.runtime.cell_table import CELLS, DEFAULT_CELL
-from edgernn.runtime.columns import MAX_COLUMNS, MAX_HORIZON, Columns, InputColumn, OutputColumn
+from edgernn.runtime.columns import MAX_COLUMNS, MAX_HORIZON, MAX_PERIOD, Columns, InputColumn, OutputColumn
 from edgernn.runtime.errors import DataError, ModelError
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import DIFFERENCE_CHOICES, SCALES
 from edgernn.runtime.preprocessing import Preprocessing
+from edgernn.season_baseline import choose_season, seasonal_changes, seasonal_input
 
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
@@ -216,6 +218,7 @@ def train(
     patience: int = 10,
     difference: str = "auto",
     scale: str = "standard",
+    season=None,
     force: bool = False,
     quiet: bool = False,
 ) -> TrainResult:
@@ -233,6 +236,9 @@ def train(
         window: None for a streaming model (default), N for the classic N-values-in window model.
         difference: ``auto`` (decided from the training split), ``on`` or ``off``.
         scale: ``standard`` (mean/std), ``minmax`` (train range to [-1, 1]) or ``none``.
+        season: candidate seasons in rows (e.g. ``[48, 336]``) for streaming models: a target whose seasonal
+            naive beats persistence on validation is differenced over the best season (the network learns what
+            is left; see ``edgernn.season_baseline``). None or empty: no season.
         seed: same seed, same weights on the same machine.
         force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
 
@@ -248,12 +254,14 @@ def train(
     """
     _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale)
     _validate_outputs(column, columns, targets, horizon)
+    seasons = _validate_seasons(season, window)
     if out is not None:
         check_model_target(out, force)
     from edgernn.tf_import import import_keras
 
     keras = import_keras()  # a missing TensorFlow is the first and only thing reported
-    prepared = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet)
+    prepared = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
+                            seasons)
     multivariate = isinstance(prepared, _PreparedTable)
     keras.utils.set_random_seed(seed)
     model = build_model(cell, units, layers, prepared.width,
@@ -274,10 +282,16 @@ def train(
     return TrainResult(model, prepared.preprocessing, metrics, model_path, metadata.to_dict(), columns)
 
 
-def _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet):
-    """The univariate preparation, unless more than one column in, another column out or a horizon is asked."""
+def _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
+                 seasons=()):
+    """The univariate preparation, unless more than one column in, another column out, a horizon or a season is
+    asked (a seasonal univariate model is a one-column table)."""
     if columns is None and targets is None and horizon in (None, 1):
-        return _prepare(load_series(data, column=column, time_column=time_column), window, difference, scale, quiet)
+        series = load_series(data, column=column, time_column=time_column)
+        if not seasons:
+            return _prepare(series, window, difference, scale, quiet)
+        table = Table(series.values[:, None], (column or "value",), series.name, (series.filled,))
+        return _prepare_table(table, [0], 1, window, difference, scale, quiet, seasons)
     table = load_table(data, [column] if column is not None else columns, time_column)
     chosen = _target_indices(table, targets)
     outputs = len(chosen) * (horizon or 1)
@@ -287,9 +301,9 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
     if outputs > MAX_COLUMNS:
         raise DataError(f"{len(chosen)} target(s) x horizon {horizon} = {outputs} outputs; a model has at most "
                         f"{MAX_COLUMNS} (fewer --target or a shorter --horizon)")
-    if len(table.names) == 1 and (horizon or 1) == 1:  # one column in, the same out, one step: univariate
+    if len(table.names) == 1 and (horizon or 1) == 1 and not seasons:  # one column in and out, one step
         return _prepare(table.column(0), window, difference, scale, quiet)
-    return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet)
+    return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet, seasons)
 
 
 @dataclass
@@ -361,8 +375,9 @@ def _data_record(prepared) -> DataRecord:
         per_column = {"features": len(table.names), "filled_columns": dict(zip(table.names, table.filled))}
     else:
         name, values, filled, per_column = prepared.series.name, prepared.series.values, prepared.series.filled, {}
-    test_start = max(0, split.val_end - TEST_CONTEXT)
-    val_start = max(0, split.train_end - TEST_CONTEXT)
+    context = TEST_CONTEXT + (prepared.columns.lag if isinstance(prepared, _PreparedTable) else 0)  # + a season
+    test_start = max(0, split.val_end - context)
+    val_start = max(0, split.train_end - context)
     return DataRecord(
         name=name,
         points=int(values.shape[0]),
@@ -424,23 +439,25 @@ def _target_indices(table: Table, targets) -> list[int]:
 
 
 def _prepare_table(table: Table, targets: list[int], horizon: int, window, difference, scale,
-                   quiet) -> _PreparedTable:
-    """Split; difference and scale each column on its own; fit each output's scale; cut training sequences."""
+                   quiet, seasons=()) -> _PreparedTable:
+    """Split; difference (over a season where it beats persistence) and scale each column on its own; fit each
+    output's scale; cut training sequences."""
     values = table.values
     points = values.shape[0]
     split = chronological_split(points)
     decisions = [choose_difference(values[:, j], split, difference) if points > 2 else (False, "")
                  for j in range(len(table.names))]
-    lag = int(any(on for on, _ in decisions))
+    periods = [1] * len(table.names)
+    for j in targets if seasons and points > 2 else ():
+        periods[j], why = choose_season(values[:, j], split, seasons, horizon)
+        decisions[j] = (True, why) if periods[j] > 1 else (decisions[j][0], "; ".join(filter(None, [
+            decisions[j][1], why])))
+    lag = max([p if on else 0 for p, (on, _) in zip(periods, decisions)], default=0)
     _check_sizes(table.name, points, split, window, lag + horizon - 1)
-    preprocessings = [fit_preprocessing(values[:, j], split, on, scale, f"{table.name} column {table.names[j]!r}")
-                      for j, (on, _) in enumerate(decisions)]
-    inputs = tuple(InputColumn(name, p.difference, p.offset, p.divisor)
-                   for name, p in zip(table.names, preprocessings))
+    inputs = tuple(_fit_input(values[:, j], split, on, period, scale, table, j)
+                   for j, ((on, _), period) in enumerate(zip(decisions, periods)))
     columns = Columns(inputs, _fit_outputs(table, split, inputs, targets, horizon, scale))
-    # z[i] is the model input made from raw row i + lag, each column checked as a univariate input is
-    z = np.stack([model_inputs(values[:, j], p, f"{table.name} column {table.names[j]!r}", split)[lag - p.lag:]
-                  for j, p in enumerate(preprocessings)], axis=1)
+    z = columns.transform(values)  # z[i] is the model input made from raw row i + lag
     y = _scaled_targets(values, columns)  # y[t]: what the model should say after raw row t
     _log_table(table, split, decisions, columns, scale, quiet)
     width = None if window is None else window - lag
@@ -458,18 +475,46 @@ def _prepare_table(table: Table, targets: list[int], horizon: int, window, diffe
         training, validation = _sequence_chunks(*train_rows, CHUNK_LENGTH), _sequence_chunks(*val_rows, CHUNK_LENGTH)
     else:
         training, validation = _window_pairs(*train_rows, width), _window_pairs(*val_rows, width)
-    reason = "; ".join(f"{name}: difference {'on' if on else 'off'} ({why})"
-                       for name, (on, why) in zip(table.names, decisions))
+    reason = "; ".join(f"{name}: difference {'on' if on else 'off'}{_over(period)} ({why})"
+                       for name, (on, why), period in zip(table.names, decisions, periods))
     return _PreparedTable(table, split, columns, reason, width, training, validation)
 
 
+def _fit_input(values: np.ndarray, split: Split, on: bool, period: int, scale: str, table: Table,
+               j: int) -> InputColumn:
+    """One input column's differencing (over ``period`` rows) and scale, fitted on the training split, each
+    column's model inputs checked as a univariate input's are."""
+    name = f"{table.name} column {table.names[j]!r}"
+    if period == 1:
+        p = fit_preprocessing(values, split, on, scale, name)
+        model_inputs(values, p, name, split)  # refuses values beyond float32 after scaling, naming the first
+        return InputColumn(table.names[j], p.difference, p.offset, p.divisor)
+    changes = seasonal_changes(values[: split.train_end], period)
+    peak = float(np.max(np.abs(values[: split.train_end])))
+    if not np.isfinite(changes).all():
+        raise DataError(f"{name}: the seasonal changes overflow float64 (values up to {peak:.3g}); rescale the data")
+    column = seasonal_input(table.names[j], period, *fit_scale(changes, scale, name, "seasonal changes", peak))
+    if not (np.abs(seasonal_changes(values, period) - column.offset) / column.divisor <= FLOAT32_MAX).all():
+        raise DataError(f"{name}: a seasonal change is beyond float32 after scaling; rescale the data")
+    return column
+
+
+def _over(period: int) -> str:
+    return f" over season {period}" if period > 1 else ""
+
+
 def _output_change(values: np.ndarray, output: OutputColumn) -> np.ndarray:
-    """What an output predicts after each raw row, before scaling: the target ``step`` rows later, less its latest
-    value when the output is relative; NaN where the series has ended. ``[n]``."""
+    """What an output predicts after each raw row, before scaling: the target ``step`` rows later, less its
+    baseline when the output is relative (the latest value, or the value one season before the step); NaN where
+    the series has ended or the baseline does not exist yet. ``[n]``."""
     source = values[:, output.source]
     change = np.full(source.size, np.nan)
+    back, step = output.base_lag, output.step
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked by the caller, by name
-        change[: -output.step] = source[output.step :] - (source[: -output.step] if output.relative else 0.0)
+        if not output.relative:
+            change[:-step] = source[step:]
+        else:
+            change[back:-step] = source[back + step:] - source[: source.size - step - back]
     return change
 
 
@@ -479,17 +524,17 @@ def _fit_outputs(table: Table, split: Split, inputs, targets: list[int], horizon
     fitted on the training split's rows whose target lies in the training split too."""
     outputs = []
     for source in targets:
-        name, relative = table.names[source], inputs[source].difference
+        name, relative, period = table.names[source], inputs[source].difference, inputs[source].period
         peak = float(np.max(np.abs(table.values[: split.train_end, source])))
         for step in range(1, horizon + 1):
-            output = OutputColumn(name, step, source, relative)
-            base = _output_change(table.values, output)[: split.train_end - step]
+            output = OutputColumn(name, step, source, relative, period=period)
+            base = _output_change(table.values, output)[output.base_lag: split.train_end - step]
             what = f"{step}-step {'changes' if relative else 'values'}"
             if not np.isfinite(base).all():
                 raise DataError(f"{table.name} column {name!r}: the training {what} overflow float64 (values up to "
                                 f"{peak:.3g}); rescale the data (e.g. to other units)")
             offset, divisor = fit_scale(base, scale, f"{table.name} column {name!r}", what, peak)
-            outputs.append(OutputColumn(name, step, source, relative, offset, divisor))
+            outputs.append(OutputColumn(name, step, source, relative, offset, divisor, period))
     return tuple(outputs)
 
 
@@ -573,7 +618,7 @@ def predict_rows(model, columns: Columns, values: np.ndarray, window: int | None
     if window is None:
         if z.shape[0]:
             y = model.predict(z[None].astype(np.float32), verbose=0)[0]  # [n - lag, K*H]
-            out[lag:] = columns.decode(y.astype(np.float64), values[lag:])
+            out[lag:] = columns.decode_table(y.astype(np.float64), values)
         return out
     width = window - lag
     if z.shape[0] >= width:
@@ -589,6 +634,17 @@ def _validate_outputs(column, columns, targets, horizon) -> None:
     if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int)
                                 or not 1 <= horizon <= MAX_HORIZON):
         raise ModelError(f"horizon must be an integer from 1 to {MAX_HORIZON}, got {horizon!r}")
+
+
+def _validate_seasons(season, window) -> tuple[int, ...]:
+    """Candidate seasons as a tuple of integers >= 2 (none for ``None``)."""
+    seasons = () if season is None else tuple([season] if isinstance(season, int) else season)
+    for period in seasons:
+        if isinstance(period, bool) or not isinstance(period, int) or not 2 <= period <= MAX_PERIOD:
+            raise ModelError(f"a season must be an integer from 2 to {MAX_PERIOD} rows, got {period!r}")
+    if seasons and window is not None:
+        raise ModelError("a season needs a streaming model (no --window): a window model sees no past season")
+    return seasons
 
 
 def _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale) -> None:

@@ -231,7 +231,8 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
     if columns is None:
         replayed, how = replay(raw, REFERENCE_STEPS, prepared.preprocessing.difference)
     else:
-        replayed, how = replay_rows(raw, REFERENCE_STEPS, [c.difference for c in columns.inputs])
+        replayed, how = replay_rows(raw, REFERENCE_STEPS, [c.difference for c in columns.inputs],
+                                    columns.lag)
     source += f", {how}" if how else ""
     values = replayed.astype(np.float32)  # what a device feeds: float32 values
     outputs = float_reference(prepared.model, prepared.metadata, values.astype(np.float64), columns,
@@ -246,7 +247,7 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
 
 def _set_intervals(staging: Path, manifest: Manifest, prepared: _Prepared, calibration_data, quiet: bool) -> None:
     """Each variant run on the held-out data, its interval half-widths into the manifest (rewritten, read back)."""
-    if prepared.columns is not None:
+    if prepared.columns is not None and not prepared.columns.univariate:
         _log("  no intervals: a multivariate model's intervals are not calibrated yet", quiet)
         return
     data = intervals.held_out(prepared.metadata, calibration_data, prepared.raw_calibration)

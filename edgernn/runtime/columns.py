@@ -19,6 +19,7 @@ from edgernn.runtime.safe_json import finite_number
 
 MAX_COLUMNS = 1024  # inputs or outputs: far beyond any sensor row, small enough to bound a crafted manifest
 MAX_HORIZON = 1024
+MAX_PERIOD = 100_000  # a season in rows: a year of 5-minute readings; bounds what a stream remembers
 MAX_NAME_CHARS = 200
 
 
@@ -31,6 +32,7 @@ class InputColumn:
     offset: float = 0.0
     divisor: float = 1.0
     range: tuple[float, float] | None = None  # calibrated model-input range (set at export)
+    period: int = 1  # with ``difference``: the value ``period`` rows back is subtracted (a season)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,13 @@ class OutputColumn:
     relative: bool = False
     offset: float = 0.0
     divisor: float = 1.0
+    period: int = 1  # relative to the target's value ``period - step`` rows before the latest (seasonal naive)
+
+    @property
+    def base_lag(self) -> int:
+        """Rows before the latest whose value a relative output adds: 0 (the latest) unless a season is longer
+        than the step, then the value one season before the predicted step."""
+        return self.period - self.step if self.period > self.step else 0
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,8 @@ class Columns:
 
     @property
     def lag(self) -> int:
-        """Raw rows consumed before the first model input exists (1 when any column is differenced)."""
+        """Raw rows consumed before the first model input exists (1 when any column is differenced, the season
+        when one is differenced over a season): also how many past rows a stream remembers."""
         return self._lag
 
     @property
@@ -77,33 +87,62 @@ class Columns:
 
     def __post_init__(self):
         inputs, outputs = self.inputs, self.outputs
-        object.__setattr__(self, "_lag", 1 if any(c.difference for c in inputs) else 0)  # read on every step
+        object.__setattr__(self, "_lag", max([c.period for c in inputs if c.difference], default=0))  # every step
+        object.__setattr__(self, "_period", np.array([c.period if c.difference else 0 for c in inputs]))
+        back = [self._lag - c.period if c.difference else 0 for c in inputs]  # where in the past rows
+        object.__setattr__(self, "_back", np.array(back)[None, None, :])
         object.__setattr__(self, "_diff", np.array([c.difference for c in inputs]))
         object.__setattr__(self, "_in_offset", np.array([c.offset for c in inputs]))
         object.__setattr__(self, "_in_divisor", np.array([c.divisor for c in inputs]))
         object.__setattr__(self, "_out_offset", np.array([c.offset for c in outputs]))
         object.__setattr__(self, "_out_divisor", np.array([c.divisor for c in outputs]))
-        object.__setattr__(self, "_relative", [(k, c.source) for k, c in enumerate(outputs) if c.relative])
+        object.__setattr__(self, "_relative",
+                           [(k, c.source, c.base_lag) for k, c in enumerate(outputs) if c.relative])
+        for c in outputs:
+            if c.relative and c.base_lag and (c.base_lag > self._lag or c.source is None):
+                raise ValueError(f"output {c.target} +{c.step} is relative to a value {c.base_lag} rows back, "
+                                 f"beyond the {self._lag} rows a stream remembers")
 
     def encode(self, values: np.ndarray, last: np.ndarray) -> np.ndarray:
-        """Raw rows ``[..., F]`` to model inputs, given each row's previous raw row (used by differenced columns)."""
+        """Raw rows ``[..., F]`` to model inputs, given each row's previous raw row (used by differenced columns;
+        a model with a season needs its past rows: ``encode_past``)."""
         base = values - np.where(self._diff, last, 0.0) if self.lag else values
         return (base - self._in_offset) / self._in_divisor
 
-    def decode(self, outputs: np.ndarray, latest: np.ndarray) -> np.ndarray:
-        """Model outputs ``[..., K*H]`` to raw predictions, given each stream's latest raw row ``[..., F]``."""
+    def encode_past(self, values: np.ndarray, past: np.ndarray) -> np.ndarray:
+        """Raw rows ``[S, F]`` to model inputs, given each stream's last ``lag`` raw rows ``[S, lag, F]`` (oldest
+        first): a differenced column subtracts its value ``period`` rows back."""
+        back = np.take_along_axis(past, self._back, axis=1)[:, 0]  # [S, F]
+        return (values - np.where(self._diff, back, 0.0) - self._in_offset) / self._in_divisor
+
+    def decode(self, outputs: np.ndarray, latest: np.ndarray, past: np.ndarray | None = None) -> np.ndarray:
+        """Model outputs ``[..., K*H]`` to raw predictions, given each stream's latest raw row ``[..., F]`` (and,
+        for a seasonal baseline, its last ``lag`` rows before it ``[..., lag, F]``, oldest first)."""
         with np.errstate(over="ignore", invalid="ignore"):  # a crafted scale overflows to inf: reported as such
             raw = outputs * self._out_divisor + self._out_offset
-            for k, source in self._relative:
-                raw[..., k] += latest[..., source]
+            for k, source, back in self._relative:
+                raw[..., k] += latest[..., source] if not back else past[..., self.lag - back, source]
         return raw
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
         """A raw table ``[n, F]`` (or windows ``[..., n, F]``) to model inputs, shorter by ``lag`` rows."""
         rows = np.asarray(rows, dtype=np.float64)
-        if not self.lag:
-            return self.encode(rows, rows)
-        return self.encode(rows[..., 1:, :], rows[..., :-1, :])
+        if self.lag <= 1:
+            return self.encode(rows, rows) if not self.lag else self.encode(rows[..., 1:, :], rows[..., :-1, :])
+        n, lag = rows.shape[-2], self.lag
+        back = np.stack([rows[..., lag - p: n - p, j] if p else np.zeros(rows[..., lag:, j].shape)
+                         for j, p in enumerate(self._period)], axis=-1)
+        return (rows[..., lag:, :] - back - self._in_offset) / self._in_divisor
+
+    def decode_table(self, outputs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Model outputs ``[n - lag, K*H]`` made after rows ``lag..n-1`` of a raw table ``[n, F]``, in raw units."""
+        rows = np.asarray(rows, dtype=np.float64)
+        lag, n = self.lag, rows.shape[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            raw = outputs * self._out_divisor + self._out_offset
+            for k, source, back in self._relative:
+                raw[..., k] += rows[lag - back: n - back, source]
+        return raw
 
     def targets_of(self, rows: np.ndarray) -> np.ndarray:
         """What each output predicts after each row of a raw table ``[n, F]``: ``[n, K*H]`` raw values, NaN past
@@ -124,6 +163,8 @@ class Columns:
             data = asdict(item)
             if data.get("range") is not None:
                 data["range"] = list(data["range"])
+            if data.get("period") == 1:
+                del data["period"]  # files without seasons stay what older edgernn wrote
             return {k: v for k, v in data.items() if v is not None}
 
         return {"inputs": [clean(c) for c in self.inputs], "outputs": [clean(c) for c in self.outputs]}
@@ -187,8 +228,18 @@ def _input(data, i: int) -> InputColumn:
                 or span[0] > span[1]):
             raise ValueError(f"{where}.range must be [low, high] finite numbers")
         span = (float(span[0]), float(span[1]))
-    return InputColumn(_name(data.get("name"), f"{where}.name"), _flag(data, "difference", where),
-                       *_scaling(data, where), span)
+    difference = _flag(data, "difference", where)
+    period = _period(data, where)
+    if period > 1 and not difference:
+        raise ValueError(f"{where}.period needs difference true")
+    return InputColumn(_name(data.get("name"), f"{where}.name"), difference, *_scaling(data, where), span, period)
+
+
+def _period(data: dict, where: str) -> int:
+    period = data.get("period", 1)
+    if isinstance(period, bool) or not isinstance(period, int) or not 1 <= period <= MAX_PERIOD:
+        raise ValueError(f"{where}.period must be an integer from 1 to {MAX_PERIOD}")
+    return period
 
 
 def _output(data, i: int, features: int) -> OutputColumn:
@@ -204,4 +255,4 @@ def _output(data, i: int, features: int) -> OutputColumn:
     if relative and source is None:
         raise ValueError(f"{where} is relative but names no source column")
     return OutputColumn(_name(data.get("target"), f"{where}.target"), step, source, relative,
-                        *_scaling(data, where))
+                        *_scaling(data, where), _period(data, where))

@@ -216,6 +216,12 @@ class Manifest:
         return len(self.columns.inputs) if self.columns else 1
 
     @property
+    def takes_rows(self) -> bool:
+        """Rows in or several values out (F > 1 or K*H > 1); a one-column model, seasonal or not, takes and gives
+        plain numbers everywhere (stream, bridge, intervals)."""
+        return self.columns is not None and not self.columns.univariate
+
+    @property
     def outputs(self) -> int:
         return len(self.columns.outputs) if self.columns else 1
 
@@ -429,6 +435,8 @@ def _parse(data) -> Manifest:
             columns = Columns.from_dict(data["columns"])
         except ValueError as exc:
             raise BundleError(f"{MANIFEST_NAME}: {exc}") from None
+        if mode is Mode.WINDOW and columns.lag > 1:
+            raise BundleError(f"{MANIFEST_NAME}: a window model cannot difference over a season (columns period)")
     shape = (len(columns.inputs), len(columns.outputs)) if columns else (1, 1)
     variants = {}
     for name, entry in _need(data, "variants", dict, "manifest").items():

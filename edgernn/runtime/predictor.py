@@ -26,6 +26,7 @@ from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import ON_NAN
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.row_step import row_step
+from edgernn.runtime.season_step import SeasonStep
 from edgernn.runtime.quantization import (
     bounds,
     dequantize,
@@ -95,7 +96,9 @@ class StreamingPredictor:
         self._handover_is_copy = not any(self._handovers)
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
         self._fast = streams == 1 and not self._window and self._columns is None
-        self._row_fast = streams == 1 and not self._window and self._columns is not None
+        # a season's past rows (a ring per stream) go through the general row path
+        self._seasonal = self._columns is not None and self._columns.lag > 1
+        self._row_fast = streams == 1 and not self._window and self._columns is not None and not self._seasonal
         self._quantize_x = scalar_quantizer(self._x_spec)
         self._dequantize_y = scalar_dequantizer(self._y_spec)
         # monitoring, in model-input units: the calibrated range, and what the input tensor can represent
@@ -114,6 +117,11 @@ class StreamingPredictor:
             self._representable = (-math.inf, math.inf)
         if self._row_fast:
             self._prepare_row_path()
+        self._season_fast = self._seasonal and streams == 1 and self._columns.univariate
+        if self._season_fast:  # one stream of one value: floats and a deque (see season_step)
+            self._season_step = SeasonStep(self._columns, self._run, self._x, self._quantize_x, self._dequantize_y,
+                                           None if self._handover_is_copy else self._handed_over,
+                                           (self._guard, self._calibrated, self._representable, INPUT_LIMIT))
         self.reset()
 
     @classmethod
@@ -183,10 +191,15 @@ class StreamingPredictor:
         self._last = np.full((self.streams, *row), np.nan)  # last raw value fed (differencing, hold)
         self._buffer = np.full((self.streams, self.manifest.model.raw_window or 0, *row), np.nan)
         self._filled = np.zeros(self.streams, dtype=np.int64)
+        if self._seasonal:  # each stream's last ``lag`` raw rows, oldest first (NaN: none yet)
+            self._past = np.full((self.streams, self._columns.lag, *row), np.nan)
         self.steps = 0
         self._out_of_range = np.zeros((self.streams, *row), dtype=np.int64)
         self._clipped = np.zeros((self.streams, *row), dtype=np.int64)
         self._row = None  # the row path's last row (a list), not yet written into _last (_settle_row)
+        if self._season_fast:
+            self._season_step.load(self._past[0, :, 0])
+            self._season_step.counts = (self._out_of_range, self._clipped)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -212,6 +225,8 @@ class StreamingPredictor:
         state = {spec.name: value.copy() for (spec, _), value in zip(self._pairs, self._states)}
         self._settle_row()
         state["last"] = self._last.copy()
+        if self._seasonal:
+            state["past"] = self._past.copy()
         if self._window:
             state["buffer"] = self._buffer.copy()
             state["filled"] = self._filled.copy()
@@ -255,7 +270,7 @@ class StreamingPredictor:
             saved = given.get(key)
             if saved is None or saved.shape != value.shape or saved.dtype != value.dtype:
                 raise StateError(f"{source} lacks a valid {key!r} array; use --reset-state to start over")
-            finite = np.isfinite(saved) if key not in ("last", "buffer") else ~np.isinf(saved)  # NaN = no value yet
+            finite = np.isfinite(saved) if key not in ("last", "buffer", "past") else ~np.isinf(saved)  # NaN: none yet
             if saved.dtype.kind == "f" and not finite.all():
                 raise StateError(f"{source} holds non-finite values in {key!r}; use --reset-state to start over")
             restored[key] = saved.copy()
@@ -263,7 +278,11 @@ class StreamingPredictor:
             raise StateError(f"{source} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
         self._last = restored["last"]
+        if self._seasonal:
+            self._past = restored["past"]
         self._row = None
+        if self._season_fast:
+            self._season_step.load(self._past[0, :, 0])
         if self._window:
             self._buffer, self._filled = restored["buffer"], restored["filled"]
         self.steps = steps
@@ -275,6 +294,8 @@ class StreamingPredictor:
         prediction(s) in raw units."""
         if self._row_fast:  # one stream of a multivariate streaming model: the row step compiled for it
             return self._row_step(self, x)
+        if self._season_fast:
+            return self._step_season(x)
         if self._columns is not None:
             return self._step_multivariate(x)
         if self._fast:
@@ -416,7 +437,8 @@ class StreamingPredictor:
         rows, finite = self._apply_on_nan(rows)
         good = finite.all(axis=1)  # a row with a value missing is skipped (or held above)
         with np.errstate(over="ignore", invalid="ignore"):
-            out = self._window_rows(rows, good) if self._window else self._stream_rows(rows, good)
+            out = (self._window_rows(rows, good) if self._window else
+                   self._season_rows(rows, good) if self._seasonal else self._stream_rows(rows, good))
         self.steps += 1
         k, h = self.output_shape
         if k * h == 1:
@@ -424,8 +446,27 @@ class StreamingPredictor:
         out = out.reshape(self.streams, k, h)
         return out[0] if self.streams == 1 else out
 
+    def _step_season(self, x) -> float:
+        """One value of one stream of a seasonal one-column model (``SeasonStep``), ``on_nan`` applied."""
+        value = x if isinstance(x, float) else float(rows_per_stream(x, 1, 1)[0, 0])
+        if not math.isfinite(value):
+            last = self._season_step.ring[-1]
+            if self.on_nan == "raise":
+                raise EdgernnError(f"non-finite input [{value}] (on_nan='raise')")
+            if self.on_nan != "hold" or not math.isfinite(last):
+                self.steps += 1
+                return math.nan
+            value = last
+        prediction, self._states = self._season_step.step(value, self._states)
+        self.steps += 1
+        return prediction
+
     def _settle_row(self) -> None:
-        """Write the row path's last row into ``_last`` (the state, the general path and hold read it there)."""
+        """Write the row path's last row into ``_last`` (the state, the general path and hold read it there),
+        and the seasonal fast path's ring into ``_past``."""
+        if self._season_fast:
+            self._past[0, :, 0] = self._season_step.ring
+            self._last[0, 0] = self._past[0, -1, 0]
         if self._columns is not None and self._row is not None:
             self._last[0] = self._row
             self._row = None
@@ -443,6 +484,23 @@ class StreamingPredictor:
             new = out[k + 1] if handover is None else handover(out[k + 1])
             self._states[k] = np.where(active[:, None], new, self._states[k])
         self._last = np.where(good[:, None], rows, last)
+        return np.where(active[:, None], predictions, np.nan)
+
+    def _season_rows(self, rows: np.ndarray, good: np.ndarray) -> np.ndarray:
+        """``_stream_rows`` for a model differenced over a season: inputs and the baseline read each stream's
+        past rows; a stream predicts (and its hidden state moves) once it has a season of rows, NaN before."""
+        columns, past = self._columns, self._past
+        active = good & np.isfinite(past).all(axis=(1, 2))
+        z = columns.encode_past(rows, past)  # [streams, F]
+        self._count_outside(z, active[:, None], self._feature_low, self._feature_high)
+        z = np.where(active[:, None], np.clip(np.nan_to_num(z), -INPUT_LIMIT, INPUT_LIMIT), 0.0)
+        quantize(z, self._x_spec, out=self._x)
+        out = self._run([self._x, *self._states])
+        predictions = columns.decode(dequantize(out[0], self._y_spec), rows, past)  # [streams, K*H]
+        for k, new in enumerate(self._handed_over(out)):
+            self._states[k] = np.where(active[:, None], new, self._states[k])
+        past[good] = np.concatenate([past[good, 1:], rows[good, None]], axis=1)
+        self._last = np.where(good[:, None], rows, self._last)
         return np.where(active[:, None], predictions, np.nan)
 
     def _window_rows(self, rows: np.ndarray, good: np.ndarray) -> np.ndarray:

@@ -265,7 +265,7 @@ class Bridge:
                                        f"({problem}); skipped")
             return None
         try:
-            columns = self.streams.columns
+            columns = self.streams.columns  # None unless the model takes rows
             reading = payloads.parse(message.payload, self.config.field, self.config.time_field,
                                      columns.features if columns is not None else None)
             if self.config.on_nan == "raise" and not payloads.finite(reading):

@@ -237,7 +237,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
     if json_lines and wants_intervals:
         raise EdgernnError("--json-lines writes predictions only; it does not combine with --interval/--anomalies yet")
     lines = PlainLines(predictor, json_lines)
-    if predictor.manifest.columns is not None:
+    if predictor.manifest.takes_rows:
         if wants_intervals:
             raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet "
                                "(drop --interval/--adaptive/--anomalies)")
@@ -278,7 +278,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
 
 def _summary(predictor, report: StreamReport, stop: Stop, err, lines=None) -> int:
     if report.bad_lines and not report.steps and report.stopped_at is None:
-        expects = ("one row of comma-separated numbers" if predictor.manifest.columns is not None
+        expects = ("one row of comma-separated numbers" if predictor.manifest.takes_rows
                    else "one number")
         raise EdgernnError(f"no line was a number ({report.bad_lines} read, the first: {report.first_bad}): "
                            f"edgernn stream expects {expects} per line")

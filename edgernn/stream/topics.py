@@ -50,7 +50,8 @@ class TopicStreams:
         self.hold = on_nan == "hold"
         self.max_topics = max_topics
         self.predictor = self._load(1)
-        self.columns = self.predictor.manifest.columns  # a multivariate model: rows in, named outputs out
+        manifest = self.predictor.manifest
+        self.columns = manifest.columns if manifest.takes_rows else None  # rows in, named outputs out
         if self.columns is not None and interval is not None:
             raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet (drop "
                              "--interval/--adaptive/--anomalies)")

@@ -37,6 +37,9 @@ def _series(metadata, data, column, steps: int, difference: bool, columns=None) 
         context = metadata.data.test_context  # values before the split: they warm the state up
         end = min(values.shape[0], steps) - 1  # prediction k targets value k + 1
         test = slice(max(0, context - 1), end) if end > context else None
+    elif columns is not None and columns.univariate:  # one column (e.g. seasonal): read as a series is
+        series = load_series(str(data), column=column)
+        values, name = series.values[:, None], series.name
     elif columns is not None:
         if column is not None:
             raise EdgernnError("--column picks one column; this model reads the columns "
@@ -51,7 +54,8 @@ def _series(metadata, data, column, steps: int, difference: bool, columns=None) 
     if values.shape[0] < 3:
         raise DataError(f"{name} has {values.shape[0]} values; verify needs at least 3")
     if columns is not None:
-        replayed, how = replay_rows(values, steps, [c.difference for c in columns.inputs])
+        replayed, how = replay_rows(values, steps, [c.difference for c in columns.inputs],
+                                    columns.lag)
     else:
         replayed, how = replay(values, steps, difference)
     return replayed, f"{name}, {how}" if how else name, test
