@@ -76,3 +76,18 @@ def test_relative_links_and_anchors_lead_somewhere():
             if anchor:
                 headings = re.findall(r"^#+ (.*)$", file.read_text(), re.M)
                 assert anchor in {_anchor(h) for h in headings}, f"{doc.name}: link to {target}: no such heading"
+
+
+def test_architecture_lists_every_module():
+    """docs/ARCHITECTURE.md's tree names every module under edgernn/ (by its place in the tree) and no other."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    tree = re.search(r"^```\nedgernn/\n(.*?)^```", text, re.S | re.M).group(1)
+    listed, parents = set(), {0: "edgernn"}
+    for line in tree.splitlines():
+        depth, name = (len(line) - len(line.lstrip())) // 2, line.strip().split(" ")[0]
+        if name.endswith("/"):
+            parents[depth] = f"{parents[depth - 1]}/{name[:-1]}"
+        elif name.endswith(".py"):
+            listed.add(f"{parents[depth - 1]}/{name}")
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "edgernn").rglob("*.py")}
+    assert listed == modules, f"not in the tree: {sorted(modules - listed)}; no such module: {sorted(listed - modules)}"
