@@ -10,12 +10,13 @@ input and output scales cover the seasonal changes, not the level. The device ke
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from edgernn.data import Split
-from edgernn.runtime.columns import InputColumn
+from edgernn.runtime.columns import Columns, InputColumn
 
 MIN_TRAIN_SEASONS = 2  # a season is only considered when the training split holds at least this many of it
 
@@ -47,6 +48,16 @@ def choose_season(values: np.ndarray, split: Split, seasons, horizon: int) -> tu
     return 1, f"no season beats persistence on validation (RMSE {figures}; persistence {persistence:.4g})"
 
 
+def persistence_beats_the_mean(values: np.ndarray, split: Split) -> bool:
+    """Whether "the latest value" predicts the validation split better than the training mean does: then the
+    model's output is the change from the latest value (persistence as its baseline), whatever its inputs are,
+    so a smooth series is never predicted worse than by repeating its last value because the network missed
+    its level."""
+    mean = float(np.mean(values[: split.train_end]))
+    level = float(np.sqrt(np.mean((values[split.train_end: split.val_end] - mean) ** 2)))
+    return naive_rmse(values, split, 1) < level
+
+
 def seasonal_changes(values: np.ndarray, period: int) -> np.ndarray:
     """``x[t] - x[t - period]`` for every ``t >= period``."""
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked by the caller, by name
@@ -56,3 +67,39 @@ def seasonal_changes(values: np.ndarray, period: int) -> np.ndarray:
 def seasonal_input(name: str, period: int, offset: float, divisor: float) -> InputColumn:
     """A column differenced over ``period`` rows, scaled by ``(offset, divisor)`` fitted on its training changes."""
     return InputColumn(name, True, offset, divisor, None, period)
+
+
+SHARE_RANGE = (0.0, 1.0)  # the network's share of a relative output: never amplified; 0 ships the baseline alone
+
+
+def network_shares(predictions: np.ndarray, columns: Columns, values: np.ndarray, split: Split) -> list[float]:
+    """Per output, the share of the network's change (prediction - baseline) that minimises the validation
+    RMSE (least squares, clipped to ``SHARE_RANGE``; 1 for outputs that are not relative).
+
+    The model's output is ``baseline + share * network``: a network that only adds noise to its baseline on
+    validation is turned down towards the baseline, so the model is about as good as its baseline at worst.
+    ``predictions``: the float model's ``[n, K*H]`` after each raw row of ``values`` (``predict_rows``)."""
+    truth = columns.targets_of(values)
+    shares = []
+    for k, output in enumerate(columns.outputs):
+        if not output.relative:
+            shares.append(1.0)
+            continue
+        rows = np.arange(values.shape[0])
+        base = np.full(values.shape[0], np.nan)
+        base[output.base_lag:] = values[: values.shape[0] - output.base_lag, output.source]
+        keep = ((rows + output.step >= split.train_end) & (rows + output.step < split.val_end)
+                & np.isfinite(predictions[:, k]) & np.isfinite(truth[:, k]) & np.isfinite(base))
+        network, wanted = predictions[keep, k] - base[keep], truth[keep, k] - base[keep]
+        power = float(np.sum(network ** 2))
+        share = float(np.sum(network * wanted)) / power if power > 0 else 1.0
+        shares.append(float(np.clip(share, *SHARE_RANGE)) if math.isfinite(share) else 1.0)
+    return shares
+
+
+def with_shares(columns: Columns, shares: list[float]) -> Columns:
+    """``columns`` whose relative outputs carry the network's share in their scale (``share * (y * divisor +
+    offset)``): the exported model, the device and every variant compute the blended output unchanged."""
+    outputs = tuple(c if share == 1.0 else dataclasses.replace(c, offset=c.offset * share, divisor=c.divisor * share)
+                    for c, share in zip(columns.outputs, shares))
+    return Columns(columns.inputs, outputs)

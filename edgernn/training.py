@@ -31,7 +31,8 @@ from edgernn.runtime.errors import DataError, ModelError
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import DIFFERENCE_CHOICES, SCALES
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.season_baseline import choose_season, seasonal_changes, seasonal_input
+from edgernn.season_baseline import (choose_season, network_shares, persistence_beats_the_mean, seasonal_changes,
+                                     seasonal_input, with_shares)
 
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
@@ -456,7 +457,9 @@ def _prepare_table(table: Table, targets: list[int], horizon: int, window, diffe
     _check_sizes(table.name, points, split, window, lag + horizon - 1)
     inputs = tuple(_fit_input(values[:, j], split, on, period, scale, table, j)
                    for j, ((on, _), period) in enumerate(zip(decisions, periods)))
-    columns = Columns(inputs, _fit_outputs(table, split, inputs, targets, horizon, scale))
+    relative = {j: inputs[j].difference or (difference == "auto" and persistence_beats_the_mean(values[:, j], split))
+                for j in targets}  # the baseline under each target: persistence (or its season), else none
+    columns = Columns(inputs, _fit_outputs(table, split, inputs, targets, horizon, scale, relative))
     z = columns.transform(values)  # z[i] is the model input made from raw row i + lag
     y = _scaled_targets(values, columns)  # y[t]: what the model should say after raw row t
     _log_table(table, split, decisions, columns, scale, quiet)
@@ -519,12 +522,12 @@ def _output_change(values: np.ndarray, output: OutputColumn) -> np.ndarray:
 
 
 def _fit_outputs(table: Table, split: Split, inputs, targets: list[int], horizon: int,
-                 scale: str) -> tuple[OutputColumn, ...]:
-    """Each target's steps 1..H (target-major), relative when its column is differenced, each output's scale
-    fitted on the training split's rows whose target lies in the training split too."""
+                 scale: str, relatives: dict[int, bool]) -> tuple[OutputColumn, ...]:
+    """Each target's steps 1..H (target-major), relative (a change from its baseline) as ``relatives`` says, each
+    output's scale fitted on the training split's rows whose target lies in the training split too."""
     outputs = []
     for source in targets:
-        name, relative, period = table.names[source], inputs[source].difference, inputs[source].period
+        name, relative, period = table.names[source], relatives[source], inputs[source].period
         peak = float(np.max(np.abs(table.values[: split.train_end, source])))
         for step in range(1, horizon + 1):
             output = OutputColumn(name, step, source, relative, period=period)
@@ -561,6 +564,12 @@ def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float)
     that does not beat it, refuses a diverged model (nothing is saved)."""
     values, split, columns = prepared.table.values, prepared.split, prepared.columns
     predictions = predict_rows(model, columns, values, window)
+    shares = network_shares(predictions, columns, values, split)
+    if any(share != 1.0 for share in shares):  # the network turned down towards its baseline where it adds noise
+        prepared.columns = columns = with_shares(columns, shares)
+        predictions = predict_rows(model, columns, values, window)
+        _log("baseline blend: the network's share of each output's change (chosen on validation): " + ", ".join(
+            f"{name} {share:.2f}" for name, share in zip(columns.output_names(), shares)), quiet=False)
     metrics = evaluate_rows(predictions, columns, values, split.val_end)
     validation = evaluate_rows(predictions[: split.val_end], columns, values[: split.val_end], split.train_end)
     metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]

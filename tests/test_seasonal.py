@@ -186,3 +186,37 @@ def test_verify_passes_and_c_array_refuses_with_the_reason(seasonal_bundle, runn
     refused = runner.invoke(main, ["c-array", str(seasonal_bundle), "--out", str(tmp_path / "c")])
     assert refused.exit_code == 2 and "season of 24 rows" in refused.output
     assert not (tmp_path / "c").exists()
+
+
+@pytest.fixture(scope="session")
+def walk_file(built):
+    """A random walk beside a column of noise: nothing beats "the last value" here."""
+    def build(directory):
+        rng = np.random.default_rng(5)
+        rows = np.stack([np.cumsum(rng.normal(size=800)), rng.normal(size=800)], axis=1)
+        np.savetxt(directory / "walk.csv", rows, delimiter=",", header="level,noise", comments="", fmt="%.6f")
+
+    return build_once(built, "walk-data", build) / "walk.csv"
+
+
+def test_a_network_that_adds_noise_is_turned_down_to_its_baseline(built, walk_file):
+    trained = trained_once(built, data=str(walk_file), columns="all", targets=["level"], difference="off",
+                           units=8, epochs=3, lr=0.01)
+    off = trained.columns.outputs[0]
+    assert not off.relative  # --difference off: a level model, as asked
+    result = trained_once(built, data=str(walk_file), columns="all", targets=["level"], units=8, epochs=3, lr=0.01)
+    output, metrics = result.columns.outputs[0], result.metrics
+    assert output.relative and result.columns.inputs[0].difference is False  # levels in, a change out
+    assert metrics["val_rmse"] <= metrics["val_persistence_rmse"] * 1.001
+    assert metrics["test_rmse"] <= metrics["persistence_rmse"] * 1.02
+    assert metrics["test_rmse"] < 0.5 * trained.metrics["test_rmse"]  # the level model misses the walk's level
+
+
+def test_a_share_of_zero_ships_the_baseline_alone():
+    zero = {"inputs": [{"name": "a"}], "outputs": [{"target": "a", "source": 0, "relative": True, "divisor": 0}]}
+    columns = Columns.from_dict(zero)
+    np.testing.assert_array_equal(columns.decode_table(np.array([[5.0], [-3.0]]), np.array([[1.0], [2.0]])),
+                                  [[1.0], [2.0]])
+    zero["outputs"][0]["relative"] = False
+    with pytest.raises(ValueError, match="divisor must be positive"):
+        Columns.from_dict(zero)

@@ -201,12 +201,14 @@ def _name(value, where: str) -> str:
     return value
 
 
-def _scaling(data: dict, where: str) -> tuple[float, float]:
+def _scaling(data: dict, where: str, zero: bool = False) -> tuple[float, float]:
+    """``(offset, divisor)``; ``zero``: a relative output's divisor may be 0 (its baseline alone, the network
+    turned off on validation)."""
     offset, divisor = data.get("offset", 0.0), data.get("divisor", 1.0)
     for key, value in (("offset", offset), ("divisor", divisor)):
         if not finite_number(value):
             raise ValueError(f"{where}.{key} must be a finite number, got {value!r}")
-    if divisor <= 0:
+    if divisor < 0 or (divisor == 0 and not zero):
         raise ValueError(f"{where}.divisor must be positive, got {divisor!r}")
     return float(offset), float(divisor)
 
@@ -255,4 +257,4 @@ def _output(data, i: int, features: int) -> OutputColumn:
     if relative and source is None:
         raise ValueError(f"{where} is relative but names no source column")
     return OutputColumn(_name(data.get("target"), f"{where}.target"), step, source, relative,
-                        *_scaling(data, where), _period(data, where))
+                        *_scaling(data, where, zero=relative), _period(data, where))
