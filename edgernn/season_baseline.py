@@ -28,23 +28,34 @@ def naive_rmse(values: np.ndarray, split: Split, back: int) -> float:
     return float(np.sqrt(np.mean(error ** 2))) if error.size else math.inf
 
 
+def season_rmse(values: np.ndarray, split: Split, period: int) -> float:
+    """Validation RMSE of the better of the two naive forecasts a model differenced over ``period`` starts
+    from: seasonal naive (``x[t+1-P]``) and the seasonal change carried on (``x[t] + x[t+1-P] - x[t-P]``)."""
+    start = max(split.train_end, period + 1)
+    t = np.arange(start, split.val_end)
+    if not t.size:
+        return math.inf
+    carried = values[t] - (values[t - 1] + values[t - period] - values[t - period - 1])
+    return min(naive_rmse(values, split, period), float(np.sqrt(np.mean(carried ** 2))))
+
+
 def choose_season(values: np.ndarray, split: Split, seasons, horizon: int) -> tuple[int, str]:
     """The season to difference one column over (1: none), and why; ``seasons``: candidate periods in rows.
 
-    A season wins when its seasonal naive beats persistence on the validation split; among several, the one
-    with the lowest validation RMSE. A season must exceed the horizon (so each step has a value one season
-    before it) and fit ``MIN_TRAIN_SEASONS`` times in the training split.
+    A season wins when the better of its naive forecasts (``season_rmse``) beats persistence on the validation
+    split; among several, the one with the lowest validation RMSE. A season must exceed the horizon (so each
+    step has a value one season before it) and fit ``MIN_TRAIN_SEASONS`` times in the training split.
     """
     usable = [p for p in dict.fromkeys(seasons or ()) if p > horizon and p * MIN_TRAIN_SEASONS <= split.train_end]
     if not usable:
         return 1, ""
     persistence = naive_rmse(values, split, 1)
-    scores = {p: naive_rmse(values, split, p) for p in usable}
+    scores = {p: season_rmse(values, split, p) for p in usable}
     best = min(scores, key=scores.get)
     figures = ", ".join(f"season {p} {r:.4g}" for p, r in scores.items())
     if scores[best] < persistence:
-        return best, (f"seasonal naive (season {best}) beats persistence on validation (RMSE {figures}; "
-                      f"persistence {persistence:.4g})")
+        return best, (f"season {best} beats persistence on validation (seasonal naive or its change carried "
+                      f"on, RMSE {figures}; persistence {persistence:.4g})")
     return 1, f"no season beats persistence on validation (RMSE {figures}; persistence {persistence:.4g})"
 
 

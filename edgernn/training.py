@@ -261,19 +261,19 @@ def train(
     from edgernn.tf_import import import_keras
 
     keras = import_keras()  # a missing TensorFlow is the first and only thing reported
+    fit = _Fit(keras, cell, units, layers, window, epochs, batch_size, lr, seed, patience, quiet)
     prepared = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
                             seasons)
+    model, metrics = fit(prepared)
+    if isinstance(prepared, _PreparedTable) and prepared.columns.lag > 1:  # a season: kept only if it pays
+        plain = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, True)
+        plain_model, plain_metrics = fit(plain)
+        keep = metrics["val_rmse"] <= plain_metrics["val_rmse"]
+        _log(f"season {prepared.columns.lag}: validation RMSE {metrics['val_rmse']:.4g}, without it "
+             f"{plain_metrics['val_rmse']:.4g}: {'keeping the season' if keep else 'no season'}", quiet)
+        if not keep:
+            prepared, model, metrics = plain, plain_model, plain_metrics
     multivariate = isinstance(prepared, _PreparedTable)
-    keras.utils.set_random_seed(seed)
-    model = build_model(cell, units, layers, prepared.width,
-                        *((prepared.features, len(prepared.columns.outputs)) if multivariate else ()))
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
-    callbacks = [_EpochLine(epochs, quiet)]
-    if patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
-    model.fit(*prepared.training, validation_data=prepared.validation, epochs=epochs, batch_size=batch_size,
-              shuffle=True, verbose=0, callbacks=callbacks)
-    metrics = (_judge_table if multivariate else _judge)(model, prepared, window, lr)
     columns = prepared.columns if multivariate else None
     if columns is not None:
         _log_outputs(metrics, columns, quiet)
@@ -281,6 +281,36 @@ def train(
                              prepared.preprocessing, prepared.reason, seed, _data_record(prepared), metrics, columns)
     model_path = save_model(model, out, metadata) if out is not None else None
     return TrainResult(model, prepared.preprocessing, metrics, model_path, metadata.to_dict(), columns)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Build, fit and judge one model on prepared data: ``(model, metrics)``, the same seed every time."""
+
+    keras: object
+    cell: str
+    units: int
+    layers: int
+    window: int | None
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    patience: int
+    quiet: bool
+
+    def __call__(self, prepared):
+        keras, table = self.keras, isinstance(prepared, _PreparedTable)
+        keras.utils.set_random_seed(self.seed)
+        model = build_model(self.cell, self.units, self.layers, prepared.width,
+                            *((prepared.features, len(prepared.columns.outputs)) if table else ()))
+        model.compile(optimizer=keras.optimizers.Adam(self.lr), loss="mse")
+        callbacks = [_EpochLine(self.epochs, self.quiet)]
+        if self.patience > 0:
+            callbacks.append(keras.callbacks.EarlyStopping(patience=self.patience, restore_best_weights=True))
+        model.fit(*prepared.training, validation_data=prepared.validation, epochs=self.epochs,
+                  batch_size=self.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
+        return model, (_judge_table if table else _judge)(model, prepared, self.window, self.lr)
 
 
 def _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
