@@ -120,6 +120,17 @@ class _progress:
             self.bar.__exit__(*exc)
 
 
+def _season(ctx, param, value):
+    """``--season`` text to periods (None: detect, []: none); bad text is a usage error (one line, exit 2)."""
+    from edgernn.runtime.errors import DataError
+    from edgernn.seasons import parse_season
+
+    try:
+        return parse_season(value)
+    except DataError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 def data_options(func):
     """--data/--column/--time-column, shared by every command that reads a series."""
     func = click.option("--time-column", default=None, help="CSV column to sort rows by.")(func)
@@ -155,17 +166,22 @@ def data_options(func):
               help="First differencing; auto decides from the training data (trend test).")
 @click.option("--scale", type=choice(SCALES), default="standard", show_default=True,
               help="Scaling fitted on the training split: mean/std, training range to [-1, 1], or none.")
+@click.option("--season", default="auto", show_default=True, metavar="auto|none|P,...", callback=_season,
+              help="Seasonal periods (in steps) the summary's peers use: auto finds them on the training split "
+                   "(autocorrelation, the time column's spacing), none uses none, or e.g. 48,336.")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def train_command(data, column, time_column, columns, targets, horizon, out, cell, units, layers, window, epochs,
-                  batch_size, lr, seed, patience, difference, scale, force, as_json):
+                  batch_size, lr, seed, patience, difference, scale, season, force, as_json):
     """Train the classic model family (recurrent layers + Dense(1), adam, mse) on a series.
 
     The default is a STREAMING model: trained sequence-to-sequence on long chunks, so it learns what the
     device does, one step per sample with the hidden state carried forward forever. A --window model
     (the classic exercise) run statefully over an unbounded stream would see hidden states it was never
     trained on; export runs it as a fixed window instead. Data is split 70/15/15 in time order; the
-    summary compares test errors (raw units) with persistence (predicting the last value).
+    summary compares validation and test errors (raw units) with persistence (predicting the last value),
+    seasonal naive (the value one period back) and a classical peer (Holt-Winters or exponential smoothing,
+    statsmodels), and says which to deploy instead when the model does not beat them on validation.
 
     Several columns in (--columns), several targets (--target) or several steps ahead (--horizon) train a
     multivariate model: each column differenced (auto: decided per column) and scaled on its own, and each
@@ -179,7 +195,7 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
     result = train(data, out, column=column, columns=_column_list(columns), targets=_column_list(",".join(targets)),
                    horizon=horizon, time_column=time_column, cell=cell, units=units, layers=layers, window=window,
                    epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, difference=difference,
-                   scale=scale, force=force, quiet=as_json)
+                   scale=scale, force=force, quiet=as_json, season=season)
     if replacing:
         click.echo(f"replaced {out} (--force)", err=True)
     if as_json:
@@ -191,16 +207,54 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
         _echo_outputs(result.columns, result.metrics)
     else:
         _echo_test_errors(result.metrics)
+    _echo_peers(result)
 
 
 def _train_summary(result) -> dict:
-    """``train --json``: the metrics, the preprocessing and why, the model's path and mode (and columns)."""
+    """``train --json``: the metrics, the preprocessing and why (each column's, for a multivariate model), the
+    model's path and mode (and columns), and the comparison with the peers (``edgernn.peers``)."""
+    from edgernn import peers
+
     summary = {**result.metrics, "preprocessing": result.preprocessing.to_dict(),
                "difference_reason": result.metadata["difference_reason"],
                "model_path": str(result.model_path), "mode": result.metadata["mode"]}
-    if result.columns is not None:
-        summary["columns"] = result.columns.to_dict()
+    if result.columns is None:
+        summary["comparison"] = _comparison(result.metrics)
+        summary["verdict"] = peers.verdict(result.metrics)
+        return summary
+    summary["columns"] = result.columns.to_dict()
+    summary["preprocessing"] = {c.name: {"difference": c.difference, "offset": c.offset, "divisor": c.divisor}
+                                for c in result.columns.inputs}
+    names = _one_step_outputs(result.columns)
+    summary["comparison"] = {name: _comparison(result.metrics, name) for name in names}
+    summary["verdict"] = {name: peers.verdict(result.metrics, name) for name in names}
     return summary
+
+
+def _one_step_outputs(columns) -> list[str]:
+    return [name for name, c in zip(columns.output_names(), columns.outputs) if c.step == 1]
+
+
+def _comparison(metrics: dict, output: str | None = None) -> list[dict]:
+    from edgernn import peers
+
+    return [{"name": p.name, "val_rmse": p.val_rmse, "test_rmse": p.test_rmse} for p in peers.rows(metrics, output)]
+
+
+def _echo_peers(result) -> None:
+    """The model beside its peers on validation and test (each one-step output's), and the verdict lines."""
+    from edgernn import peers
+
+    for output in _one_step_outputs(result.columns) if result.columns is not None else [None]:
+        rows = peers.rows(result.metrics, output)
+        width = max(len(p.name) for p in rows)
+        click.echo(f"compared on the same split{f' ({output})' if output else ''}, RMSE in raw units:")
+        click.echo(f"  {'':<{width}}  {'validation':>10}  {'test':>10}")
+        for p in rows:
+            click.echo(f"  {p.name:<{width}}  {p.val_rmse:>10.4g}  {p.test_rmse:>10.4g}")
+        line = peers.verdict(result.metrics, output)
+        if line is not None:
+            click.echo(line)
 
 
 def _echo_test_errors(metrics: dict) -> None:

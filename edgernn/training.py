@@ -218,6 +218,7 @@ def train(
     scale: str = "standard",
     force: bool = False,
     quiet: bool = False,
+    season: list[int] | None = None,
 ) -> TrainResult:
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
 
@@ -235,6 +236,8 @@ def train(
         scale: ``standard`` (mean/std), ``minmax`` (train range to [-1, 1]) or ``none``.
         seed: same seed, same weights on the same machine.
         force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
+        season: the seasonal periods the peers use (``edgernn.peers``): None detects them on the training split,
+            ``[]`` uses none.
 
     Returns:
         A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units. A
@@ -242,6 +245,8 @@ def train(
         plain keys (``test_rmse``, ``persistence_rmse``, ...) are those of its worst output: the one whose test
         RMSE is the largest share of persistence's at its horizon, so ``test_rmse < persistence_rmse`` says
         every output beats persistence (raw RMSEs of different targets are in different units: no mean).
+        The peers' validation and test RMSEs are there too (``peer_val_rmse[NAME]``, ``peer_test_rmse[NAME]``;
+        ``[OUTPUT: NAME]`` per one-step output): see ``edgernn.peers``.
 
     Raises:
         DataError, ModelError: bad data or options, one line each.
@@ -265,6 +270,7 @@ def train(
     model.fit(*prepared.training, validation_data=prepared.validation, epochs=epochs, batch_size=batch_size,
               shuffle=True, verbose=0, callbacks=callbacks)
     metrics = (_judge_table if multivariate else _judge)(model, prepared, window, lr)
+    metrics.update(_peer_metrics(prepared, season, quiet))
     columns = prepared.columns if multivariate else None
     if columns is not None:
         _log_outputs(metrics, columns, quiet)
@@ -288,6 +294,8 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
         raise DataError(f"{len(chosen)} target(s) x horizon {horizon} = {outputs} outputs; a model has at most "
                         f"{MAX_COLUMNS} (fewer --target or a shorter --horizon)")
     if len(table.names) == 1 and (horizon or 1) == 1:  # one column in, the same out, one step: univariate
+        if table.skipped:
+            _log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
         return _prepare(table.column(0), window, difference, scale, quiet)
     return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet)
 
@@ -347,6 +355,23 @@ def _judge(model, prepared: _Prepared, window: int | None, lr: float) -> dict:
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
                          f"--lr than {lr:g})")
     return metrics
+
+
+def _peer_metrics(prepared, season, quiet: bool) -> dict:
+    """The peers' figures (``edgernn.peers``) for the series, or for each target of a one-step output."""
+    from edgernn import peers
+
+    split = prepared.split
+    log = lambda message: _log(message, quiet)  # noqa: E731
+    if not isinstance(prepared, _PreparedTable):
+        return peers.metrics_for(prepared.series.values, split.train_end, split.val_end, prepared.series.spacing,
+                                 season, log)
+    table, found = prepared.table, {}
+    for name, output in zip(prepared.columns.output_names(), prepared.columns.outputs):
+        if output.step == 1:
+            found.update(peers.metrics_for(table.values[:, output.source], split.train_end, split.val_end,
+                                           table.spacing, season, log, name))
+    return found
 
 
 def _data_record(prepared) -> DataRecord:
@@ -504,6 +529,8 @@ def _log_table(table: Table, split: Split, decisions, columns: Columns, scale: s
     _log(f"data: {table.name}, {split.length} rows of {len(table.names)} columns (train {split.train_end}, "
          f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
          + (f", gaps filled by linear interpolation: {filled}" if filled else ""), quiet)
+    if table.skipped:
+        _log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
     for name, (on, why) in zip(table.names, decisions):
         _log(f"preprocessing: {name}: difference {'on' if on else 'off'} ({why}), scale {scale}", quiet)
     _log(f"outputs: {', '.join(columns.output_names())}"
@@ -521,6 +548,7 @@ def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float)
     metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
     for name, output in zip(columns.output_names(), columns.outputs):
         model_rmse, baseline = validation[f"test_rmse[{name}]"], validation[f"persistence_rmse[{name}]"]
+        metrics[f"val_rmse[{name}]"], metrics[f"val_persistence_rmse[{name}]"] = model_rmse, baseline
         if model_rmse >= baseline:
             _log(f"warning: {name}: the model does not beat persistence on the validation split (RMSE "
                  f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "
