@@ -189,6 +189,7 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
     """
     from pathlib import Path
 
+    from edgernn import comparison
     from edgernn.training import train
 
     replacing = force and Path(out).is_file()
@@ -207,54 +208,25 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
         _echo_outputs(result.columns, result.metrics)
     else:
         _echo_test_errors(result.metrics)
-    _echo_peers(result)
+    for line in comparison.text(result.metrics, result.columns):
+        click.echo(line)
 
 
 def _train_summary(result) -> dict:
     """``train --json``: the metrics, the preprocessing and why (each column's, for a multivariate model), the
     model's path and mode (and columns), and the comparison with the peers (``edgernn.peers``)."""
-    from edgernn import peers
+    from edgernn import comparison
 
     summary = {**result.metrics, "preprocessing": result.preprocessing.to_dict(),
                "difference_reason": result.metadata["difference_reason"],
                "model_path": str(result.model_path), "mode": result.metadata["mode"]}
-    if result.columns is None:
-        summary["comparison"] = _comparison(result.metrics)
-        summary["verdict"] = peers.verdict(result.metrics)
-        return summary
-    summary["columns"] = result.columns.to_dict()
-    summary["preprocessing"] = {c.name: {"difference": c.difference, "offset": c.offset, "divisor": c.divisor}
-                                for c in result.columns.inputs}
-    names = _one_step_outputs(result.columns)
-    summary["comparison"] = {name: _comparison(result.metrics, name) for name in names}
-    summary["verdict"] = {name: peers.verdict(result.metrics, name) for name in names}
+    if result.columns is not None:
+        summary["columns"] = result.columns.to_dict()
+        summary["preprocessing"] = {c.name: {"difference": c.difference, "offset": c.offset, "divisor": c.divisor}
+                                    for c in result.columns.inputs}
+    summary["comparison"] = comparison.table(result.metrics, result.columns)
+    summary["verdicts"] = comparison.verdicts(result.metrics, result.columns)
     return summary
-
-
-def _one_step_outputs(columns) -> list[str]:
-    return [name for name, c in zip(columns.output_names(), columns.outputs) if c.step == 1]
-
-
-def _comparison(metrics: dict, output: str | None = None) -> list[dict]:
-    from edgernn import peers
-
-    return [{"name": p.name, "val_rmse": p.val_rmse, "test_rmse": p.test_rmse} for p in peers.rows(metrics, output)]
-
-
-def _echo_peers(result) -> None:
-    """The model beside its peers on validation and test (each one-step output's), and the verdict lines."""
-    from edgernn import peers
-
-    for output in _one_step_outputs(result.columns) if result.columns is not None else [None]:
-        rows = peers.rows(result.metrics, output)
-        width = max(len(p.name) for p in rows)
-        click.echo(f"compared on the same split{f' ({output})' if output else ''}, RMSE in raw units:")
-        click.echo(f"  {'':<{width}}  {'validation':>10}  {'test':>10}")
-        for p in rows:
-            click.echo(f"  {p.name:<{width}}  {p.val_rmse:>10.4g}  {p.test_rmse:>10.4g}")
-        line = peers.verdict(result.metrics, output)
-        if line is not None:
-            click.echo(line)
 
 
 def _echo_test_errors(metrics: dict) -> None:

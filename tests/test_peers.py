@@ -150,16 +150,17 @@ def test_json_summary_and_metadata_carry_the_peers(runner, hourly_csv, tmp_path)
                                  "--season", "168,24"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    names = [row["name"] for row in summary["comparison"]]
+    rows = summary["comparison"]["value"]
+    names = [row["name"] for row in rows]
     assert names[:3] == ["the model", "persistence", "seasonal naive (period 24)"]
     assert any(n.startswith("Holt-Winters (") and n.endswith("season 24)") for n in names)
     assert names[3] == "seasonal naive (period 168)" and len(names) == 5  # --season: exactly those, ranked
-    for row in summary["comparison"]:
+    for row in rows:
         assert math.isfinite(row["val_rmse"]) and math.isfinite(row["test_rmse"])
-    assert summary["peer_val_rmse[seasonal naive (period 24)]"] == summary["comparison"][2]["val_rmse"]
-    assert summary["verdict"].startswith("the model does not beat")
+    assert summary["peer_val_rmse[seasonal naive (period 24)]"] == rows[2]["val_rmse"]
+    assert len(summary["verdicts"]) == 1 and summary["verdicts"][0].startswith("the model does not beat")
     _, metadata = edgernn.modeling.load_model(tmp_path / "m.keras")
-    assert metadata.metrics["peer_test_rmse[seasonal naive (period 24)]"] == summary["comparison"][2]["test_rmse"]
+    assert metadata.metrics["peer_test_rmse[seasonal naive (period 24)]"] == rows[2]["test_rmse"]
 
 
 def test_season_none_leaves_exponential_smoothing(tmp_path):
@@ -185,3 +186,22 @@ def test_columns_all_skips_index_columns_and_shows_each_columns_preprocessing(ru
     rows = summary["comparison"]["load"]
     assert [r["name"] for r in rows][:3] == ["the model", "persistence", "seasonal naive (period 24)"]
     assert all(math.isfinite(r["val_rmse"]) and math.isfinite(r["test_rmse"]) for r in rows)
+
+
+def test_verify_report_shows_the_comparison_recorded_at_training(runner, hourly_csv, tmp_path):
+    model, bundle, report = tmp_path / "m.keras", tmp_path / "b", tmp_path / "report"
+    trained = runner.invoke(cli, ["train", "--data", hourly_csv, "--column", "load", "--time-column", "time",
+                                  "--units", "4", "--epochs", "1", "--season", "24", "--out", str(model)])
+    assert trained.exit_code == 0, trained.output
+    exported = runner.invoke(cli, ["export", str(model), "--out", str(bundle), "--variants", "tflite-float32",
+                                   "--no-verify"])
+    assert exported.exit_code == 0, exported.output
+    result = runner.invoke(cli, ["verify", str(bundle), "--steps", "200", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    _, metadata = edgernn.modeling.load_model(model)
+    rows = json.loads((report / "report.json").read_text())["comparison"]["value"]
+    assert [r["name"] for r in rows][:3] == ["the model", "persistence", "seasonal naive (period 24)"]
+    assert rows[2]["val_rmse"] == metadata.metrics["peer_val_rmse[seasonal naive (period 24)]"]
+    markdown = (report / "report.md").read_text()
+    assert f"| seasonal naive (period 24) | {rows[2]['val_rmse']:.4g} | {rows[2]['test_rmse']:.4g} |" in markdown
+    assert "| Holt-Winters (" in markdown
