@@ -205,3 +205,16 @@ def test_verify_report_shows_the_comparison_recorded_at_training(runner, hourly_
     markdown = (report / "report.md").read_text()
     assert f"| seasonal naive (period 24) | {rows[2]['val_rmse']:.4g} | {rows[2]['test_rmse']:.4g} |" in markdown
     assert "| Holt-Winters (" in markdown
+
+
+def test_the_classical_peer_is_skipped_when_it_would_outrun_its_budget():
+    values = _seasonal()
+    split = chronological_split(values.size)
+    lines = []
+    expected = 2 * values.size * peers.SECONDS_PER_POINT
+    assert peers.classical(values, split.train_end, split.val_end, 24, lines.append, budget=expected / 2) is None
+    assert len(lines) == 1 and "beyond the" in lines[0] and "budget" in lines[0]
+    lines.clear()
+    assert peers.classical(values, split.train_end, split.val_end, peers.MAX_PERIOD + 1, lines.append) is None
+    assert f"season {peers.MAX_PERIOD + 1}" in lines[0]
+    assert peers.classical(values, split.train_end, split.val_end, 24, lines.append, budget=60) is not None
