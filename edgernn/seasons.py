@@ -15,6 +15,7 @@ from edgernn.runtime.errors import DataError
 KEEP = 3  # periods kept for the summary
 ACF_PEAKS = 5  # autocorrelation peaks considered
 ACF_FLOOR = 0.2  # a peak below this autocorrelation is not a season
+ACF_PROMINENCE = 0.1  # nor one less than this above the lowest autocorrelation since half its lag
 HOUR, DAY = 3600.0, 86400.0
 # (spacing in seconds, tolerance share, periods): hourly, half-hourly, quarter-hourly, daily, weekly, monthly,
 # quarterly data and their usual seasons
@@ -59,8 +60,8 @@ def autocorrelation(values: np.ndarray, lags: int) -> np.ndarray:
 
 
 def acf_peaks(train: np.ndarray) -> list[int]:
-    """Lags (>= 2) where the detrended training values' autocorrelation has its highest local maxima."""
-    lags = train.size // 2
+    """Lags (>= 2) where the detrended training values' autocorrelation has its highest prominent maxima."""
+    lags = train.size // 3  # nearer n/2 the estimate rests on few pairs: its wiggles are not seasons
     if lags < 3:
         return []
     t = np.arange(train.size, dtype=np.float64)
@@ -68,7 +69,9 @@ def acf_peaks(train: np.ndarray) -> list[int]:
     r = autocorrelation(detrended, lags)
     inner = np.arange(2, lags)
     peaks = inner[(r[inner] > r[inner - 1]) & (r[inner] >= r[inner + 1]) & (r[inner] >= ACF_FLOOR)]
-    ranked = sorted(peaks.tolist(), key=lambda lag: (-r[lag], lag))
+    # a season's autocorrelation dips between its peaks; a wandering level's decays with small wiggles
+    prominent = [lag for lag in peaks.tolist() if r[lag] - np.min(r[lag // 2 : lag]) >= ACF_PROMINENCE]
+    ranked = sorted(prominent, key=lambda lag: (-r[lag], lag))
     return ranked[:ACF_PEAKS]
 
 

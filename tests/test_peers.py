@@ -84,6 +84,13 @@ def test_seasons_found_on_the_training_split_only():
     assert seasons.choose(values, split.train_end, split.val_end, user=[]) == ([], [])
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_wandering_level_has_no_season(seed):
+    walk = np.cumsum(np.random.default_rng(seed).normal(size=3000))
+    assert seasons.acf_peaks(walk[:2100]) == []
+    assert seasons.choose(walk, 2100, 2550) == ([], [])
+
+
 def test_spacing_suggests_the_usual_periods(hourly_csv):
     series = load_series(hourly_csv, column="load", time_column="time")
     assert series.spacing == 3600.0
@@ -98,6 +105,11 @@ def test_holt_winters_is_one_step_ahead_with_fixed_parameters():
     values = _seasonal()
     split = chronological_split(values.size)
     base = peers.one_step(values, 0, split.train_end, 24, trend=False)
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing  # the run reproduces the training split's fit
+
+    fit = ExponentialSmoothing(values[: split.train_end], seasonal="add", seasonal_periods=24,
+                               initialization_method="heuristic").fit(use_brute=False)
+    np.testing.assert_allclose(base[: split.train_end], fit.fittedvalues, rtol=1e-9, atol=1e-9)
     changed = values.copy()
     at = split.train_end + 40
     changed[at] += 50.0
@@ -186,6 +198,15 @@ def test_columns_all_skips_index_columns_and_shows_each_columns_preprocessing(ru
     rows = summary["comparison"]["load"]
     assert [r["name"] for r in rows][:3] == ["the model", "persistence", "seasonal naive (period 24)"]
     assert all(math.isfinite(r["val_rmse"]) and math.isfinite(r["test_rmse"]) for r in rows)
+    # verify's report shows the same table, read back from the model's metadata
+    bundle, report = tmp_path / "b", tmp_path / "report"
+    exported = runner.invoke(cli, ["export", str(tmp_path / "m.keras"), "--out", str(bundle), "--variants",
+                                   "tflite-float32", "--no-verify"])
+    assert exported.exit_code == 0, exported.output
+    verified = runner.invoke(cli, ["verify", str(bundle), "--steps", "200", "--report", str(report)])
+    assert verified.exit_code == 0, verified.output
+    assert json.loads((report / "report.json").read_text())["comparison"] == {"load": rows}
+    assert "Compared at training on the same split (load;" in (report / "report.md").read_text()
 
 
 def test_verify_report_shows_the_comparison_recorded_at_training(runner, hourly_csv, tmp_path):
