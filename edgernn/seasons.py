@@ -40,6 +40,18 @@ def parse_season(text: str | None):
     return list(dict.fromkeys(periods))
 
 
+def periods_given(season) -> list[int] | None:
+    """``train``'s ``season``: None (detect), ``--season`` text, or a list of whole periods >= 2 (DataError,
+    one line, for anything else), checked before any training."""
+    if season is None or isinstance(season, str):
+        return parse_season(season)
+    if not isinstance(season, (list, tuple)) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and p >= 2 for p in season):
+        raise DataError(f"season must be None, text such as '24,168', or a list of whole periods of at least 2 "
+                        f"steps, got {season!r}")
+    return list(dict.fromkeys(season))
+
+
 def spacing_periods(spacing: float | None) -> list[int]:
     """The usual seasons of data spaced ``spacing`` seconds apart (the time column's median step), or none."""
     if not spacing or spacing <= 0:

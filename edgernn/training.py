@@ -237,7 +237,7 @@ def train(
         seed: same seed, same weights on the same machine.
         force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
         season: the seasonal periods the peers use (``edgernn.peers``): None detects them on the training split,
-            ``[]`` uses none.
+            ``[]`` uses none; ``--season`` text (``"48,336"``, ``"none"``) is taken too.
 
     Returns:
         A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units. A
@@ -253,6 +253,9 @@ def train(
     """
     _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale)
     _validate_outputs(column, columns, targets, horizon)
+    from edgernn.seasons import periods_given
+
+    season = periods_given(season)
     if out is not None:
         check_model_target(out, force)
     from edgernn.tf_import import import_keras

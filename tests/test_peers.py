@@ -59,6 +59,13 @@ def test_parse_season_refuses_bad_text(text):
         seasons.parse_season(text)
 
 
+@pytest.mark.parametrize("season", [[1], [24, "48"], "x", 24, [True], [2.5]])
+def test_train_refuses_a_bad_season_before_training(season, tmp_path):
+    with pytest.raises(DataError, match="season|comma list"):
+        edgernn.train("sine", tmp_path / "m.keras", season=season, quiet=True)
+    assert not (tmp_path / "m.keras").exists()
+
+
 @pytest.mark.parametrize("text", ["1", "24,abc", "none,24"])
 def test_cli_season_errors_are_one_line_exit_2(runner, text, tmp_path):
     result = runner.invoke(cli, ["train", "--season", text, "--out", str(tmp_path / "m.keras")])
