@@ -120,6 +120,17 @@ class _progress:
             self.bar.__exit__(*exc)
 
 
+def _season(ctx, param, value):
+    """``--season`` text to periods (None: detect, []: none); bad text is a usage error (one line, exit 2)."""
+    from edgernn.runtime.errors import DataError
+    from edgernn.seasons import parse_season
+
+    try:
+        return parse_season(value)
+    except DataError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 def data_options(func):
     """--data/--column/--time-column, shared by every command that reads a series."""
     func = click.option("--time-column", default=None, help="CSV column to sort rows by.")(func)
@@ -155,17 +166,23 @@ def data_options(func):
               help="First differencing; auto decides from the training data (trend test).")
 @click.option("--scale", type=choice(SCALES), default="standard", show_default=True,
               help="Scaling fitted on the training split: mean/std, training range to [-1, 1], or none.")
+@click.option("--season", default="auto", show_default=True, metavar="auto|none|P,...", callback=_season,
+              help="Seasonal periods (in steps): auto finds them on the training split (autocorrelation, the "
+                   "time column's spacing) for the summary's peers; given (e.g. 48,336) they are also offered "
+                   "to the model, kept only if they pay on validation; none uses none.")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def train_command(data, column, time_column, columns, targets, horizon, out, cell, units, layers, window, epochs,
-                  batch_size, lr, seed, patience, difference, scale, force, as_json):
+                  batch_size, lr, seed, patience, difference, scale, season, force, as_json):
     """Train the classic model family (recurrent layers + Dense(1), adam, mse) on a series.
 
     The default is a STREAMING model: trained sequence-to-sequence on long chunks, so it learns what the
     device does, one step per sample with the hidden state carried forward forever. A --window model
     (the classic exercise) run statefully over an unbounded stream would see hidden states it was never
     trained on; export runs it as a fixed window instead. Data is split 70/15/15 in time order; the
-    summary compares test errors (raw units) with persistence (predicting the last value).
+    summary compares validation and test errors (raw units) with persistence (predicting the last value),
+    seasonal naive (the value one period back) and a classical peer (Holt-Winters or exponential smoothing,
+    statsmodels), and says which to deploy instead when the model does not beat them on validation.
 
     Several columns in (--columns), several targets (--target) or several steps ahead (--horizon) train a
     multivariate model: each column differenced (auto: decided per column) and scaled on its own, and each
@@ -173,13 +190,14 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
     """
     from pathlib import Path
 
+    from edgernn import comparison
     from edgernn.training import train
 
     replacing = force and Path(out).is_file()
     result = train(data, out, column=column, columns=_column_list(columns), targets=_column_list(",".join(targets)),
                    horizon=horizon, time_column=time_column, cell=cell, units=units, layers=layers, window=window,
                    epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, difference=difference,
-                   scale=scale, force=force, quiet=as_json)
+                   scale=scale, force=force, quiet=as_json, season=season)
     if replacing:
         click.echo(f"replaced {out} (--force)", err=True)
     if as_json:
@@ -187,19 +205,29 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
         return
     kind = f"window {window}" if window else "streaming"
     click.echo(f"model: {result.model_path} ({cell}, {layers}x{units} units, {kind})")
-    if result.columns is not None:
+    if result.columns is not None and not result.columns.univariate:
         _echo_outputs(result.columns, result.metrics)
     else:
         _echo_test_errors(result.metrics)
+    for line in comparison.text(result.metrics, result.columns):
+        click.echo(line)
 
 
 def _train_summary(result) -> dict:
-    """``train --json``: the metrics, the preprocessing and why, the model's path and mode (and columns)."""
+    """``train --json``: the metrics, the preprocessing and why (each column's, for a multivariate model), the
+    model's path and mode (and columns), and the comparison with the peers (``edgernn.peers``)."""
+    from edgernn import comparison
+
     summary = {**result.metrics, "preprocessing": result.preprocessing.to_dict(),
                "difference_reason": result.metadata["difference_reason"],
                "model_path": str(result.model_path), "mode": result.metadata["mode"]}
     if result.columns is not None:
         summary["columns"] = result.columns.to_dict()
+        summary["preprocessing"] = {c.name: {"difference": c.difference, "offset": c.offset, "divisor": c.divisor,
+                                             **({"season": c.period} if c.period > 1 else {})}
+                                    for c in result.columns.inputs}
+    summary["comparison"] = comparison.table(result.metrics, result.columns)
+    summary["verdicts"] = comparison.verdicts(result.metrics, result.columns)
     return summary
 
 

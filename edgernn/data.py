@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import math
+import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from edgernn.runtime.errors import DataError, first_line, quoted
 from edgernn.runtime.numbers import strict_float
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.timestamps import time_order
+from edgernn.timestamps import date_spacing, time_order
 
 BUILTIN_SOURCES = ("counting", "sine", "lagged")
 MISSING_MARKERS = {"", "na", "nan", "n/a", "null", "none", "-"}
@@ -45,6 +46,7 @@ class Series:
     values: np.ndarray  # [n] float64, all finite
     name: str
     filled: int = 0  # cells filled by linear interpolation
+    spacing: float | None = None  # seconds between rows (median), when a time column of dates gives it
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,15 @@ class Table:
     names: tuple[str, ...]  # the F column names, in the order of ``values``' columns
     name: str  # the source (a built-in's name or the file name), for messages
     filled: tuple[int, ...]  # cells filled by linear interpolation, per column
+    spacing: float | None = None  # seconds between rows (median), when a time column of dates gives it
+    skipped: tuple[str, ...] = ()  # index-like columns ``all`` left out (see ``_index_like``)
 
     def column(self, index: int) -> Series:
         """One column as a ``Series``, named as ``load_series`` names it (``source:column``; a one-column
         built-in by its own name)."""
         column = self.names[index]
         return Series(self.values[:, index], self.name if column == self.name else f"{self.name}:{column}",
-                      self.filled[index])
+                      self.filled[index], self.spacing)
 
 
 @dataclass(frozen=True)
@@ -145,9 +149,9 @@ def load_series(source: str, column: str | None = None, time_column: str | None 
         values, filled = _fill_gaps(_read_npy(path), path.name)
         return Series(values, path.name, filled)
     if suffix in (".csv", ".txt"):
-        raw = _read_csv_column(path, column, time_column)
+        raw, spacing = _read_csv_column(path, column, time_column)
         values, filled = _fill_gaps(raw, path.name)
-        return Series(values, f"{path.name}:{column}" if column else path.name, filled)
+        return Series(values, f"{path.name}:{column}" if column else path.name, filled, spacing)
     raise DataError(f"unsupported data file type {suffix or '(none)'!r}: use a .csv or .npy file")
 
 
@@ -206,11 +210,24 @@ def _read_csv_table(path: Path, requested, time_column: str | None) -> Table:
     time_index = None if time_column is None else _column_index(header, time_column, "time column", name)
     chosen = _select_columns(header, requested, name, _numeric_columns(header, cells, time_column), time_index)
     raw = np.stack([_parse_column(cells[i], lines, name, header[i]) for i in chosen], axis=1)
+    index_like = [j for j, i in enumerate(chosen) if requested in (None, "all") and _index_like(header[i], raw[:, j])]
+    skipped = tuple(header[chosen[j]] for j in index_like) if len(index_like) < len(chosen) else ()  # never all
+    if skipped:
+        keep = [j for j in range(len(chosen)) if j not in index_like]
+        chosen, raw = [chosen[j] for j in keep], raw[:, keep]
+    spacing = None if time_index is None else date_spacing(cells[time_index])
     if time_index is not None:
         raw = raw[_row_order(cells[time_index], lines, name, time_column)]
     filled = [_fill_gaps(raw[:, j], f"{name} column {header[i]!r}") for j, i in enumerate(chosen)]
     return Table(np.stack([values for values, _ in filled], axis=1), tuple(header[i] for i in chosen), name,
-                 tuple(count for _, count in filled))
+                 tuple(count for _, count in filled), spacing, skipped)
+
+
+def _index_like(header: str, values: np.ndarray) -> bool:
+    """Row numbers, not data: no header, pandas' ``Unnamed: 0``, or exactly 0..n-1 or 1..n in file order."""
+    rows = np.arange(values.size, dtype=np.float64)
+    return (not header or re.fullmatch(r"unnamed: ?\d+(_level_\d+)?", header, re.IGNORECASE) is not None
+            or (values.size > 2 and (np.array_equal(values, rows) or np.array_equal(values, rows + 1))))
 
 
 def _npy_header(width: int, requested) -> list[str]:
@@ -319,7 +336,7 @@ def _looks_numeric(cells: list[str]) -> bool:
     return good * 2 > len(present)
 
 
-def _read_csv_column(path: Path, column: str | None, time_column: str | None) -> np.ndarray:
+def _read_csv_column(path: Path, column: str | None, time_column: str | None) -> tuple[np.ndarray, float | None]:
     header, columns, lines = _read_csv_cells(path)
     name = path.name
     time_index = None if time_column is None else _column_index(header, time_column, "time column", name)
@@ -332,9 +349,9 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None) ->
     else:
         index = _column_index(header, column, "column", name)
     values = _parse_column(columns[index], lines, name, column)
-    if time_index is not None:
-        values = values[_row_order(columns[time_index], lines, name, time_column)]
-    return values
+    if time_index is None:
+        return values, None
+    return values[_row_order(columns[time_index], lines, name, time_column)], date_spacing(columns[time_index])
 
 
 def _read_csv_cells(path: Path) -> tuple[list[str], list[list[str]], list[int]]:

@@ -188,6 +188,7 @@ def _markdown(result, plots) -> str:
                                              else "FAIL: ") + "; ".join(row.reasons)
         lines.append(f"| {row.variant} | {row.backend} | {row.size_bytes / 1024:.1f} KB | {figures} | {interval} | "
                      f"{verdict} |")
+    lines += _comparison(result)
     if plots:
         for name in plots:
             lines += ["", f"![{name.rsplit('.', 1)[0]}]({name})"]
@@ -195,3 +196,17 @@ def _markdown(result, plots) -> str:
     else:
         lines += ["", "(No plots: matplotlib is not installed here.)", ""]
     return "\n".join(lines)
+
+
+def _comparison(result) -> list[str]:
+    """Train's comparison with its peers (when the model's metadata records it), one table per output."""
+    lines = []
+    for output, rows in (getattr(result, "comparison", None) or {}).items():
+        lines += ["", f"Compared at training on the same split ({output}; RMSE in raw units; deploy the lowest "
+                  "validation RMSE):", "", "| forecaster | validation RMSE | test RMSE |", "|---|---|---|"]
+        lines += [f"| {r['name']} | {_figure(r['val_rmse'])} | {_figure(r['test_rmse'])} |" for r in rows]
+    return lines
+
+
+def _figure(value) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.4g}"

@@ -57,6 +57,20 @@ def time_order(cells: list[str], lines: list[int], name: str, column: str) -> np
     return order
 
 
+def date_spacing(cells: list[str]) -> float | None:
+    """The median step in seconds between consecutive times of a column already accepted by ``time_order``, when
+    they are dates (numbers have no known unit: None), for ``edgernn.seasons``' usual periods."""
+    texts = [cell.strip() for cell in cells]
+    if len(texts) < 2 or all(_number(text) is not None for text in texts):
+        return None
+    try:
+        keys = np.sort(np.array(_date_keys(texts, [None] * len(texts), list(range(len(texts))), "", ""),
+                                dtype=np.int64))
+    except DataError:
+        return None
+    return float(np.median(np.diff(keys))) / 1e6
+
+
 def _number(text: str) -> float | None:
     try:
         return float(text)

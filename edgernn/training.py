@@ -219,9 +219,9 @@ def train(
     patience: int = 10,
     difference: str = "auto",
     scale: str = "standard",
-    season=None,
     force: bool = False,
     quiet: bool = False,
+    season: list[int] | str | None = None,
 ) -> TrainResult:
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
 
@@ -237,11 +237,13 @@ def train(
         window: None for a streaming model (default), N for the classic N-values-in window model.
         difference: ``auto`` (decided from the training split), ``on`` or ``off``.
         scale: ``standard`` (mean/std), ``minmax`` (train range to [-1, 1]) or ``none``.
-        season: candidate seasons in rows (e.g. ``[48, 336]``) for streaming models: a target whose seasonal
-            naive beats persistence on validation is differenced over the best season (the network learns what
-            is left; see ``edgernn.season_baseline``). None or empty: no season.
         seed: same seed, same weights on the same machine.
         force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
+        season: seasonal periods in rows. None detects them on the training split for the peers the summary
+            holds the model beside (``edgernn.peers``); ``[]`` (``"none"``) uses none. Given (``[48, 336]``, or
+            ``--season`` text ``"48,336"``), they are also offered to the model (streaming only): a target whose
+            season beats persistence on validation is differenced over it, and the season is kept only if the
+            model with it beats the same model without it on validation (``edgernn.season_baseline``).
 
     Returns:
         A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units. A
@@ -249,13 +251,18 @@ def train(
         plain keys (``test_rmse``, ``persistence_rmse``, ...) are those of its worst output: the one whose test
         RMSE is the largest share of persistence's at its horizon, so ``test_rmse < persistence_rmse`` says
         every output beats persistence (raw RMSEs of different targets are in different units: no mean).
+        The peers' validation and test RMSEs are there too (``peer_val_rmse[NAME]``, ``peer_test_rmse[NAME]``;
+        ``[OUTPUT: NAME]`` per one-step output): see ``edgernn.peers``.
 
     Raises:
         DataError, ModelError: bad data or options, one line each.
     """
     _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale)
     _validate_outputs(column, columns, targets, horizon)
-    seasons = _validate_seasons(season, window)
+    from edgernn.seasons import periods_given
+
+    season = periods_given(season)  # None: found on the training split, for the peers only
+    seasons = _validate_seasons(season, window)  # the given ones, offered to the model too
     if out is not None:
         check_model_target(out, force)
     from edgernn.tf_import import import_keras
@@ -274,6 +281,7 @@ def train(
         if not keep:
             prepared, model, metrics = plain, plain_model, plain_metrics
     multivariate = isinstance(prepared, _PreparedTable)
+    metrics.update(_peer_metrics(prepared, season, quiet))
     columns = prepared.columns if multivariate else None
     if columns is not None:
         _log_outputs(metrics, columns, quiet)
@@ -321,7 +329,7 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
         series = load_series(data, column=column, time_column=time_column)
         if not seasons:
             return _prepare(series, window, difference, scale, quiet)
-        table = Table(series.values[:, None], (column or "value",), series.name, (series.filled,))
+        table = Table(series.values[:, None], (column or "value",), series.name, (series.filled,), series.spacing)
         return _prepare_table(table, [0], 1, window, difference, scale, quiet, seasons)
     table = load_table(data, [column] if column is not None else columns, time_column)
     chosen = _target_indices(table, targets)
@@ -333,6 +341,8 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
         raise DataError(f"{len(chosen)} target(s) x horizon {horizon} = {outputs} outputs; a model has at most "
                         f"{MAX_COLUMNS} (fewer --target or a shorter --horizon)")
     if len(table.names) == 1 and (horizon or 1) == 1 and not seasons:  # one column in and out, one step
+        if table.skipped:
+            _log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
         return _prepare(table.column(0), window, difference, scale, quiet)
     return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet, seasons)
 
@@ -392,6 +402,23 @@ def _judge(model, prepared: _Prepared, window: int | None, lr: float) -> dict:
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
                          f"--lr than {lr:g})")
     return metrics
+
+
+def _peer_metrics(prepared, season, quiet: bool) -> dict:
+    """The peers' figures (``edgernn.peers``) for the series, or for each target of a one-step output."""
+    from edgernn import peers
+
+    split = prepared.split
+    log = lambda message: _log(message, quiet)  # noqa: E731
+    if not isinstance(prepared, _PreparedTable):
+        return peers.metrics_for(prepared.series.values, split.train_end, split.val_end, prepared.series.spacing,
+                                 season, log)
+    table, found, one = prepared.table, {}, prepared.columns.univariate  # one column: keyed as a series is
+    for name, output in zip(prepared.columns.output_names(), prepared.columns.outputs):
+        if output.step == 1:
+            found.update(peers.metrics_for(table.values[:, output.source], split.train_end, split.val_end,
+                                           table.spacing, season, log, None if one else name))
+    return found
 
 
 def _data_record(prepared) -> DataRecord:
@@ -582,6 +609,8 @@ def _log_table(table: Table, split: Split, decisions, columns: Columns, scale: s
     _log(f"data: {table.name}, {split.length} rows of {len(table.names)} columns (train {split.train_end}, "
          f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
          + (f", gaps filled by linear interpolation: {filled}" if filled else ""), quiet)
+    if table.skipped:
+        _log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
     for name, (on, why) in zip(table.names, decisions):
         _log(f"preprocessing: {name}: difference {'on' if on else 'off'} ({why}), scale {scale}", quiet)
     _log(f"outputs: {', '.join(columns.output_names())}"
@@ -605,6 +634,7 @@ def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float)
     metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
     for name, output in zip(columns.output_names(), columns.outputs):
         model_rmse, baseline = validation[f"test_rmse[{name}]"], validation[f"persistence_rmse[{name}]"]
+        metrics[f"val_rmse[{name}]"], metrics[f"val_persistence_rmse[{name}]"] = model_rmse, baseline
         if model_rmse >= baseline:
             _log(f"warning: {name}: the model does not beat persistence on the validation split (RMSE "
                  f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "

@@ -112,12 +112,14 @@ def test_seasonal_model_beats_its_baselines(seasonal_model, seasonal_file):
 
 def test_season_options_refused_before_training():
     import edgernn
-    from edgernn.errors import ModelError
+    from edgernn.errors import DataError, ModelError
 
     with pytest.raises(ModelError, match="streaming model"):
         edgernn.train("sine", season=[24], window=10, quiet=True)
-    with pytest.raises(ModelError, match="integer from 2"):
+    with pytest.raises(DataError, match="periods of at least 2"):
         edgernn.train("sine", season=[1], quiet=True)
+    with pytest.raises(ModelError, match="integer from 2 to"):
+        edgernn.train("sine", season=[10**9], quiet=True)
 
 
 def test_predictor_carries_the_season_in_its_state(seasonal_bundle, seasonal_model, seasonal_file, tmp_path):

@@ -20,6 +20,7 @@ class Replay:
     name: str  # where they came from and how they were repeated
     test: slice | None = None  # the first pass's predictions whose targets are the held-out test split
     train_test_rmse: float | None = None  # what train reported on that split (its state warmed on the whole series)
+    training_metrics: dict | None = None  # train's metrics (peers included: edgernn.peers), from the model's metadata
 
 
 def _series(metadata, data, column, steps: int, difference: bool, columns=None) -> tuple[np.ndarray, str, slice | None]:
@@ -86,7 +87,7 @@ def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
     values, name, test = _series(metadata, data, column, steps, manifest.preprocessing.difference, manifest.columns)
     train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None
     reference = float_reference(model, metadata, values, manifest.columns, manifest.model.raw_window)
-    return Replay(values, reference, name, test, train_rmse)
+    return Replay(values, reference, name, test, train_rmse, metadata.metrics if metadata else None)
 
 
 CHECKED_STEPS = 200  # stored reference steps a user's own model is held to

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgernn.comparison import table
 from edgernn.metrics import drift_ratio, error_metrics
 from edgernn.runtime.backends.tensorflow import available as tensorflow_installed
 from edgernn.runtime.bundle import Bundle
@@ -73,6 +74,7 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
         result.outputs = _float_per_output(manifest.columns, values, outputs)
         result.columns = manifest.columns
         result.named = backend != "auto" or variants not in (None, "all")
+        result.comparison = table(replayed.training_metrics or {}, manifest.columns)
         return result
     truth = values[1:]
     result = VerifyResult(str(opened.path), replayed.name, int(values.size), error_metrics(outputs[:-1], truth)["rmse"],
@@ -81,6 +83,7 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     if replayed.test is not None:  # the held-out test split, first pass: train's own figure, measured here
         result.float_test_rmse = error_metrics(outputs[replayed.test], values[1:][replayed.test])["rmse"]
         result.train_test_rmse = replayed.train_test_rmse
+    result.comparison = table(replayed.training_metrics or {}, None)
     return result
 
 
