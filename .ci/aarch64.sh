@@ -12,7 +12,8 @@
 # kernels and the verify verdicts. Pure-Python behaviour (error paths for bad bundles, states and options, file
 # handling, parsing, fuzzing untrusted input) is marked `portable`: the x86 runtime-only and bare stages prove it,
 # and under qemu it only costs time. A test that computes anything with a model stays unmarked, so it runs here;
-# tests that start Python processes skip here anyway (needs_spawn: no binfmt_misc).
+# tests that start Python processes skip here anyway (needs_spawn: no binfmt_misc), and the window bundle's verify
+# test leaves that bundle to the verify step below (the same check on the same CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLES=$1
