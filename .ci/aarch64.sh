@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # The aarch64 stage: the device side on an emulated Raspberry Pi OS Python 3.11 (qemu-user), for each
 # interpreter site (ai-edge-litert + numpy 2, tflite-runtime 2.14 + numpy 1.26, onnxruntime + numpy 2):
-# the runtime tests, `python -m edgernn stream` on a short input, and the on-device verify of the default-size
-# (50-unit) SimpleRNN, GRU and LSTM bundles (every variant) and a window bundle against the float outputs stored
-# in them, on a Pi 5 CPU (Cortex-A76), then SimpleRNN and LSTM again on a Pi 4 CPU (Cortex-A72). Usage: .ci/aarch64.sh BUNDLES_DIR
+# the runtime tests an architecture can change, `python -m edgernn stream` on a short input, and the on-device
+# verify of the default-size (50-unit) SimpleRNN, GRU and LSTM bundles (every variant) and a window bundle against
+# the float outputs stored in them, on a Pi 5 CPU (Cortex-A76), then SimpleRNN and LSTM again on a Pi 4 CPU
+# (Cortex-A72). Usage: .ci/aarch64.sh BUNDLES_DIR
+#
+# Which runtime tests run here: every one not marked `portable` (pyproject.toml). What an aarch64 CPU can change
+# is what an interpreter and numpy compute: predictions and their parity with the stored and the exporting
+# machine's outputs, quantization and its rounding, batched streams against lone ones, intervals, the TFLite
+# kernels and the verify verdicts. Pure-Python behaviour (error paths for bad bundles, states and options, file
+# handling, parsing, fuzzing untrusted input) is marked `portable`: the x86 runtime-only and bare stages prove it,
+# and under qemu it only costs time. A test that computes anything with a model stays unmarked, so it runs here;
+# tests that start Python processes skip here anyway (needs_spawn: no binfmt_misc), and the window bundle's verify
+# test leaves that bundle to the verify step below (the same check on the same CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLES=$1
@@ -23,8 +33,9 @@ export EDGERNN_EMULATED=1 EDGERNN_NO_SPAWN=1 EDGERNN_TEST_BUNDLES=$BUNDLES
 site_stage() {
   local site=$1 variant=tflite-int8 lines bundle
   [ "$site" = onnx ] && variant=onnx-int8
-  echo "== aarch64 / $site: runtime tests"
-  PYTHONPATH="$ARM/site-$site:." "$PYARM" -m pytest -q -p no:cacheprovider -rxs -o timeout=1200 tests/runtime
+  echo "== aarch64 / $site: runtime tests an architecture can change (not portable)"
+  PYTHONPATH="$ARM/site-$site:." "$PYARM" -m pytest -q -p no:cacheprovider -rxs -o timeout=1200 \
+    -m "not slow and not portable" tests/runtime
   echo "== aarch64 / $site: python -m edgernn stream ($variant)"
   lines=$(seq 0 199 | awk '{ printf "%.4f\n", sin($1 / 6.4) }' \
           | PYTHONPATH="$ARM/site-$site:." "$PYARM" -m edgernn stream "$BUNDLES/sine" --variant "$variant" | wc -l)

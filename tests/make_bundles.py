@@ -6,6 +6,10 @@ Run by the full environment (``python tests/make_bundles.py DIR``) so that runti
 ``multi``, with intervals), so ``pytest tests/runtime`` on a device with nothing else tests real models.
 ``tests/data/old-bundles`` keeps bundles written by earlier edgernn releases: every later edgernn must still read
 them and give the same predictions.
+
+Each bundle is trained and exported through ``built_once`` (the test suite's cache of what it built): with
+``EDGERNN_TEST_BUILT=CACHE`` set for both, as CI does, the bundles the suite already made are copied from there,
+not trained and exported a second time.
 """
 
 from __future__ import annotations
@@ -76,16 +80,31 @@ def export_bundle(name: str, model_path: Path, bundle: Path) -> Path:
     return bundle
 
 
+def built_bundle(cache: Path, name: str) -> Path:
+    """Bundle ``name`` trained and exported once in ``cache`` (``built_once``), where the suite's bundles are made."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "runtime"))
+    from built_once import build_once, trained_once
+
+    data = build_once(cache, "bundle-data", lambda directory: None)  # where a data file a bundle needs is written
+    model = trained_once(cache, **train_options(name, data))
+    return build_once(cache, f"bundle-{name}",
+                      lambda directory: export_bundle(name, model.model_path, directory / name)) / name
+
+
 def make_bundles(root: Path, names=tuple(SPECS)) -> dict[str, Path]:
-    import edgernn
+    """The bundles in ``root/NAME``, each built in ``EDGERNN_TEST_BUILT`` (else in ``root/.built``) and copied."""
+    import os
+    import shutil
 
     root.mkdir(parents=True, exist_ok=True)
+    cache = Path(os.environ.get("EDGERNN_TEST_BUILT") or root / ".built").resolve()
+    cache.mkdir(parents=True, exist_ok=True)
     bundles = {}
     for name in names:
         bundle = root / name
         if not (bundle / "manifest.json").exists():
-            model = edgernn.train(out=root / f"{name}.keras", quiet=True, force=True, **train_options(name, root))
-            export_bundle(name, model.model_path, bundle)
+            shutil.rmtree(bundle, ignore_errors=True)
+            shutil.copytree(built_bundle(cache, name), bundle)
         bundles[name] = bundle
     write_x86_reference(root / "float32-reference.npz", bundles)
     return bundles
@@ -120,8 +139,7 @@ if __name__ == "__main__":
 
         shutil.rmtree(COMMITTED, ignore_errors=True)
         made = make_bundles(COMMITTED, names=COMMITTED_NAMES)
-        for leftover in COMMITTED.glob("*.keras"):
-            leftover.unlink()  # the model is inside the bundle (model.keras); the trained copy is not needed
+        shutil.rmtree(COMMITTED / ".built", ignore_errors=True)  # the trained models (each bundle has its own)
     else:
         made = make_bundles(Path(sys.argv[1]))
     for name, path in made.items():

@@ -5,6 +5,10 @@ shared place every worker would train the same small models again. The first wor
 it under an exclusive lock in a directory all workers of the run see; the others wait on the lock and reuse it.
 A marker written after the build says it finished (a worker killed mid-build leaves none, and the next one
 builds again in a fresh directory).
+
+``EDGERNN_TEST_BUILT=DIR`` makes that place a directory that outlives the run: CI points the suite and
+``tests/make_bundles.py`` at one, so the bundles the suite built are not trained and exported again. Nothing there
+is checked against the source: use it for one checkout and one run of CI, and delete it when the code changes.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ DONE = ".built"
 
 
 def run_root(tmp_path_factory) -> Path:
-    """The directory shared by every worker of this run (the master's basetemp without xdist)."""
+    """The directory shared by every worker of this run (the master's basetemp without xdist), or
+    ``EDGERNN_TEST_BUILT`` when set."""
+    given = os.environ.get("EDGERNN_TEST_BUILT")
+    if given:
+        root = Path(given).resolve()  # absolute: some tests change the working directory
+        root.mkdir(parents=True, exist_ok=True)
+        return root
     base = tmp_path_factory.getbasetemp()
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "built-once"
     root.mkdir(exist_ok=True)

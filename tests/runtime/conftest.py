@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from built_once import build_once, run_root, trained_once  # noqa: E402
+from built_once import build_once, run_root  # noqa: E402
 
 
 class Bundles(dict):
@@ -47,15 +47,11 @@ class BuiltBundles(Bundles):
         self.root = root
 
     def __missing__(self, name):
-        from make_bundles import SPECS, export_bundle, train_options
+        from make_bundles import SPECS, built_bundle
 
         if name not in SPECS:
             return super().__missing__(name)
-        data = build_once(self.root, "bundle-data", lambda directory: None)
-        model = trained_once(self.root, **train_options(name, data))
-        bundle = build_once(self.root, f"bundle-{name}",
-                            lambda directory: export_bundle(name, model.model_path, directory / name)) / name
-        self[name] = bundle
+        bundle = self[name] = built_bundle(self.root, name)
         return bundle
 
     def every(self) -> dict[str, Path]:

@@ -19,6 +19,8 @@ from edgernn.runtime.backends import installed
 from edgernn.runtime.bundle import MAX_FILE_BYTES, Bundle
 from edgernn.runtime.manifest import read_manifest
 
+pytestmark = pytest.mark.portable  # untrusted input's error paths: Python alone decides them
+
 
 def _manifest(change):
     def edit(bundle):

@@ -32,6 +32,8 @@ from edgernn.verification import verify  # noqa: E402
 from runtime_env import EMULATED, FLOAT32, needs_interpreter, needs_spawn  # noqa: E402
 
 no_floats_under_qemu = pytest.mark.skipif(EMULATED, reason="hypothesis' float strategy asserts under qemu-user")
+pytestmark = pytest.mark.portable  # untrusted input's error paths: Python alone decides them
+
 
 def _load_and_run(bundle, variant, backend):
     StreamingPredictor.load(bundle, variant, backend=backend).run(np.array([0.1, 0.2, np.nan, 0.3]))

@@ -46,6 +46,7 @@ def test_spikes_are_left_out_of_the_calibration_and_nothing_else():
     assert without_outliers(np.array([1.0, 2.0, 3.0, 20.0]), mads=OUTLIER_MADS).size == 3
 
 
+@pytest.mark.portable
 def test_old_bundle_streams_and_refuses_intervals_in_one_line():
     predictor = StreamingPredictor.load(BEFORE_INTERVALS, "tflite-float32", backend="numpy")
     assert math.isfinite(predictor.step(0.5))
@@ -141,6 +142,7 @@ def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path):
     assert second.scored == 299
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("record", [{"previous": "x"}, {"previous": [None], "half_width": [-1.0], "scored": [1],
                                                         "covered": [0]},
                                     {"previous": [0.1], "half_width": [0.2], "scored": [1], "covered": [5]}])
@@ -151,6 +153,7 @@ def test_a_malformed_monitor_record_is_refused(bundles, record):
         monitor.restore(record)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("intervals", [{"levels": [0.9], "half_widths": [-1.0], "residuals": 5},
                                        {"levels": [0.9, 0.8], "half_widths": [1.0, 2.0], "residuals": 5},
                                        {"levels": [1.5], "half_widths": [1.0], "residuals": 5},

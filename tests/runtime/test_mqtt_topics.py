@@ -77,6 +77,7 @@ def test_topics_appearing_one_by_one_equal_lone_predictors_across_growth_and_res
         assert _same(got[topic], _lone(bundles[name], values[start:])), topic
 
 
+@pytest.mark.portable
 def test_readings_come_out_in_key_order_and_repeats_late_and_far_ahead_ones_are_told_apart(bundles, tmp_path):
     """The reorder window (``order``): 1, 2, 3, 10, 4..9, 11 comes out 1..11; a repeat of a key stepped or held
     is a duplicate, a key below the clock is late, 1e300 is ahead and never moves the clock; the seen keys
@@ -118,6 +119,7 @@ def test_readings_come_out_in_key_order_and_repeats_late_and_far_ahead_ones_are_
     assert regular.offer(0, 13.0, 13) is Verdict.HELD and regular.release_slot(0) == [(0, 13)]
 
 
+@pytest.mark.portable
 def test_beyond_the_window_a_reading_is_late_and_a_first_reading_far_ahead_is_refused(bundles):
     from edgernn.stream.order import TopicOrder, Verdict
 
@@ -134,6 +136,7 @@ def test_beyond_the_window_a_reading_is_late_and_a_first_reading_far_ahead_is_re
     assert order.offer(other, 1e9, "epoch") is Verdict.HELD  # not beyond the wall clock + max_ahead
 
 
+@pytest.mark.portable
 def test_topics_beyond_the_limit_are_refused_and_a_restore_over_the_limit_is_an_error(bundles, tmp_path, capsys):
     streams = TopicStreams(bundles["sine"], INT8, "auto", max_topics=3)
     assert [streams.slot(t) for t in "abc"] == [0, 1, 2]
@@ -158,6 +161,7 @@ def test_hold_feeds_a_topic_its_own_last_value(bundles):
         assert _same(got[topic], list(lone)), topic
 
 
+@pytest.mark.portable
 def test_a_line_service_state_is_not_taken_for_a_bridge_state(bundles, tmp_path):
     StreamingPredictor.load(bundles["sine"], INT8).save_state(tmp_path / "state.npz", extra={"input": None})
     with pytest.raises(StateError, match="no valid MQTT topic record"):
@@ -196,6 +200,7 @@ def test_intervals_per_topic_equal_a_lone_monitor_across_growth_and_restore(bund
         assert any(r["anomaly"] for r in got[topic]), topic  # its spike
 
 
+@pytest.mark.portable
 def test_the_published_journal_is_obeyed_only_beside_its_state_and_reads_what_it_can(tmp_path):
     """The journal of acknowledged predictions is untrusted input: obeyed only under the token its state names;
     a torn last line, garbage and wrong types are ignored; each topic keeps its highest key; a save empties it
@@ -234,6 +239,7 @@ def test_the_published_journal_is_obeyed_only_beside_its_state_and_reads_what_it
     assert victim.read_text() == "precious"
 
 
+@pytest.mark.portable
 def test_the_bridge_finds_its_own_retained_predictions_by_topic_and_ts():
     """Which reading topic each publish topic is (a retained one is the bridge's own prediction, not a reading),
     and the input's ts in a prediction (untrusted: anything else is no key)."""
@@ -252,6 +258,7 @@ def test_the_bridge_finds_its_own_retained_predictions_by_topic_and_ts():
         assert published_key(payload) is None, payload
 
 
+@pytest.mark.portable
 def test_held_readings_restored_from_a_state_file_are_checked_and_round_trip(bundles):
     """The readings a saved state holds (untrusted input): only ``[slot, ts, value]`` (or ``[topic, ...]``, as
     states before held readings named their slot) of a topic with a slot, a usable ts and a value of the model's
@@ -271,6 +278,7 @@ def test_held_readings_restored_from_a_state_file_are_checked_and_round_trip(bun
     assert again._held_record() == record
 
 
+@pytest.mark.portable
 def test_the_summary_comes_only_once_something_changed(bundles):
     """The periodic summary is printed when the counts change (README): not a line of zeros before any reading
     (a new user saw '0 saves; 0 readings from 0 topic(s)...' a minute after start)."""

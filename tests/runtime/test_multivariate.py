@@ -130,6 +130,7 @@ def test_state_saved_and_restored(multi, rows, tmp_path):
         np.testing.assert_array_equal(again.step(row), predictor.step(row))
 
 
+@pytest.mark.portable
 def test_stream_cli_rows_with_a_header(multi, rows, runner, tmp_path):
     variant = _float_variant(multi)
     names = read_manifest(multi).columns.features
@@ -193,6 +194,7 @@ def test_mqtt_rows_per_topic_equal_lone_predictors(multi, rows, tmp_path):
     assert "lacks driver" in bridge.text()
 
 
+@pytest.mark.portable
 def test_rows_that_are_not_numbers_are_refused_in_one_line(multi):
     predictor = _loadable(multi, "tflite-float32")
     for bad in ("00", b"\x00\x00", np.array(["0.1", "0.3"]), [[0.1], [0.2, 0.3]], {"a": 1.0}, [1 + 1j, 0.3],
@@ -202,6 +204,7 @@ def test_rows_that_are_not_numbers_are_refused_in_one_line(multi):
     assert predictor.steps == 0
 
 
+@pytest.mark.portable
 def test_stream_rows_gaps_bom_and_separators(multi, rows, runner, tmp_path):
     variant = _float_variant(multi)
     names = read_manifest(multi).columns.features

@@ -100,6 +100,7 @@ def test_save_and_load_state_resume_exactly(bundles, sine_values, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # no temp files left
 
 
+@pytest.mark.portable
 @needs_interpreter
 def test_state_from_another_model_or_truncated_is_refused(bundles, tmp_path):
     sine = StreamingPredictor.load(bundles["sine"], FLOAT32)
@@ -140,6 +141,7 @@ def test_window_model_waits_for_a_full_buffer(bundles):
     np.testing.assert_allclose(out[9:], reference[9:], rtol=0, atol=1e-5 * np.ptp(reference[9:]))
 
 
+@pytest.mark.portable
 @needs_interpreter
 def test_bad_bundles_give_one_line_errors(bundles, tmp_path):
     import json
@@ -165,6 +167,7 @@ def test_bad_bundles_give_one_line_errors(bundles, tmp_path):
         StreamingPredictor.load(copy, INT8)
 
 
+@pytest.mark.portable
 def test_numpy_backend_refuses_integer_variants(bundles):
     with pytest.raises(BackendError, match="float32 variants only"):
         StreamingPredictor.load(bundles["sine"], "tflite-int8", backend="numpy")
