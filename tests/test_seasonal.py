@@ -81,6 +81,11 @@ def test_files_without_seasons_are_unchanged_and_bad_seasons_refused():
         bad["inputs"][0].update(change)
         with pytest.raises(ValueError, match=message):
             Columns.from_dict(bad)
+    huge = json.loads(json.dumps(data))
+    huge["inputs"] = [{**huge["inputs"][0], "name": f"c{i}"} for i in range(20)]
+    huge["inputs"][0]["period"] = 100_000  # 100,000 rows of 20 values per stream: refused before allocating
+    with pytest.raises(ValueError, match="may remember"):
+        Columns.from_dict(huge)
     beyond = json.loads(json.dumps(data))
     beyond["outputs"][0]["period"] = beyond["outputs"][1]["period"] = 9  # a baseline 8 rows back, 4 remembered
     with pytest.raises(ValueError, match="rows back"):

@@ -20,6 +20,7 @@ from edgernn.runtime.safe_json import finite_number
 MAX_COLUMNS = 1024  # inputs or outputs: far beyond any sensor row, small enough to bound a crafted manifest
 MAX_HORIZON = 1024
 MAX_PERIOD = 100_000  # a season in rows: a year of 5-minute readings; bounds what a stream remembers
+MAX_PAST_VALUES = 1_000_000  # past rows x columns one stream keeps (8 MB): a crafted file cannot ask for more
 MAX_NAME_CHARS = 200
 
 
@@ -189,6 +190,9 @@ class Columns:
                       tuple(_output(c, i, len(inputs)) for i, c in enumerate(outputs)))
         if len(set(columns.features)) != len(inputs):
             raise ValueError("columns.inputs has repeated names")
+        if columns.lag * len(inputs) > MAX_PAST_VALUES:  # what each stream remembers: bounded before allocating
+            raise ValueError(f"a season of {columns.lag} rows of {len(inputs)} values is more than the "
+                             f"{MAX_PAST_VALUES:,} values a stream may remember")
         grid = [(t, h) for t in columns.targets for h in range(1, columns.horizon + 1)]
         if [(c.target, c.step) for c in columns.outputs] != grid:
             raise ValueError("columns.outputs must be each target's steps 1 to the horizon, target by target")
