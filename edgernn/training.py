@@ -271,15 +271,8 @@ def train(
     fit = _Fit(keras, cell, units, layers, window, epochs, batch_size, lr, seed, patience, quiet)
     prepared = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
                             seasons)
-    model, metrics = fit(prepared)
-    if isinstance(prepared, _PreparedTable) and prepared.columns.lag > 1:  # a season: kept only if it pays
-        plain = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, True)
-        plain_model, plain_metrics = fit(plain)
-        keep = metrics["val_rmse"] <= plain_metrics["val_rmse"]
-        _log(f"season {prepared.columns.lag}: validation RMSE {metrics['val_rmse']:.4g}, without it "
-             f"{plain_metrics['val_rmse']:.4g}: {'keeping the season' if keep else 'no season'}", quiet)
-        if not keep:
-            prepared, model, metrics = plain, plain_model, plain_metrics
+    prepared, model, metrics = _kept_if_it_pays(fit, prepared, lambda: _prepare_any(
+        data, column, columns, targets, horizon, time_column, window, difference, scale, True), quiet)
     multivariate = isinstance(prepared, _PreparedTable)
     metrics.update(_peer_metrics(prepared, season, quiet))
     columns = prepared.columns if multivariate else None
@@ -289,6 +282,20 @@ def train(
                              prepared.preprocessing, prepared.reason, seed, _data_record(prepared), metrics, columns)
     model_path = save_model(model, out, metadata) if out is not None else None
     return TrainResult(model, prepared.preprocessing, metrics, model_path, metadata.to_dict(), columns)
+
+
+def _kept_if_it_pays(fit, prepared, prepare_plain, quiet: bool):
+    """``(prepared, model, metrics)`` fitted on ``prepared``; when it carries a season, the same model is also
+    fitted without it (``prepare_plain()``) and the one with the lower validation RMSE is kept, both logged."""
+    model, metrics = fit(prepared)
+    if not (isinstance(prepared, _PreparedTable) and prepared.columns.lag > 1):
+        return prepared, model, metrics
+    plain = prepare_plain()
+    plain_model, plain_metrics = fit(plain)
+    keep = metrics["val_rmse"] <= plain_metrics["val_rmse"]
+    _log(f"season {prepared.columns.lag}: validation RMSE {metrics['val_rmse']:.4g}, without it "
+         f"{plain_metrics['val_rmse']:.4g}: {'keeping the season' if keep else 'no season'}", quiet)
+    return (prepared, model, metrics) if keep else (plain, plain_model, plain_metrics)
 
 
 @dataclass(frozen=True)
