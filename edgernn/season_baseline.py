@@ -17,15 +17,16 @@ import numpy as np
 
 from edgernn.data import Split
 from edgernn.runtime.columns import Columns, InputColumn
+from edgernn.seasons import seasonal_naive_rmse
 
 MIN_TRAIN_SEASONS = 2  # a season is only considered when the training split holds at least this many of it
 
 
 def naive_rmse(values: np.ndarray, split: Split, back: int) -> float:
-    """Validation RMSE of predicting each value by the one ``back`` rows earlier (1: persistence)."""
-    start = max(split.train_end, back)
-    error = values[start: split.val_end] - values[start - back: split.val_end - back]
-    return float(np.sqrt(np.mean(error ** 2))) if error.size else math.inf
+    """Validation RMSE of predicting each value by the one ``back`` rows earlier (1: persistence); inf when no
+    validation value has one (the peers' ``seasonal_naive_rmse`` on the validation split)."""
+    rmse = seasonal_naive_rmse(values, back, max(split.train_end, back), split.val_end)
+    return rmse if math.isfinite(rmse) else math.inf
 
 
 def season_rmse(values: np.ndarray, split: Split, period: int) -> float:
