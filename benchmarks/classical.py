@@ -18,6 +18,10 @@ Series (all shipped offline: statsmodels' datasets, or files in ``benchmarks/dat
   from the UCI "Beijing PM2.5 Data" set, Liang et al. 2015); daily period 24.
 - ``co2``: weekly Mauna Loa CO2, 1958-2001 (``benchmarks/data/co2_weekly.csv``: ``statsmodels.datasets.co2``,
   Keeling and Whorf, Scripps); yearly period 52; gaps filled by linear interpolation (as edgernn does).
+- ``taylor-demand``: half-hourly electricity demand in England and Wales, 5 June to 27 August 2000, in megawatts
+  (``benchmarks/data/taylor_demand.csv``: the ``taylor`` series of R's forecast package, as pmdarima's
+  ``load_taylor`` ships it; Taylor 2003, "Short-term electricity demand forecasting using double seasonal
+  exponential smoothing"); daily period 48 and weekly period 336.
 - ``elnino``: monthly Nino 1+2 sea surface temperature, 1950-2010 (``statsmodels.datasets.elnino``, NOAA ERSST.V3B);
   period 12.
 - ``sunspots``: yearly sunspot numbers, 1700-2008 (``statsmodels.datasets.sunspots``, NOAA NGDC); the 11-year cycle.
@@ -119,7 +123,7 @@ def edgernn_default(names: list[str] | None = None):
             if names is None:
                 np.save(Path(tmp) / "series.npy", values)
                 result = edgernn.train(str(Path(tmp) / "series.npy"), seed=0, quiet=True)
-                predictions = edgernn.predict(result, values)
+                predictions = edgernn.predict(result, values).reshape(values.size, -1)[:, 0]  # [n, 1]: seasonal
             else:
                 path = Path(tmp) / "table.csv"
                 np.savetxt(path, values, delimiter=",", header=",".join(names), comments="", fmt="%.10g")
@@ -164,6 +168,10 @@ CASES = [
     Case("co2", "weekly Mauna Loa CO2 1958-2001 (statsmodels co2; Keeling and Whorf, Scripps)",
          lambda: load_series(str(DATA / "co2_weekly.csv"), column="co2", time_column="date").values,
          [persistence, seasonal_naive(52), holt_winters(52, trend=True)]),
+    Case("taylor-demand", "half-hourly electricity demand, England and Wales 2000 (Taylor 2003; R forecast, pmdarima)",
+         lambda: load_series(str(DATA / "taylor_demand.csv"), column="demand").values,
+         [persistence, seasonal_naive(336), seasonal_naive(48), holt_winters(336, trend=False),
+          holt_winters(48, trend=False)]),
     Case("elnino", "monthly Nino 1+2 SST 1950-2010 (statsmodels elnino; NOAA ERSST.V3B)",
          lambda: _via_edgernn(_statsmodels("elnino").iloc[:, 1:].to_numpy(dtype=np.float64).reshape(-1)),
          [persistence, seasonal_naive(12), holt_winters(12, trend=False), arima((1, 0, 0), (0, 1, 1, 12))]),

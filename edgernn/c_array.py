@@ -109,7 +109,7 @@ def _refusal(spec, entry, manifest, content) -> str | None:
         return spec.tflm_lacks
     if manifest.columns is not None and manifest.columns.lag > 1:
         return (f"the model is differenced over a season of {manifest.columns.lag} rows, and the generated C does "
-                "not keep a stream's past season yet (train without --season for firmware)")
+                "not keep a stream's past season yet (train with --season none for firmware)")
     recorded = entry.refused_by("tflm")
     return f"TFLM refused it at export: {recorded}" if recorded else None
 

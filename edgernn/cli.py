@@ -18,7 +18,7 @@ from edgernn.cli_errors import classify
 from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, FloatRange, choice
 from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from edgernn.runtime.options import DIFFERENCE_CHOICES, INT8_WEIGHTS, ON_NAN, REFERENCES, SCALES
+from edgernn.runtime.options import BASELINES, DIFFERENCE_CHOICES, INT8_WEIGHTS, ON_NAN, REFERENCES, SCALES
 from edgernn.runtime.variants import DEFAULT_VARIANT
 from edgernn.stream.order import MAX_WINDOW
 from edgernn.version import __version__
@@ -170,10 +170,13 @@ def data_options(func):
               help="Seasonal periods (in steps): auto finds them on the training split (autocorrelation, the "
                    "time column's spacing) for the summary's peers; given (e.g. 48,336) they are also offered "
                    "to the model, kept only if they pay on validation; none uses none.")
+@click.option("--baseline", type=choice(BASELINES), default="auto", show_default=True,
+              help="Under a seasonal target: auto puts Holt-Winters under the network where it beats the season's "
+                   "naive forecasts on validation; naive keeps the value one season back.")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def train_command(data, column, time_column, columns, targets, horizon, out, cell, units, layers, window, epochs,
-                  batch_size, lr, seed, patience, difference, scale, season, force, as_json):
+                  batch_size, lr, seed, patience, difference, scale, season, baseline, force, as_json):
     """Train the classic model family (recurrent layers + Dense(1), adam, mse) on a series.
 
     The default is a STREAMING model: trained sequence-to-sequence on long chunks, so it learns what the
@@ -197,7 +200,7 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
     result = train(data, out, column=column, columns=_column_list(columns), targets=_column_list(",".join(targets)),
                    horizon=horizon, time_column=time_column, cell=cell, units=units, layers=layers, window=window,
                    epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, difference=difference,
-                   scale=scale, force=force, quiet=as_json, season=season)
+                   scale=scale, force=force, quiet=as_json, season=season, baseline=baseline)
     if replacing:
         click.echo(f"replaced {out} (--force)", err=True)
     if as_json:

@@ -16,10 +16,15 @@ import math
 import numpy as np
 
 from edgernn.data import Split
-from edgernn.runtime.columns import Columns, InputColumn
-from edgernn.seasons import seasonal_naive_rmse
+from edgernn.runtime.columns import Columns, InputColumn, output_base
+from edgernn.runtime.smoothing import Smoothing, forecasts
+from edgernn.seasons import choose, seasonal_naive_rmse
 
 MIN_TRAIN_SEASONS = 2  # a season is only considered when the training split holds at least this many of it
+FIT_POINTS = 5000  # Holt-Winters' parameters are fitted on at most the training split's last this many values
+# a season found (not given) reaches the model when, on validation, its seasonal naive forecast's RMSE is at most
+# this share of persistence's, or the better of its two naive forecasts (``season_rmse``) at most the second
+CLEAR_MARGINS = (0.9, 0.5)
 
 
 def naive_rmse(values: np.ndarray, split: Split, back: int) -> float:
@@ -38,6 +43,23 @@ def season_rmse(values: np.ndarray, split: Split, period: int) -> float:
         return math.inf
     carried = values[t] - (values[t - 1] + values[t - period] - values[t - period - 1])
     return min(naive_rmse(values, split, period), float(np.sqrt(np.mean(carried ** 2))))
+
+
+def clear_seasons(values: np.ndarray, split: Split, spacing: float | None) -> list[int]:
+    """The seasons found on the training split (``edgernn.seasons.choose``: autocorrelation peaks, the time
+    column's spacing) that clearly beat persistence on validation (``CLEAR_MARGINS``).
+
+    A season nobody named is offered to the model only when the data clearly repeats it: a weak season (the
+    built-in sine's two periods, a cycle whose length varies: sunspots, El Nino) costs a second training and,
+    measured, can lose on the test split; a clear one (half-hourly electricity demand: the week's change carried
+    on has 0.2x persistence's error; a daily profile) is where the network alone loses to "the same time last
+    week".
+    """
+    found, _ = choose(values, split.train_end, split.val_end, spacing)
+    persistence = naive_rmse(values, split, 1)
+    naive, either = CLEAR_MARGINS
+    return [p for p in found if naive_rmse(values, split, p) <= naive * persistence
+            or season_rmse(values, split, p) <= either * persistence]
 
 
 def choose_season(values: np.ndarray, split: Split, seasons, horizon: int) -> tuple[int, str]:
@@ -98,8 +120,7 @@ def network_shares(predictions: np.ndarray, columns: Columns, values: np.ndarray
             shares.append(1.0)
             continue
         rows = np.arange(values.shape[0])
-        base = np.full(values.shape[0], np.nan)
-        base[output.base_lag:] = values[: values.shape[0] - output.base_lag, output.source]
+        base = output_base(values, output, columns.inputs)
         keep = ((rows + output.step >= split.train_end) & (rows + output.step < split.val_end)
                 & np.isfinite(predictions[:, k]) & np.isfinite(truth[:, k]) & np.isfinite(base))
         network, wanted = predictions[keep, k] - base[keep], truth[keep, k] - base[keep]
@@ -115,3 +136,44 @@ def with_shares(columns: Columns, shares: list[float]) -> Columns:
     outputs = tuple(c if share == 1.0 else dataclasses.replace(c, offset=c.offset * share, divisor=c.divisor * share)
                     for c, share in zip(columns.outputs, shares))
     return Columns(columns.inputs, outputs)
+
+
+def smoothing_if_better(values: np.ndarray, split: Split, period: int) -> tuple[Smoothing | None, str]:
+    """Holt-Winters' parameters when its forecasts (as the device runs them: ``edgernn.runtime.smoothing``)
+    beat the season's naive forecasts on validation, and why; ``(None, why)`` otherwise."""
+    smoothing = fitted_smoothing(values[max(0, split.train_end - FIT_POINTS): split.train_end], period)
+    if smoothing is None:
+        return None, ""
+    errors = (values - forecasts(values, period, smoothing)[:-1])[split.train_end: split.val_end]
+    smoothed, naive = float(np.sqrt(np.mean(errors ** 2))), season_rmse(values, split, period)
+    figures = f"validation RMSE {smoothed:.4g} vs {naive:.4g}"
+    if math.isfinite(smoothed) and smoothed < naive:
+        return smoothing, (f"Holt-Winters (season {period}, alpha {smoothing.alpha:.3g}, gamma {smoothing.gamma:.3g})"
+                           f" beats the season's naive forecasts: {figures}; it is the baseline")
+    return None, f"Holt-Winters does not beat the season's naive forecasts ({figures})"
+
+
+def fitted_smoothing(values: np.ndarray, period: int) -> Smoothing | None:
+    """Holt-Winters' parameters fitted by statsmodels on ``values`` (the training split's last ``FIT_POINTS``),
+    or None when it cannot (too short, not finite, statsmodels not installed: the ``train`` extra)."""
+    import warnings
+
+    try:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    except ImportError:
+        return None
+
+    if values.shape[0] < 2 * period + 2 or not np.isfinite(values).all():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit = ExponentialSmoothing(values, trend=None, seasonal="add", seasonal_periods=period).fit()
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    params = [fit.params.get(key, 0.0) for key in ("smoothing_level", "smoothing_trend", "smoothing_seasonal")]
+    params = [0.0 if p is None or not math.isfinite(p) else min(max(float(p), 0.0), 1.0) for p in params]
+    profile = np.asarray(fit.season, dtype=np.float64)[-period:]  # the season as fitted by the split's end
+    if profile.size != period or not np.isfinite(profile).all():
+        return None
+    return Smoothing(*params, tuple(profile - profile.mean()))

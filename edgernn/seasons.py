@@ -89,8 +89,9 @@ def acf_peaks(train: np.ndarray) -> list[int]:
 
 def seasonal_naive_rmse(values: np.ndarray, period: int, start: int, end: int) -> float:
     """RMSE of the value one ``period`` back over targets ``[start, end)`` (``start >= period``)."""
-    error = values[start:end] - values[start - period : end - period]
-    return float(np.sqrt(np.mean(error**2))) if error.size else float("nan")
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, which loses every comparison
+        error = values[start:end] - values[start - period : end - period]
+        return float(np.sqrt(np.mean(error**2))) if error.size else float("nan")
 
 
 def choose(values: np.ndarray, train_end: int, val_end: int, spacing: float | None = None,

@@ -26,18 +26,21 @@ from edgernn.data import (FLOAT32_MAX, Series, Split, Table, chronological_split
 from edgernn.model_metadata import DataRecord, ModelMetadata
 from edgernn.modeling import build_model, check_model_target, load_model, save_model
 from edgernn.runtime.cell_table import CELLS, DEFAULT_CELL
-from edgernn.runtime.columns import MAX_COLUMNS, MAX_HORIZON, MAX_PERIOD, Columns, InputColumn, OutputColumn
+from edgernn.runtime.columns import (MAX_COLUMNS, MAX_HORIZON, MAX_PERIOD, Columns, InputColumn, OutputColumn,
+                                     output_base)
 from edgernn.runtime.errors import DataError, ModelError
 from edgernn.runtime.manifest import Mode
-from edgernn.runtime.options import DIFFERENCE_CHOICES, SCALES
+from edgernn.runtime.options import BASELINES, DIFFERENCE_CHOICES, SCALES
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.season_baseline import (choose_season, network_shares, persistence_beats_the_mean, seasonal_changes,
-                                     seasonal_input, with_shares)
+from edgernn.runtime.smoothing import forecasts
+from edgernn.season_baseline import (choose_season, clear_seasons, network_shares, persistence_beats_the_mean,
+                                     seasonal_changes, seasonal_input, smoothing_if_better, with_shares)
 
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
 TEST_CONTEXT = 256  # values before the test split stored with the model, to warm the state up for verify
 TRAIN_VALUES_STORED = 20000  # training values stored with the model: export's default calibration data
+FOUND = "found"  # no --season given: each target's clear seasons (``clear_seasons``) are offered to the model
 
 
 @dataclass
@@ -222,6 +225,7 @@ def train(
     force: bool = False,
     quiet: bool = False,
     season: list[int] | str | None = None,
+    baseline: str = "auto",
 ) -> TrainResult:
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
 
@@ -240,10 +244,13 @@ def train(
         seed: same seed, same weights on the same machine.
         force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
         season: seasonal periods in rows. None detects them on the training split for the peers the summary
-            holds the model beside (``edgernn.peers``); ``[]`` (``"none"``) uses none. Given (``[48, 336]``, or
-            ``--season`` text ``"48,336"``), they are also offered to the model (streaming only): a target whose
-            season beats persistence on validation is differenced over it, and the season is kept only if the
-            model with it beats the same model without it on validation (``edgernn.season_baseline``).
+            holds the model beside (``edgernn.peers``), and offers the clear ones to a streaming model
+            (``clear_seasons``); ``[]`` (``"none"``) uses none. Given (``[48, 336]``, or ``--season`` text
+            ``"48,336"``), they are offered to the model (streaming only): a target whose season beats
+            persistence on validation is differenced over it, and the season is kept only if the model with it
+            beats the same model without it on validation (``edgernn.season_baseline``).
+        baseline: under a seasonal target, ``auto`` puts Holt-Winters (``edgernn.runtime.smoothing``) where it
+            beats the season's naive forecasts on validation; ``naive`` keeps those (the value one season back).
 
     Returns:
         A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units. A
@@ -259,10 +266,12 @@ def train(
     """
     _validate_options(cell, units, layers, window, epochs, batch_size, lr, patience, difference, scale)
     _validate_outputs(column, columns, targets, horizon)
+    if baseline not in BASELINES:
+        raise ModelError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
     from edgernn.seasons import periods_given
 
-    season = periods_given(season)  # None: found on the training split, for the peers only
-    seasons = _validate_seasons(season, window)  # the given ones, offered to the model too
+    season = periods_given(season)  # None: found on the training split (peers; the model where they are clear)
+    seasons = FOUND if season is None and window is None else _validate_seasons(season, window)
     if out is not None:
         check_model_target(out, force)
     from edgernn.tf_import import import_keras
@@ -270,9 +279,10 @@ def train(
     keras = import_keras()  # a missing TensorFlow is the first and only thing reported
     fit = _Fit(keras, cell, units, layers, window, epochs, batch_size, lr, seed, patience, quiet)
     prepared = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
-                            seasons)
+                            seasons, smooth=baseline == "auto")
     prepared, model, metrics = _kept_if_it_pays(fit, prepared, lambda: _prepare_any(
         data, column, columns, targets, horizon, time_column, window, difference, scale, True), quiet)
+    _warn_if_behind(metrics, prepared)
     multivariate = isinstance(prepared, _PreparedTable)
     metrics.update(_peer_metrics(prepared, season, quiet))
     columns = prepared.columns if multivariate else None
@@ -286,11 +296,14 @@ def train(
 
 def _kept_if_it_pays(fit, prepared, prepare_plain, quiet: bool):
     """``(prepared, model, metrics)`` fitted on ``prepared``; when it carries a season, the same model is also
-    fitted without it (``prepare_plain()``) and the one with the lower validation RMSE is kept, both logged."""
+    fitted without it (``prepare_plain()``) and the one with the lower validation RMSE is kept, both logged.
+    Both are prepared before either trains: data either refuses is refused before any training or log line."""
+    seasonal = isinstance(prepared, _PreparedTable) and prepared.columns.lag > 1
+    plain = prepare_plain() if seasonal else None
+    _announce(prepared, quiet)
     model, metrics = fit(prepared)
-    if not (isinstance(prepared, _PreparedTable) and prepared.columns.lag > 1):
+    if plain is None:
         return prepared, model, metrics
-    plain = prepare_plain()
     plain_model, plain_metrics = fit(plain)
     keep = metrics["val_rmse"] <= plain_metrics["val_rmse"]
     _log(f"season {prepared.columns.lag}: validation RMSE {metrics['val_rmse']:.4g}, without it "
@@ -329,15 +342,17 @@ class _Fit:
 
 
 def _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
-                 seasons=()):
+                 seasons=(), smooth=False):
     """The univariate preparation, unless more than one column in, another column out, a horizon or a season is
-    asked (a seasonal univariate model is a one-column table)."""
+    asked (a seasonal univariate model is a one-column table). ``seasons``: the candidate periods, or ``FOUND``
+    (each target's ``clear_seasons``)."""
     if columns is None and targets is None and horizon in (None, 1):
         series = load_series(data, column=column, time_column=time_column)
+        seasons = _found(series.values, series.spacing) if seasons == FOUND else seasons
         if not seasons:
             return _prepare(series, window, difference, scale, quiet)
         table = Table(series.values[:, None], (column or "value",), series.name, (series.filled,), series.spacing)
-        return _prepare_table(table, [0], 1, window, difference, scale, quiet, seasons)
+        return _prepare_table(table, [0], 1, window, difference, scale, quiet, seasons, smooth)
     table = load_table(data, [column] if column is not None else columns, time_column)
     chosen = _target_indices(table, targets)
     outputs = len(chosen) * (horizon or 1)
@@ -347,11 +362,18 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
     if outputs > MAX_COLUMNS:
         raise DataError(f"{len(chosen)} target(s) x horizon {horizon} = {outputs} outputs; a model has at most "
                         f"{MAX_COLUMNS} (fewer --target or a shorter --horizon)")
+    if len(table.names) == 1 and seasons == FOUND:
+        seasons = _found(table.values[:, 0], table.spacing)
     if len(table.names) == 1 and (horizon or 1) == 1 and not seasons:  # one column in and out, one step
         if table.skipped:
             _log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
         return _prepare(table.column(0), window, difference, scale, quiet)
-    return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet, seasons)
+    return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet, seasons, smooth)
+
+
+def _found(values: np.ndarray, spacing: float | None) -> tuple[int, ...]:
+    """One column's clear seasons (none for fewer than 3 values: nothing to split)."""
+    return tuple(clear_seasons(values, chronological_split(values.size), spacing)) if values.size > 2 else ()
 
 
 @dataclass
@@ -393,17 +415,12 @@ def _prepare(series: Series, window, difference, scale, quiet) -> _Prepared:
 
 
 def _judge(model, prepared: _Prepared, window: int | None, lr: float) -> dict:
-    """Test and validation figures beside persistence; warns when the model does not beat it, refuses a
-    diverged model (nothing is saved)."""
+    """Test and validation figures beside persistence (``_warn_if_behind`` warns when the model does not beat
+    it); refuses a diverged model (nothing is saved)."""
     values, split = prepared.series.values, prepared.split
     metrics = evaluate(model, prepared.preprocessing, values, split.val_end, window)
     validation = evaluate(model, prepared.preprocessing, values[: split.val_end], split.train_end, window)
     metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
-    if metrics["val_rmse"] >= metrics["val_persistence_rmse"]:
-        _log(f"warning: the model does not beat persistence on the validation split (RMSE "
-             f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
-             f"--difference {'off' if prepared.preprocessing.difference else 'on'}, or more data",
-             quiet=False)  # a warning, not progress
     if not math.isfinite(metrics["val_rmse"]) or not metrics["test_points"]:
         # a model of NaN weights is of no use to anyone: nothing is saved
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
@@ -475,6 +492,7 @@ class _PreparedTable:
     training: tuple[np.ndarray, np.ndarray]
     validation: tuple[np.ndarray, np.ndarray]
     preprocessing: Preprocessing = field(default_factory=Preprocessing)  # identity: the columns say it all
+    notes: tuple = ()  # the training log's lines about it (``_table_notes``)
 
     @property
     def features(self) -> int:
@@ -504,7 +522,7 @@ def _target_indices(table: Table, targets) -> list[int]:
 
 
 def _prepare_table(table: Table, targets: list[int], horizon: int, window, difference, scale,
-                   quiet, seasons=()) -> _PreparedTable:
+                   quiet, seasons=(), smooth=False) -> _PreparedTable:
     """Split; difference (over a season where it beats persistence) and scale each column on its own; fit each
     output's scale; cut training sequences."""
     values = table.values
@@ -512,21 +530,26 @@ def _prepare_table(table: Table, targets: list[int], horizon: int, window, diffe
     split = chronological_split(points)
     decisions = [choose_difference(values[:, j], split, difference) if points > 2 else (False, "")
                  for j in range(len(table.names))]
-    periods = [1] * len(table.names)
+    periods, smoothings = [1] * len(table.names), [None] * len(table.names)
     for j in targets if seasons and points > 2 else ():
-        periods[j], why = choose_season(values[:, j], split, seasons, horizon)
+        candidates = clear_seasons(values[:, j], split, table.spacing) if seasons == FOUND else seasons
+        periods[j], why = choose_season(values[:, j], split, candidates, horizon)
         decisions[j] = (True, why) if periods[j] > 1 else (decisions[j][0], "; ".join(filter(None, [
             decisions[j][1], why])))
     lag = max([p if on else 0 for p, (on, _) in zip(periods, decisions)], default=0)
+    for j in targets if smooth and lag > 1 and horizon == 1 else ():  # Holt-Winters under the network if it wins
+        if periods[j] == lag:
+            smoothings[j], why = smoothing_if_better(values[:, j], split, lag)
+            decisions[j] = (True, f"{decisions[j][1]}; {why}") if why else decisions[j]
     _check_sizes(table.name, points, split, window, lag + horizon - 1)
-    inputs = tuple(_fit_input(values[:, j], split, on, period, scale, table, j)
+    inputs = tuple(_fit_input(values[:, j], split, on, period, scale, table, j, smoothings[j])
                    for j, ((on, _), period) in enumerate(zip(decisions, periods)))
     relative = {j: inputs[j].difference or (difference == "auto" and persistence_beats_the_mean(values[:, j], split))
                 for j in targets}  # the baseline under each target: persistence (or its season), else none
     columns = Columns(inputs, _fit_outputs(table, split, inputs, targets, horizon, scale, relative))
     z = columns.transform(values)  # z[i] is the model input made from raw row i + lag
     y = _scaled_targets(values, columns)  # y[t]: what the model should say after raw row t
-    _log_table(table, split, decisions, columns, scale, quiet)
+    notes = _table_notes(table, split, decisions, columns, scale)
     width = None if window is None else window - lag
     if width is not None and width < 1:
         raise DataError(f"--window {window} leaves no model input after differencing; use --window 2 or more")
@@ -544,18 +567,21 @@ def _prepare_table(table: Table, targets: list[int], horizon: int, window, diffe
         training, validation = _window_pairs(*train_rows, width), _window_pairs(*val_rows, width)
     reason = "; ".join(f"{name}: difference {'on' if on else 'off'}{_over(period)} ({why})"
                        for name, (on, why), period in zip(table.names, decisions, periods))
-    return _PreparedTable(table, split, columns, reason, width, training, validation)
+    return _PreparedTable(table, split, columns, reason, width, training, validation, notes=tuple(notes))
 
 
 def _fit_input(values: np.ndarray, split: Split, on: bool, period: int, scale: str, table: Table,
-               j: int) -> InputColumn:
-    """One input column's differencing (over ``period`` rows) and scale, fitted on the training split, each
-    column's model inputs checked as a univariate input's are."""
+               j: int, smoothing=None) -> InputColumn:
+    """One input column's differencing (over ``period`` rows, or from Holt-Winters' forecast with
+    ``smoothing``) and scale, fitted on the training split, each column's model inputs checked as a univariate
+    input's are."""
     name = f"{table.name} column {table.names[j]!r}"
     if period == 1:
         p = fit_preprocessing(values, split, on, scale, name)
         model_inputs(values, p, name, split)  # refuses values beyond float32 after scaling, naming the first
         return InputColumn(table.names[j], p.difference, p.offset, p.divisor)
+    if smoothing is not None:
+        return _smoothed_input(values, split, period, scale, table.names[j], name, smoothing)
     changes = seasonal_changes(values[: split.train_end], period)
     peak = float(np.max(np.abs(values[: split.train_end])))
     if not np.isfinite(changes).all():
@@ -566,22 +592,33 @@ def _fit_input(values: np.ndarray, split: Split, on: bool, period: int, scale: s
     return column
 
 
+def _smoothed_input(values: np.ndarray, split: Split, period: int, scale: str, column: str, name: str,
+                    smoothing) -> InputColumn:
+    """A column whose model input is its error from Holt-Winters' forecast, scaled on the training split."""
+    errors = values - forecasts(values, period, smoothing)[:-1]
+    peak = float(np.max(np.abs(values[: split.train_end])))
+    train = errors[period: split.train_end]
+    if not np.isfinite(train).all():
+        raise DataError(f"{name}: Holt-Winters' errors overflow float64 (values up to {peak:.3g}); rescale the data")
+    offset, divisor = fit_scale(train, scale, name, "Holt-Winters errors", peak)
+    if not (np.abs(errors[period:] - offset) / divisor <= FLOAT32_MAX).all():
+        raise DataError(f"{name}: an error from Holt-Winters' forecast is beyond float32 after scaling; rescale the "
+                        "data")
+    return InputColumn(column, True, offset, divisor, period=period, smoothing=smoothing)
+
+
 def _over(period: int) -> str:
     return f" over season {period}" if period > 1 else ""
 
 
-def _output_change(values: np.ndarray, output: OutputColumn) -> np.ndarray:
+def _output_change(values: np.ndarray, output: OutputColumn, inputs) -> np.ndarray:
     """What an output predicts after each raw row, before scaling: the target ``step`` rows later, less its
-    baseline when the output is relative (the latest value, or the value one season before the step); NaN where
-    the series has ended or the baseline does not exist yet. ``[n]``."""
+    baseline when the output is relative (``output_base``); NaN where the series has ended or the baseline does
+    not exist yet. ``[n]``."""
     source = values[:, output.source]
     change = np.full(source.size, np.nan)
-    back, step = output.base_lag, output.step
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked by the caller, by name
-        if not output.relative:
-            change[:-step] = source[step:]
-        else:
-            change[back:-step] = source[back + step:] - source[: source.size - step - back]
+        change[:-output.step] = source[output.step:] - output_base(values, output, inputs)[:-output.step]
     return change
 
 
@@ -594,40 +631,51 @@ def _fit_outputs(table: Table, split: Split, inputs, targets: list[int], horizon
         name, relative, period = table.names[source], relatives[source], inputs[source].period
         peak = float(np.max(np.abs(table.values[: split.train_end, source])))
         for step in range(1, horizon + 1):
-            output = OutputColumn(name, step, source, relative, period=period)
-            base = _output_change(table.values, output)[output.base_lag: split.train_end - step]
+            smoothed = inputs[source].smoothing is not None
+            output = OutputColumn(name, step, source, relative, period=period, smoothed=smoothed)
+            base = _output_change(table.values, output, inputs)[max(output.base_lag, period if smoothed else 0):
+                                                                split.train_end - step]
             what = f"{step}-step {'changes' if relative else 'values'}"
             if not np.isfinite(base).all():
                 raise DataError(f"{table.name} column {name!r}: the training {what} overflow float64 (values up to "
                                 f"{peak:.3g}); rescale the data (e.g. to other units)")
             offset, divisor = fit_scale(base, scale, f"{table.name} column {name!r}", what, peak)
-            outputs.append(OutputColumn(name, step, source, relative, offset, divisor, period))
+            outputs.append(OutputColumn(name, step, source, relative, offset, divisor, period, smoothed))
     return tuple(outputs)
 
 
 def _scaled_targets(values: np.ndarray, columns: Columns) -> np.ndarray:
     """The training targets after each raw row, ``[n, K*H]`` in the model's output units (NaN past the end)."""
-    return np.stack([(_output_change(values, c) - c.offset) / c.divisor for c in columns.outputs], axis=1)
+    return np.stack([(_output_change(values, c, columns.inputs) - c.offset) / c.divisor for c in columns.outputs],
+                    axis=1)
 
 
-def _log_table(table: Table, split: Split, decisions, columns: Columns, scale: str, quiet: bool) -> None:
-    """The data, each column's differencing (and why) and the outputs, in the training log."""
+def _table_notes(table: Table, split: Split, decisions, columns: Columns, scale: str) -> list[tuple[str, bool]]:
+    """The data, each column's differencing (and why) and the outputs, for the training log: ``(line, always)``
+    (``always``: printed even when quiet), printed once every candidate is prepared (``_announce``)."""
     filled = ", ".join(f"{name} {count}" for name, count in zip(table.names, table.filled) if count)
-    _log(f"data: {table.name}, {split.length} rows of {len(table.names)} columns (train {split.train_end}, "
-         f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
-         + (f", gaps filled by linear interpolation: {filled}" if filled else ""), quiet)
+    notes = [(f"data: {table.name}, {split.length} rows of {len(table.names)} columns (train {split.train_end}, "
+              f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
+              + (f", gaps filled by linear interpolation: {filled}" if filled else ""), False)]
     if table.skipped:
-        _log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
-    for name, (on, why) in zip(table.names, decisions):
-        _log(f"preprocessing: {name}: difference {'on' if on else 'off'} ({why}), scale {scale}", quiet)
-    _log(f"outputs: {', '.join(columns.output_names())}"
-         + (" (changes from each target's latest value)" if any(c.relative for c in columns.outputs) else ""),
-         quiet)
+        notes.append((f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)",
+                      True))
+    notes += [(f"preprocessing: {name}: difference {'on' if on else 'off'} ({why}), scale {scale}", False)
+              for name, (on, why) in zip(table.names, decisions)]
+    bases = sorted({"Holt-Winters' forecast" if c.smoothed else "value one season before the step" if c.period > 1
+                    else "latest value" for c in columns.outputs if c.relative})
+    said = f" (changes from each target's {' or '.join(bases)})" if bases else ""
+    return notes + [(f"outputs: {', '.join(columns.output_names())}{said}", False)]
+
+
+def _announce(prepared, quiet: bool) -> None:
+    for line, always in getattr(prepared, "notes", ()):
+        _log(line, quiet and not always)
 
 
 def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float) -> dict:
-    """Per-output test and validation figures beside persistence at each output's horizon; warns for each output
-    that does not beat it, refuses a diverged model (nothing is saved)."""
+    """Per-output test and validation figures beside persistence at each output's horizon (see
+    ``_warn_if_behind``); refuses a diverged model (nothing is saved)."""
     values, split, columns = prepared.table.values, prepared.split, prepared.columns
     predictions = predict_rows(model, columns, values, window)
     shares = network_shares(predictions, columns, values, split)
@@ -642,15 +690,29 @@ def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float)
     for name, output in zip(columns.output_names(), columns.outputs):
         model_rmse, baseline = validation[f"test_rmse[{name}]"], validation[f"persistence_rmse[{name}]"]
         metrics[f"val_rmse[{name}]"], metrics[f"val_persistence_rmse[{name}]"] = model_rmse, baseline
-        if model_rmse >= baseline:
-            _log(f"warning: {name}: the model does not beat persistence on the validation split (RMSE "
-                 f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "
-                 f"{'off' if output.relative else 'on'}, a shorter --horizon, or more data", quiet=False)
     if not math.isfinite(metrics["val_rmse"]) or not metrics["test_points"]:
         # a model of NaN weights is of no use to anyone: nothing is saved
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
                          f"--lr than {lr:g})")
     return metrics
+
+
+def _warn_if_behind(metrics: dict, prepared) -> None:
+    """A warning (printed even when quiet) for the kept model, or each of its outputs, that does not beat
+    persistence on the validation split; an alternative trained and dropped (``_kept_if_it_pays``) warns of
+    nothing."""
+    if not isinstance(prepared, _PreparedTable):
+        if metrics["val_rmse"] >= metrics["val_persistence_rmse"]:
+            _log(f"warning: the model does not beat persistence on the validation split (RMSE "
+                 f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
+                 f"--difference {'off' if prepared.preprocessing.difference else 'on'}, or more data", quiet=False)
+        return
+    for name, output in zip(prepared.columns.output_names(), prepared.columns.outputs):
+        model_rmse, baseline = metrics[f"val_rmse[{name}]"], metrics[f"val_persistence_rmse[{name}]"]
+        if model_rmse >= baseline:
+            _log(f"warning: {name}: the model does not beat persistence on the validation split (RMSE "
+                 f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "
+                 f"{'off' if output.relative else 'on'}, a shorter --horizon, or more data", quiet=False)
 
 
 def _log_outputs(metrics: dict, columns: Columns, quiet: bool) -> None:

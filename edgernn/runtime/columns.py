@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgernn.runtime import smoothing as holt_winters
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.safe_json import finite_number
+from edgernn.runtime.smoothing import Smoothing
 
 MAX_COLUMNS = 1024  # inputs or outputs: far beyond any sensor row, small enough to bound a crafted manifest
 MAX_HORIZON = 1024
@@ -34,6 +36,7 @@ class InputColumn:
     divisor: float = 1.0
     range: tuple[float, float] | None = None  # calibrated model-input range (set at export)
     period: int = 1  # with ``difference``: the value ``period`` rows back is subtracted (a season)
+    smoothing: Smoothing | None = None  # with a season: Holt-Winters' forecast of the value is subtracted instead
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class OutputColumn:
     offset: float = 0.0
     divisor: float = 1.0
     period: int = 1  # relative to the target's value ``period - step`` rows before the latest (seasonal naive)
+    smoothed: bool = False  # relative to its source column's Holt-Winters forecast instead (``smoothing``)
 
     @property
     def base_lag(self) -> int:
@@ -98,8 +102,23 @@ class Columns:
         object.__setattr__(self, "_out_offset", np.array([c.offset for c in outputs]))
         object.__setattr__(self, "_out_divisor", np.array([c.divisor for c in outputs]))
         object.__setattr__(self, "_relative",
-                           [(k, c.source, c.base_lag) for k, c in enumerate(outputs) if c.relative])
+                           [(k, c.source, c.base_lag) for k, c in enumerate(outputs) if c.relative and not c.smoothed])
+        smoothed = [j for j, c in enumerate(inputs) if c.smoothing is not None]
+        object.__setattr__(self, "_smoothed", smoothed)  # the columns with a Holt-Winters state, in state order
+        object.__setattr__(self, "_smoothing_params", [np.array([getattr(inputs[j].smoothing, name) for j in smoothed])
+                                                       for name in ("alpha", "beta", "gamma")])
+        object.__setattr__(self, "_smoothed_outputs", [(k, smoothed.index(c.source)) for k, c in enumerate(outputs)
+                                                       if c.smoothed and c.source in smoothed])
+        for j in smoothed:
+            column = inputs[j]
+            if not column.difference or column.period != self._lag or len(column.smoothing.season) != self._lag:
+                raise ValueError(f"input {column.name}: Holt-Winters smoothing needs the model's longest season "
+                                 f"({self._lag}) as its period")
         for c in outputs:
+            if c.smoothed and (not c.relative or c.step != 1 or c.source not in smoothed
+                               or c.period != inputs[c.source].period):
+                raise ValueError(f"output {c.target} +{c.step}: a Holt-Winters baseline is one step ahead of a "
+                                 "smoothed input column")
             if c.relative and c.base_lag and (c.base_lag > self._lag or c.source is None):
                 raise ValueError(f"output {c.target} +{c.step} is relative to a value {c.base_lag} rows back, "
                                  f"beyond the {self._lag} rows a stream remembers")
@@ -110,20 +129,52 @@ class Columns:
         base = values - np.where(self._diff, last, 0.0) if self.lag else values
         return (base - self._in_offset) / self._in_divisor
 
-    def encode_past(self, values: np.ndarray, past: np.ndarray) -> np.ndarray:
+    def encode_past(self, values: np.ndarray, past: np.ndarray, ahead: np.ndarray | None = None) -> np.ndarray:
         """Raw rows ``[S, F]`` to model inputs, given each stream's last ``lag`` raw rows ``[S, lag, F]`` (oldest
-        first): a differenced column subtracts its value ``period`` rows back."""
+        first): a differenced column subtracts its value ``period`` rows back, a smoothed one the Holt-Winters
+        forecast of the value (``ahead``: ``[S, smoothed columns]``, see ``smoothing_ahead``)."""
         back = np.take_along_axis(past, self._back, axis=1)[:, 0]  # [S, F]
+        if self._smoothed:
+            back[:, self._smoothed] = ahead
         return (values - np.where(self._diff, back, 0.0) - self._in_offset) / self._in_divisor
 
-    def decode(self, outputs: np.ndarray, latest: np.ndarray, past: np.ndarray | None = None) -> np.ndarray:
+    def decode(self, outputs: np.ndarray, latest: np.ndarray, past: np.ndarray | None = None,
+               ahead: np.ndarray | None = None) -> np.ndarray:
         """Model outputs ``[..., K*H]`` to raw predictions, given each stream's latest raw row ``[..., F]`` (and,
-        for a seasonal baseline, its last ``lag`` rows before it ``[..., lag, F]``, oldest first)."""
+        for a seasonal baseline, its last ``lag`` rows before it ``[..., lag, F]``, oldest first; for a
+        Holt-Winters one, its forecasts after the latest row, ``ahead``)."""
         with np.errstate(over="ignore", invalid="ignore"):  # a crafted scale overflows to inf: reported as such
             raw = outputs * self._out_divisor + self._out_offset
             for k, source, back in self._relative:
                 raw[..., k] += latest[..., source] if not back else past[..., self.lag - back, source]
+            for k, i in self._smoothed_outputs:
+                raw[..., k] += ahead[..., i]
         return raw
+
+    @property
+    def smoothed(self) -> list[int]:
+        """The input columns whose Holt-Winters states (``smoothing_*``) a stream carries beside its past rows."""
+        return list(self._smoothed)
+
+    def smoothing_start(self, past: np.ndarray) -> np.ndarray:
+        """Holt-Winters states ``[S, smoothed columns, 2 + lag]`` from each stream's first ``lag`` rows."""
+        values = np.swapaxes(past[:, :, self._smoothed], 1, 2).astype(np.float64)  # [S, smoothed, lag]
+        return np.stack([holt_winters.start(values[:, i], np.array(self.inputs[j].smoothing.season))
+                         for i, j in enumerate(self._smoothed)], axis=1)
+
+    def smoothing_ahead(self, states: np.ndarray) -> np.ndarray:
+        """Each state's forecast of its column's next value: ``[S, smoothed columns]``."""
+        return holt_winters.forecast(states)
+
+    def smoothing_update(self, states: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The states after seeing raw rows ``[S, F]``."""
+        return holt_winters.update(states, rows[:, self._smoothed], *self._smoothing_params)
+
+    def bases(self, rows: np.ndarray) -> np.ndarray:
+        """What each relative output adds to the network's change after each raw row of a table ``[n, F]``:
+        ``[n, K*H]``, 0 for outputs that are not relative, NaN where the baseline does not exist yet."""
+        rows = np.asarray(rows, dtype=np.float64)
+        return np.stack([output_base(rows, c, self.inputs) for c in self.outputs], axis=1)
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
         """A raw table ``[n, F]`` (or windows ``[..., n, F]``) to model inputs, shorter by ``lag`` rows."""
@@ -133,17 +184,14 @@ class Columns:
         n, lag = rows.shape[-2], self.lag
         back = np.stack([rows[..., lag - p: n - p, j] if p else np.zeros(rows[..., lag:, j].shape)
                          for j, p in enumerate(self._period)], axis=-1)
+        for j in self._smoothed:  # a table (a season model has no windows): the forecast of each value
+            back[:, j] = holt_winters.forecasts(rows[:, j], lag, self.inputs[j].smoothing)[lag:n]
         return (rows[..., lag:, :] - back - self._in_offset) / self._in_divisor
 
     def decode_table(self, outputs: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Model outputs ``[n - lag, K*H]`` made after rows ``lag..n-1`` of a raw table ``[n, F]``, in raw units."""
-        rows = np.asarray(rows, dtype=np.float64)
-        lag, n = self.lag, rows.shape[0]
         with np.errstate(over="ignore", invalid="ignore"):
-            raw = outputs * self._out_divisor + self._out_offset
-            for k, source, back in self._relative:
-                raw[..., k] += rows[lag - back: n - back, source]
-        return raw
+            return outputs * self._out_divisor + self._out_offset + self.bases(rows)[self.lag:]
 
     def targets_of(self, rows: np.ndarray) -> np.ndarray:
         """What each output predicts after each row of a raw table ``[n, F]``: ``[n, K*H]`` raw values, NaN past
@@ -166,6 +214,8 @@ class Columns:
                 data["range"] = list(data["range"])
             if data.get("period") == 1:
                 del data["period"]  # files without seasons stay what older edgernn wrote
+            if data.get("smoothed") is False:
+                del data["smoothed"]
             return {k: v for k, v in data.items() if v is not None}
 
         return {"inputs": [clean(c) for c in self.inputs], "outputs": [clean(c) for c in self.outputs]}
@@ -197,6 +247,20 @@ class Columns:
         if [(c.target, c.step) for c in columns.outputs] != grid:
             raise ValueError("columns.outputs must be each target's steps 1 to the horizon, target by target")
         return columns
+
+
+def output_base(rows: np.ndarray, output: OutputColumn, inputs) -> np.ndarray:
+    """What ``output`` adds to the network's change after each raw row of a table ``[n, F]`` (float64): the
+    latest value, the value one season before the step, or Holt-Winters' forecast of the next value; 0 when the
+    output is not relative; NaN where the baseline does not exist yet."""
+    n = rows.shape[0]
+    if output.smoothed:
+        return holt_winters.forecasts(rows[:, output.source], output.period, inputs[output.source].smoothing)[1:]
+    base = np.zeros(n)
+    if output.relative:
+        base[: output.base_lag] = np.nan
+        base[output.base_lag:] = rows[: n - output.base_lag, output.source]
+    return base
 
 
 def _name(value, where: str) -> str:
@@ -238,7 +302,13 @@ def _input(data, i: int) -> InputColumn:
     period = _period(data, where)
     if period > 1 and not difference:
         raise ValueError(f"{where}.period needs difference true")
-    return InputColumn(_name(data.get("name"), f"{where}.name"), difference, *_scaling(data, where), span, period)
+    smoothing = data.get("smoothing")
+    if smoothing is not None:
+        if period == 1:
+            raise ValueError(f"{where}.smoothing needs a period")
+        smoothing = Smoothing.from_dict(smoothing)
+    return InputColumn(_name(data.get("name"), f"{where}.name"), difference, *_scaling(data, where), span, period,
+                       smoothing)
 
 
 def _period(data: dict, where: str) -> int:
@@ -261,4 +331,4 @@ def _output(data, i: int, features: int) -> OutputColumn:
     if relative and source is None:
         raise ValueError(f"{where} is relative but names no source column")
     return OutputColumn(_name(data.get("target"), f"{where}.target"), step, source, relative,
-                        *_scaling(data, where, zero=relative), _period(data, where))
+                        *_scaling(data, where, zero=relative), _period(data, where), _flag(data, "smoothed", where))

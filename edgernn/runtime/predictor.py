@@ -193,12 +193,14 @@ class StreamingPredictor:
         self._filled = np.zeros(self.streams, dtype=np.int64)
         if self._seasonal:  # each stream's last ``lag`` raw rows, oldest first (NaN: none yet)
             self._past = np.full((self.streams, self._columns.lag, *row), np.nan)
+            # Holt-Winters states (level, trend, season) of the smoothed columns; NaN until a season is in
+            self._smooth = np.full((self.streams, len(self._columns.smoothed), 2 + self._columns.lag), np.nan)
         self.steps = 0
         self._out_of_range = np.zeros((self.streams, *row), dtype=np.int64)
         self._clipped = np.zeros((self.streams, *row), dtype=np.int64)
         self._row = None  # the row path's last row (a list), not yet written into _last (_settle_row)
         if self._season_fast:
-            self._season_step.load(self._past[0, :, 0])
+            self._season_step.load(self._past[0, :, 0], self._smooth[0, 0] if self._columns.smoothed else None)
             self._season_step.counts = (self._out_of_range, self._clipped)
 
     @property
@@ -227,6 +229,8 @@ class StreamingPredictor:
         state["last"] = self._last.copy()
         if self._seasonal:
             state["past"] = self._past.copy()
+            if self._columns.smoothed:
+                state["smooth"] = self._smooth.copy()
         if self._window:
             state["buffer"] = self._buffer.copy()
             state["filled"] = self._filled.copy()
@@ -270,7 +274,7 @@ class StreamingPredictor:
             saved = given.get(key)
             if saved is None or saved.shape != value.shape or saved.dtype != value.dtype:
                 raise StateError(f"{source} lacks a valid {key!r} array; use --reset-state to start over")
-            finite = np.isfinite(saved) if key not in ("last", "buffer", "past") else ~np.isinf(saved)  # NaN: none yet
+            finite = np.isfinite(saved) if key not in ("last", "buffer", "past", "smooth") else ~np.isinf(saved)  # NaN: none yet
             if saved.dtype.kind == "f" and not finite.all():
                 raise StateError(f"{source} holds non-finite values in {key!r}; use --reset-state to start over")
             restored[key] = saved.copy()
@@ -280,9 +284,11 @@ class StreamingPredictor:
         self._last = restored["last"]
         if self._seasonal:
             self._past = restored["past"]
+            if self._columns.smoothed:
+                self._smooth = restored["smooth"]
         self._row = None
         if self._season_fast:
-            self._season_step.load(self._past[0, :, 0])
+            self._season_step.load(self._past[0, :, 0], self._smooth[0, 0] if self._columns.smoothed else None)
         if self._window:
             self._buffer, self._filled = restored["buffer"], restored["filled"]
         self.steps = steps
@@ -466,6 +472,8 @@ class StreamingPredictor:
         and the seasonal fast path's ring into ``_past``."""
         if self._season_fast:
             self._past[0, :, 0] = self._season_step.ring
+            if self._columns.smoothed:
+                self._smooth[0, 0] = self._season_step.smooth_state()
             self._last[0, 0] = self._past[0, -1, 0]
         if self._columns is not None and self._row is not None:
             self._last[0] = self._row
@@ -491,12 +499,20 @@ class StreamingPredictor:
         past rows; a stream predicts (and its hidden state moves) once it has a season of rows, NaN before."""
         columns, past = self._columns, self._past
         active = good & np.isfinite(past).all(axis=(1, 2))
-        z = columns.encode_past(rows, past)  # [streams, F]
+        ahead = None
+        if columns.smoothed:  # Holt-Winters under the network: started from a stream's first season of rows
+            fresh = active & np.isnan(self._smooth).any(axis=(1, 2))
+            self._smooth[fresh] = columns.smoothing_start(past[fresh])
+            ahead = columns.smoothing_ahead(self._smooth)
+        z = columns.encode_past(rows, past, ahead)  # [streams, F]
         self._count_outside(z, active[:, None], self._feature_low, self._feature_high)
         z = np.where(active[:, None], np.clip(np.nan_to_num(z), -INPUT_LIMIT, INPUT_LIMIT), 0.0)
         quantize(z, self._x_spec, out=self._x)
         out = self._run([self._x, *self._states])
-        predictions = columns.decode(dequantize(out[0], self._y_spec), rows, past)  # [streams, K*H]
+        if columns.smoothed:
+            self._smooth[active] = columns.smoothing_update(self._smooth[active], rows[active])
+            ahead = columns.smoothing_ahead(self._smooth)
+        predictions = columns.decode(dequantize(out[0], self._y_spec), rows, past, ahead)  # [streams, K*H]
         for k, new in enumerate(self._handed_over(out)):
             self._states[k] = np.where(active[:, None], new, self._states[k])
         past[good] = np.concatenate([past[good, 1:], rows[good, None]], axis=1)
