@@ -173,10 +173,13 @@ def data_options(func):
 @click.option("--baseline", type=choice(BASELINES), default="auto", show_default=True,
               help="Under a seasonal target: auto puts Holt-Winters under the network where it beats the season's "
                    "naive forecasts on validation; naive keeps the value one season back.")
+@click.option("--budget", type=FloatRange(0, 86400), default=0, show_default=True, metavar="SECONDS",
+              help="Also try a few other network sizes and learning rates while the time allows, and keep the "
+                   "one with the lowest validation RMSE (0: the given size only).")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def train_command(data, column, time_column, columns, targets, horizon, out, cell, units, layers, window, epochs,
-                  batch_size, lr, seed, patience, difference, scale, season, baseline, force, as_json):
+                  batch_size, lr, seed, patience, difference, scale, season, baseline, budget, force, as_json):
     """Train the classic model family (recurrent layers + Dense(1), adam, mse) on a series.
 
     The default is a STREAMING model: trained sequence-to-sequence on long chunks, so it learns what the
@@ -200,14 +203,14 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
     result = train(data, out, column=column, columns=_column_list(columns), targets=_column_list(",".join(targets)),
                    horizon=horizon, time_column=time_column, cell=cell, units=units, layers=layers, window=window,
                    epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, difference=difference,
-                   scale=scale, force=force, quiet=as_json, season=season, baseline=baseline)
+                   scale=scale, force=force, quiet=as_json, season=season, baseline=baseline, budget=budget)
     if replacing:
         click.echo(f"replaced {out} (--force)", err=True)
     if as_json:
         _json(_train_summary(result))
         return
     kind = f"window {window}" if window else "streaming"
-    click.echo(f"model: {result.model_path} ({cell}, {layers}x{units} units, {kind})")
+    click.echo(f"model: {result.model_path} ({cell}, {layers}x{result.metadata['units']} units, {kind})")
     if result.columns is not None and not result.columns.univariate:
         _echo_outputs(result.columns, result.metrics)
     else:

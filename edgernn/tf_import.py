@@ -22,6 +22,8 @@ def import_tensorflow():
     with silenced_stderr():
         import tensorflow
         import keras  # noqa: F401  (its first import also probes devices)
+    # "triggered tf.function retracing": a model per candidate (train --budget) is expected, not a user's problem
+    tensorflow.get_logger().setLevel("ERROR")
     return tensorflow
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,6 +227,7 @@ def train(
     quiet: bool = False,
     season: list[int] | str | None = None,
     baseline: str = "auto",
+    budget: float = 0.0,
 ) -> TrainResult:
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
 
@@ -249,6 +251,8 @@ def train(
             ``"48,336"``), they are offered to the model (streaming only): a target whose season beats
             persistence on validation is differenced over it, and the season is kept only if the model with it
             beats the same model without it on validation (``edgernn.season_baseline``).
+        budget: seconds for choosing the network by validation (``edgernn.search``): 0 trains the default
+            size only.
         baseline: under a seasonal target, ``auto`` puts Holt-Winters (``edgernn.runtime.smoothing``) where it
             beats the season's naive forecasts on validation; ``naive`` keeps those (the value one season back).
 
@@ -268,6 +272,8 @@ def train(
     _validate_outputs(column, columns, targets, horizon)
     if baseline not in BASELINES:
         raise ModelError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < math.inf:
+        raise ModelError(f"budget must be a number of seconds, 0 or more, got {budget!r}")
     from edgernn.seasons import periods_given
 
     season = periods_given(season)  # None: found on the training split (peers; the model where they are clear)
@@ -280,15 +286,19 @@ def train(
     fit = _Fit(keras, cell, units, layers, window, epochs, batch_size, lr, seed, patience, quiet)
     prepared = _prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
                             seasons, smooth=baseline == "auto")
+    started = time.monotonic()
     prepared, model, metrics = _kept_if_it_pays(fit, prepared, lambda: _prepare_any(
         data, column, columns, targets, horizon, time_column, window, difference, scale, True), quiet)
+    if budget > 0:
+        fit, prepared, model, metrics = _searched(fit, prepared, model, metrics, time.monotonic() - started, budget,
+                                                  quiet)
     _warn_if_behind(metrics, prepared)
     multivariate = isinstance(prepared, _PreparedTable)
     metrics.update(_peer_metrics(prepared, season, quiet))
     columns = prepared.columns if multivariate else None
     if columns is not None:
         _log_outputs(metrics, columns, quiet)
-    metadata = ModelMetadata(Mode.STREAMING if window is None else Mode.WINDOW, window, cell, units, layers,
+    metadata = ModelMetadata(Mode.STREAMING if window is None else Mode.WINDOW, window, cell, fit.units, layers,
                              prepared.preprocessing, prepared.reason, seed, _data_record(prepared), metrics, columns)
     model_path = save_model(model, out, metadata) if out is not None else None
     return TrainResult(model, prepared.preprocessing, metrics, model_path, metadata.to_dict(), columns)
@@ -309,6 +319,19 @@ def _kept_if_it_pays(fit, prepared, prepare_plain, quiet: bool):
     _log(f"season {prepared.columns.lag}: validation RMSE {metrics['val_rmse']:.4g}, without it "
          f"{plain_metrics['val_rmse']:.4g}: {'keeping the season' if keep else 'no season'}", quiet)
     return (prepared, model, metrics) if keep else (plain, plain_model, plain_metrics)
+
+
+def _searched(fit, prepared, model, metrics, seconds: float, budget: float, quiet: bool):
+    """The default model beside the ``edgernn.search`` candidates the budget allows; the kept one, logged."""
+    from edgernn import search
+
+    log = lambda message: _log(message, quiet)  # noqa: E731
+    fit, prepared, model, metrics, tried = search.search(fit, prepared, model, metrics, seconds, budget, log)
+    kept = next(t for t in tried if (t.units, t.lr) == (fit.units, fit.lr))
+    for line in [f"search within {budget:g} s, chosen on validation:", *search.table(tried, kept)]:
+        log(line)
+    metrics.update({f"candidate_val_rmse[{t.label}]": t.val_rmse for t in tried})
+    return fit, prepared, model, metrics
 
 
 @dataclass(frozen=True)
@@ -493,6 +516,7 @@ class _PreparedTable:
     validation: tuple[np.ndarray, np.ndarray]
     preprocessing: Preprocessing = field(default_factory=Preprocessing)  # identity: the columns say it all
     notes: tuple = ()  # the training log's lines about it (``_table_notes``)
+    unshared: Columns | None = None  # ``columns`` before judging sets the network's share in them
 
     @property
     def features(self) -> int:
@@ -567,7 +591,8 @@ def _prepare_table(table: Table, targets: list[int], horizon: int, window, diffe
         training, validation = _window_pairs(*train_rows, width), _window_pairs(*val_rows, width)
     reason = "; ".join(f"{name}: difference {'on' if on else 'off'}{_over(period)} ({why})"
                        for name, (on, why), period in zip(table.names, decisions, periods))
-    return _PreparedTable(table, split, columns, reason, width, training, validation, notes=tuple(notes))
+    return _PreparedTable(table, split, columns, reason, width, training, validation, notes=tuple(notes),
+                          unshared=columns)
 
 
 def _fit_input(values: np.ndarray, split: Split, on: bool, period: int, scale: str, table: Table,
@@ -676,11 +701,12 @@ def _announce(prepared, quiet: bool) -> None:
 def _judge_table(model, prepared: _PreparedTable, window: int | None, lr: float) -> dict:
     """Per-output test and validation figures beside persistence at each output's horizon (see
     ``_warn_if_behind``); refuses a diverged model (nothing is saved)."""
-    values, split, columns = prepared.table.values, prepared.split, prepared.columns
+    values, split, columns = prepared.table.values, prepared.split, prepared.unshared or prepared.columns
     predictions = predict_rows(model, columns, values, window)
     shares = network_shares(predictions, columns, values, split)
+    prepared.columns = with_shares(columns, shares)
     if any(share != 1.0 for share in shares):  # the network turned down towards its baseline where it adds noise
-        prepared.columns = columns = with_shares(columns, shares)
+        columns = prepared.columns
         predictions = predict_rows(model, columns, values, window)
         _log("baseline blend: the network's share of each output's change (chosen on validation): " + ", ".join(
             f"{name} {share:.2f}" for name, share in zip(columns.output_names(), shares)), quiet=False)
