@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLES=$1
 ARM=.aarch64
-setup() { bash ../shared/aarch64/setup.sh "$ARM" click pytest hypothesis pytest-timeout | tail -n 1; }
+setup() { bash ../shared/aarch64/setup.sh "$ARM" click pytest hypothesis pytest-timeout cryptography | tail -n 1; }
 if ! PYARM=$(setup); then
   echo "aarch64 setup failed; retrying once" >&2
   rm -rf "$ARM"

@@ -15,6 +15,7 @@ import traceback
 import click
 
 from edgernn.cli_errors import classify
+from edgernn.cli_signing import check_trust, register, trust_option, trusted_keys
 from edgernn.cli_types import BACKEND, BACKENDS_LIST, CELL, VARIANT, VARIANTS, FloatRange, choice
 from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -77,6 +78,9 @@ def cli(ctx, debug):
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+
+
+register(cli)
 
 
 def _json(data) -> None:
@@ -290,9 +294,11 @@ def _echo_outputs(columns, metrics: dict) -> None:
               help="Your own model with several outputs: what they predict, each target's steps ahead in turn "
                    "(default: the first column, for one output).")
 @click.option("--no-verify", is_flag=True, help="Skip the accuracy gate after export.")
+@click.option("--sign", "sign_key", type=click.Path(dir_okay=False), default=None, metavar="KEY",
+              help="Sign the bundle with this private key once it is written and has passed the gate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (and the gate's) as JSON on stdout.")
 def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, headroom,
-                   columns, targets, no_verify, as_json):
+                   columns, targets, no_verify, sign_key, as_json):
     """Turn a trained Keras recurrent model into the files a device runs one step at a time.
 
     Streaming models become a one-step model with explicit state inputs/outputs (x, h0, c0... -> y, h0_out,
@@ -300,9 +306,15 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     (x, state) pairs from the float model. The bundle is written atomically. Exit 1 if a variant fails the
     verify gate.
     """
+    from pathlib import Path
+
     from edgernn.pipeline import export
     from edgernn.verification import format_table
 
+    if sign_key is not None:  # a key that cannot sign is refused before the export's minutes
+        from edgernn.signing import private_key
+
+        private_key(Path(sign_key))
     result = export(model, out, variants=variants, calibration_data=calibration_data,
                     calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
                     verify=not no_verify, quiet=as_json, columns=columns, targets=targets, headroom=headroom)
@@ -316,7 +328,14 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
         if result.verify:
             click.echo(format_table(result.verify))
     if result.verify is not None and not result.verify.passed:
+        if sign_key is not None:
+            click.echo("not signed: a variant failed the gate", err=True)
         sys.exit(EXIT_CHECK_FAILED)
+    if sign_key is not None:
+        from edgernn.signing import sign
+
+        signed = sign(result.bundle, sign_key)
+        click.echo(f"signed {result.bundle}: key {signed.key[:16]}, version {signed.version}", err=as_json)
 
 
 def mqtt_options(func):
@@ -404,7 +423,7 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
     max_topics = mqtt.pop("max_topics")
     broker = BrokerOptions(url=url, subscribe=list(mqtt.pop("subscribe")), **mqtt)
     return run(bundle, broker, config, variant=common["variant"], backend=common["backend"],
-               reset_state=common["reset_state"], max_topics=max_topics)
+               reset_state=common["reset_state"], max_topics=max_topics, trust=common["trust"])
 
 
 @cli.command("stream", short_help="Predict the next value for each value on stdin, a file or MQTT topics.")
@@ -441,9 +460,10 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
               help="Append anomaly reports to this file instead of stderr (exactly once, like --output).")
 @click.option("--json-lines", is_flag=True,
               help="Write one JSON object per line naming each output ({\"prediction\": ...} for one).")
+@trust_option
 @mqtt_options
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict,
-                   output_file, follow, interval, adaptive, anomalies, anomaly_log, json_lines, **mqtt):
+                   output_file, follow, interval, adaptive, anomalies, anomaly_log, json_lines, trust, **mqtt):
     """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
 
     Reads INPUT_FILE (a file or a FIFO) or stdin. A non-numeric or non-UTF-8 line is reported on stderr with its
@@ -464,12 +484,13 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     --time-field), each topic its own stream, one JSON prediction per reading to --publish; with --state-file
     every topic resumes after a restart, and a redelivered reading is not predicted twice. See README.
     """
+    keys = trusted_keys(trust)
     if mqtt["mqtt_url"] is not None:
         code = _stream_mqtt(bundle, dict(input_file=input_file, output_file=output_file, follow=follow,
                                          strict=strict, interval=interval, adaptive=adaptive, anomalies=anomalies,
                                          anomaly_log=anomaly_log, json_lines=json_lines),
                             dict(variant=variant, backend=backend, state_file=state_file, save_every=save_every,
-                                 reset_state=reset_state, on_nan=on_nan), mqtt)
+                                 reset_state=reset_state, on_nan=on_nan, trust=keys), mqtt)
         if code:
             sys.exit(code)
         return
@@ -483,7 +504,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     code = run(bundle, input_file, variant=variant, backend=backend, state_file=state_file, save_every=save_every,
                reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow,
                interval=interval, adaptive=adaptive, anomalies=anomalies, anomaly_log=anomaly_log,
-               json_lines=json_lines)
+               json_lines=json_lines, trust=keys)
     if code:
         sys.exit(code)
 
@@ -509,8 +530,9 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
                    "bundle at export (for a device); auto: keras where TensorFlow is installed.")
 @click.option("--max-clipped", type=FloatRange(min=0), default=1.0, show_default=True,
               help="Fail an integer variant whose input quantization clipped more than this % of steps.")
+@trust_option
 def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir, reference,
-                   max_clipped):
+                   max_clipped, trust):
     """Step every variant over a long sequence with its state carried and compare with the float model.
 
     Reports NRMSE vs float (% of the float output's range), max error, drift (error over the last 10% of
@@ -519,14 +541,19 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
     <= 2; drift <= 2. Exit 0 all pass, 1 any fails, 2 usage or unreadable bundle. Progress goes to stderr
     when it is a terminal.
     """
+    from edgernn.runtime.signing import describe
     from edgernn.verification import format_table, parse_thresholds, verify
 
+    check_trust(bundle, trust)
+    signature = describe(bundle)
+    if not as_json:
+        click.echo(signature)
     with _progress("verify") as progress:
         result = verify(bundle, data, column=column, steps=steps, variants=variants, backend=backend,
                         max_nrmse=parse_thresholds(max_nrmse), reference=reference, max_clipped=max_clipped,
                         progress=progress)
     if as_json:
-        _json(result.to_dict())
+        _json({**result.to_dict(), "signature": signature.split(": ", 1)[1]})
     else:
         click.echo(format_table(result))
     if report_dir:
@@ -551,7 +578,8 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
 @click.option("--streams", type=click.IntRange(min=1), default=256, show_default=True,
               help="Streams for the one-predictor vs separate-predictors comparison.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def bench_command(bundle, variants, backends, steps, streams, as_json):
+@trust_option
+def bench_command(bundle, variants, backends, steps, streams, as_json, trust):
     """Measure the cost of a prediction on this machine, as ratios against baselines from the same run.
 
     Per variant x backend: step latency through StreamingPredictor (median, p99 after warm-up), throughput
@@ -561,6 +589,7 @@ def bench_command(bundle, variants, backends, steps, streams, as_json):
     """
     from edgernn.bench import bench, format_table
 
+    check_trust(bundle, trust)
     result = bench(bundle, variants=variants, backends=backends, steps=steps, streams=streams)
     if as_json:
         _json(result.to_dict())
@@ -575,7 +604,8 @@ def bench_command(bundle, variants, backends, steps, streams, as_json):
 @click.option("--name", default="edgernn_model", show_default=True,
               help="C name of the array (and file stem): a C identifier of at most 64 characters.")
 @click.option("--force", is_flag=True, help="Replace NAME.h, NAME.cc and NAME_example.cc if they exist in --out.")
-def c_array_command(bundle, variant, out, name, force):
+@trust_option
+def c_array_command(bundle, variant, out, name, force, trust):
     """Write NAME.h, NAME.cc (the model bytes, 16-byte aligned) and NAME_example.cc (a TFLM step loop).
 
     The header holds the tensor arena size TFLM needs (measured here with tflite-micro, else as measured at
@@ -585,6 +615,7 @@ def c_array_command(bundle, variant, out, name, force):
     """
     from edgernn.c_array import write
 
+    check_trust(bundle, trust)
     for path in write(bundle, variant, out, name, force=force):
         click.echo(str(path))
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime import npz
+from edgernn.runtime import npz, signing
 from edgernn.runtime.cells import weight_shapes
 from edgernn.runtime.errors import BundleError
+from edgernn.runtime.signing import Signed
 from edgernn.runtime.variants import variant
 from edgernn.runtime.manifest import (
     FILE_ROLES,
@@ -38,14 +39,20 @@ _WHAT = {"reference": "float reference model", "weights": "float weights for the
 class Bundle:
     """A bundle directory and its validated manifest. ``Bundle.open(path)``, then ``read``/``weights``/... ."""
 
-    def __init__(self, path: Path, manifest: Manifest):
+    def __init__(self, path: Path, manifest: Manifest, signed: Signed | None = None):
         self.path = path
         self.manifest = manifest
+        self.signed = signed  # the verified signature, when opened with trust
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Bundle":
-        """Read and validate ``manifest.json`` (see ``read_manifest``); raises BundleError."""
-        return cls(Path(path), read_manifest(path))
+    def open(cls, path: str | os.PathLike, trust: dict | None = None) -> "Bundle":
+        """Read and validate ``manifest.json`` (see ``read_manifest``); with ``trust`` (``signing.load_trust``)
+        its exact bytes must be signed by a trusted key first. Raises BundleError."""
+        if trust is None:
+            return cls(Path(path), read_manifest(path))
+        verified = []
+        manifest = read_manifest(path, lambda content: verified.append(signing.verify(path, content, trust)))
+        return cls(Path(path), manifest, verified[0])
 
     def variant(self, name: str) -> VariantEntry:
         """The manifest entry of variant ``name``; raises BundleError if it is unknown or not in this bundle."""

@@ -310,8 +310,9 @@ def write_manifest(manifest: Manifest, bundle: str | os.PathLike) -> Path:
     return path
 
 
-def read_manifest(bundle: str | os.PathLike) -> Manifest:
-    """Read and validate ``manifest.json`` (bounded strict JSON, then ``parse_manifest``).
+def read_manifest(bundle: str | os.PathLike, check=None) -> Manifest:
+    """Read and validate ``manifest.json`` (bounded strict JSON, then ``parse_manifest``); ``check(content)``, when
+    given, sees the exact bytes first (a signature: ``edgernn.runtime.signing``) and raises to refuse them.
 
     Raises:
         BundleError: one line for every problem: missing, a symlink, too large, not JSON, nested too deep, a
@@ -325,6 +326,8 @@ def read_manifest(bundle: str | os.PathLike) -> Manifest:
     if not (bundle / MANIFEST_NAME).exists() and not (bundle / MANIFEST_NAME).is_symlink():
         raise BundleError(f"{bundle} has no {MANIFEST_NAME}: not an edgernn bundle")
     content = read_inside(bundle, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+    if check is not None:
+        check(content)
     try:
         data = safe_json.loads(content)
     except ValueError as exc:

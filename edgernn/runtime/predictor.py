@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from edgernn.runtime import backends, variants
+from edgernn.runtime import backends, signing, variants
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import EdgernnError, StateError
 from edgernn.runtime.inputs import rows_per_stream, values_per_stream
@@ -76,6 +76,7 @@ class StreamingPredictor:
                  identity: str):
         self.manifest = manifest
         self.identity = identity  # what saved states are valid for (see _identity)
+        self.bundle_version = None  # the signed bundle's version when loaded with trust (rollback: load_state)
         self.variant = entry.name
         self.intervals = entry.intervals  # calibrated at export (None for bundles exported without them)
         self.backend_name = backend.name
@@ -126,7 +127,8 @@ class StreamingPredictor:
 
     @classmethod
     def load(cls, bundle_dir: str | os.PathLike, variant: str = variants.DEFAULT_VARIANT, backend: str = "auto",
-             streams: int = 1, on_nan: str = "skip", refuse_recorded: bool = True) -> "StreamingPredictor":
+             streams: int = 1, on_nan: str = "skip", refuse_recorded: bool = True,
+             trust=None) -> "StreamingPredictor":
         """Open a bundle (validated, hash-checked) and load one variant on one backend.
 
         Args:
@@ -138,6 +140,9 @@ class StreamingPredictor:
                 stream's last good value) or ``raise``.
             refuse_recorded: refuse an interpreter the export recorded as unable to run this variant (False:
                 try it anyway; verify does, so that no manifest can hide a variant from the gate).
+            trust: a public key file or a directory of them (or ``signing.load_trust``'s keys): the bundle must
+                be signed by one (``edgernn.runtime.signing``); its version is then saved with the state, and a
+                state saved with a newer version refuses this bundle.
 
         Raises:
             BundleError, BackendError, EdgernnError: one line each.
@@ -146,7 +151,9 @@ class StreamingPredictor:
             raise EdgernnError(f"on_nan must be one of {', '.join(ON_NAN)}, got {on_nan!r}")
         if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= 1 << 16:
             raise EdgernnError(f"streams must be an integer from 1 to 65536, got {streams!r}")
-        bundle = Bundle.open(bundle_dir)
+        if trust is not None and not isinstance(trust, dict):
+            trust = signing.load_trust(trust)
+        bundle = Bundle.open(bundle_dir, trust)
         manifest = bundle.manifest
         entry = bundle.variant(variant)
         engine_class = backends.choose(backend, variants.variant(variant), entry if refuse_recorded else None)
@@ -155,7 +162,9 @@ class StreamingPredictor:
         preprocessing = manifest.preprocessing
         engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
         identity = _identity(content, weights, entry, preprocessing, manifest.model, manifest.columns)
-        return cls(manifest, entry, engine, preprocessing, streams, on_nan, identity)
+        predictor = cls(manifest, entry, engine, preprocessing, streams, on_nan, identity)
+        predictor.bundle_version = bundle.signed.version if bundle.signed else None
+        return predictor
 
     # -- intervals -------------------------------------------------------------------------------------------
 
@@ -247,7 +256,8 @@ class StreamingPredictor:
         """
         arrays = {f"state/{k}": v for k, v in self.state.items()}
         arrays["steps"] = np.array(self.steps)
-        write_state(path, {**self._state_meta(), "extra": extra or {}}, arrays)
+        signed = {} if self.bundle_version is None else {"bundle_version": self.bundle_version}
+        write_state(path, {**self._state_meta(), **signed, "extra": extra or {}}, arrays)
 
     def load_state(self, path: str | os.PathLike) -> dict:
         """Restore a state written by ``save_state`` of the same model file, variant and stream count.
@@ -255,7 +265,7 @@ class StreamingPredictor:
         Returns the ``extra`` values saved with it. Raises StateError for a foreign, damaged or truncated file,
         and for one holding non-finite hidden states (a NaN state would make every later prediction NaN).
         """
-        meta, arrays = read_state(path, self._state_meta())
+        meta, arrays = read_state(path, self._state_meta(), self.bundle_version)
         steps = arrays.get("steps")
         if steps is None or steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 0:
             raise StateError(f"state file {path} lacks a valid step count; use --reset-state to start over")

@@ -83,8 +83,11 @@ def write_state(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarra
     write_bytes_atomically(path, buffer.getvalue())
 
 
-def read_state(path: str | os.PathLike, expect: dict) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read a state file; its ``meta`` must match ``expect`` (identity, variant, streams). Returns (meta, arrays).
+def read_state(path: str | os.PathLike, expect: dict, bundle_version: int | None = None
+               ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a state file; its ``meta`` must match ``expect`` (identity, variant, streams), and a state saved with
+    a signed bundle's version refuses an older signed bundle (``bundle_version``: rollback). Returns (meta,
+    arrays).
 
     Raises:
         StateError: missing, damaged, foreign, or from another edgernn format; one line each.
@@ -112,6 +115,11 @@ def read_state(path: str | os.PathLike, expect: dict) -> tuple[dict, dict[str, n
     if meta.get("format") != STATE_FORMAT:
         raise StateError(f"state file {path} has format {meta.get('format')!r} (written by another edgernn "
                          f"version); this one reads format {STATE_FORMAT}: {_RESET}")
+    saved = meta.get("bundle_version")
+    if bundle_version is not None and isinstance(saved, int) and not isinstance(saved, bool) and saved > bundle_version:
+        raise StateError(f"state file {path} was saved with signed bundle version {saved}, and this bundle is version "
+                         f"{bundle_version}: an older bundle (a rollback) is refused; deploy version {saved} or newer "
+                         "(or --reset-state to accept this one)")
     what = {"identity": "another model or export (its model file, quantization or preprocessing differ)",
             "variant": "another variant", "streams": "another stream count"}
     for key, wanted in expect.items():

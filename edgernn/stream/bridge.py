@@ -425,7 +425,7 @@ def _secret(saved: dict) -> bytes | None:
 
 
 def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant: str, backend: str,
-        reset_state: bool, max_topics: int, err=None) -> int:
+        reset_state: bool, max_topics: int, err=None, trust=None) -> int:
     """``edgernn stream --mqtt``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
     err = err or sys.stderr
     broker = mqtt.parse_url(broker_options.url)
@@ -442,7 +442,7 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
     if config.adaptive and config.interval is None:
         raise EdgernnError("--adaptive needs --interval or --anomalies")
     streams = TopicStreams(bundle, variant, backend, config.on_nan, max_topics, err, config.interval,
-                           config.adaptive)
+                           config.adaptive, trust=trust)
     if streams.predictor.backend_note:
         print(f"note: {streams.predictor.backend_note}", file=err, flush=True)
     stop = Stop()

@@ -219,7 +219,7 @@ def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> Non
 def run(bundle, input_file: str | None, *, variant: str, backend: str, state_file: str | None, save_every: int,
         reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None,
         interval: float | None = None, adaptive: bool = False, anomalies: bool = False,
-        anomaly_log: str | None = None, json_lines: bool = False) -> int:
+        anomaly_log: str | None = None, json_lines: bool = False, trust=None) -> int:
     """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
     from edgernn.runtime import StreamingPredictor
 
@@ -232,7 +232,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
     if adaptive and interval is None and not anomalies:
         raise EdgernnError("--adaptive needs --interval or --anomalies")
     check_paths(input_file, state_path, output_path, log_path, bundle)
-    predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan)
+    predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan, trust=trust)
     wants_intervals = interval is not None or anomalies or adaptive
     if json_lines and wants_intervals:
         raise EdgernnError("--json-lines writes predictions only; it does not combine with --interval/--anomalies yet")

@@ -40,13 +40,14 @@ class TopicStreams:
     """The topics seen so far, each a stream of one predictor, saved and restored together."""
 
     def __init__(self, bundle, variant: str, backend: str, on_nan: str = "skip", max_topics: int = 1024, err=None,
-                 interval: float | None = None, adaptive: bool = False):
+                 interval: float | None = None, adaptive: bool = False, trust=None):
         """``interval``: also give each prediction its interval at that level and score each reading against
-        its own prediction (``edgernn.runtime.intervals``), per topic; ``adaptive`` tracks the width."""
+        its own prediction (``edgernn.runtime.intervals``), per topic; ``adaptive`` tracks the width; ``trust``:
+        the bundle must be signed by one of these keys (``edgernn.runtime.signing``)."""
         if not 1 <= max_topics <= MAX_TOPICS:
             raise ValueError(f"max_topics must be from 1 to {MAX_TOPICS}, got {max_topics}")
         self._load = lambda streams: StreamingPredictor.load(bundle, variant=variant, backend=backend,
-                                                             streams=streams, on_nan="skip")
+                                                             streams=streams, on_nan="skip", trust=trust)
         self.hold = on_nan == "hold"
         self.max_topics = max_topics
         self.predictor = self._load(1)
