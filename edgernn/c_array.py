@@ -19,10 +19,11 @@ import re
 import shutil
 from pathlib import Path
 
+from edgernn.c_names import STANDARD_NAMES
 from edgernn.runtime.atomic import fsync_directory, fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.backends import installed, tensor_order
 from edgernn.runtime.bundle import Bundle, bundle_around
-from edgernn.runtime.errors import ExportError
+from edgernn.runtime.errors import BackendError, ExportError
 from edgernn.runtime.manifest import MAX_ARENA_BYTES, Mode
 from edgernn.runtime.tflite_signature import signature_tensors
 from edgernn.runtime.variants import variant
@@ -38,12 +39,6 @@ bitor bool catch char8_t char16_t char32_t class compl concept consteval constex
 co_return co_yield decltype delete dynamic_cast explicit export false friend mutable namespace new noexcept not not_eq
 nullptr operator or or_eq private protected public reinterpret_cast requires static_assert static_cast template this
 thread_local throw true try typeid typename using virtual wchar_t xor xor_eq nullptr_t typeof typeof_unqual
-""".split())
-# names of the C and C++ standard libraries the generated files include or a firmware surely has
-STANDARD_NAMES = frozenset("""
-NULL EOF FILE main size_t ptrdiff_t max_align_t offsetof errno stdin stdout stderr assert int8_t int16_t int32_t
-int64_t uint8_t uint16_t uint32_t uint64_t intptr_t uintptr_t malloc free calloc realloc memcpy memset memmove
-strlen printf exit abort lrintf std noreturn
 """.split())
 # what the generated files themselves declare or use (the example's globals and main()'s locals): --name must
 # not shadow or redefine them. The macros are all NAME.upper() + "_...", longer than NAME: they cannot clash.
@@ -110,6 +105,10 @@ def _refusal(spec, entry, manifest, content) -> str | None:
     if manifest.columns is not None and manifest.columns.lag > 1:
         return (f"the model is differenced over a season of {manifest.columns.lag} rows, and the generated C does "
                 "not keep a stream's past season yet (train with --season none for firmware)")
+    if manifest.columns is not None:
+        return (f"the model has {len(manifest.columns.inputs)} input column(s) and {len(manifest.columns.outputs)} "
+                "output(s), each with its own scaling and decoding, and the generated C has one OFFSET and DIVISOR "
+                "for one value: per-column C is not generated yet (a univariate model can be firmware)")
     recorded = entry.refused_by("tflm")
     return f"TFLM refused it at export: {recorded}" if recorded else None
 
@@ -146,10 +145,13 @@ def render(bundle_dir, variant_name: str, name: str = "edgernn_model") -> dict[s
     bundle = Bundle.open(bundle_dir)
     entry = bundle.variant(variant_name)
     content = bundle.read(variant_name)
+    try:  # a damaged file whose hash was updated: named, one line, before anything else parses it
+        by_input, by_output = signature_tensors(content)
+    except BackendError as exc:
+        raise ExportError(f"{entry.file} is not a readable .tflite step model ({exc})") from None
     reason = _refusal(spec, entry, bundle.manifest, content)
     if reason:
         raise ExportError(f"{variant_name} cannot be a C array for TFLM: {reason}")
-    by_input, by_output = signature_tensors(content)
     in_order, out_order = tensor_order(entry)
     if sorted(by_input) != sorted(in_order) or sorted(by_output) != sorted(out_order):
         raise ExportError(f"{variant_name}: the model's tensors do not match the manifest's")
