@@ -51,10 +51,29 @@ class VerifyResult:
     comparison: dict = field(default_factory=dict)
 
     @property
+    def not_verified(self) -> list[str]:
+        """Variants no interpreter ran in this verify because the manifest says none can (INCOMPATIBLE wherever
+        tried): a claim is not a run, so such a variant is never a pass (an attacker can write the claim)."""
+        names = dict.fromkeys(v.variant for v in self.variants)
+        return [name for name in names
+                if all(v.skipped or v.incompatible for v in self.variants if v.variant == name)
+                and any(v.incompatible for v in self.variants if v.variant == name)]
+
+    @property
     def passed(self) -> bool:
-        if self.named and any(v.incompatible for v in self.variants):
+        if self.not_verified or (self.named and any(v.incompatible for v in self.variants)):
             return False
         return all(v.passed for v in self.variants if not (v.skipped or v.incompatible))
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else "not verified" if self.not_verified and not self.failed else "fail"
+
+    @property
+    def failed(self) -> list[str]:
+        """Variants that ran somewhere and failed the gate there."""
+        return list(dict.fromkeys(v.variant for v in self.variants
+                                  if not (v.passed or v.skipped or v.incompatible)))
 
     def to_dict(self) -> dict:
         """JSON-ready: each variant's ``result`` is ``pass``, ``fail``, ``skipped`` or ``incompatible`` (for the
@@ -67,4 +86,4 @@ class VerifyResult:
                              "pass" if row["passed"] else "fail")
             if row["skipped"] or row["incompatible"]:
                 row["passed"] = None
-        return {**data, "passed": self.passed}
+        return {**data, "passed": self.passed, "verdict": self.verdict, "not_verified": self.not_verified}

@@ -88,15 +88,16 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
 
 
 def _tflm_variants(bundle: Bundle, names: list[str], backend: str) -> list[str]:
-    """Full-integer variants to run again on TensorFlow Lite Micro (what a microcontroller runs), where it is
-    installed and the export found it runs them (verify's own backend choice "auto" only: a named backend means
-    that backend)."""
+    """Full-integer TFLite variants to run again on TensorFlow Lite Micro (what a microcontroller runs), where it
+    is installed, whatever the manifest records of TFLM (a record is a claim: a missing or negative one is measured
+    here); verify's own backend choice "auto" only: a named backend means that backend."""
     from edgernn.runtime.backends import installed
+    from edgernn.runtime.manifest import Mode
 
-    if backend != "auto" or "tflm" not in installed():
-        return []
-    return [name for name in names if not variant(name).float32
-            and (bundle.manifest.variants[name].interpreters.get("tflm") or {}).get("runs")]
+    if backend != "auto" or "tflm" not in installed() or bundle.manifest.model.mode is Mode.WINDOW:
+        return []  # a window model's zero state is built at run time (SHAPE -> FILL): never on TFLM
+    return [name for name in names if variant(name).format == "tflite" and not variant(name).float32
+            and not variant(name).tflm_lacks]
 
 
 def _float_per_output(columns, values: np.ndarray, reference: np.ndarray) -> dict:
@@ -155,6 +156,9 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_c
         if recorded is not None and not isinstance(exc, BundleError):  # as the export recorded: INCOMPATIBLE
             row.backend, row.incompatible = chosen, True
             row.reasons.append(recorded)
+        elif chosen == "tflm" and not isinstance(exc, BundleError):  # measured here: TFLM cannot load it
+            row.backend, row.incompatible = chosen, True
+            row.reasons.append(f"TFLM cannot load it here: {exc}")
         else:
             row.reasons.append(str(exc))
         return row, None

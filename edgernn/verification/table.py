@@ -38,7 +38,11 @@ def format_table(result: VerifyResult) -> str:
     note += f" ({incompatible} incompatible with the interpreter, as recorded at export)" if incompatible else ""
     if incompatible and result.named:
         note += ": you named it, so this is a failure"
-    lines.append(("all variants pass" if result.passed else "some variants FAIL the gate") + note)
+    if result.not_verified:
+        lines.append(f"NOT VERIFIED: {', '.join(result.not_verified)}: no interpreter here ran it (the manifest says "
+                     "none can; a claim is not a run): not a pass; leave it out with --variants to verify the rest")
+    lines.append(("all variants pass" if result.passed else "some variants FAIL the gate" if result.failed
+                  else "not every variant was verified") + note)
     return "\n".join(lines)
 
 
