@@ -75,8 +75,8 @@ class SeasonStep:
         return self._y * divisor + offset + (new_level + new_trend + season[0]), states
 
     def _model(self, z: float, states: list) -> list:
-        """Run the model on input ``z`` (counted and clipped as ``step`` does); its output in ``_y``."""
-        if not self._guard[0] <= z <= self._guard[1]:
+        """Run the model on input ``z``, counted and clipped as the general path does; its output in ``_y``."""
+        if not self._guard[0] <= z <= self._guard[1]:  # rare: outside the calibrated range, or absurd
             if not self._calibrated[0] <= z <= self._calibrated[1]:
                 self.counts[0][0, 0] += 1
                 if not self._representable[0] <= z <= self._representable[1]:
@@ -94,15 +94,6 @@ class SeasonStep:
         if back != back:  # NaN: not a season of values yet
             return math.nan, states
         offset, divisor = self._in
-        z = (value - back - offset) / divisor
-        if not self._guard[0] <= z <= self._guard[1]:  # rare: outside the calibrated range, or absurd
-            if not self._calibrated[0] <= z <= self._calibrated[1]:
-                self.counts[0][0, 0] += 1
-                if not self._representable[0] <= z <= self._representable[1]:
-                    self.counts[1][0, 0] += 1
-            z = min(self._limit, max(-self._limit, z))
-        self._x[0, 0] = self._quantize_x(z)
-        out = self._run([self._x, *states])
-        states = out[1:] if self._hand_over is None else self._hand_over(out)
+        states = self._model((value - back - offset) / divisor, states)
         offset, divisor = self._out
-        return self._dequantize_y(out[0][0, 0]) * divisor + offset + ring[0], states
+        return self._y * divisor + offset + ring[0], states
