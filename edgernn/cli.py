@@ -277,7 +277,8 @@ def _echo_outputs(columns, metrics: dict) -> None:
 @click.option("--calibration-data", default=None,
               help="Series for calibration: a .csv/.npy, sine or counting (default: the model's training data).")
 @click.option("--calibration-steps", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Calibration steps the float model is run over.")
+              help="Calibration samples, spread over the whole calibration series (the float model runs over all of "
+                   "it, so the states are real and the range is the series' range).")
 @click.option("--force", is_flag=True,
               help="Replace an existing bundle (atomically); a directory that is not a bundle is never replaced.")
 @click.option("--int8-weights", type=choice(INT8_WEIGHTS), default="per-channel",

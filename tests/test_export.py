@@ -174,3 +174,21 @@ def test_unknown_int8_weights_is_refused(runner, sine_model, tmp_path):
     assert result.exit_code == 2 and "per-row" in result.output and not (tmp_path / "b").exists()
     with pytest.raises(ExportError, match="int8_weights must be one of"):
         edgernn.export(sine_model.model_path, tmp_path / "b", int8_weights="per-row", quiet=True, verify=False)
+
+
+def test_calibration_covers_the_whole_series_not_its_first_steps(sine_model, tmp_path):
+    """A calibration series whose highest and lowest values come after its first thousand steps: the int8
+    input tensor still represents them (the samples are spread over the whole series, its extremes among them),
+    so a later week that reaches them is not clipped."""
+    values = np.sin(np.arange(3000) * 0.1)
+    values[2500], values[2700] = 1.6, -1.4  # beyond anything in the first 2,000 steps
+    data = tmp_path / "late_extremes.npy"
+    np.save(data, values)
+    manifest = edgernn.export(sine_model.model_path, tmp_path / "bundle", variants="tflite-int8",
+                              calibration_data=str(data), calibration_steps=200, verify=False, quiet=True).manifest
+    low, high = manifest.preprocessing.transform(np.array([-1.4, 1.6]))
+    assert manifest.input_range == pytest.approx([low, high], rel=1e-5)
+    limits = manifest.variants["tflite-int8"].input_limits
+    half_step = (limits[1] - limits[0]) / 255 / 2  # the zero point is rounded to a code: within half a step
+    assert limits[0] <= low + half_step and limits[1] >= high - half_step
+    assert manifest.calibration.steps == 3000 and 200 <= manifest.calibration.samples <= 204

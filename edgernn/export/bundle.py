@@ -97,7 +97,7 @@ def export_bundle(
         variants: ``"all"``/None or names from ``edgernn.runtime.variants.ALL_VARIANTS`` (list or comma text).
         calibration_data: None (the training data stored with the model), ``sine``, ``counting``, a
             ``.csv``/``.npy`` path, or an array of raw values.
-        calibration_steps: how many calibration steps to run the float model over.
+        calibration_steps: how many calibration samples to take, spread over the whole calibration series.
         force: replace an existing ``out`` (atomically); only an edgernn bundle is ever replaced.
         int8_weights: ``per-channel`` (the converter's default) or ``per-tensor`` scales for tflite-int8's
             weights; per-tensor runs on tflite-runtime 2.14's optimized aarch64 kernels (see ``tflite.configure``).
@@ -157,7 +157,7 @@ def _prepare(model_path, calibration_data, calibration_steps: int, names=None, t
     else:
         z, raw = calibration.calibration_rows(calibration_data, columns, calibration_steps, fallback)
         columns = with_ranges(columns, z)
-    device_model, samples = device_model_and_samples(inspected, z)
+    device_model, samples = device_model_and_samples(inspected, z, calibration_steps)
     samples = calibration.with_headroom(samples, z, headroom)
     return _Prepared(model_bytes, model, metadata, preprocessing, inspected, z, raw, device_model, samples, columns,
                      headroom)

@@ -2,6 +2,9 @@
 
 Random numbers give the converter the wrong ranges; the states a device will feed back are the ones the float
 step model produces over real data, so the calibration set is taken by running it over the calibration series.
+The model runs over the whole series (up to ``MAX_STEPS``) and the samples are spread over it, the extremes of
+every feature among them: the first steps alone miss the range a later week reaches (half-hourly demand: 1.9 %
+of test steps clipped from the first 1,000 steps, 0 % from the whole training split).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from edgernn.runtime.errors import ExportError
 from edgernn.runtime.manifest import ModelInfo
 from edgernn.runtime.preprocessing import Preprocessing
 
-DEFAULT_STEPS = 1000
+DEFAULT_STEPS = 1000  # samples handed to the converter
+MAX_STEPS = 200_000  # model inputs the float model is run over, at most (a few seconds of numpy steps)
 
 
 def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
                        fallback: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Model-input values (after preprocessing) for calibration ``[n]`` float32, and the raw series.
+    """Model-input values (after preprocessing) for calibration ``[n]`` float32 (at most ``MAX_STEPS``), and the
+    raw series; ``steps`` is the number of samples to be taken from them, checked here.
 
     ``source``: None (use ``fallback``, the training data stored with the model), ``sine``/``counting``, a
     ``.csv``/``.npy`` path, or a numpy array of raw values.
@@ -44,7 +49,7 @@ def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
     z = model_inputs(raw, preprocessing, name)
     if z.size < 2:
         raise ExportError(f"calibration data has {raw.size} values; need at least {2 + preprocessing.lag}")
-    return z[:steps].astype(np.float32), raw
+    return z[:MAX_STEPS].astype(np.float32), raw
 
 
 def calibration_rows(source, columns, steps: int, fallback: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -76,18 +81,31 @@ def calibration_rows(source, columns, steps: int, fallback: np.ndarray | None) -
     if z.shape[0] < 2 or not np.isfinite(z).all():
         raise ExportError(f"calibration data has {raw.shape[0]} rows; need at least {2 + columns.lag} finite rows "
                           "after preprocessing")
-    return z[:steps].astype(np.float32), raw
+    return z[:MAX_STEPS].astype(np.float32), raw
 
 
-def streaming_samples(info: ModelInfo, weights: dict, z: np.ndarray) -> list[dict]:
-    """Run the float step model over ``z`` from zero state; one ``{x, h0, ...}`` dict per step."""
+def spread(z: np.ndarray, count: int, width: int = 1) -> np.ndarray:
+    """Start indices of ``count`` samples of ``width`` steps evenly spread over ``z``, plus ones holding each
+    feature's lowest and highest value, so the calibrated input range is the whole series' range."""
+    starts = z.shape[0] - width + 1
+    rows = z.reshape(z.shape[0], -1)
+    even = np.linspace(0, starts - 1, min(count, starts)).round().astype(int)
+    extremes = np.concatenate([rows.argmin(axis=0), rows.argmax(axis=0)])
+    return np.unique(np.concatenate([even, np.clip(extremes - width + 1, 0, starts - 1)]))
+
+
+def streaming_samples(info: ModelInfo, weights: dict, z: np.ndarray, count: int = DEFAULT_STEPS) -> list[dict]:
+    """Run the float step model over all of ``z`` from zero state; a ``{x, h0, ...}`` dict for each step
+    ``spread`` keeps (real inputs with the states they really meet)."""
     model = NumpyStepModel(info.layers, weights)
     names = [name for name, _ in info.state_inputs()]
     states = [np.zeros((1, units), np.float32) for _, units in info.state_inputs()]
+    keep = set(spread(z, count).tolist())
     samples = []
-    for value in z:
+    for i, value in enumerate(z):
         x = np.asarray(value, np.float32).reshape(1, -1)  # [1, F]
-        samples.append({"x": x, **{n: s.copy() for n, s in zip(names, states)}})
+        if i in keep:
+            samples.append({"x": x, **{n: s.copy() for n, s in zip(names, states)}})
         _, states = model.step(x, states)
     return samples
 
@@ -109,9 +127,9 @@ def with_headroom(samples: list[dict], z: np.ndarray, headroom: float) -> list[d
     return samples + extra
 
 
-def window_samples(info: ModelInfo, z: np.ndarray) -> list[dict]:
-    """Sliding windows of ``z`` (``[n]`` or rows ``[n, F]``) as ``{x: [1, window, F]}`` dicts."""
+def window_samples(info: ModelInfo, z: np.ndarray, count: int = DEFAULT_STEPS) -> list[dict]:
+    """Windows of ``z`` (``[n]`` or rows ``[n, F]``) spread over it, as ``{x: [1, window, F]}`` dicts."""
     if z.shape[0] < info.window:
         raise ExportError(f"calibration data has {z.shape[0]} model inputs; the window model needs {info.window}")
     rows = z.reshape(z.shape[0], -1)
-    return [{"x": rows[i:i + info.window][None].astype(np.float32)} for i in range(rows.shape[0] - info.window + 1)]
+    return [{"x": rows[i:i + info.window][None].astype(np.float32)} for i in spread(z, count, info.window)]

@@ -58,13 +58,15 @@ def build_window_model(inspected: InspectedModel, window: int | None = None):
     return keras.Model(x, keras.layers.Identity(name="y")(y), name="edgernn_window")
 
 
-def device_model_and_samples(inspected: InspectedModel, z) -> tuple[object, list[dict]]:
-    """The model a device runs (step or unrolled window) and its calibration samples from model inputs ``z``."""
+def device_model_and_samples(inspected: InspectedModel, z, count: int | None = None) -> tuple[object, list[dict]]:
+    """The model a device runs (step or unrolled window) and ``count`` calibration samples spread over model
+    inputs ``z`` (default: ``calibration.DEFAULT_STEPS``)."""
     from edgernn.export import calibration
 
+    count = count or calibration.DEFAULT_STEPS
     if inspected.info.mode is Mode.STREAMING:
-        return build_step_model(inspected), calibration.streaming_samples(inspected.info, inspected.weights, z)
-    return build_window_model(inspected), calibration.window_samples(inspected.info, z)
+        return build_step_model(inspected), calibration.streaming_samples(inspected.info, inspected.weights, z, count)
+    return build_window_model(inspected), calibration.window_samples(inspected.info, z, count)
 
 
 def input_signature(model) -> list:
