@@ -105,6 +105,10 @@ def _refusal(spec, entry, manifest, content) -> str | None:
     if manifest.columns is not None and manifest.columns.lag > 1:
         return (f"the model is differenced over a season of {manifest.columns.lag} rows, and the generated C does "
                 "not keep a stream's past season yet (train with --season none for firmware)")
+    if manifest.columns is not None and manifest.columns.univariate:
+        return ("the model's network is blended into persistence (chosen at training, because alone it did not "
+                "beat persistence on validation), and the generated C decodes a plain univariate model only: "
+                "firmware for the blend is not generated yet (train with --baseline none for firmware)")
     if manifest.columns is not None:
         return (f"the model has {len(manifest.columns.inputs)} input column(s) and {len(manifest.columns.outputs)} "
                 "output(s), each with its own scaling and decoding, and the generated C has one OFFSET and DIVISOR "

@@ -176,7 +176,9 @@ def data_options(func):
                    "to the model, kept only if they pay on validation; none uses none.")
 @click.option("--baseline", type=choice(BASELINES), default="auto", show_default=True,
               help="Under a seasonal target: auto puts Holt-Winters under the network where it beats the season's "
-                   "naive forecasts on validation; naive keeps the value one season back.")
+                   "naive forecasts on validation; naive keeps the value one season back. Under a one-column model "
+                   "that does not beat persistence on validation, auto and naive blend the network into "
+                   "persistence; none keeps the network alone (for c-array firmware).")
 @click.option("--budget", type=FloatRange(0, 86400), default=0, show_default=True, metavar="SECONDS",
               help="Also try a few other network sizes and learning rates while the time allows, and keep the "
                    "one with the lowest validation RMSE (0: the given size only).")
@@ -243,12 +245,13 @@ def _train_summary(result) -> dict:
 
 def _echo_test_errors(metrics: dict) -> None:
     """A univariate model's test RMSE and MAE beside persistence's, and the verdict."""
+    from edgernn import comparison
+
     click.echo(f"test ({metrics['test_points']} points): RMSE {metrics['test_rmse']:.4g}  MAE {metrics['test_mae']:.4g}")
     click.echo(f"persistence baseline:  RMSE {metrics['persistence_rmse']:.4g}  MAE {metrics['persistence_mae']:.4g}")
     if metrics["persistence_rmse"] > 0:
-        gain = 1 - metrics["test_rmse"] / metrics["persistence_rmse"]
-        verdict = f"{gain:.0%} lower" if gain > 0 else f"{-gain:.0%} higher"
-        click.echo(f"the model's test RMSE is {verdict} than persistence's")
+        verdict = comparison.versus(metrics["test_rmse"], metrics["persistence_rmse"])
+        click.echo(f"the model's test RMSE beside persistence's: {verdict}")
 
 
 def _column_list(text: str | None):
@@ -260,11 +263,12 @@ def _column_list(text: str | None):
 
 def _echo_outputs(columns, metrics: dict) -> None:
     """A multivariate model's summary: its columns, then each output's test RMSE beside persistence's."""
+    from edgernn import comparison
+
     click.echo(f"inputs: {', '.join(columns.features)}; outputs: {', '.join(columns.output_names())}")
     for name in columns.output_names():
         rmse, baseline = metrics[f"test_rmse[{name}]"], metrics[f"persistence_rmse[{name}]"]
-        verdict = "" if not baseline > 0 else f" ({1 - rmse / baseline:.0%} lower)" if rmse < baseline else \
-            f" ({rmse / baseline - 1:.0%} higher)"
+        verdict = f" ({comparison.versus(rmse, baseline)})" if baseline > 0 else ""
         click.echo(f"test {name} ({metrics[f'test_points[{name}]']} points): RMSE {rmse:.4g}  persistence "
                    f"{baseline:.4g}{verdict}")
 

@@ -39,3 +39,11 @@ def text(metrics: dict, columns) -> list[str]:
         lines.append(f"  {'':<{width}}  {'validation':>10}  {'test':>10}")
         lines += [f"  {p.name:<{width}}  {p.val_rmse:>10.4g}  {p.test_rmse:>10.4g}" for p in rows]
     return lines + verdicts(metrics, columns)
+
+
+def versus(rmse: float, baseline: float) -> str:
+    """``12% lower`` / ``3% higher`` / ``the same``: an RMSE beside a baseline's, never ``-0% higher``."""
+    change = rmse / baseline - 1
+    if abs(change) < 0.005:
+        return "the same" if rmse == baseline else f"within 0.5% ({'lower' if change < 0 else 'higher'})"
+    return f"{-change:.0%} lower" if change < 0 else f"{change:.0%} higher"

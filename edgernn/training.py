@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.comparison import versus
 from edgernn.data import (FLOAT32_MAX, Series, Split, Table, chronological_split, load_series, load_table,
                           model_inputs)
 from edgernn.model_metadata import DataRecord, ModelMetadata
@@ -255,6 +256,8 @@ def train(
             size only.
         baseline: under a seasonal target, ``auto`` puts Holt-Winters (``edgernn.runtime.smoothing``) where it
             beats the season's naive forecasts on validation; ``naive`` keeps those (the value one season back).
+            Under a one-column model that does not beat persistence on validation, both blend the network into
+            persistence (``_blended_if_better``); ``none`` keeps the network alone (what c-array can generate).
 
     Returns:
         A ``TrainResult``; ``metrics`` holds test RMSE/MAE and the persistence baseline's, in raw units. A
@@ -289,6 +292,10 @@ def train(
     started = time.monotonic()
     prepared, model, metrics = _kept_if_it_pays(fit, prepared, lambda: _prepare_any(
         data, column, columns, targets, horizon, time_column, window, difference, scale, True), quiet)
+    if (baseline != "none" and not isinstance(prepared, _PreparedTable)
+            and not metrics["val_rmse"] < metrics["val_persistence_rmse"]):
+        prepared, model, metrics = _blended_if_better(fit, prepared, model, metrics, column, window, difference,
+                                                      scale, quiet)
     if budget > 0:
         fit, prepared, model, metrics = _searched(fit, prepared, model, metrics, time.monotonic() - started, budget,
                                                   quiet)
@@ -319,6 +326,34 @@ def _kept_if_it_pays(fit, prepared, prepare_plain, quiet: bool):
     _log(f"season {prepared.columns.lag}: validation RMSE {metrics['val_rmse']:.4g}, without it "
          f"{plain_metrics['val_rmse']:.4g}: {'keeping the season' if keep else 'no season'}", quiet)
     return (prepared, model, metrics) if keep else (plain, plain_model, plain_metrics)
+
+
+def _blended_if_better(fit, prepared, model, metrics, column, window, difference, scale, quiet: bool):
+    """A univariate model that does not beat persistence on validation, trained again as a one-column table
+    (F = K = H = 1) whose output is its baseline (persistence where it beats the mean) plus the network's share
+    of the change, fitted on validation (``network_shares``; 0 = the baseline alone): kept if its validation
+    RMSE is lower, so the model deployed is about as good as persistence at worst."""
+    series = prepared.series
+    table = Table(series.values[:, None], (column or "value",), series.name, (series.filled,), series.spacing)
+    try:
+        blended = _prepare_table(table, [0], 1, window, difference, scale, True)
+    except DataError:
+        return prepared, model, metrics  # too few rows for the table's cut: keep what there is
+    if _same_arrays(blended.training, prepared.training) and _same_arrays(blended.validation, prepared.validation):
+        # differenced: the table's network sees and predicts exactly what this one was trained on, so it is
+        # this network, judged again with persistence and a share under it (no second training)
+        blended_model, blended_metrics = model, _judge_table(model, blended, window, fit.lr)
+    else:
+        blended_model, blended_metrics = fit(blended)
+    keep = blended_metrics["val_rmse"] < metrics["val_rmse"]
+    _log(f"the model does not beat persistence on validation (RMSE {metrics['val_rmse']:.4g} vs "
+         f"{metrics['val_persistence_rmse']:.4g}); with the network blended into its baseline "
+         f"{blended_metrics['val_rmse']:.4g}: {'keeping the blend' if keep else 'keeping the model'}", quiet)
+    return (blended, blended_model, blended_metrics) if keep else (prepared, model, metrics)
+
+
+def _same_arrays(a: tuple, b: tuple) -> bool:
+    return all(x.shape == y.shape and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
 
 
 def _searched(fit, prepared, model, metrics, seconds: float, budget: float, quiet: bool):
@@ -735,7 +770,11 @@ def _warn_if_behind(metrics: dict, prepared) -> None:
         return
     for name, output in zip(prepared.columns.output_names(), prepared.columns.outputs):
         model_rmse, baseline = metrics[f"val_rmse[{name}]"], metrics[f"val_persistence_rmse[{name}]"]
-        if model_rmse >= baseline:
+        if output.relative and output.divisor == 0 and not output.period > 1:  # share 0: persistence itself
+            _log(f"warning: {name}: the network adds nothing to persistence on the validation split: the model "
+                 f"forecasts the latest value (the network's share is 0); try more --epochs or --units, or more "
+                 "data", quiet=False)
+        elif model_rmse >= baseline:
             _log(f"warning: {name}: the model does not beat persistence on the validation split (RMSE "
                  f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "
                  f"{'off' if output.relative else 'on'}, a shorter --horizon, or more data", quiet=False)
@@ -745,8 +784,7 @@ def _log_outputs(metrics: dict, columns: Columns, quiet: bool) -> None:
     """Each output's test RMSE beside persistence's at its horizon, in the training log."""
     for name in columns.output_names():
         rmse, baseline = metrics[f"test_rmse[{name}]"], metrics[f"persistence_rmse[{name}]"]
-        gain = "" if not baseline > 0 else (f", {1 - rmse / baseline:.0%} lower" if rmse <= baseline
-                                            else f", {rmse / baseline - 1:.0%} higher")
+        gain = f", {versus(rmse, baseline)}" if baseline > 0 else ""
         _log(f"test {name}: RMSE {rmse:.4g} (persistence {baseline:.4g}{gain})", quiet)
 
 

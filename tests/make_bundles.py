@@ -15,6 +15,7 @@ not trained and exported a second time.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -63,9 +64,11 @@ def train_options(name: str, root: Path) -> dict:
 def write_trend(path: Path) -> Path:
     import numpy as np
 
-    if not path.exists():
+    if not path.exists():  # written aside and renamed: xdist workers may build bundles of it at once
         t = np.arange(2000)
-        np.save(path, 0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
+        aside = path.with_name(f".{path.name}.{os.getpid()}.npy")
+        np.save(aside, 0.01 * t + np.sin(2 * np.pi * t / 40) + np.random.default_rng(1).normal(0, 0.05, t.size))
+        os.replace(aside, path)
     return path
 
 

@@ -71,3 +71,25 @@ def test_constant_series_is_refused(tmp_path):
     path.write_text("v\n" + "5\n" * 100)
     with pytest.raises(DataError, match="constant"):
         edgernn.train(str(path), tmp_path / "x.keras", quiet=True)
+
+
+def test_a_model_that_loses_to_persistence_is_blended_into_it(tmp_path):
+    """A fat-tailed random walk, where a briefly trained network only adds noise to the latest value: the model
+    is trained again as a one-column table whose output is persistence plus the network's share, fitted on
+    validation, and kept; it is then persistence at worst, on validation by construction and on test within
+    1 %, and a device streams it with plain numbers."""
+    from edgernn.runtime import StreamingPredictor
+
+    walk = np.cumsum(np.random.default_rng(1).standard_t(3, size=1500)) * 0.01 + 5
+    data = tmp_path / "walk.npy"
+    np.save(data, walk)
+    result = edgernn.train(str(data), tmp_path / "walk.keras", epochs=3, quiet=True)
+    metrics = result.metrics
+    assert result.columns is not None and result.columns.univariate  # the blend was kept
+    assert metrics["val_rmse"] <= metrics["val_persistence_rmse"] * (1 + 1e-9)
+    assert metrics["test_rmse"] <= metrics["persistence_rmse"] * 1.01
+    bundle = edgernn.export(result.model_path, tmp_path / "bundle", variants="tflite-float32", quiet=True,
+                            verify=False).bundle
+    predictor = StreamingPredictor.load(bundle, variant="tflite-float32", backend="numpy")
+    predictions = [predictor.step(float(value)) for value in walk[-50:]]
+    assert np.isnan(predictions[0]) and np.all(np.isfinite(predictions[1:]))

@@ -25,13 +25,14 @@ EMULATED = os.environ.get("EDGERNN_EMULATED") == "1"
 
 
 def bundle_of_cell(bundles, cell: str):
-    """A univariate streaming bundle whose layers are all ``cell`` (tests parametrize over the cell table, so a
+    """A streaming bundle of one value in and out (plain, or blended into persistence) whose layers are all ``cell`` (tests parametrize over the cell table, so a
     new cell shows up as a test that skips, naming it, until a bundle of it is made)."""
     from edgernn.runtime.manifest import Mode, read_manifest
 
-    for name, bundle in sorted(bundles.items()):
+    for name, bundle in sorted(bundles.every().items()):
         manifest = read_manifest(bundle)
-        if (manifest.model.mode is Mode.STREAMING and manifest.columns is None
+        one_value = manifest.columns is None or (manifest.columns.univariate and manifest.columns.lag <= 1)
+        if (manifest.model.mode is Mode.STREAMING and one_value
                 and {layer.cell for layer in manifest.model.layers} == {cell}):
             return bundle
     pytest.skip(f"no streaming bundle of {cell} cells here (tests/make_bundles.py makes one per cell)")
