@@ -26,6 +26,10 @@ if ! PYARM=$(setup); then
 fi
 [ -x "$PYARM" ] || { echo "aarch64 setup gave no launcher ($PYARM)" >&2; exit 1; }
 export EDGERNN_EMULATED=1 EDGERNN_NO_SPAWN=1 EDGERNN_TEST_BUNDLES=$BUNDLES
+# the c backend compiles for the emulated CPU with the cross compiler (the host's cc makes x86 code); without one,
+# a compiler that is not there, so its tests skip saying so
+CC=$(command -v aarch64-linux-gnu-gcc || echo /nonexistent/aarch64-cc)
+export CC EDGERNN_CACHE=$PWD/$ARM/c-cache
 
 # One interpreter site: the runtime tests, a stream, the on-device verifies (Pi 5's A76), then the default SimpleRNN
 # and the LSTM (tflite-runtime's reference-kernel case) again on a Pi 4's CPU (Cortex-A72: no dot-product

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "runtime"))  # helpers shared with the runtime tests
+# the c backend's compiled libraries (verify cross-checks on it) go to this run's directory, not the user's cache
+os.environ.setdefault("EDGERNN_CACHE", tempfile.mkdtemp(prefix="edgernn-test-cache-"))
 
 from built_once import exported_once, run_root, trained_once  # noqa: E402
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from edgernn.runtime.backends import installed
+from edgernn.runtime.backends import computes_from_weights, installed
 
 TFLITE = bool({"litert", "tflite-runtime"} & set(installed()))
 # variants this machine can run: TFLite where a TFLite interpreter is installed, else ONNX
@@ -16,7 +16,7 @@ CAN_SPAWN = os.environ.get("EDGERNN_NO_SPAWN") != "1"
 needs_spawn = pytest.mark.skipif(not CAN_SPAWN, reason="cannot start a Python subprocess here (emulation)")
 needs_tflite = pytest.mark.skipif(not TFLITE, reason="no TFLite interpreter installed")
 # FLOAT32 and INT8 above run on any installed interpreter; with none (numpy alone) tests that stream them skip
-INTERPRETERS = [name for name in installed() if name != "numpy"]
+INTERPRETERS = [name for name in installed() if not computes_from_weights(name)]  # not numpy, not c
 needs_interpreter = pytest.mark.skipif(not INTERPRETERS, reason="no interpreter installed: pip install "
                                        "'edgernn[litert]' (or [tflite], [onnx]) to run the variants")
 # qemu-user emulation (the CI's aarch64 stage sets this): hypothesis' float generation trips an internal

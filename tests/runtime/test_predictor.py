@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
-from edgernn.runtime.backends import BACKENDS, backend_class, formats_of, installed, runs
+from edgernn.runtime.backends import BACKENDS, backend_class, computes_from_weights, formats_of, installed, runs
 from edgernn.runtime.cell_table import CELLS
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest import Mode, read_manifest
 from edgernn.runtime.variants import VARIANTS
 from runtime_env import FLOAT32, INT8, bundle_of_cell, needs_interpreter
 
-INTERPRETERS = [b for b in BACKENDS if b != "numpy" and b in installed()]
-ALL_INTERPRETERS = [b for b in BACKENDS if b != "numpy"]  # parametrized over all: a skip names what is missing
+INTERPRETERS = [b for b in BACKENDS if not computes_from_weights(b) and b in installed()]
+# parametrized over all: a skip names what is missing (numpy and c compute from the weights: not interpreters)
+ALL_INTERPRETERS = [b for b in BACKENDS if not computes_from_weights(b)]
 FLOAT32_VARIANTS = [name for name, spec in VARIANTS.items() if spec.float32]
 # full-integer TFLite variants, each held to its own gate (NRMSE vs float, as a share of range)
 INTEGER_TFLITE = [(name, spec.max_nrmse / 100) for name, spec in VARIANTS.items()
@@ -173,7 +174,7 @@ def test_numpy_backend_refuses_integer_variants(bundles):
         StreamingPredictor.load(bundles["sine"], "tflite-int8", backend="numpy")
 
 
-@pytest.mark.parametrize("backend", [*ALL_INTERPRETERS, "numpy"])
+@pytest.mark.parametrize("backend", [*ALL_INTERPRETERS, "numpy", "c"])
 def test_float32_equals_the_exporting_machine(bundles, backend):
     """Every float32 backend here reproduces the exporting machine's predictions within 1e-5 of range."""
     cls = _needs(backend)
@@ -186,8 +187,9 @@ def test_float32_equals_the_exporting_machine(bundles, backend):
     compared = 0
     for key, expected in reference.items():
         name, variant = key.split("/")
-        if (name not in bundles or not runs(cls, VARIANTS[variant])
-                or read_manifest(bundles[name]).variants[variant].refused_by(backend)):
+        manifest = read_manifest(bundles[name]) if name in bundles else None
+        if (manifest is None or not runs(cls, VARIANTS[variant]) or manifest.variants[variant].refused_by(backend)
+                or (getattr(cls, "streaming_only", False) and manifest.model.mode is not Mode.STREAMING)):
             continue  # e.g. TFLM and the window model (recorded at export, with the reason)
         span = np.ptp(expected[np.isfinite(expected)])
         out = StreamingPredictor.load(bundles[name], variant, backend=backend).run(values)

@@ -38,7 +38,7 @@ class BackendInfo:
     def install(self) -> str:
         """How to get it, for people."""
         if self.extra is None:
-            return f"{self.package or self.name} is always installed"
+            return self.caveat or f"{self.package or self.name} is always installed"
         return f"pip install 'edgernn[{self.extra}]'" + (f" ({self.caveat})" if self.caveat else "")
 
 
@@ -50,6 +50,8 @@ BACKEND_TABLE = (
     BackendInfo("tflm", "edgernn.runtime.backends.tflm", "tflite_micro", "tflm", False, True,
                 "tflite-micro: Linux x86_64, Python 3.11"),
     BackendInfo("numpy", "edgernn.runtime.backends.numpy", "numpy", None, False, False),
+    BackendInfo("c", "edgernn.runtime.backends.c", None, None, False, False,
+                "needs a C compiler (cc, gcc or clang; Debian: apt install gcc)"),
     BackendInfo("tensorflow", "edgernn.runtime.backends.tensorflow", "tensorflow", "train", False, False),
 )
 BACKENDS = tuple(row.name for row in BACKEND_TABLE)
@@ -89,6 +91,12 @@ def _module(name: str):
 def formats_of(name: str) -> tuple[str, ...]:
     """The model formats backend ``name`` runs (its class's ``formats``; its module imports, its package need not)."""
     return _module(name).BACKEND.formats
+
+
+def computes_from_weights(name: str) -> bool:
+    """Whether backend ``name`` computes the float step from the bundle's weights (numpy, c) rather than running
+    the variant's file in an interpreter."""
+    return _module(name).BACKEND.needs_weights
 
 
 def backend_class(name: str):

@@ -1,0 +1,174 @@
+"""The float32 step model as C (``edgernn.runtime.c_step``), compiled by the system C compiler and called
+through ctypes: no interpreter at all.
+
+The compiled library is cached per source (``EDGERNN_CACHE``, else ``$XDG_CACHE_HOME/edgernn`` or
+``~/.cache/edgernn``), not in the bundle: a bundle may be read-only or signed, and its file list is closed. Each
+library is stored with the sha256 it had when compiled and checked against it before it is loaded; a library
+whose bytes changed since is refused (one line), never loaded, since ctypes runs whatever a library holds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime.c_step import FUNCTION, c_source
+from edgernn.runtime.errors import BackendError
+from edgernn.runtime.manifest import Mode
+
+FLAGS = ("-std=c99", "-O3", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
+COMPILE_SECONDS = 120
+
+
+def compiler() -> str | None:
+    """The C compiler: ``$CC``, else the first of cc, gcc, clang on the PATH."""
+    named = os.environ.get("CC")
+    if named:
+        return shutil.which(named)
+    return next(filter(None, map(shutil.which, ("cc", "gcc", "clang"))), None)
+
+
+def available() -> bool:
+    return compiler() is not None
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("EDGERNN_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "edgernn")
+    return Path(base) / "c"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def library_bytes(source: str) -> tuple[bytes, Path]:
+    """The compiled library of ``source`` (its bytes, checked against the hash recorded when it was compiled) and
+    where it is cached; compiled into the cache first when it is not there."""
+    cc = compiler()
+    if cc is None:
+        raise BackendError("the c backend needs a C compiler and none was found (cc, gcc, clang or $CC): install "
+                           "one (Debian/Raspberry Pi OS: apt install gcc)")
+    key = hashlib.sha256("\0".join([source, os.path.realpath(cc), *FLAGS]).encode()).hexdigest()[:32]
+    directory = cache_dir()
+    library, recorded = directory / f"{key}.so", directory / f"{key}.so.sha256"
+    try:
+        if not (library.exists() and recorded.exists()):
+            _compile(cc, source, directory, library, recorded)
+        data, digest = library.read_bytes(), recorded.read_text().strip()
+    except OSError as exc:
+        raise BackendError(f"cannot compile the C step into {directory}: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise BackendError(f"the cached C library {library} changed since it was compiled (tampered or damaged): "
+                           "delete it and it is compiled again")
+    return data, library
+
+
+def _compile(cc: str, source: str, directory: Path, library: Path, recorded: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        src, out = Path(scratch) / "step.c", Path(scratch) / "step.so"
+        src.write_text(source)
+        try:
+            result = subprocess.run([cc, *FLAGS, "-o", str(out), str(src), "-lm"], capture_output=True, text=True,
+                                    timeout=COMPILE_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"the C compiler {cc} took more than {COMPILE_SECONDS} s") from None
+        if result.returncode != 0 or not out.exists():
+            first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
+            raise BackendError(f"the C step did not compile with {cc}: {first[:300] or f'exit {result.returncode}'}")
+        digest = _sha256(out)
+        os.replace(out, library)  # the library first, then its hash: a library without one is compiled again
+        (Path(scratch) / "hash").write_text(digest + "\n")
+        os.replace(Path(scratch) / "hash", recorded)
+
+
+def load_private(data: bytes, library: Path) -> ctypes.CDLL:
+    """Load the checked bytes from a private copy under a name never used before (the loader reuses a library
+    already loaded under the same name), removed once loaded: what runs is what was hashed, and a cached file
+    changed later, even in place, cannot change a library already running. The copy goes beside the cache, not
+    to /tmp, which may be mounted noexec."""
+    try:
+        with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
+            copy = Path(scratch) / f"{secrets.token_hex(8)}-{library.name}"
+            copy.write_bytes(data)
+            return ctypes.CDLL(str(copy))
+    except OSError as exc:
+        raise BackendError(f"cannot load the C library {library}: {exc}") from None
+
+
+class CBackend:
+    name = "c"
+    formats = ("tflite", "onnx")  # float32 variants of either format: the same weights
+    float32_only = True
+    needs_weights = True
+    streaming_only = True  # a window model re-runs its window: not generated
+    note = None
+
+    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
+        if model_info.mode is not Mode.STREAMING:
+            raise BackendError("the c backend runs streaming models only (a window model re-runs its window)")
+        self._lib = load_private(*library_bytes(c_source(model_info, weights)))
+        try:
+            self._step = getattr(self._lib, FUNCTION)
+        except AttributeError:
+            raise BackendError(f"the C library for this model has no {FUNCTION}") from None
+        self._step.restype = None
+        self._step.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._features, self._outputs = self._lib.edgernn_features(), self._lib.edgernn_outputs()
+        model_order = [name for name, _ in model_info.state_inputs()]
+        self._units = [units for _, units in model_info.state_inputs()]
+        self._to_model = [[i for i, _ in entry.state_pairs].index(name) for name in model_order]
+        self._from_model = [model_order.index(i) for i, _ in entry.state_pairs]
+        self._in_pointers = (ctypes.c_void_p * len(model_order))()
+        self._out_pointers = (ctypes.c_void_p * len(model_order))()
+        self._held = (None, 0)  # the last x array seen and its address (held, so its id cannot be reused)
+
+    # Finding an array's address through numpy (``.ctypes.data``) costs more than the whole step; arrays this
+    # backend returns are built on ctypes buffers, whose address is cheap, and the predictor feeds them back.
+
+    @staticmethod
+    def _buffer(shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+        memory = (ctypes.c_float * (shape[0] * shape[1]))()
+        return np.ndarray(shape, np.float32, memory), ctypes.addressof(memory)
+
+    def _address(self, array, shape: tuple[int, int], keep: list) -> int:
+        """The address of ``array`` as a C-contiguous float32 ``shape`` (a copy made and kept when it is not)."""
+        base = getattr(array, "base", None)
+        if isinstance(base, ctypes.Array) and array.shape == shape and array.dtype == np.float32:
+            return ctypes.addressof(base)  # one of ours, whole (a view's base is the ndarray, not the buffer)
+        if array is self._held[0]:
+            return self._held[1]
+        copy = np.ascontiguousarray(array, dtype=np.float32)
+        if copy.size != shape[0] * shape[1]:
+            raise BackendError(f"an input holds {copy.size} values; the C step takes {shape[0]} x {shape[1]}")
+        keep.append(copy)
+        address = copy.ctypes.data
+        if copy is array:
+            self._held = (array, address)
+        return address
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        x = inputs[0]
+        batch = x.shape[0] if getattr(x, "ndim", 0) else 1
+        keep: list = []
+        x_address = self._address(x, (batch, self._features), keep)
+        new = []
+        for k, (index, units) in enumerate(zip(self._to_model, self._units)):
+            self._in_pointers[k] = self._address(inputs[1 + index], (batch, units), keep)
+            array, self._out_pointers[k] = self._buffer((batch, units))
+            new.append(array)
+        y, y_address = self._buffer((batch, self._outputs))
+        self._step(batch, x_address, self._in_pointers, y_address, self._out_pointers)
+        return [y, *(new[i] for i in self._from_model)]
+
+
+BACKEND = CBackend

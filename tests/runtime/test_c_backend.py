@@ -1,0 +1,103 @@
+"""The C backend: the float32 step model generated as C99, compiled by the system compiler, run through ctypes.
+
+Real compilers, real libraries, checked against the numpy cell equations; what can go wrong around a compiler
+(none, a failing one, a cached library changed after it was built) is one line and exit 2, never a crash.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import StreamingPredictor
+from edgernn.runtime.backends import c as c_backend
+from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.c_step import c_source
+from edgernn.runtime.cell_table import CELLS
+from runtime_env import bundle_of_cell, needs_spawn
+
+needs_cc = pytest.mark.skipif(not c_backend.available(), reason="no C compiler (cc, gcc, clang or $CC) here")
+pytestmark = needs_cc
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test compiles into its own cache: what one test does to a library no other test loads."""
+    monkeypatch.setenv("EDGERNN_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_c_step_equals_the_numpy_cells(bundles, sine_values, cell, streams):
+    """Every cell, one stream and several: within 1e-5 of the range of the numpy equations, state carried."""
+    bundle = bundle_of_cell(bundles, cell)
+    values = np.stack([sine_values * (1 + 0.1 * k) for k in range(streams)], axis=1) if streams > 1 else sine_values
+    reference = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy", streams=streams).run(values)
+    out = StreamingPredictor.load(bundle, "tflite-float32", backend="c", streams=streams).run(values)
+    finite = np.isfinite(reference)
+    assert np.array_equal(finite, np.isfinite(out))
+    assert np.max(np.abs(out[finite] - reference[finite])) <= 1e-5 * np.ptp(reference[finite])
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_the_source_compiles_warning_free_as_c99(bundles, compiler, tmp_path):
+    """-std=c99 -Wall -Wextra -Werror -pedantic, under each compiler there is (a cell of each kind)."""
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed here")
+    for cell in CELLS:
+        bundle = Bundle.open(bundle_of_cell(bundles, cell))
+        source = tmp_path / f"{cell}.c"
+        source.write_text(c_source(bundle.manifest.model, bundle.weights()))
+        result = subprocess.run([compiler, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2", "-c",
+                                 str(source), "-o", str(tmp_path / f"{cell}.o")], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_cached_library_is_used_again_and_a_changed_one_refused(bundles, tmp_path):
+    bundle = bundles["sine"]
+    first = StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    [library] = (tmp_path / "cache" / "c").glob("*.so")
+    built = library.stat().st_mtime_ns
+    StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    assert library.stat().st_mtime_ns == built  # from the cache, not compiled again
+    data = bytearray(library.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    library.write_bytes(bytes(data))
+    from edgernn.runtime.errors import BackendError
+
+    with pytest.raises(BackendError, match="changed since it was compiled"):
+        StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    assert np.isfinite(first.step(0.5))  # a library already loaded keeps working
+
+
+@needs_spawn
+@pytest.mark.parametrize("compiler, message", [
+    ("/nonexistent/cc", "needs a C compiler"),
+    ("false", "did not compile with"),
+], ids=["no-compiler", "compile-error"])
+def test_compiler_trouble_is_one_line_and_exit_2(bundles, tmp_path, compiler, message):
+    result = subprocess.run([sys.executable, "-m", "edgernn", "stream", str(bundles["sine"]), "--backend", "c",
+                             "--variant", "tflite-float32"], input="0.1\n0.2\n", capture_output=True, text=True,
+                            timeout=120, env={**__import__("os").environ, "CC": compiler,
+                                              "EDGERNN_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@needs_spawn
+def test_a_tampered_cached_library_is_refused_by_stream_never_loaded(bundles, tmp_path):
+    env = {**__import__("os").environ, "EDGERNN_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "edgernn", "stream", str(bundles["sine"]), "--backend", "c", "--variant",
+               "tflite-float32"]
+    assert subprocess.run(command, input="0.1\n", capture_output=True, text=True, timeout=120, env=env).returncode == 0
+    [library] = (tmp_path / "cache" / "c").glob("*.so")
+    library.write_bytes(b"\x7fELF not a library any more")
+    result = subprocess.run(command, input="0.1\n", capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2 and "changed since it was compiled" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
