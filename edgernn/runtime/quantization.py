@@ -80,14 +80,18 @@ def requantizer(source, target):
     Between 8- or 16-bit integer tensors it is a lookup table of every code, built with ``requantize`` itself
     (so identical to it) and applied with one indexing operation: numpy's divide, round and clip on every step
     cost more than the interpreter's invoke. Negative codes index the table from its end, so the table holds
-    code ``q`` at position ``q mod 2**bits``.
+    code ``q`` at position ``q mod 2**bits``. A table that maps every code to itself (scales so close that no code
+    moves, as an LSTM's often are) is the identity too: None, and the step hands the state over untouched.
     """
     if same_quantization(source, target):
         return None
     if is_quantized(source) and is_quantized(target) and np.dtype(source.dtype).itemsize <= 2:
         low, high = bounds(source)
         codes = np.arange(low, high + 1)
+        mapped = requantize(codes, source, target)
+        if source.dtype == target.dtype and np.array_equal(mapped, codes):
+            return None
         table = np.empty(codes.size, dtype=np.dtype(target.dtype))
-        table[codes % codes.size] = requantize(codes, source, target)
+        table[codes % codes.size] = mapped
         return table.__getitem__
     return lambda values: requantize(values, source, target)
