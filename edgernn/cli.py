@@ -279,7 +279,8 @@ def _echo_outputs(columns, metrics: dict) -> None:
 @click.option("--variants", type=VARIANTS, default="all", show_default=True,
               help="Comma-separated variants to export, or all.")
 @click.option("--calibration-data", default=None,
-              help="Series for calibration: a .csv/.npy, sine or counting (default: the model's training data).")
+              help="Series for calibration: a .csv/.npy, sine or counting (default: the model's training and "
+                   "validation splits).")
 @click.option("--calibration-steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Calibration samples, spread over the whole calibration series (the float model runs over all of "
                    "it, so the states are real and the range is the series' range).")

@@ -89,6 +89,19 @@ class ModelMetadata:
     def val_values(self) -> np.ndarray | None:
         return self._stretch("val_values")
 
+    @property
+    def fitting_values(self) -> np.ndarray | None:
+        """The training and validation splits joined: export's default calibration, so the integer input range
+        covers what validation reached beyond training (a higher cycle, a hotter summer), never the test split.
+        The training split alone where the two do not join (a training split capped when stored)."""
+        train, validation = self.train_values, self.val_values
+        if train is None or validation is None or self.data is None:
+            return train
+        context = self.data.val_context
+        if train.shape[0] != self.data.split.get("train_end") or not 0 <= context <= validation.shape[0]:
+            return train
+        return np.concatenate([train, validation[context:]])
+
     def to_dict(self) -> dict:
         """The JSON object stored in the member (``format`` first); non-finite metrics become null."""
         data = asdict(self)

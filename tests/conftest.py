@@ -49,11 +49,12 @@ def sine_bundle(sine_model, built):
 def cell_model(request, built):
     """Tiny streaming GRU and LSTM models (two layers for LSTM, to exercise stacked states)."""
     stacked = {"layers": 2} if request.param == "lstm" else {}  # GRU: the runtime tests' "gru" bundle's model
-    return trained_once(built, data="sine", cell=request.param, units=8, epochs=3, lr=0.005, **stacked)
+    return trained_once(built, data="sine", cell=request.param, units=8, epochs=3, lr=0.005, baseline="none",
+                        **stacked)
 
 
 @pytest.fixture(scope="session")
 def window_bundle(built):
     """A tiny unrolled window model (counting, window 10) exported to float32 and int8 TFLite."""
-    trained = trained_once(built, data="counting", window=10, units=8, epochs=3)
+    trained = trained_once(built, data="counting", window=10, units=8, epochs=3, baseline="none")
     return exported_once(built, trained.model_path, variants="tflite-float32,tflite-int8", verify=False)

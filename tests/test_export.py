@@ -192,3 +192,12 @@ def test_calibration_covers_the_whole_series_not_its_first_steps(sine_model, tmp
     half_step = (limits[1] - limits[0]) / 255 / 2  # the zero point is rounded to a code: within half a step
     assert limits[0] <= low + half_step and limits[1] >= high - half_step
     assert manifest.calibration.steps == 3000 and 200 <= manifest.calibration.samples <= 204
+
+
+def test_default_calibration_is_the_training_and_validation_splits(sine_model, tmp_path):
+    """What validation reached beyond training is inside the integer range (never the test split)."""
+    manifest = edgernn.export(sine_model.model_path, tmp_path / "bundle", variants="tflite-int8", verify=False,
+                              quiet=True).manifest
+    split = sine_model.metadata["data"]["split"]
+    assert manifest.calibration.source == "training and validation data"
+    assert manifest.calibration.steps == split["val_end"] - manifest.preprocessing.lag

@@ -43,7 +43,7 @@ def test_without_differencing_verify_reports_out_of_range_and_int8_fails(runner,
     result = runner.invoke(cli, ["verify", str(bundle), "--steps", "1000", "--json"])
     assert result.exit_code == 1
     rows = {row["variant"]: row for row in json.loads(result.stdout)["variants"]}
-    assert rows["tflite-int8"]["out_of_range_pct"] > 50 and rows["tflite-int8"]["clipped_pct"] > 1
+    assert rows["tflite-int8"]["out_of_range_pct"] > 10 and rows["tflite-int8"]["clipped_pct"] > 1
     assert any("clipped by quantization" in reason for reason in rows["tflite-int8"]["reasons"])
     assert rows["tflite-float32"]["clipped_pct"] == 0  # float inputs are never clipped
 

@@ -95,7 +95,7 @@ def export_bundle(
 
     Args:
         variants: ``"all"``/None or names from ``edgernn.runtime.variants.ALL_VARIANTS`` (list or comma text).
-        calibration_data: None (the training data stored with the model), ``sine``, ``counting``, a
+        calibration_data: None (the training and validation splits stored with the model), ``sine``, ``counting``, a
             ``.csv``/``.npy`` path, or an array of raw values.
         calibration_steps: how many calibration samples to take, spread over the whole calibration series.
         force: replace an existing ``out`` (atomically); only an edgernn bundle is ever replaced.
@@ -151,7 +151,7 @@ def _prepare(model_path, calibration_data, calibration_steps: int, names=None, t
     if columns is not None and (len(columns.inputs), len(columns.outputs)) != (inspected.features, inspected.outputs):
         raise ExportError(f"the model takes {inspected.features} feature(s) and has {inspected.outputs} output(s), "
                           f"but its columns describe {len(columns.inputs)} and {len(columns.outputs)}")
-    fallback = metadata.train_values if metadata else None
+    fallback = metadata.fitting_values if metadata else None
     if columns is None:
         z, raw = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
     else:
@@ -275,7 +275,7 @@ def _check_readable(staging: Path) -> None:
 
 def _describe(source) -> str:
     if source is None:
-        return "training data"
+        return "training and validation data"
     if isinstance(source, np.ndarray):
         return "array"
     return str(source)

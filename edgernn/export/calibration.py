@@ -26,8 +26,8 @@ def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
     """Model-input values (after preprocessing) for calibration ``[n]`` float32 (at most ``MAX_STEPS``), and the
     raw series; ``steps`` is the number of samples to be taken from them, checked here.
 
-    ``source``: None (use ``fallback``, the training data stored with the model), ``sine``/``counting``, a
-    ``.csv``/``.npy`` path, or a numpy array of raw values.
+    ``source``: None (use ``fallback``: the training and validation splits stored with the model),
+    ``sine``/``counting``, a ``.csv``/``.npy`` path, or a numpy array of raw values.
     """
     if steps < 1:
         raise ExportError(f"--calibration-steps must be at least 1, got {steps}")
@@ -36,7 +36,7 @@ def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
         if fallback is None:
             raise ExportError("this model carries no training data: give --calibration-data (a .csv/.npy, sine or counting)")
         raw = np.asarray(fallback, dtype=np.float64)
-        name = "the model's stored training data"
+        name = "the model's stored training and validation data"
     elif isinstance(source, np.ndarray):
         raw = source.astype(np.float64)
     else:
