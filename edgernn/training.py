@@ -333,10 +333,8 @@ def _blended_if_better(fit, prepared, model, metrics, column, window, difference
     (F = K = H = 1) whose output is its baseline (persistence where it beats the mean) plus the network's share
     of the change, fitted on validation (``network_shares``; 0 = the baseline alone): kept if its validation
     RMSE is lower, so the model deployed is about as good as persistence at worst."""
-    series = prepared.series
-    table = Table(series.values[:, None], (column or "value",), series.name, (series.filled,), series.spacing)
     try:
-        blended = _prepare_table(table, [0], 1, window, difference, scale, True)
+        blended = _prepare_table(_one_column(prepared.series, column), [0], 1, window, difference, scale, True)
     except DataError:
         return prepared, model, metrics  # too few rows for the table's cut: keep what there is
     if _same_arrays(blended.training, prepared.training) and _same_arrays(blended.validation, prepared.validation):
@@ -409,8 +407,7 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
         seasons = _found(series.values, series.spacing) if seasons == FOUND else seasons
         if not seasons:
             return _prepare(series, window, difference, scale, quiet)
-        table = Table(series.values[:, None], (column or "value",), series.name, (series.filled,), series.spacing)
-        return _prepare_table(table, [0], 1, window, difference, scale, quiet, seasons, smooth)
+        return _prepare_table(_one_column(series, column), [0], 1, window, difference, scale, quiet, seasons, smooth)
     table = load_table(data, [column] if column is not None else columns, time_column)
     chosen = _target_indices(table, targets)
     outputs = len(chosen) * (horizon or 1)
@@ -427,6 +424,11 @@ def _prepare_any(data, column, columns, targets, horizon, time_column, window, d
             _log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
         return _prepare(table.column(0), window, difference, scale, quiet)
     return _prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet, seasons, smooth)
+
+
+def _one_column(series: Series, column: str | None) -> Table:
+    """A series as the one-column table a seasonal or blended univariate model is prepared from."""
+    return Table(series.values[:, None], (column or "value",), series.name, (series.filled,), series.spacing)
 
 
 def _found(values: np.ndarray, spacing: float | None) -> tuple[int, ...]:

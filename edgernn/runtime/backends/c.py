@@ -22,7 +22,7 @@ import numpy as np
 
 from edgernn.runtime.c_step import FUNCTION, c_source
 from edgernn.runtime.errors import BackendError
-from edgernn.runtime.manifest import Mode
+from edgernn.runtime.manifest import Mode, sha256_file
 
 FLAGS = ("-std=c99", "-O3", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
 COMPILE_SECONDS = 120
@@ -44,10 +44,6 @@ def cache_dir() -> Path:
     base = os.environ.get("EDGERNN_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "edgernn")
     return Path(base) / "c"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def library_bytes(source: str) -> tuple[bytes, Path]:
@@ -85,7 +81,7 @@ def _compile(cc: str, source: str, directory: Path, library: Path, recorded: Pat
         if result.returncode != 0 or not out.exists():
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
             raise BackendError(f"the C step did not compile with {cc}: {first[:300] or f'exit {result.returncode}'}")
-        digest = _sha256(out)
+        digest = sha256_file(out)
         os.replace(out, library)  # the library first, then its hash: a library without one is compiled again
         (Path(scratch) / "hash").write_text(digest + "\n")
         os.replace(Path(scratch) / "hash", recorded)
