@@ -173,7 +173,12 @@ def test_broker_killed_three_times_and_restarted_twice_no_reading_lost_none_wron
     # the observer already has its own. Such a reading cannot be predicted; every other one must be, exactly.
     # Graceful restarts lose nothing (the bridge-kill test below holds missing to 0 without broker kills).
     assert figures["wrong"] == [] and figures["late"] == 0, context
-    assert len(figures["missing"]) <= (0 if "kill" not in kinds else 0.005 * TOPICS * STEPS), context
+    # What a kill -9 can lose is what was in flight at that moment: a round or two of readings (each publisher's
+    # in-flight one), however slow the machine. So the losses lie in at most two rounds (ts) a kill, and at most
+    # every topic's reading in those rounds; a loss outside that shape is a bug, not the broker.
+    kills = kinds.count("kill")
+    assert len({t for _, t in figures["missing"]}) <= 2 * kills, context
+    assert len(figures["missing"]) <= 2 * kills * TOPICS, context
     assert figures["delivered"] >= 0.95 * TOPICS * STEPS, context  # a broker kill -9 may lose a few itself
     print(f"broker faults (seed {seed}, {kinds}): {figures['delivered']} delivered, {len(figures['missing'])} lost "
           f"by the broker for the bridge, {figures['repeats']} identical repeats; bridge: "
