@@ -4,6 +4,7 @@ The same equations as ``edgernn.runtime.cells`` (Keras' SimpleRNN, GRU and LSTM 
 head), written out for one model: every size is a constant, so the compiler unrolls and vectorises what it can.
 The step reads ``x`` ``[batch, F]`` and the states, and writes ``y`` ``[batch, K]`` and the next states
 (caller-owned buffers, in ``ModelInfo.state_inputs`` order); standard library only, so a device can generate it.
+A model of one value in and one out also gets ``edgernn_step_one(x) -> y`` over states kept in the library.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from edgernn.runtime.cell_table import CELLS
 from edgernn.runtime.errors import BackendError
 
 FUNCTION = "edgernn_step"
+ONE_STREAM = "edgernn_step_one"  # one value of one stream, the states inside the library (models of F = K = 1)
 C_ACTIVATIONS = {
     "tanh": "tanhf(v)",
     "sigmoid": "1.0f / (1.0f + expf(-v))",
@@ -127,5 +129,21 @@ def c_source(info, weights: dict) -> str:
              "for (int b = 0; b < batch; ++b) {",
              f"float in[{widest}]; float out[{widest}];",
              f"for (int j = 0; j < {features}; ++j) in[j] = x[b * {features} + j];",
-             *body, *head, "}", "}", ""]
+             *body, *head, "}", "}", "", *_one_stream(info, features, outputs), ""]
     return "\n".join(lines)
+
+
+def _one_stream(info, features: int, outputs: int) -> list[str]:
+    """``ONE_STREAM``: one value in, one out, the states kept in the library's own memory (each loaded copy has its
+    own) and stepped in place, so a call hands nothing but a float across. In place is safe: every layer reads
+    all of a state before it writes any of it, but for the same element. None for other shapes."""
+    if features != 1 or outputs != 1:
+        return []
+    sizes = [units for layer in info.layers for units in [layer.units] * len(layer.state_names)]
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+    pointers = ", ".join(f"edgernn_one + {offset}" for offset in offsets)
+    return [f"static float edgernn_one[{sum(sizes)}];",
+            "float *edgernn_one_states(void) { return edgernn_one; }",
+            f"float {ONE_STREAM}(float x)", "{",
+            f"const float *in[{len(sizes)}] = {{{pointers}}}; float *out[{len(sizes)}] = {{{pointers}}};",
+            f"float y; {FUNCTION}(1, &x, in, &y, out); return y;", "}"]

@@ -97,6 +97,9 @@ class StreamingPredictor:
         self._handover_is_copy = not any(self._handovers)
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
         self._fast = streams == 1 and not self._window and self._columns is None
+        # a backend's fused one-stream step (the c backend): a float in and out, the states stepped in its memory
+        fused = getattr(backend, "step_one", None) if self._fast and self._handover_is_copy else None
+        self._fused, self._fused_states = (fused, backend.one_states) if fused is not None else (None, None)
         # a season's past rows (a ring per stream) go through the general row path
         self._seasonal = self._columns is not None and self._columns.lag > 1
         self._row_fast = streams == 1 and not self._window and self._columns is not None and not self._seasonal
@@ -211,6 +214,15 @@ class StreamingPredictor:
         if self._season_fast:
             self._season_step.load(self._past[0, :, 0], self._smooth[0, 0] if self._columns.smoothed else None)
             self._season_step.counts = (self._out_of_range, self._clipped)
+        self._adopt_states()
+
+    def _adopt_states(self) -> None:
+        """With a fused step the states live in the backend's memory: the new ones are copied there, and those
+        views become the states (read by ``state``, written in place by each step)."""
+        if self._fused is not None:
+            for view, value in zip(self._fused_states, self._states):
+                view[...] = value
+            self._states = list(self._fused_states)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -291,6 +303,7 @@ class StreamingPredictor:
         if self._window and ((restored["filled"] < 0).any() or restored["filled"].dtype.kind not in "iu"):
             raise StateError(f"{source} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
+        self._adopt_states()
         self._last = restored["last"]
         if self._seasonal:
             self._past = restored["past"]
@@ -362,12 +375,16 @@ class StreamingPredictor:
                 if not self._representable[0] <= z <= self._representable[1]:
                     self._clipped[0] += 1
             z = min(INPUT_LIMIT, max(-INPUT_LIMIT, z))
-        self._x[0, 0] = self._quantize_x(z)
-        out = self._run([self._x, *self._states])
-        self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
+        if self._fused is not None:
+            y = self._fused(z)
+        else:
+            self._x[0, 0] = self._quantize_x(z)
+            out = self._run([self._x, *self._states])
+            self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
+            y = self._dequantize_y(out[0][0, 0])
         self._last[0] = value
         self.steps += 1
-        return pre.decode(self._dequantize_y(out[0][0, 0]), value)
+        return pre.decode(y, value)
 
     def _step_streams(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
         last = self._last

@@ -43,6 +43,36 @@ def test_c_step_equals_the_numpy_cells(bundles, sine_values, cell, streams):
     assert np.max(np.abs(out[finite] - reference[finite])) <= 1e-5 * np.ptp(reference[finite])
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_the_fused_one_stream_step_equals_the_batch_step_and_keeps_its_state_apart(bundles, sine_values, cell,
+                                                                                   tmp_path):
+    """One stream of one value takes the fused C call (its states in the library's memory, stepped in place):
+    bit-equal to the batch C step (two equal streams), two predictors interleaved do not share a state, and
+    state, save/load, restore and reset see and set the states the fused step uses."""
+    bundle = bundle_of_cell(bundles, cell)
+    values = sine_values[:600]
+    first = StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    second = StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    assert first._fused is not None  # the path under test
+    batch = StreamingPredictor.load(bundle, "tflite-float32", backend="c", streams=2).run(np.stack([values] * 2, 1))
+    together = [(first.step(v), second.step(w)) for v, w in zip(values, values[::-1])]
+    expected = batch[:, 0]
+    np.testing.assert_array_equal(np.array([a for a, _ in together]), expected)
+    np.testing.assert_array_equal(np.array([b for _, b in together]),
+                                  StreamingPredictor.load(bundle, "tflite-float32", backend="c").run(values[::-1]))
+    first.reset()
+    first.run(values[:300])
+    assert all(np.any(state != 0) for state in first.state.values() if state.dtype == np.float32)
+    first.save_state(tmp_path / "s.npz")
+    resumed = StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    resumed.load_state(tmp_path / "s.npz")
+    np.testing.assert_array_equal(resumed.run(values[300:]), expected[300:])
+    second.restore_state(first.state, 300)
+    np.testing.assert_array_equal(second.run(values[300:]), expected[300:])
+    first.reset()
+    np.testing.assert_array_equal(first.run(values), expected)
+
+
 @pytest.mark.parametrize("compiler", ["gcc", "clang"])
 def test_the_source_compiles_warning_free_as_c99(bundles, compiler, tmp_path):
     """-std=c99 -Wall -Wextra -Werror -pedantic, under each compiler there is (a cell of each kind)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.c_step import FUNCTION, c_source
+from edgernn.runtime.c_step import FUNCTION, ONE_STREAM, c_source
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.manifest import Mode, sha256_file
 
@@ -127,6 +127,23 @@ class CBackend:
         self._in_pointers = (ctypes.c_void_p * len(model_order))()
         self._out_pointers = (ctypes.c_void_p * len(model_order))()
         self._held = (None, 0)  # the last x array seen and its address (held, so its id cannot be reused)
+        self.step_one, self.one_states = self._one_stream(entry)
+
+    def _one_stream(self, entry):
+        """The fused one-stream step (a float in, a float out) and its states as numpy views of the library's
+        memory, in the bundle's state-pair order; (None, None) for a model of several values in or out."""
+        try:
+            step, states = getattr(self._lib, ONE_STREAM), getattr(self._lib, "edgernn_one_states")
+        except AttributeError:
+            return None, None
+        step.restype, step.argtypes = ctypes.c_float, [ctypes.c_float]
+        states.restype, states.argtypes = ctypes.c_void_p, []
+        memory = (ctypes.c_float * sum(self._units)).from_address(states())
+        views, at = [], 0
+        for units in self._units:
+            views.append(np.ndarray((1, units), np.float32, memory, at * 4))
+            at += units
+        return step, [views[m] for m in self._from_model]
 
     # Finding an array's address through numpy (``.ctypes.data``) costs more than the whole step; arrays this
     # backend returns are built on ctypes buffers, whose address is cheap, and the predictor feeds them back.
