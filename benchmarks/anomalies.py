@@ -1,5 +1,6 @@
 """Do spikes in the held-out data inflate the anomaly level? Recall and false flags at the default level, with the
-intervals calibrated as before (plain split conformal) and as now (outliers left out first), issue 30.
+intervals calibrated as before (plain split conformal), with outliers left out first (fixed half-widths), and as
+the device runs them now (outliers left out, half-widths scaled by the recent residuals' size), issue 30.
 
     python benchmarks/anomalies.py [--series co2 elnino] [--json benchmarks/anomalies_results.json]
 
@@ -30,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edgernn.data import chronological_split, load_series  # noqa: E402
 from edgernn.runtime import StreamingPredictor  # noqa: E402
 from edgernn.runtime.intervals import Monitor, conformal_half_widths, without_outliers  # noqa: E402
-from edgernn.runtime.manifest import read_manifest  # noqa: E402
 from edgernn.stream.lines import ANOMALY_LEVEL  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -81,18 +81,20 @@ def measure(bundle: Path, variant: str, values, split, context, test_spikes) -> 
     clean[split.val_end:] = True
     for spike in test_spikes:
         clean[spike: spike + 3] = False
-    calibrated = read_manifest(bundle).variants[variant].intervals
     rows = {}
-    for how, kept in (("before", residuals), ("after", without_outliers(residuals))):
-        for level, width in zip(LEVELS, conformal_half_widths(kept, LEVELS)):
-            if how == "after":  # what export stored: the same residuals, the same arithmetic
-                assert abs(width - calibrated.half_width(level)) <= 1e-9 * max(1.0, width), (width, calibrated)
-            monitor = Monitor(StreamingPredictor.load(bundle, variant), level, width)
+    for how, kept in (("before", residuals), ("after", without_outliers(residuals)), ("scaled", None)):
+        for level in LEVELS:
+            if kept is None:  # what the device runs now: export's half-widths, scaled by the recent residuals
+                monitor = StreamingPredictor.load(bundle, variant).monitor(level)
+                left_out = None
+            else:  # fixed half-widths from the validation residuals, with or without the outliers
+                width = conformal_half_widths(kept, [level])[0]
+                monitor = Monitor(StreamingPredictor.load(bundle, variant), level, width)
+                left_out = int(residuals.size - kept.size)
             flags = monitor.run(values)["anomaly"]
             recall = float(flags[test_spikes].mean()) if test_spikes.size else None
-            rows[f"{how} {level:g}"] = {"half_width": width, "recall": recall,
-                                        "false_flags": float(flags[clean].mean()),
-                                        "left_out": int(residuals.size - kept.size)}
+            rows[f"{how} {level:g}"] = {"half_width": monitor.calibrated, "recall": recall,
+                                        "false_flags": float(flags[clean].mean()), "left_out": left_out}
     return rows
 
 
@@ -117,16 +119,18 @@ def run_series(name: str, counts=(3, 7)) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| series | variant | level | half-width before / after | recall before / after | "
-             "false flags before / after |", "|---|---|---|---|---|---|"]
+    lines = ["| series | variant | level | half-width before / after / scaled | recall before / after / scaled | "
+             "false flags before / after / scaled |", "|---|---|---|---|---|---|"]
+
+    def cells(rows, field, form):
+        return " / ".join("-" if r[field] is None else format(r[field], form) for r in rows)
+
     for case in results:
-        for variant, rows in case["variants"].items():
+        for variant, by in case["variants"].items():
             for level in LEVELS:
-                b, a = rows[f"before {level:g}"], rows[f"after {level:g}"]
-                recall = "-" if b["recall"] is None else f"{b['recall']:.0%} / {a['recall']:.0%}"
-                lines.append(f"| {case['series']} | {variant} | {level:g} | {b['half_width']:.3g} / "
-                             f"{a['half_width']:.3g} | {recall} | "
-                             f"{b['false_flags']:.2%} / {a['false_flags']:.2%} |")
+                rows = [by[f"{how} {level:g}"] for how in ("before", "after", "scaled")]
+                lines.append(f"| {case['series']} | {variant} | {level:g} | {cells(rows, 'half_width', '.3g')} | "
+                             f"{cells(rows, 'recall', '.0%')} | {cells(rows, 'false_flags', '.2%')} |")
     return "\n".join(lines)
 
 

@@ -4,7 +4,9 @@ Quantization has its own error, so every variant gets its own half-widths, measu
 the float model. The data is the validation split stored with the model (with the values before it warming
 the state up), or ``--calibration-data`` when given; never the test split, on which verify measures coverage.
 Residuals more than 6 robust standard deviations from their median (spikes in the held-out data) are left out
-before the quantile, so anomalies there cannot widen the intervals meant to flag them. The arithmetic (outliers,
+before the quantile, so anomalies there cannot widen the intervals meant to flag them. The quantiles are taken
+over residuals divided by their recent scale (normalized conformal: ``scale_ratios``, warmed on the warm-up
+values' residuals too), so the device's intervals follow the residuals' size. The arithmetic (outliers, scale,
 split conformal quantiles) is the runtime's (``edgernn.runtime.intervals``).
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.intervals import OUTLIER_MADS, conformal_half_widths, without_outliers
+from edgernn.runtime.intervals import OUTLIER_MADS, SCALE_HALF_LIFE, conformal_half_widths, inliers, scale_ratios
 from edgernn.runtime.manifest import INTERVAL_LEVELS, Intervals, Manifest
 
 WARM_UP = 256  # values of --calibration-data that only warm the state up (at most a tenth of it)
@@ -48,13 +50,28 @@ def calibrate(staging: Path, manifest: Manifest, data: tuple[np.ndarray, int, st
         except BackendError as exc:
             notes.append(f"{name}: no intervals ({exc})")
             continue
-        predictions = predictor.run(values)
-        residuals = values[1:] - predictions[:-1]  # prediction k is for value k + 1
-        residuals = residuals[max(0, context - 1):]  # only values after the warm-up are scored
-        residuals = residuals[np.isfinite(residuals)]
-        kept = without_outliers(residuals)
-        left_out = residuals.size - kept.size
-        note = f"; {left_out} beyond {OUTLIER_MADS:g} robust sigma left out" if left_out else ""
-        entry.intervals = Intervals(list(INTERVAL_LEVELS), conformal_half_widths(kept, INTERVAL_LEVELS),
-                                    int(kept.size), source + note)
+        # a one-column (seasonal or blended) model predicts [n, 1]: flat, or the residuals would broadcast
+        # into an [n, n] table of every value against every prediction
+        predictions = np.asarray(predictor.run(values), dtype=np.float64).reshape(-1)
+        residuals = np.asarray(values, dtype=np.float64).reshape(-1)[1:] - predictions[:-1]  # k is for value k + 1
+        entry.intervals = scaled_intervals(residuals, max(0, context - 1), source)
     return notes
+
+
+def scaled_intervals(residuals: np.ndarray, warm_up: int, source: str) -> Intervals:
+    """The manifest's intervals from a variant's held-out residuals (the first ``warm_up`` only warm the scale):
+    each level's conformal quantile of |residual| / the scale in force for it, outliers left out."""
+    residuals = np.asarray(residuals, dtype=np.float64).reshape(-1)
+    scored = residuals[warm_up:]
+    kept = inliers(scored)
+    left_out = int(np.isfinite(scored).sum() - kept.sum())
+    note = f"; {left_out} beyond {OUTLIER_MADS:g} robust sigma left out" if left_out else ""
+    start = float(np.mean(np.abs(scored[kept]))) if kept.any() else 0.0
+    if not start > 0:  # nothing to scale by (no residuals, or all of them 0): fixed half-widths
+        return Intervals(list(INTERVAL_LEVELS), conformal_half_widths(scored[kept], INTERVAL_LEVELS),
+                         int(kept.sum()), source + note)
+    ratios = scale_ratios(residuals, SCALE_HALF_LIFE, start)[warm_up:]
+    scores = np.abs(scored[kept]) / ratios[kept]
+    return Intervals(list(INTERVAL_LEVELS), conformal_half_widths(scores, INTERVAL_LEVELS), int(kept.sum()),
+                     f"{source}{note}; scaled by the residuals' recent size (half-life {SCALE_HALF_LIFE} steps)",
+                     {"half_life": float(SCALE_HALF_LIFE), "start": start})

@@ -12,6 +12,14 @@ Angelopoulos, Candès and Tibshirani, "Conformal PID Control for Time Series Pre
 each scored value, ``w += rate * w0 * (miss - (1 - level))``: a miss widens the interval, a hit narrows it a
 little, and the long-run miss rate is held at ``1 - level`` whatever the data does (their Proposition 1), so a
 level shift or drift that a fixed width under-covers is followed. Its state is saved with the hidden state.
+
+Locally adaptive (normalized) conformal intervals, for bundles whose manifest has a ``scale``: the half-width in
+force is the calibrated one times the recent size of the residuals, relative to the held-out data's (an
+exponentially weighted mean of |residual| with the manifest's half-life, ``scale_ratios``). Export takes each
+level's quantile over residuals divided by that scale, so the interval widens in a volatile spell and narrows in
+a calm one, and a test period livelier than the validation one (Beijing's winter after its autumn, issue 30) is
+covered at the level asked, not 8 points under it. A residual moves the scale by at most ``SCALE_CLIP`` scales
+(a spike cannot blow the width up for the readings after it) and the scale never falls under ``SCALE_FLOOR``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,29 @@ from edgernn.runtime.inputs import values_per_stream
 _new_tuple = tuple.__new__  # builds a Checked without NamedTuple's keyword handling (half its cost)
 ADAPTIVE_RATE = 0.2  # quantile tracking's step, as a share of the calibrated half-width (measured: README)
 OUTLIER_MADS = 6.0  # calibration leaves out residuals this many robust standard deviations from their median
+SCALE_HALF_LIFE = 24  # steps: the residual scale's memory (measured on the public series: benchmarks/gates.md)
+SCALE_CLIP = 5.0  # one residual counts as at most this many scales in the scale's mean
+SCALE_FLOOR = 0.1  # the scale never falls under this share of the held-out data's
+
+
+def scale_decay(half_life: float) -> float:
+    """The exponentially weighted mean's step for ``half_life`` steps."""
+    return 1.0 - 2.0 ** (-1.0 / half_life)
+
+
+def scale_ratios(residuals: np.ndarray, half_life: float, start: float) -> np.ndarray:
+    """The scale in force for each residual, as a share of ``start`` (the held-out data's mean |residual|): 1 at
+    first, then after each finite residual ``r <- r + decay * (min(|residual| / start, CLIP * r) - r)``, at
+    least ``FLOOR``. The ``Monitor`` runs the same recurrence one value at a time."""
+    decay, ratio = scale_decay(half_life), 1.0
+    sizes = np.abs(np.asarray(residuals, dtype=np.float64).reshape(-1)) / start
+    out = np.empty(sizes.size)
+    for i, size in enumerate(sizes.tolist()):
+        out[i] = ratio
+        if size - size == 0.0:  # finite
+            ratio += decay * (min(size, SCALE_CLIP * ratio) - ratio)
+            ratio = ratio if ratio > SCALE_FLOOR else SCALE_FLOOR
+    return out
 
 
 def conformal_half_widths(residuals: np.ndarray, levels) -> list[float | None]:
@@ -54,15 +85,23 @@ def without_outliers(residuals: np.ndarray, mads: float = OUTLIER_MADS) -> np.nd
     of t3; the 0.9 one 0.898, 0.899, 0.894), while a spike that would set the 0.99 half-width (issue 30: 3 spikes
     in the validation split made it 11x the 0.9 one, about 18 sigma) is left out.
     """
-    finite = np.asarray(residuals, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
+    residuals = np.asarray(residuals, dtype=np.float64)
+    return residuals[inliers(residuals, mads)]
+
+
+def inliers(residuals: np.ndarray, mads: float = OUTLIER_MADS) -> np.ndarray:
+    """The mask of ``without_outliers``: finite and within ``mads`` robust standard deviations of the median."""
+    residuals = np.asarray(residuals, dtype=np.float64)
+    mask = np.isfinite(residuals)
+    finite = residuals[mask]
     if not finite.size:
-        return finite
+        return mask
     center = float(np.median(finite))
     spread = 1.4826 * float(np.median(np.abs(finite - center)))
-    if not spread > 0:
-        return finite
-    return finite[np.abs(finite - center) <= mads * spread]
+    if spread > 0:
+        with np.errstate(invalid="ignore"):
+            mask &= np.abs(residuals - center) <= mads * spread
+    return mask
 
 
 class Checked(NamedTuple):
@@ -81,16 +120,20 @@ class Monitor:
 
     Use ``predictor.monitor(level, adaptive=...)``. ``step(x)`` returns a ``Checked``; ``coverage`` is the share
     of scored values that fell inside their interval so far. ``save_state``/``load_state`` carry the monitor's
-    own state (the pending prediction, an adaptive half-width, the counts) with the predictor's.
+    own state (the pending prediction, an adaptive half-width, the residual scale, the counts) with the
+    predictor's. ``scale``: (half-life, held-out mean |residual|) for a scaled interval, None for a fixed one.
     """
 
-    def __init__(self, predictor, level: float, width: float, adaptive: bool = False, rate: float = ADAPTIVE_RATE):
+    def __init__(self, predictor, level: float, width: float, adaptive: bool = False, rate: float = ADAPTIVE_RATE,
+                 scale: tuple[float, float] | None = None):
         if not 0 < rate <= 10 or not math.isfinite(rate):
             raise EdgernnError(f"adaptive rate must be in (0, 10], got {rate!r}")
         self.predictor = predictor
         self.level = float(level)
         self.adaptive = bool(adaptive)
         self.calibrated = float(width)
+        self._decay = scale_decay(scale[0]) if scale else 0.0  # 0: a fixed interval, the scale stays 1
+        self._unit = 1.0 / scale[1] if scale else 0.0  # residual -> its size in held-out scales
         self._gain = rate * width  # quantile tracking's step, in raw units
         self._miss_rate = 1.0 - self.level
         self._one = predictor.streams == 1
@@ -102,6 +145,7 @@ class Monitor:
         streams = self.predictor.streams
         self._previous = math.nan if self._one else np.full(streams, np.nan)
         self._width = self.calibrated if self._one else np.full(streams, self.calibrated)
+        self._ratio = 1.0 if self._one else np.ones(streams)  # the residual scale, a share of the held-out one
         self._scored = 0 if self._one else np.zeros(streams, dtype=np.int64)
         self._covered = 0 if self._one else np.zeros(streams, dtype=np.int64)
 
@@ -120,12 +164,13 @@ class Monitor:
 
     @property
     def half_width(self):
-        """The half-width in force for the next value (the calibrated one unless adaptive)."""
-        return self._width if self._one else self._width.copy()
+        """The half-width in force for the next value (the calibrated one unless adaptive or scaled)."""
+        return self._width * self._ratio
 
     def expected(self):
         """The interval the next value is expected in: the pending prediction +- the half-width in force."""
-        return self._previous - self._width, self._previous + self._width
+        width = self._width * self._ratio
+        return self._previous - width, self._previous + width
 
     def step(self, x) -> Checked:
         """Score ``x`` against the prediction made for it, then step the predictor; returns a ``Checked``."""
@@ -139,12 +184,13 @@ class Monitor:
 
     def _step_one(self, value: float) -> Checked:
         """The scalar path (plain floats, one tuple built): what keeps a monitored step close to a plain one."""
-        width = self._width
+        width, ratio = self._width, self._ratio
         residual = value - self._previous  # NaN when either is NaN
         if residual - residual == 0.0:  # finite: a NaN or inf reading (skipped by the predictor) is not scored
             size = residual if residual >= 0 else -residual
-            if width > 0:
-                score = size / width
+            in_force = width * ratio
+            if in_force > 0:
+                score = size / in_force
             else:
                 score = 0.0 if size == 0 else math.inf
             anomaly = score > 1.0
@@ -154,9 +200,13 @@ class Monitor:
             if self.adaptive:
                 width = width + self._gain * (anomaly - self._miss_rate)
                 width = self._width = width if width > 0 else 0.0
+            if self._decay:  # the recurrence of scale_ratios
+                ratio += self._decay * (min(size * self._unit, SCALE_CLIP * ratio) - ratio)
+                ratio = self._ratio = ratio if ratio > SCALE_FLOOR else SCALE_FLOOR
         else:
             score, anomaly = math.nan, False
         prediction = self._previous = self._step(value)
+        width *= ratio
         return _new_tuple(Checked, (prediction, prediction - width, prediction + width, residual, score, anomaly))
 
     def step_some(self, values, active: np.ndarray) -> Checked:
@@ -165,7 +215,7 @@ class Monitor:
         return self._step_many(np.array(values, dtype=np.float64).reshape(-1), np.asarray(active, dtype=bool))
 
     def _step_many(self, values: np.ndarray, active: np.ndarray | None = None) -> Checked:
-        width = self._width
+        width = self._width * self._ratio
         residual = values - self._previous
         scored = np.isfinite(residual)
         size = np.abs(residual)
@@ -177,7 +227,13 @@ class Monitor:
         self._covered += scored & ~anomaly
         if self.adaptive:
             step = self._gain * (anomaly - self._miss_rate)
-            width = self._width = np.where(scored, np.maximum(0.0, width + step), width)
+            self._width = np.where(scored, np.maximum(0.0, self._width + step), self._width)
+        if self._decay:  # the recurrence of scale_ratios, where a value was scored
+            with np.errstate(invalid="ignore"):
+                moved = self._ratio + self._decay * (np.minimum(size * self._unit, SCALE_CLIP * self._ratio)
+                                                     - self._ratio)
+            self._ratio = np.where(scored, np.maximum(moved, SCALE_FLOOR), self._ratio)
+        width = self._width * self._ratio
         predictions = np.asarray(self._step(values), dtype=np.float64)
         self._previous = predictions if active is None else np.where(active, predictions, self._previous)
         return Checked(predictions, predictions - width, predictions + width, residual, score, anomaly)
@@ -195,8 +251,8 @@ class Monitor:
             return [None if kind is float and not math.isfinite(v) else kind(v) for v in np.atleast_1d(value)]
 
         return {"level": self.level, "adaptive": self.adaptive, "previous": listed(self._previous, float),
-                "half_width": listed(self._width, float), "scored": listed(self._scored, int),
-                "covered": listed(self._covered, int)}
+                "half_width": listed(self._width, float), "scale": listed(self._ratio, float),
+                "scored": listed(self._scored, int), "covered": listed(self._covered, int)}
 
     def restore(self, record: dict | None, where: str = "state") -> None:
         """Take back a ``state()`` record (untrusted: each field checked). An adaptive half-width saved for
@@ -214,6 +270,12 @@ class Monitor:
             scored, covered = ([_count(v) for v in f] for f in fields[2:])
             if any(w < 0 or not math.isfinite(w) for w in width) or any(c > s for c, s in zip(covered, scored)):
                 raise ValueError
+            ratio = record.get("scale", [1.0] * streams)  # a record from before scaled intervals: 1
+            if not isinstance(ratio, list) or len(ratio) != streams:
+                raise ValueError
+            ratio = [_number(v) for v in ratio]
+            if not all(SCALE_FLOOR <= v < 1e12 for v in ratio):
+                raise ValueError
         except (ValueError, KeyError, TypeError):
             raise StateError(f"{where} has a malformed interval monitor record; use --reset-state to start "
                              "over") from None
@@ -221,10 +283,12 @@ class Monitor:
         if self._one:
             self._previous, self._scored, self._covered = previous[0], scored[0], covered[0]
             self._width = width[0] if same and self.adaptive else self.calibrated
+            self._ratio = ratio[0] if self._decay else 1.0
         else:
             self._previous = np.array(previous)
             self._scored, self._covered = np.array(scored), np.array(covered)
             self._width = np.array(width) if same and self.adaptive else self._width
+            self._ratio = np.array(ratio) if self._decay else self._ratio
         if not same:
             self._scored, self._covered = (0, 0) if self._one else (self._scored * 0, self._covered * 0)
 

@@ -126,6 +126,14 @@ class Intervals:
     half_widths: list[float | None]
     residuals: int  # how many held-out residuals set them
     source: str  # which data, and how the state was warmed
+    # {"half_life": steps, "start": the held-out mean |residual|}: the half-widths are scaled on the device by the
+    # recent residual size over ``start`` (``runtime.intervals``); None (bundles before it): fixed half-widths
+    scale: dict | None = None
+
+    @property
+    def scaling(self) -> tuple[float, float] | None:
+        """(half-life, start) for a ``Monitor``, or None for fixed half-widths."""
+        return (self.scale["half_life"], self.scale["start"]) if self.scale else None
 
     def half_width(self, level: float) -> float | None:
         """The half-width at ``level`` (one of ``levels``); KeyError-free: ValueError names the levels there are."""
@@ -228,6 +236,9 @@ class Manifest:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["files"] = {role: entry.to_dict() for role, entry in self.files.items()}
+        for entry in data["variants"].values():
+            if entry.get("intervals") and entry["intervals"]["scale"] is None:
+                del entry["intervals"]["scale"]  # fixed intervals are written as older edgernn wrote them
         if self.columns is None:
             data.pop("columns")  # a univariate manifest stays byte-for-byte what older edgernn wrote
         else:
@@ -538,7 +549,19 @@ def _intervals(data: dict | None, where: str) -> Intervals | None:
         raise BundleError(f"{MANIFEST_NAME}: {where}.half_widths must be null or finite, >= 0 and non-decreasing")
     return Intervals([float(v) for v in levels], [None if w is None else float(w) for w in widths],
                      _count(_need(data, "residuals", int, where), f"{where}.residuals"),
-                     _optional(data, "source", str, where, ""))
+                     _optional(data, "source", str, where, ""),
+                     _scale(_optional(data, "scale", (dict, type(None)), where, None), f"{where}.scale"))
+
+
+def _scale(data: dict | None, where: str) -> dict | None:
+    """A half-life of 1 to 1e6 steps and a start above 0, both finite."""
+    if data is None:
+        return None
+    half_life, start = _need(data, "half_life", (int, float), where), _need(data, "start", (int, float), where)
+    if not (safe_json.finite_number(half_life) and 1 <= half_life <= 1e6
+            and safe_json.finite_number(start) and 0 < start < 1e300):
+        raise BundleError(f"{MANIFEST_NAME}: {where} needs a half_life of 1 to 1e6 steps and a start above 0")
+    return {"half_life": float(half_life), "start": float(start)}
 
 
 def _file(role, entry) -> FileEntry:

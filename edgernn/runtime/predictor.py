@@ -187,12 +187,14 @@ class StreamingPredictor:
                                f"export had ({self.intervals.source}); choose a lower level")
         return width
 
-    def monitor(self, level: float = 0.9, adaptive: bool = False, rate: float | None = None):
+    def monitor(self, level: float = 0.9, adaptive: bool = False, rate: float | None = None, scaled: bool = True):
         """A ``Monitor`` (``edgernn.runtime.intervals``) around this predictor: intervals at ``level`` and each
-        value scored against its prediction; ``adaptive`` tracks the half-width online."""
+        value scored against its prediction; ``adaptive`` tracks the half-width online. A bundle calibrated with
+        a residual scale gets intervals that follow the residuals' recent size unless ``scaled=False``."""
         from edgernn.runtime.intervals import ADAPTIVE_RATE, Monitor
 
-        return Monitor(self, level, self.half_width(level), adaptive, ADAPTIVE_RATE if rate is None else rate)
+        return Monitor(self, level, self.half_width(level), adaptive, ADAPTIVE_RATE if rate is None else rate,
+                       self.intervals.scaling if scaled else None)
 
     # -- state -----------------------------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class TopicStreams:
     def _grown_monitor(self, record: dict, streams: int):
         monitor = self.predictor.monitor(*self._interval)
         padding = streams - len(record["previous"])
-        fresh = {"previous": None, "half_width": monitor.calibrated, "scored": 0, "covered": 0}
+        fresh = {"previous": None, "half_width": monitor.calibrated, "scale": 1.0, "scored": 0, "covered": 0}
         monitor.restore({**record, **{key: record[key] + [value] * padding for key, value in fresh.items()}})
         return monitor
 

@@ -10,6 +10,7 @@ from edgernn.metrics import drift_ratio, error_metrics
 from edgernn.runtime.backends.tensorflow import available as tensorflow_installed
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import EdgernnError
+from edgernn.runtime.intervals import scale_ratios
 from edgernn.runtime.options import REFERENCES
 from edgernn.runtime.variants import parse_variants, variant
 from edgernn.verification import gate
@@ -177,6 +178,8 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_c
         if cross_check:
             spans = np.array([f["range"] for f in row.per_output.values()])
             row.cross_backend = _cross_backend(bundle, name, row.backend, values, predicted, spans)
+        if columns.univariate and entry.intervals is not None and test is not None:  # one column, plain numbers
+            _coverage(row, entry.intervals, values.reshape(-1)[1:] - predicted[:-1, 0], test)
         return row, predicted
     row.vs_float = error_metrics(predicted, reference)
     if cross_check:
@@ -184,21 +187,26 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_c
     row.drift = drift_ratio(predicted, reference)
     row.task_rmse = error_metrics(predicted[:-1], values[1:])["rmse"]
     if entry.intervals is not None and test is not None:
-        _coverage(row, entry.intervals, (values[1:] - predicted[:-1])[test])
+        _coverage(row, entry.intervals, values[1:] - predicted[:-1], test)
     return row, predicted
 
 
-def _coverage(row: VariantResult, intervals, residuals: np.ndarray) -> None:
+def _coverage(row: VariantResult, intervals, residuals: np.ndarray, test: slice) -> None:
     """Each calibrated level's share of held-out test values inside its interval (the ``Monitor``'s rule:
-    |residual| <= half-width), and the interval's width."""
-    residuals = np.abs(residuals[np.isfinite(residuals)])
-    row.coverage_points = int(residuals.size)
-    if not residuals.size:
+    |residual| <= half-width in force, the scale run from the first residual), and the interval's mean width."""
+    residuals = np.asarray(residuals, dtype=np.float64).reshape(-1)
+    scaling = intervals.scaling
+    ratios = (scale_ratios(residuals, *scaling) if scaling else np.ones(residuals.size))[test]
+    residuals = residuals[test]
+    finite = np.isfinite(residuals)
+    sizes, ratios = np.abs(residuals[finite]), ratios[finite]
+    row.coverage_points = int(sizes.size)
+    if not sizes.size:
         return
     for level, width in zip(intervals.levels, intervals.half_widths):
         if width is not None:
-            row.coverage[f"{level:g}"] = float(np.mean(residuals <= width))
-            row.interval_width[f"{level:g}"] = 2 * width
+            row.coverage[f"{level:g}"] = float(np.mean(sizes <= width * ratios))
+            row.interval_width[f"{level:g}"] = float(2 * width * np.mean(ratios))
 
 
 def _cross_backend(bundle: Bundle, name: str, primary: str, values, predicted, span) -> dict:

@@ -69,7 +69,7 @@ def _notes(row, label: str) -> list[str]:
     if row.coverage:
         levels = ", ".join(f"{level}: {100 * share:.1f}%" for level, share in row.coverage.items())
         width = row.interval_width.get(COVERAGE_LEVEL)
-        levels += f" (the {COVERAGE_LEVEL} interval is {width:.3g} wide)" if width is not None else ""
+        levels += f" (the {COVERAGE_LEVEL} interval is {width:.3g} wide on average)" if width is not None else ""
         judged = "" if row.coverage_points >= MIN_COVERAGE_POINTS else (
             f"; too few to judge against +-{100 * COVERAGE_TOLERANCE:.0f} points (the gate needs "
             f"{MIN_COVERAGE_POINTS})")

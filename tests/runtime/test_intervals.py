@@ -13,7 +13,8 @@ from runtime_env import FLOAT32, INT8, needs_interpreter
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError, EdgernnError, StateError
-from edgernn.runtime.intervals import OUTLIER_MADS, conformal_half_widths, without_outliers
+from edgernn.runtime.intervals import (OUTLIER_MADS, SCALE_CLIP, SCALE_FLOOR, conformal_half_widths, scale_decay,
+                                      scale_ratios, without_outliers)
 from edgernn.runtime.manifest import read_manifest
 
 
@@ -63,16 +64,21 @@ def test_each_value_is_scored_against_the_prediction_made_for_it(bundles, sine_v
     values[[100, 200, 300]] += 3.0
     values[250] = np.nan
     plain = StreamingPredictor.load(bundle, variant).run(values)
-    monitor = StreamingPredictor.load(bundle, variant).monitor(0.9)
+    predictor = StreamingPredictor.load(bundle, variant)
+    monitor = predictor.monitor(0.9)
     got = monitor.run(values)
-    width = monitor.calibrated
     np.testing.assert_array_equal(got["prediction"], plain)  # the monitor never changes a prediction
-    predicted = np.isfinite(plain)
-    np.testing.assert_allclose((got["high"] - got["low"])[predicted], 2 * width)
     residual = values[1:] - plain[:-1]
+    # the half-width in force: the calibrated one times the residual scale (1 throughout for fixed intervals),
+    # which each scored value moves after its score
+    scaling = predictor.intervals.scaling
+    ratio = scale_ratios(np.r_[np.nan, residual, np.nan], *scaling) if scaling else np.ones(values.size + 1)
+    width = monitor.calibrated * ratio
+    predicted = np.isfinite(plain)
+    np.testing.assert_allclose((got["high"] - got["low"])[predicted], 2 * width[1:][predicted])
     np.testing.assert_allclose(got["residual"][1:], residual)
     assert math.isnan(got["residual"][0]) and math.isnan(got["score"][0])  # nothing was predicted for the first
-    np.testing.assert_allclose(got["score"][1:], np.abs(residual) / width)
+    np.testing.assert_allclose(got["score"][1:], np.abs(residual) / width[1:-1])
     outside = (values[1:] < got["low"][:-1]) | (values[1:] > got["high"][:-1])
     np.testing.assert_array_equal(got["anomaly"][1:], outside)
     assert got["anomaly"][[100, 200, 300]].all()  # the spikes
@@ -112,6 +118,37 @@ def test_coverage_on_the_held_out_test_split(bundles):
         assert abs(1 - anomaly.mean() - 0.9) <= 0.05, (variant, 1 - anomaly.mean())
 
 
+def test_the_scale_is_an_exponential_mean_of_residual_sizes_clipped_and_floored():
+    decay = scale_decay(4)
+    assert 0.5 ** 0.25 == pytest.approx(1 - decay)  # half the weight after 4 steps
+    ratios = scale_ratios(np.array([2.0, np.nan, 2.0, 1000.0, 0.0]), 4, 2.0)
+    expected = [1.0, 1.0, 1.0, 1.0]  # 2.0 is the start's size: the scale stays; NaN is not scored
+    expected.append(1.0 + decay * (SCALE_CLIP - 1.0))  # a spike counts as CLIP scales, not 500
+    np.testing.assert_allclose(ratios, expected)
+    quiet = scale_ratios(np.zeros(2000), 4, 2.0)
+    assert quiet[-1] == SCALE_FLOOR and quiet.min() == SCALE_FLOOR  # never narrower than the floor
+
+
+@needs_interpreter
+def test_a_livelier_spell_than_the_validation_one_is_covered_at_its_level(bundles, tmp_path):
+    """Beijing's winter after its autumn (issue 30), on the sine: noise twice the residuals' size added to the
+    second half. Scaled intervals cover it at about their level; the same half-widths held fixed fall far short."""
+    bundle = _with_intervals(bundles)
+    if read_manifest(bundle).variants[FLOAT32].intervals.scale is None:
+        pytest.skip(f"bundle {bundle.name} has fixed intervals (exported before scaled ones)")
+    inputs, _ = Bundle.open(bundle).reference_data()
+    values = inputs[:4000].astype(np.float64)
+    monitor = StreamingPredictor.load(bundle, FLOAT32).monitor(0.9)
+    calm = monitor.run(values[:2000])
+    size = np.nanmean(np.abs(calm["residual"]))
+    values[2000:] += np.random.default_rng(3).normal(0.0, 2 * size, 2000)
+    coverage = {}
+    for scaled in (True, False):
+        monitor = StreamingPredictor.load(bundle, FLOAT32).monitor(0.9, scaled=scaled)
+        coverage[scaled] = 1 - monitor.run(values)["anomaly"][2100:].mean()
+    assert abs(coverage[True] - 0.9) <= 0.04 and coverage[False] < 0.75, coverage
+
+
 @needs_interpreter
 def test_adaptive_follows_a_level_shift_the_fixed_width_misses(bundles):
     bundle = _with_intervals(bundles)
@@ -120,7 +157,7 @@ def test_adaptive_follows_a_level_shift_the_fixed_width_misses(bundles):
     values[1500:] += 0.6  # a level shift the model never saw
     coverage = {}
     for adaptive in (False, True):
-        monitor = StreamingPredictor.load(bundle, FLOAT32).monitor(0.9, adaptive=adaptive)
+        monitor = StreamingPredictor.load(bundle, FLOAT32).monitor(0.9, adaptive=adaptive, scaled=False)
         coverage[adaptive] = 1 - monitor.run(values)["anomaly"][1:].mean()
     assert abs(coverage[True] - 0.9) <= 0.03 < abs(coverage[False] - 0.9), coverage
 
@@ -145,7 +182,11 @@ def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path):
 @pytest.mark.portable
 @pytest.mark.parametrize("record", [{"previous": "x"}, {"previous": [None], "half_width": [-1.0], "scored": [1],
                                                         "covered": [0]},
-                                    {"previous": [0.1], "half_width": [0.2], "scored": [1], "covered": [5]}])
+                                    {"previous": [0.1], "half_width": [0.2], "scored": [1], "covered": [5]},
+                                    {"previous": [0.1], "half_width": [0.2], "scale": [0.0], "scored": [1],
+                                     "covered": [1]},
+                                    {"previous": [0.1], "half_width": [0.2], "scale": ["x"], "scored": [1],
+                                     "covered": [1]}])
 @needs_interpreter
 def test_a_malformed_monitor_record_is_refused(bundles, record):
     monitor = StreamingPredictor.load(_with_intervals(bundles), FLOAT32).monitor(0.9)
@@ -159,7 +200,13 @@ def test_a_malformed_monitor_record_is_refused(bundles, record):
                                        {"levels": [1.5], "half_widths": [1.0], "residuals": 5},
                                        {"levels": [0.9], "half_widths": [1.0, 2.0], "residuals": 5},
                                        {"levels": [0.8, 0.9], "half_widths": [2.0, 1.0], "residuals": 5},
-                                       {"levels": [0.9], "half_widths": [1.0]}, "wide"])
+                                       {"levels": [0.9], "half_widths": [1.0]}, "wide",
+                                       {"levels": [0.9], "half_widths": [1.0], "residuals": 5,
+                                        "scale": {"half_life": 0.5, "start": 1.0}},
+                                       {"levels": [0.9], "half_widths": [1.0], "residuals": 5,
+                                        "scale": {"half_life": 24, "start": 0}},
+                                       {"levels": [0.9], "half_widths": [1.0], "residuals": 5,
+                                        "scale": {"half_life": 24}}])
 def test_malformed_intervals_in_a_manifest_are_refused(tmp_path, intervals):
     from bundle_edit import copy_bundle, manifest_of, write_manifest
 
