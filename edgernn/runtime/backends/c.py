@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import secrets
 import shutil
 import subprocess
@@ -24,7 +25,16 @@ from edgernn.runtime.c_step import FUNCTION, ONE_STREAM, c_source
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.manifest import Mode, sha256_file
 
-FLAGS = ("-std=c99", "-O3", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
+# -ffast-math lets the compiler call libm's vector expf/tanhf (glibc's libmvec): the gated cells' activations,
+# most of a GRU or LSTM step (benchmarks/c_step.md). It is given to the compile only: at link time GCC before 13
+# adds crtfastmath.o, which turns on flush-to-zero for the whole process, numpy included. The inputs it sees are
+# finite (the predictor clips them) and so are the weights (``c_step`` refuses others).
+FLAGS = ("-std=c99", "-O3", "-ffast-math", "-Wall", "-Wextra", "-Werror", "-fPIC")
+LINKS = (("-shared", "-lmvec", "-lm"), ("-shared", "-lm"))  # with libmvec where there is one, else libm alone
+# on x86-64 the baseline is 2003's SSE2: the CPU's own vector width (AVX2, AVX-512) is 25-35 % of a gated step.
+# Tried first, dropped when the compiler refuses it; aarch64's baseline already has NEON, so it is not tried there
+# (nor under emulation, where a cross compiler would read the host's CPU)
+NATIVE = ("-march=native",) if platform.machine().lower() in ("x86_64", "amd64") else ()
 COMPILE_SECONDS = 120
 
 
@@ -53,7 +63,8 @@ def library_bytes(source: str) -> tuple[bytes, Path]:
     if cc is None:
         raise BackendError("the c backend needs a C compiler and none was found (cc, gcc, clang or $CC): install "
                            "one (Debian/Raspberry Pi OS: apt install gcc)")
-    key = hashlib.sha256("\0".join([source, os.path.realpath(cc), *FLAGS]).encode()).hexdigest()[:32]
+    key = hashlib.sha256("\0".join([source, os.path.realpath(cc), *FLAGS, *NATIVE, *map(" ".join, LINKS),
+                                    this_cpu()]).encode()).hexdigest()[:32]
     directory = cache_dir()
     library, recorded = directory / f"{key}.so", directory / f"{key}.so.sha256"
     try:
@@ -68,23 +79,47 @@ def library_bytes(source: str) -> tuple[bytes, Path]:
     return data, library
 
 
+def this_cpu() -> str:
+    """This machine's CPU as -march=native sees it (its instruction sets), part of a cached library's key: a
+    library compiled on another CPU (a home directory two machines share) is compiled again, never run with
+    instructions this one may lack."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.machine()
+    keys = ("flags", "features", "model name", "cpu part", "cpu implementer")
+    described = {line.strip() for line in text.splitlines() if line.split(":")[0].strip().lower() in keys}
+    return "\n".join([platform.machine(), *sorted(described)])
+
+
 def _compile(cc: str, source: str, directory: Path, library: Path, recorded: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
-        src, out = Path(scratch) / "step.c", Path(scratch) / "step.so"
+        src, obj, out = (Path(scratch) / name for name in ("step.c", "step.o", "step.so"))
         src.write_text(source)
-        try:
-            result = subprocess.run([cc, *FLAGS, "-o", str(out), str(src), "-lm"], capture_output=True, text=True,
-                                    timeout=COMPILE_SECONDS)
-        except subprocess.TimeoutExpired:
-            raise BackendError(f"the C compiler {cc} took more than {COMPILE_SECONDS} s") from None
-        if result.returncode != 0 or not out.exists():
-            first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
-            raise BackendError(f"the C step did not compile with {cc}: {first[:300] or f'exit {result.returncode}'}")
+        if not (NATIVE and _run([cc, *FLAGS, *NATIVE, "-c", "-o", str(obj), str(src)], cc, check=False)):
+            _run([cc, *FLAGS, "-c", "-o", str(obj), str(src)], cc)
+        *preferred, last = LINKS
+        if not any(_run([cc, "-o", str(out), str(obj), *links], cc, check=False) for links in preferred):
+            _run([cc, "-o", str(out), str(obj), *last], cc)
         digest = sha256_file(out)
         os.replace(out, library)  # the library first, then its hash: a library without one is compiled again
         (Path(scratch) / "hash").write_text(digest + "\n")
         os.replace(Path(scratch) / "hash", recorded)
+
+
+def _run(command: list[str], cc: str, check: bool = True) -> bool:
+    """Run the compiler; False when it fails and ``check`` is off, else a one-line BackendError."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise BackendError(f"the C compiler {cc} took more than {COMPILE_SECONDS} s") from None
+    if result.returncode == 0:
+        return True
+    if not check:
+        return False
+    first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
+    raise BackendError(f"the C step did not compile with {cc}: {first[:300] or f'exit {result.returncode}'}")
 
 
 def load_private(data: bytes, library: Path) -> ctypes.CDLL:
