@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.intervals import OUTLIER_MADS, SCALE_HALF_LIFE, conformal_half_widths, inliers, scale_ratios
+from edgernn.runtime.intervals import (OUTLIER_MADS, SCALE_CLIP, SCALE_FLOOR, SCALE_HALF_LIFE, conformal_half_widths,
+                                       inliers, scale_ratios)
 from edgernn.runtime.manifest import INTERVAL_LEVELS, Intervals, Manifest
 
 WARM_UP = 256  # values of --calibration-data that only warm the state up (at most a tenth of it)
@@ -70,8 +71,9 @@ def scaled_intervals(residuals: np.ndarray, warm_up: int, source: str) -> Interv
     if not start > 0:  # nothing to scale by (no residuals, or all of them 0): fixed half-widths
         return Intervals(list(INTERVAL_LEVELS), conformal_half_widths(scored[kept], INTERVAL_LEVELS),
                          int(kept.sum()), source + note)
-    ratios = scale_ratios(residuals, SCALE_HALF_LIFE, start)[warm_up:]
+    scale = {"half_life": float(SCALE_HALF_LIFE), "start": start, "clip": SCALE_CLIP, "floor": SCALE_FLOOR}
+    ratios = scale_ratios(residuals, SCALE_HALF_LIFE, start, SCALE_CLIP, SCALE_FLOOR)[warm_up:]
     scores = np.abs(scored[kept]) / ratios[kept]
     return Intervals(list(INTERVAL_LEVELS), conformal_half_widths(scores, INTERVAL_LEVELS), int(kept.sum()),
                      f"{source}{note}; scaled by the residuals' recent size (half-life {SCALE_HALF_LIFE} steps)",
-                     {"half_life": float(SCALE_HALF_LIFE), "start": start})
+                     scale)

@@ -37,7 +37,7 @@ _new_tuple = tuple.__new__  # builds a Checked without NamedTuple's keyword hand
 ADAPTIVE_RATE = 0.2  # quantile tracking's step, as a share of the calibrated half-width (measured: README)
 OUTLIER_MADS = 6.0  # calibration leaves out residuals this many robust standard deviations from their median
 SCALE_HALF_LIFE = 24  # steps: the residual scale's memory (measured on the public series: benchmarks/gates.md)
-SCALE_CLIP = 5.0  # one residual counts as at most this many scales in the scale's mean
+SCALE_CLIP = 2.0  # one residual counts as at most this many scales in the scale's mean (Huber's k = 2)
 SCALE_FLOOR = 0.1  # the scale never falls under this share of the held-out data's
 
 
@@ -46,18 +46,19 @@ def scale_decay(half_life: float) -> float:
     return 1.0 - 2.0 ** (-1.0 / half_life)
 
 
-def scale_ratios(residuals: np.ndarray, half_life: float, start: float) -> np.ndarray:
+def scale_ratios(residuals: np.ndarray, half_life: float, start: float, clip: float = SCALE_CLIP,
+                 floor: float = SCALE_FLOOR) -> np.ndarray:
     """The scale in force for each residual, as a share of ``start`` (the held-out data's mean |residual|): 1 at
-    first, then after each finite residual ``r <- r + decay * (min(|residual| / start, CLIP * r) - r)``, at
-    least ``FLOOR``. The ``Monitor`` runs the same recurrence one value at a time."""
+    first, then after each finite residual ``r <- r + decay * (min(|residual| / start, clip * r) - r)``, at
+    least ``floor``. The ``Monitor`` runs the same recurrence one value at a time."""
     decay, ratio = scale_decay(half_life), 1.0
     sizes = np.abs(np.asarray(residuals, dtype=np.float64).reshape(-1)) / start
     out = np.empty(sizes.size)
     for i, size in enumerate(sizes.tolist()):
         out[i] = ratio
         if size - size == 0.0:  # finite
-            ratio += decay * (min(size, SCALE_CLIP * ratio) - ratio)
-            ratio = ratio if ratio > SCALE_FLOOR else SCALE_FLOOR
+            ratio += decay * (min(size, clip * ratio) - ratio)
+            ratio = ratio if ratio > floor else floor
     return out
 
 
@@ -121,11 +122,12 @@ class Monitor:
     Use ``predictor.monitor(level, adaptive=...)``. ``step(x)`` returns a ``Checked``; ``coverage`` is the share
     of scored values that fell inside their interval so far. ``save_state``/``load_state`` carry the monitor's
     own state (the pending prediction, an adaptive half-width, the residual scale, the counts) with the
-    predictor's. ``scale``: (half-life, held-out mean |residual|) for a scaled interval, None for a fixed one.
+    predictor's. ``scale``: (half-life, held-out mean |residual|, clip, floor) for a scaled interval (the
+    manifest's ``Intervals.scaling``), None for a fixed one.
     """
 
     def __init__(self, predictor, level: float, width: float, adaptive: bool = False, rate: float = ADAPTIVE_RATE,
-                 scale: tuple[float, float] | None = None):
+                 scale: tuple[float, float, float, float] | None = None):
         if not 0 < rate <= 10 or not math.isfinite(rate):
             raise EdgernnError(f"adaptive rate must be in (0, 10], got {rate!r}")
         self.predictor = predictor
@@ -134,6 +136,7 @@ class Monitor:
         self.calibrated = float(width)
         self._decay = scale_decay(scale[0]) if scale else 0.0  # 0: a fixed interval, the scale stays 1
         self._unit = 1.0 / scale[1] if scale else 0.0  # residual -> its size in held-out scales
+        self._clip, self._floor = (scale[2], scale[3]) if scale else (SCALE_CLIP, SCALE_FLOOR)
         self._gain = rate * width  # quantile tracking's step, in raw units
         self._miss_rate = 1.0 - self.level
         self._one = predictor.streams == 1
@@ -201,8 +204,8 @@ class Monitor:
                 width = width + self._gain * (anomaly - self._miss_rate)
                 width = self._width = width if width > 0 else 0.0
             if self._decay:  # the recurrence of scale_ratios
-                ratio += self._decay * (min(size * self._unit, SCALE_CLIP * ratio) - ratio)
-                ratio = self._ratio = ratio if ratio > SCALE_FLOOR else SCALE_FLOOR
+                ratio += self._decay * (min(size * self._unit, self._clip * ratio) - ratio)
+                ratio = self._ratio = ratio if ratio > self._floor else self._floor
         else:
             score, anomaly = math.nan, False
         prediction = self._previous = self._step(value)
@@ -230,9 +233,9 @@ class Monitor:
             self._width = np.where(scored, np.maximum(0.0, self._width + step), self._width)
         if self._decay:  # the recurrence of scale_ratios, where a value was scored
             with np.errstate(invalid="ignore"):
-                moved = self._ratio + self._decay * (np.minimum(size * self._unit, SCALE_CLIP * self._ratio)
+                moved = self._ratio + self._decay * (np.minimum(size * self._unit, self._clip * self._ratio)
                                                      - self._ratio)
-            self._ratio = np.where(scored, np.maximum(moved, SCALE_FLOOR), self._ratio)
+            self._ratio = np.where(scored, np.maximum(moved, self._floor), self._ratio)
         width = self._width * self._ratio
         predictions = np.asarray(self._step(values), dtype=np.float64)
         self._previous = predictions if active is None else np.where(active, predictions, self._previous)
@@ -274,7 +277,7 @@ class Monitor:
             if not isinstance(ratio, list) or len(ratio) != streams:
                 raise ValueError
             ratio = [_number(v) for v in ratio]
-            if not all(SCALE_FLOOR <= v < 1e12 for v in ratio):
+            if not all(self._floor <= v < 1e12 for v in ratio):
                 raise ValueError
         except (ValueError, KeyError, TypeError):
             raise StateError(f"{where} has a malformed interval monitor record; use --reset-state to start "

@@ -41,6 +41,7 @@ FILE_ROLES = {
 }
 SIGNATURE = "serving_default"  # the TFLite signature (and SavedModel endpoint) whose tensor names the manifest uses
 INTERVAL_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)  # the levels export calibrates intervals at
+SCALE_KEYS = ("half_life", "start", "clip", "floor")  # a scaled interval's recurrence (``runtime.intervals``)
 MAX_REASON_CHARS = 1000  # an interpreter's recorded reason: one line, bounded
 MAX_ARENA_BYTES = 1 << 30  # a TFLM tensor arena larger than 1 GiB is no microcontroller's
 
@@ -126,14 +127,14 @@ class Intervals:
     half_widths: list[float | None]
     residuals: int  # how many held-out residuals set them
     source: str  # which data, and how the state was warmed
-    # {"half_life": steps, "start": the held-out mean |residual|}: the half-widths are scaled on the device by the
-    # recent residual size over ``start`` (``runtime.intervals``); None (bundles before it): fixed half-widths
+    # {"half_life": steps, "start": the held-out mean |residual|, "clip", "floor"}: the half-widths are scaled on the
+    # device by the recent residual size over ``start`` (``runtime.intervals``); None (older bundles): fixed
     scale: dict | None = None
 
     @property
-    def scaling(self) -> tuple[float, float] | None:
-        """(half-life, start) for a ``Monitor``, or None for fixed half-widths."""
-        return (self.scale["half_life"], self.scale["start"]) if self.scale else None
+    def scaling(self) -> tuple[float, float, float, float] | None:
+        """(half-life, start, clip, floor) for a ``Monitor`` and ``scale_ratios``, or None for fixed half-widths."""
+        return tuple(self.scale[k] for k in SCALE_KEYS) if self.scale else None
 
     def half_width(self, level: float) -> float | None:
         """The half-width at ``level`` (one of ``levels``); KeyError-free: ValueError names the levels there are."""
@@ -554,14 +555,15 @@ def _intervals(data: dict | None, where: str) -> Intervals | None:
 
 
 def _scale(data: dict | None, where: str) -> dict | None:
-    """A half-life of 1 to 1e6 steps and a start above 0, both finite."""
+    """A half-life of 1 to 1e6 steps, a start above 0, a clip of 1 to 100 and a floor in (0, 1], all finite."""
     if data is None:
         return None
-    half_life, start = _need(data, "half_life", (int, float), where), _need(data, "start", (int, float), where)
-    if not (safe_json.finite_number(half_life) and 1 <= half_life <= 1e6
-            and safe_json.finite_number(start) and 0 < start < 1e300):
-        raise BundleError(f"{MANIFEST_NAME}: {where} needs a half_life of 1 to 1e6 steps and a start above 0")
-    return {"half_life": float(half_life), "start": float(start)}
+    half_life, start, clip, floor = (_need(data, key, (int, float), where) for key in SCALE_KEYS)
+    if not (all(safe_json.finite_number(v) for v in (half_life, start, clip, floor)) and 1 <= half_life <= 1e6
+            and 0 < start < 1e300 and 1 <= clip <= 100 and 0 < floor <= 1):
+        raise BundleError(f"{MANIFEST_NAME}: {where} needs a half_life of 1 to 1e6 steps, a start above 0, a clip "
+                          "of 1 to 100 and a floor in (0, 1]")
+    return {"half_life": float(half_life), "start": float(start), "clip": float(clip), "floor": float(floor)}
 
 
 def _file(role, entry) -> FileEntry:

@@ -202,11 +202,13 @@ def test_a_malformed_monitor_record_is_refused(bundles, record):
                                        {"levels": [0.8, 0.9], "half_widths": [2.0, 1.0], "residuals": 5},
                                        {"levels": [0.9], "half_widths": [1.0]}, "wide",
                                        {"levels": [0.9], "half_widths": [1.0], "residuals": 5,
-                                        "scale": {"half_life": 0.5, "start": 1.0}},
+                                        "scale": {"half_life": 0.5, "start": 1.0, "clip": 2, "floor": 0.1}},
                                        {"levels": [0.9], "half_widths": [1.0], "residuals": 5,
-                                        "scale": {"half_life": 24, "start": 0}},
+                                        "scale": {"half_life": 24, "start": 0, "clip": 2, "floor": 0.1}},
                                        {"levels": [0.9], "half_widths": [1.0], "residuals": 5,
-                                        "scale": {"half_life": 24}}])
+                                        "scale": {"half_life": 24, "start": 1.0, "clip": 2, "floor": 0}},
+                                       {"levels": [0.9], "half_widths": [1.0], "residuals": 5,
+                                        "scale": {"half_life": 24, "start": 1.0}}])
 def test_malformed_intervals_in_a_manifest_are_refused(tmp_path, intervals):
     from bundle_edit import copy_bundle, manifest_of, write_manifest
 
