@@ -21,6 +21,7 @@ for _threads in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_TH
 from built_once import exported_once, run_root, trained_once  # noqa: E402
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: device venvs without xdist ignore it
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: one worker more than cores, since many tests wait on a broker, a subprocess or a compiler."""
     return (os.cpu_count() or 1) + 1
