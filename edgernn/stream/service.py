@@ -165,8 +165,9 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
     before = start if strict and state_file is not None else None
     moved = _out_of_range_moved(predictor)
     parse = lines.parse
+    rows = isinstance(lines, RowLines)  # decided once: this loop runs per line (benchmarks/stream_speed.py)
     for line in source:
-        value, problem = parse(line.raw, line.number) if isinstance(lines, RowLines) else parse(line.raw)
+        value, problem = parse(line.raw, line.number) if rows else parse(line.raw)
         if problem is not None:
             report.bad_lines += 1
             report.first_bad = report.first_bad or problem
@@ -188,7 +189,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
             if due:
                 save()
                 since_save = 0
-        if stop or sink.gone:
+        if stop.signal is not None or sink.gone:  # (not ``if stop``: its __bool__ is a call per line)
             break
         if before is not None:
             before = source.mark()  # under --strict a bad line is not consumed: a restart stops there again
