@@ -18,8 +18,9 @@ force is the calibrated one times the recent size of the residuals, relative to 
 exponentially weighted mean of |residual| with the manifest's half-life, ``scale_ratios``). Export takes each
 level's quantile over residuals divided by that scale, so the interval widens in a volatile spell and narrows in
 a calm one, and a test period livelier than the validation one (Beijing's winter after its autumn, issue 30) is
-covered at the level asked, not 8 points under it. A residual moves the scale by at most ``SCALE_CLIP`` scales
-(a spike cannot blow the width up for the readings after it) and the scale never falls under ``SCALE_FLOOR``.
+covered at the level asked, not 8 points under it. A residual counts as at most ``SCALE_CLIP`` scales in that
+mean (a spike cannot widen the intervals enough to hide the next one) and the scale never falls under
+``SCALE_FLOOR``.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ class Monitor:
 
     def expected(self):
         """The interval the next value is expected in: the pending prediction +- the half-width in force."""
-        width = self._width * self._ratio
+        width = self.half_width
         return self._previous - width, self._previous + width
 
     def step(self, x) -> Checked:
