@@ -238,6 +238,20 @@ def new_client(broker: Broker, options: ClientOptions, client_id: str, manual_ac
     return client
 
 
+def stop_network(client) -> None:
+    """Disconnect ``client`` and wait for its network thread to end.
+
+    paho's ``loop_stop`` reads its thread attribute twice while the ending thread clears it
+    (eclipse-paho/paho.mqtt.python#872): losing that race raises AttributeError although the thread is
+    already gone, which is what was asked for.
+    """
+    client.disconnect()
+    try:
+        client.loop_stop()
+    except AttributeError:
+        pass
+
+
 class Connection:
     """One paho client: readings into ``messages``, predictions out with ``publish``, acks with ``ack``."""
 
@@ -420,8 +434,7 @@ class Connection:
     def close(self) -> None:
         """Disconnect (the session stays on the broker) and stop the network thread."""
         self._closing = True
-        self._client.disconnect()
-        self._client.loop_stop()
+        stop_network(self._client)
 
     def _log(self, text: str) -> None:
         print(text, file=self._err, flush=True)

@@ -176,5 +176,4 @@ def _read(broker, options, names: dict[str, str], token: str, secret: bytes, bar
                 return reader, f"the retained predictions did not end within {WAIT:g} s"
         return reader, None
     finally:
-        client.disconnect()
-        client.loop_stop()
+        mqtt.stop_network(client)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from edgernn.stream.mqtt import stop_network
 from runtime_env import INT8
 
 
@@ -181,8 +182,7 @@ class Client:
             raise AssertionError(f"the barrier message on {topic} did not come back within {timeout} s")
 
     def close(self):
-        self.client.disconnect()
-        self.client.loop_stop()
+        stop_network(self.client)
 
 
 class BridgeProcess:

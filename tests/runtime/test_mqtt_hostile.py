@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
+from edgernn.stream.mqtt import stop_network
 from mqtt_broker import BridgeProcess, Client
 from runtime_env import INT8, needs_spawn
 
@@ -86,8 +87,7 @@ def _retained_with_properties(paho, port: int, topic: str):
     try:
         assert done.wait(10), f"no retained message on {topic}"
     finally:
-        client.disconnect()
-        client.loop_stop()
+        stop_network(client)
     return got[0]
 
 
