@@ -423,7 +423,8 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
                           on_nan=common["on_nan"], save_every=common["save_every"],
                           state_file=Path(common["state_file"]) if common["state_file"] else None,
                           interval=line_options["interval"], adaptive=line_options["adaptive"],
-                          anomalies=line_options["anomalies"], reorder_window=mqtt.pop("reorder_window"),
+                          anomalies=line_options["anomalies"], keep_anomalies=line_options["keep_anomalies"],
+                          reorder_window=mqtt.pop("reorder_window"),
                           reorder_hold=mqtt.pop("reorder_hold"), max_ahead=mqtt.pop("max_ahead"),
                           late_topic=mqtt.pop("late_topic"), summary_every=mqtt.pop("summary_every"))
     max_topics = mqtt.pop("max_topics")
@@ -462,6 +463,9 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
 @click.option("--anomalies", is_flag=True,
               help="Also print score,anomaly for each value (score > 1: outside the interval predicted for it) and "
                    "report each anomaly on stderr (level 0.99 unless --interval).")
+@click.option("--keep-anomalies", is_flag=True,
+              help="With --anomalies, feed a flagged value to the model as read (default: clipped to its interval, "
+                   "so a spike does not echo in the predictions after it; 4 or more in a row are fed as read).")
 @click.option("--anomaly-log", type=click.Path(dir_okay=False), default=None,
               help="Append anomaly reports to this file instead of stderr (exactly once, like --output).")
 @click.option("--json-lines", is_flag=True,
@@ -469,7 +473,8 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
 @trust_option
 @mqtt_options
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, strict,
-                   output_file, follow, interval, adaptive, anomalies, anomaly_log, json_lines, trust, **mqtt):
+                   output_file, follow, interval, adaptive, anomalies, keep_anomalies, anomaly_log, json_lines, trust,
+                   **mqtt):
     """Run a bundle statefully: one value per input line, one prediction per output line, flushed.
 
     Reads INPUT_FILE (a file or a FIFO) or stdin. A non-numeric or non-UTF-8 line is reported on stderr with its
@@ -494,7 +499,8 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     if mqtt["mqtt_url"] is not None:
         code = _stream_mqtt(bundle, dict(input_file=input_file, output_file=output_file, follow=follow,
                                          strict=strict, interval=interval, adaptive=adaptive, anomalies=anomalies,
-                                         anomaly_log=anomaly_log, json_lines=json_lines),
+                                         keep_anomalies=keep_anomalies, anomaly_log=anomaly_log,
+                                         json_lines=json_lines),
                             dict(variant=variant, backend=backend, state_file=state_file, save_every=save_every,
                                  reset_state=reset_state, on_nan=on_nan, trust=keys), mqtt)
         if code:
@@ -510,7 +516,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     code = run(bundle, input_file, variant=variant, backend=backend, state_file=state_file, save_every=save_every,
                reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow,
                interval=interval, adaptive=adaptive, anomalies=anomalies, anomaly_log=anomaly_log,
-               json_lines=json_lines, trust=keys)
+               json_lines=json_lines, trust=keys, keep_anomalies=keep_anomalies)
     if code:
         sys.exit(code)
 

@@ -189,14 +189,16 @@ class StreamingPredictor:
                                f"export had ({self.intervals.source}); choose a lower level")
         return width
 
-    def monitor(self, level: float = 0.9, adaptive: bool = False, rate: float | None = None, scaled: bool = True):
+    def monitor(self, level: float = 0.9, adaptive: bool = False, rate: float | None = None, scaled: bool = True,
+                clean: bool = False):
         """A ``Monitor`` (``edgernn.runtime.intervals``) around this predictor: intervals at ``level`` and each
         value scored against its prediction; ``adaptive`` tracks the half-width online. A bundle calibrated with
-        a residual scale gets intervals that follow the residuals' recent size unless ``scaled=False``."""
+        a residual scale gets intervals that follow the residuals' recent size unless ``scaled=False``;
+        ``clean`` feeds a flagged reading to the model clipped to its interval."""
         from edgernn.runtime.intervals import ADAPTIVE_RATE, Monitor
 
         return Monitor(self, level, self.half_width(level), adaptive, ADAPTIVE_RATE if rate is None else rate,
-                       self.intervals.scaling if scaled else None)
+                       self.intervals.scaling if scaled else None, clean)
 
     # -- state -----------------------------------------------------------------------------------------------
 

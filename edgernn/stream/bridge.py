@@ -80,6 +80,7 @@ class BridgeConfig:
     interval: float | None = None  # publish each prediction's interval at this level (and score each reading)
     adaptive: bool = False
     anomalies: bool = False  # also log each anomalous reading (topic, value, score) on stderr
+    keep_anomalies: bool = False  # with anomalies: feed flagged readings as read, not clipped to their interval
     reorder_window: int = 16  # readings of a topic that may overtake an older one (``order``)
     reorder_hold: float = 2.0  # seconds (connected) a reading waits at most for older ones
     max_ahead: float = 86400.0  # a ts this far beyond the topic's clock and the wall clock is refused
@@ -437,12 +438,14 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
     mqtt.require_paho()  # before the model loads: a missing extra is the first thing to say
     if config.state_file is not None and config.state_file.is_dir():
         raise EdgernnError(f"--state-file {config.state_file} is a directory")
+    if config.keep_anomalies and not config.anomalies:
+        raise EdgernnError("--keep-anomalies needs --anomalies")
     if config.anomalies and config.interval is None:
         config.interval = ANOMALY_LEVEL
     if config.adaptive and config.interval is None:
         raise EdgernnError("--adaptive needs --interval or --anomalies")
     streams = TopicStreams(bundle, variant, backend, config.on_nan, max_topics, err, config.interval,
-                           config.adaptive, trust=trust)
+                           config.adaptive, trust=trust, clean=config.anomalies and not config.keep_anomalies)
     if streams.predictor.backend_note:
         print(f"note: {streams.predictor.backend_note}", file=err, flush=True)
     stop = Stop()

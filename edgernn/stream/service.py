@@ -220,7 +220,7 @@ def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> Non
 def run(bundle, input_file: str | None, *, variant: str, backend: str, state_file: str | None, save_every: int,
         reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None,
         interval: float | None = None, adaptive: bool = False, anomalies: bool = False,
-        anomaly_log: str | None = None, json_lines: bool = False, trust=None) -> int:
+        anomaly_log: str | None = None, json_lines: bool = False, trust=None, keep_anomalies: bool = False) -> int:
     """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
     from edgernn.runtime import StreamingPredictor
 
@@ -230,6 +230,8 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
     log_path = Path(anomaly_log) if anomaly_log else None
     if log_path is not None and not anomalies:
         raise EdgernnError("--anomaly-log needs --anomalies")
+    if keep_anomalies and not anomalies:
+        raise EdgernnError("--keep-anomalies needs --anomalies")
     if adaptive and interval is None and not anomalies:
         raise EdgernnError("--adaptive needs --interval or --anomalies")
     check_paths(input_file, state_path, output_path, log_path, bundle)
@@ -244,7 +246,9 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
                                "(drop --interval/--adaptive/--anomalies)")
         lines = RowLines(predictor, json_lines)
     if wants_intervals:
-        lines = IntervalLines(predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive), anomalies)
+        monitor = predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive,
+                                    clean=anomalies and not keep_anomalies)
+        lines = IntervalLines(monitor, anomalies)
     if predictor.backend_note:
         print(f"note: {predictor.backend_note}", file=err, flush=True)
     stop = Stop()

@@ -40,9 +40,10 @@ class TopicStreams:
     """The topics seen so far, each a stream of one predictor, saved and restored together."""
 
     def __init__(self, bundle, variant: str, backend: str, on_nan: str = "skip", max_topics: int = 1024, err=None,
-                 interval: float | None = None, adaptive: bool = False, trust=None):
+                 interval: float | None = None, adaptive: bool = False, trust=None, clean: bool = False):
         """``interval``: also give each prediction its interval at that level and score each reading against
-        its own prediction (``edgernn.runtime.intervals``), per topic; ``adaptive`` tracks the width; ``trust``:
+        its own prediction (``edgernn.runtime.intervals``), per topic; ``adaptive`` tracks the width; ``clean``
+        feeds a flagged reading to its topic's model clipped to its interval; ``trust``:
         the bundle must be signed by one of these keys (``edgernn.runtime.signing``)."""
         if not 1 <= max_topics <= MAX_TOPICS:
             raise ValueError(f"max_topics must be from 1 to {MAX_TOPICS}, got {max_topics}")
@@ -57,8 +58,8 @@ class TopicStreams:
             raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet (drop "
                              "--interval/--adaptive/--anomalies)")
         self._names = self.columns.output_names() if self.columns is not None else None
-        self._interval = (interval, adaptive)
-        self.monitor = self.predictor.monitor(interval, adaptive) if interval is not None else None
+        self._interval = {"level": interval, "adaptive": adaptive, "clean": clean}
+        self.monitor = self.predictor.monitor(**self._interval) if interval is not None else None
         self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
         self.journal_token: str | None = None  # the restored state's journal (``edgernn.stream.journal``)
         self.saved: dict = {}  # the restored state's MQTT record (untrusted: its reader checks what it takes)
@@ -97,10 +98,11 @@ class TopicStreams:
             self.monitor = self._grown_monitor(self.monitor.state(), streams)
 
     def _grown_monitor(self, record: dict, streams: int):
-        monitor = self.predictor.monitor(*self._interval)
-        padding = streams - len(record["previous"])
-        fresh = {"previous": None, "half_width": monitor.calibrated, "scale": 1.0, "scored": 0, "covered": 0}
-        monitor.restore({**record, **{key: record[key] + [value] * padding for key, value in fresh.items()}})
+        """A monitor for ``streams`` streams: the old ones as ``record`` left them, the new ones fresh."""
+        monitor = self.predictor.monitor(**self._interval)
+        fresh, kept = monitor.state(), len(record["previous"])  # a new monitor's record: one entry per stream
+        monitor.restore({key: record[key] + value[kept:] if isinstance(value, list) else record.get(key, value)
+                         for key, value in fresh.items()})
         return monitor
 
     # -- stepping ------------------------------------------------------------------------------------------------
@@ -191,7 +193,7 @@ class TopicStreams:
         if streams != self.predictor.streams:
             self.predictor = self._load(streams)
             if self.monitor is not None:
-                self.monitor = self.predictor.monitor(*self._interval)
+                self.monitor = self.predictor.monitor(**self._interval)
         extra = self.predictor.load_state(path)
         if self.monitor is not None:
             self.monitor.restore(extra.get("monitor"), f"state file {path}")

@@ -13,8 +13,8 @@ from runtime_env import FLOAT32, INT8, needs_interpreter
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.errors import BundleError, EdgernnError, StateError
-from edgernn.runtime.intervals import (OUTLIER_MADS, SCALE_CLIP, SCALE_FLOOR, conformal_half_widths, scale_decay,
-                                      scale_ratios, without_outliers)
+from edgernn.runtime.intervals import (CLEAN_RUN, Checked, OUTLIER_MADS, SCALE_CLIP, SCALE_FLOOR, conformal_half_widths,
+                                      scale_decay, scale_ratios, without_outliers)
 from edgernn.runtime.manifest import read_manifest
 
 
@@ -163,15 +163,19 @@ def test_adaptive_follows_a_level_shift_the_fixed_width_misses(bundles):
 
 
 @needs_interpreter
-def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path):
+@pytest.mark.parametrize("clean", [False, True])
+def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path, clean):
+    """Saved in the middle of a run of flagged readings (clean: how many in a row were clipped is state too)."""
     bundle = _with_intervals(bundles)
     values = sine_values[:300].copy()
     values[[60, 200]] += 2.0
-    whole = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True).run(values)
-    first = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True)
+    values[148:153] += 2.0
+    whole = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True, clean=clean).run(values)
+    assert whole["anomaly"][148:150].all()  # saved at 150: two flagged in a row
+    first = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True, clean=clean)
     first.run(values[:150])
     first.save_state(tmp_path / "s.state", extra={"mine": 1})
-    second = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True)
+    second = StreamingPredictor.load(bundle, INT8).monitor(0.9, adaptive=True, clean=clean)
     assert second.load_state(tmp_path / "s.state") == {"mine": 1}
     rest = second.run(values[150:])
     for field in ("prediction", "low", "high", "score", "anomaly"):
@@ -234,3 +238,46 @@ def test_an_inf_reading_is_not_scored_on_one_stream_or_many(bundles, sine_values
     np.testing.assert_allclose([r.score[1] for r in rows], alone["score"], rtol=1e-4, atol=1e-4, equal_nan=True)
     with pytest.raises(EdgernnError, match="expects 1 value"):
         StreamingPredictor.load(bundle, FLOAT32).monitor(0.9).step([0.1, 0.2])
+
+
+def _checked(bundle, values, clean: bool, streams: int = 1) -> dict[str, np.ndarray]:
+    """A 0.99 monitor's fields over ``values`` (the last stream's, every stream fed the same)."""
+    monitor = StreamingPredictor.load(bundle, FLOAT32, streams=streams).monitor(0.99, clean=clean)
+    rows = [monitor.step(v if streams == 1 else [v] * streams) for v in values]
+    return {field: np.array([np.atleast_1d(getattr(r, field))[-1] for r in rows]) for field in Checked._fields}
+
+
+@needs_interpreter
+@pytest.mark.parametrize("streams", [1, 2])
+def test_a_clean_monitor_feeds_a_spike_clipped_to_its_interval(bundles, sine_values, streams):
+    """The model is fed the interval's nearer edge instead of the spike (its score stays the raw one), so the
+    predictions after it are not the model's echo of the spike."""
+    bundle = _with_intervals(bundles)
+    values = sine_values[:200].copy()
+    values[100] += 3.0
+    cleaned, kept = _checked(bundle, values, True, streams), _checked(bundle, values, False, streams)
+    assert cleaned["anomaly"][100] and cleaned["score"][100] == pytest.approx(kept["score"][100], rel=1e-4)
+    edged, in_a_row = values.copy(), 0
+    for at in range(1, values.size):  # each flagged reading (the spike, and any other) at its interval's edge
+        in_a_row = in_a_row + 1 if cleaned["anomaly"][at] else 0
+        if 0 < in_a_row <= CLEAN_RUN:
+            edged[at] = cleaned["high" if cleaned["residual"][at] > 0 else "low"][at - 1]
+    tolerance = 1e-5 * np.ptp(values)  # float32 kernels may sum a batch differently
+    np.testing.assert_allclose(cleaned["prediction"], _checked(bundle, edged, False, streams)["prediction"],
+                               rtol=0, atol=tolerance)
+    calm = _checked(bundle, sine_values[:200], False, streams)["prediction"][101:120]
+    echo = {name: np.abs(run["prediction"][101:120] - calm).max() for name, run in (("cleaned", cleaned),
+                                                                                  ("kept", kept))}
+    assert echo["cleaned"] < echo["kept"] / 3, echo
+    assert cleaned["anomaly"][101:120].sum() < kept["anomaly"][101:120].sum() or not kept["anomaly"][101:120].any()
+
+
+@needs_interpreter
+def test_a_level_shift_is_clipped_only_a_few_readings_then_followed(bundles, sine_values):
+    bundle = _with_intervals(bundles)
+    values = sine_values[:300].copy()
+    values[100:] += 1.5
+    cleaned, kept = _checked(bundle, values, True), _checked(bundle, values, False)
+    assert cleaned["anomaly"][100: 100 + CLEAN_RUN + 1].all()
+    assert cleaned["anomaly"][150:].sum() <= kept["anomaly"][150:].sum() + 2  # both follow the new level
+    np.testing.assert_allclose(cleaned["prediction"][200:], kept["prediction"][200:], rtol=0, atol=1e-2)

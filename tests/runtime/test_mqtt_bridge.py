@@ -260,7 +260,8 @@ def test_refused_credentials_end_the_bridge_with_one_line(paho, bundles, tmp_pat
     (["--mqtt", "mqtt://localhost", "-t", "a", "--publish", "p/#"], "must be a topic without wildcards"),
     (["--mqtt", "mqtt://localhost", "-t", "a", "--follow"], "--follow cannot be used with --mqtt"),
     (["-t", "a"], "--subscribe needs --mqtt URL"),
-], ids=["scheme", "port", "no-subscribe", "wildcard-publish", "line-option", "no-url"])
+    (["--mqtt", "mqtt://localhost", "-t", "a", "--keep-anomalies"], "--keep-anomalies needs --anomalies"),
+], ids=["scheme", "port", "no-subscribe", "wildcard-publish", "line-option", "no-url", "keep-alone"])
 def test_bad_bridge_options_are_one_line_and_exit_2(bundles, args, message):
     result = subprocess.run([*CLI, "stream", str(bundles["sine"]), *args], capture_output=True, text=True,
                             timeout=60)
@@ -292,7 +293,7 @@ def test_intervals_and_anomalies_are_published_with_each_prediction(paho, broker
     assert out.wait_for(3 * 20), f"{out.count()} of 60 predictions:\n{bridge.text()}"
     assert bridge.stop() == 0, bridge.text()
     for topic, values in series.items():
-        lone = StreamingPredictor.load(bundles["sine"], INT8).monitor(0.9).run(values)
+        lone = StreamingPredictor.load(bundles["sine"], INT8).monitor(0.9, clean=True).run(values)  # --anomalies
         got = out.received[f"predictions/{topic}"]
         assert [m["high"] for m in got[1:]] == list(lone["high"][1:])
         assert [m["anomaly"] for m in got] == list(lone["anomaly"])

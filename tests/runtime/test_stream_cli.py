@@ -133,8 +133,15 @@ def test_intervals_on_the_command_line(bundles, tmp_path):
     prediction, low, high = (float(v) for v in rows[1][:3])
     assert low < prediction < high and rows[0][3] == "nan"  # nothing was predicted for the first value
     assert rows[2][4] == "1" and "line 3: anomaly: 5 is outside the expected" in result.stderr
+    # the spike was fed to the model clipped to its interval: the prediction after it moved less than as read
+    kept = run_cli(["stream", str(bundles["sine"]), "--interval", "0.9", "--anomalies", "--keep-anomalies"],
+                   "0.1\n0.2\n5.0\n0.3\n")
+    moved = [abs(float(r[2].split(",")[0]) - float(r[1].split(",")[0]))
+             for r in (result.stdout.splitlines(), kept.stdout.splitlines())]
+    assert kept.returncode == 0 and moved[0] < moved[1] / 2, moved
     for args, message in ((["--interval", "0.85"], "no interval calibrated at level 0.85"),
                           (["--anomaly-log", str(tmp_path / "a.log")], "--anomaly-log needs --anomalies"),
+                          (["--keep-anomalies"], "--keep-anomalies needs --anomalies"),
                           (["--adaptive"], "--adaptive needs")):
         bad = run_cli(["stream", str(bundles["sine"]), *args], "0.1\n")
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
