@@ -333,7 +333,13 @@ class StreamingPredictor:
             return self._step_season(x)
         if self._columns is not None:
             return self._step_multivariate(x)
-        values, good = self._apply_on_nan(values_per_stream(x, self.streams))  # one stream of one value: _step_scalar
+        values = values_per_stream(x, self.streams)  # one stream of one value: _step_scalar
+        if not self._window:
+            predictions = self._step_inside(values)
+            if predictions is not None:
+                self.steps += 1
+                return predictions
+        values, good = self._apply_on_nan(values)
         predictions = self._step_window(values, good) if self._window else self._step_streams(values, good)
         self.steps += 1
         return predictions
@@ -390,6 +396,20 @@ class StreamingPredictor:
         self._last[0] = value
         self.steps += 1
         return pre.decode(y, value)
+
+    def _step_inside(self, values: np.ndarray) -> np.ndarray | None:
+        """Many streams, the common case: every model input finite and inside its calibrated range (so nothing to
+        hold, skip, count or clip): the interpreter's call and the arithmetic around it only, as a hand-written
+        batched loop would (issue 31). None, having changed nothing, when any input is not: ``_step_streams``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = self._pre.encode(values, self._last)  # NaN where a value or (differencing) a last value is
+        if not (self._guard[0] <= z.min() and z.max() <= self._guard[1]):  # NaN compares False
+            return None
+        quantize(z[:, None], self._x_spec, out=self._x)
+        out = self._run([self._x, *self._states])
+        self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
+        self._last = values
+        return self._pre.decode(dequantize(out[0][:, 0], self._y_spec), values)
 
     def _step_streams(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
         last = self._last
@@ -463,6 +483,8 @@ class StreamingPredictor:
 
     def _handed_over(self, out: list[np.ndarray]) -> list[np.ndarray]:
         """The state outputs of ``out`` (``[y, *states]``) as the next step's state inputs (requantized)."""
+        if len(out) == 2:  # one state (SimpleRNN, GRU): no list built from a zip
+            return [out[1] if self._handovers[0] is None else self._handovers[0](out[1])]
         return [o if h is None else h(o) for h, o in zip(self._handovers, out[1:])]
 
     def _decode_row(self, y: np.ndarray, row: list[float]) -> np.ndarray:

@@ -78,9 +78,9 @@ def requantizer(source, target):
     """``requantize`` from ``source`` to ``target`` as a function of arrays, or None when it is the identity.
 
     Between 8- or 16-bit integer tensors it is a lookup table of every code, built with ``requantize`` itself
-    (so identical to it) and applied with one indexing operation: numpy's divide, round and clip on every step
-    cost more than the interpreter's invoke. Negative codes index the table from its end, so the table holds
-    code ``q`` at position ``q mod 2**bits``. A table that maps every code to itself (scales so close that no code
+    (so identical to it) and applied with one ``take``: numpy's divide, round and clip on every step cost more
+    than the interpreter's invoke. The table holds code ``q`` at position ``q mod 2**bits``, which is ``q``'s
+    bits read as unsigned (``take`` on that view: 0.42 us for 50 codes, fancy indexing 0.61). A table that maps every code to itself (scales so close that no code
     moves, as an LSTM's often are) is the identity too: None, and the step hands the state over untouched.
     """
     if same_quantization(source, target):
@@ -93,5 +93,7 @@ def requantizer(source, target):
             return None
         table = np.empty(codes.size, dtype=np.dtype(target.dtype))
         table[codes % codes.size] = mapped
-        return table.__getitem__
+        unsigned = np.dtype(f"uint{8 * np.dtype(source.dtype).itemsize}")  # a code's bits: its place in the table
+        take = table.take
+        return lambda values: take(values.view(unsigned))
     return lambda values: requantize(values, source, target)

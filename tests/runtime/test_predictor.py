@@ -198,6 +198,32 @@ def test_float32_equals_the_exporting_machine(bundles, backend):
     assert compared >= 1
 
 
+@needs_interpreter
+@pytest.mark.parametrize("name", ["sine", "trend"])
+@pytest.mark.parametrize("variant", [FLOAT32, INT8])
+def test_streams_that_step_in_range_or_not_equal_lone_predictors(bundles, sine_values, name, variant):
+    """Many streams take a shorter path while every input is finite and in range (issue 31): steps where some
+    stream reads NaN or an out-of-range value go the long way; predictions and counts match lone predictors'.
+    trend: differenced, so a stream's first value and the one after a NaN have no model input."""
+    values = np.stack([sine_values[:120] * (1 + 0.1 * i) + 0.01 * np.arange(120) for i in range(4)], axis=1)
+    values[30, 1] = np.nan
+    values[50:53, 2] = np.nan
+    values[70, 3] = 40.0  # far outside the calibrated range: counted, clipped
+    values[90, :] = np.nan
+    together = StreamingPredictor.load(bundles[name], variant, streams=4)
+    out = together.run(values)
+    for i in range(4):
+        lone = StreamingPredictor.load(bundles[name], variant)
+        alone = lone.run(values[:, i])
+        if platform.machine() == "x86_64" or variant == INT8:
+            np.testing.assert_array_equal(out[:, i], alone)
+        else:  # aarch64 XNNPACK sums a batch in another order than one stream (about one float32 ulp)
+            np.testing.assert_allclose(out[:, i], alone, rtol=1e-6, atol=1e-6, equal_nan=True)
+        for key in ("out_of_range", "clipped"):
+            assert together.stats[key][i] == lone.stats[key][0], (key, i)
+    assert together.stats["out_of_range"][3] >= 1 and together.steps == 120
+
+
 @pytest.mark.parametrize("streams", [1, 3])
 def test_an_absurd_reading_is_held_off_not_a_crash_nor_a_nan_state(bundles, sine_values, streams):
     """1e308 is finite: it must not crash the quantizer (float -> int) nor become inf in float32 and a NaN state
