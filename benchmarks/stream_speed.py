@@ -5,7 +5,7 @@
 Both run as their own process, reading the same file of one number per line and writing one prediction per
 line to a file: the raw loop reads each line, parses it, scales it with the bundle's preprocessing, sets the
 input and the state, invokes, gets the output and the state, unscales and writes it (what a user would write by
-hand on ``ai_edge_litert``); ``edgernn stream BUNDLE --variant tflite-float32 --output FILE`` does that and
+hand on ``ai_edge_litert``); ``edgernn stream BUNDLE --variant tflite-float32 --out FILE`` does that and
 checks each value (non-numeric lines, the calibrated range, NaN handling). Both are timed whole (start-up
 included), best of ``--repeats``, alternated; the ratio is values/s of edgernn over values/s of the raw loop.
 """
@@ -71,7 +71,7 @@ def measure(bundle: Path, count: int, repeats: int, backend: str) -> dict:
         np.savetxt(source, pre["offset"] + pre["divisor"] * np.sin(2 * np.pi * t / 40.0), fmt="%.6f")
         raw = [sys.executable, "-c", RAW_LOOP, str(bundle), str(source), str(Path(tmp) / "raw.txt")]
         edgernn = [sys.executable, "-m", "edgernn", "stream", str(bundle), "--variant", "tflite-float32",
-                   "--backend", backend, str(source), "--output", str(Path(tmp) / "edgernn.txt")]
+                   "--backend", backend, str(source), "--out", str(Path(tmp) / "edgernn.txt")]
         times = {"raw": [], "edgernn": []}
         for _ in range(repeats):
             times["raw"].append(timed(raw))

@@ -156,15 +156,15 @@ def data_options(func):
 @click.option("--out", type=click.Path(dir_okay=False), default="model.keras", show_default=True,
               help="Where to save the model (.keras).")
 @click.option("--cell", type=CELL, default=DEFAULT_CELL, show_default=True, help="Recurrent cell.")
-@click.option("--units", type=int, default=50, show_default=True, help="Units per recurrent layer.")
-@click.option("--layers", type=int, default=1, show_default=True, help="Stacked recurrent layers.")
-@click.option("--window", type=int, default=None,
+@click.option("--units", type=click.IntRange(1), default=50, show_default=True, help="Units per recurrent layer.")
+@click.option("--layers", type=click.IntRange(1), default=1, show_default=True, help="Stacked recurrent layers.")
+@click.option("--window", type=click.IntRange(1), default=None,
               help="Train the classic window model (N values in, next value out) instead of a streaming one.")
-@click.option("--epochs", type=int, default=40, show_default=True, help="At most this many epochs.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Sequences per training batch.")
+@click.option("--epochs", type=click.IntRange(1), default=40, show_default=True, help="At most this many epochs.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Sequences per training batch.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same weights on this machine.")
-@click.option("--patience", type=int, default=10, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Same seed, same weights on this machine.")
+@click.option("--patience", type=click.IntRange(0), default=10, show_default=True,
               help="Early stopping on validation loss (best weights restored); 0 turns it off.")
 @click.option("--difference", type=choice(DIFFERENCE_CHOICES), default="auto", show_default=True,
               help="First differencing; auto decides from the training data (trend test).")
@@ -179,9 +179,11 @@ def data_options(func):
                    "naive forecasts on validation; naive keeps the value one season back. Under a one-column model "
                    "that does not beat persistence on validation, auto and naive blend the network into "
                    "persistence; none keeps the network alone (for c-array firmware).")
-@click.option("--budget", type=FloatRange(0, 86400), default=0, show_default=True, metavar="SECONDS",
+@click.option("--budget", type=FloatRange(0, 86400), default=None, metavar="SECONDS",
               help="Also try a few other network sizes and learning rates while the time allows, and keep the "
-                   "one with the lowest validation RMSE (0: the given size only).")
+                   "one with the lowest validation RMSE (0: the given size only; default: 30 s for a series of at "
+                   "most 1,000 training rows when a streaming model's --units and --lr are left at their defaults, "
+                   "else 0).")
 @click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def train_command(data, column, time_column, columns, targets, horizon, out, cell, units, layers, window, epochs,
@@ -296,15 +298,16 @@ def _echo_outputs(columns, metrics: dict) -> None:
 @click.option("--columns", "columns", default=None, metavar="A,B,...",
               help="Your own model with several input features: the columns of --calibration-data feeding it, in "
                    "order (models trained by edgernn carry theirs).")
-@click.option("--targets", default=None, metavar="NAME,...",
+@click.option("--target", "target", multiple=True,
               help="Your own model with several outputs: what they predict, each target's steps ahead in turn "
-                   "(default: the first column, for one output).")
+                   "(repeatable or comma-separated; default: the first column, for one output).")
+@click.option("--targets", default=None, hidden=True, help="The spelling before --target, still read.")
 @click.option("--no-verify", is_flag=True, help="Skip the accuracy gate after export.")
 @click.option("--sign", "sign_key", type=click.Path(dir_okay=False), default=None, metavar="KEY",
               help="Sign the bundle with this private key once it is written and has passed the gate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (and the gate's) as JSON on stdout.")
 def export_command(model, out, variants, calibration_data, calibration_steps, force, int8_weights, headroom,
-                   columns, targets, no_verify, sign_key, as_json):
+                   columns, target, targets, no_verify, sign_key, as_json):
     """Turn a trained Keras recurrent model into the files a device runs one step at a time.
 
     Streaming models become a one-step model with explicit state inputs/outputs (x, h0, c0... -> y, h0_out,
@@ -321,6 +324,7 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
         from edgernn.signing import private_key
 
         private_key(Path(sign_key))
+    targets = ",".join([*target, *([targets] if targets else [])]) or None
     result = export(model, out, variants=variants, calibration_data=calibration_data,
                     calibration_steps=calibration_steps, force=force, int8_weights=int8_weights,
                     verify=not no_verify, quiet=as_json, columns=columns, targets=targets, headroom=headroom)
@@ -405,7 +409,7 @@ def mqtt_options(func):
     return func
 
 
-_LINE_ONLY = {"input_file": "INPUT_FILE", "output_file": "--output", "follow": "--follow", "strict": "--strict",
+_LINE_ONLY = {"input_file": "INPUT_FILE", "output_file": "--out", "follow": "--follow", "strict": "--strict",
               "anomaly_log": "--anomaly-log", "json_lines": "--json-lines"}
 
 
@@ -449,7 +453,7 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
 @click.option("--on-nan", type=choice(ON_NAN), default="skip", show_default=True,
               help="A NaN/inf value: skip it (prints nan, state untouched), hold the last value, or stop.")
 @click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
-@click.option("--output", "output_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", "--output", "output_file", type=click.Path(dir_okay=False), default=None,
               help="Append predictions to this file instead of stdout; with --state-file, exactly once "
                    "across kill -9 and restart.")
 @click.option("--follow", is_flag=True,
@@ -467,7 +471,7 @@ def _stream_mqtt(bundle, line_options: dict, common: dict, mqtt: dict) -> int:
               help="With --anomalies, feed a flagged value to the model as read (default: clipped to its interval, "
                    "so a spike does not echo in the predictions after it; 4 or more in a row are fed as read).")
 @click.option("--anomaly-log", type=click.Path(dir_okay=False), default=None,
-              help="Append anomaly reports to this file instead of stderr (exactly once, like --output).")
+              help="Append anomaly reports to this file instead of stderr (exactly once, like --out).")
 @click.option("--json-lines", is_flag=True,
               help="Write one JSON object per line naming each output ({\"prediction\": ...} for one).")
 @trust_option
@@ -486,7 +490,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
     - the hidden state, only for the same model file and quantization;
     - the input position, only in the same regular file (device, inode and a fingerprint of what was read);
       a FIFO, a pipe or a replaced or rotated file is never skipped: it is read from where it stands;
-    - with --output FILE, that same file, cut back to what the state vouches for: exactly once across kill -9;
+    - with --out FILE, that same file, cut back to what the state vouches for: exactly once across kill -9;
       lines others appended after the state's are never cut (exit 2, saying what to do).
     From a FIFO or pipe, lines are taken one at a time: a kill loses at most the line in hand.
     SIGTERM finishes the line in hand, saves and exits 0; so does a reader closing stdout (| head).
@@ -616,8 +620,9 @@ def bench_command(bundle, variants, backends, steps, streams, as_json, trust):
 @click.option("--name", default="edgernn_model", show_default=True,
               help="C name of the array (and file stem): a C identifier of at most 64 characters.")
 @click.option("--force", is_flag=True, help="Replace NAME.h, NAME.cc and NAME_example.cc if they exist in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON on stdout.")
 @trust_option
-def c_array_command(bundle, variant, out, name, force, trust):
+def c_array_command(bundle, variant, out, name, force, as_json, trust):
     """Write NAME.h, NAME.cc (the model bytes, 16-byte aligned) and NAME_example.cc (a TFLM step loop).
 
     The header holds the tensor arena size TFLM needs (measured here with tflite-micro, else as measured at
@@ -628,7 +633,11 @@ def c_array_command(bundle, variant, out, name, force, trust):
     from edgernn.c_array import write
 
     check_trust(bundle, trust)
-    for path in write(bundle, variant, out, name, force=force):
+    written = write(bundle, variant, out, name, force=force)
+    if as_json:
+        _json({"variant": variant, "files": [str(path) for path in written]})
+        return
+    for path in written:
         click.echo(str(path))
 
 

@@ -42,6 +42,7 @@ TREND_R2 = 0.5  # a straight line explaining at least this share of the training
 CHUNK_LENGTH = 128  # streaming training sequence length
 TEST_CONTEXT = 256  # values before the test split stored with the model, to warm the state up for verify
 TRAIN_VALUES_STORED = 20000  # training values stored with the model: export's default calibration data
+DEFAULT_UNITS, DEFAULT_LR = 50, 1e-3
 FOUND = "found"  # no --season given: each target's clear seasons (``clear_seasons``) are offered to the model
 
 
@@ -214,12 +215,12 @@ def train(
     horizon: int | None = None,
     time_column: str | None = None,
     cell: str = DEFAULT_CELL,
-    units: int = 50,
+    units: int = DEFAULT_UNITS,
     layers: int = 1,
     window: int | None = None,
     epochs: int = 40,
     batch_size: int = 32,
-    lr: float = 1e-3,
+    lr: float = DEFAULT_LR,
     seed: int = 0,
     patience: int = 10,
     difference: str = "auto",
@@ -228,7 +229,7 @@ def train(
     quiet: bool = False,
     season: list[int] | str | None = None,
     baseline: str = "auto",
-    budget: float = 0.0,
+    budget: float | None = None,
 ) -> TrainResult:
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
 
@@ -252,8 +253,9 @@ def train(
             ``"48,336"``), they are offered to the model (streaming only): a target whose season beats
             persistence on validation is differenced over it, and the season is kept only if the model with it
             beats the same model without it on validation (``edgernn.season_baseline``).
-        budget: seconds for choosing the network by validation (``edgernn.search``): 0 trains the default
-            size only.
+        budget: seconds for choosing the network by validation (``edgernn.search``): 0 trains the given size
+            only; None (auto) searches a short series (``search.auto_budget``) for a streaming model whose
+            ``units`` and ``lr`` are left at their defaults.
         baseline: under a seasonal target, ``auto`` puts Holt-Winters (``edgernn.runtime.smoothing``) where it
             beats the season's naive forecasts on validation; ``naive`` keeps those (the value one season back).
             Under a one-column model that does not beat persistence on validation, both blend the network into
@@ -275,7 +277,8 @@ def train(
     _validate_outputs(column, columns, targets, horizon)
     if baseline not in BASELINES:
         raise ModelError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < math.inf:
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                               or not 0 <= budget < math.inf):
         raise ModelError(f"budget must be a number of seconds, 0 or more, got {budget!r}")
     from edgernn.seasons import periods_given
 
@@ -296,6 +299,13 @@ def train(
             and not metrics["val_rmse"] < metrics["val_persistence_rmse"]):
         prepared, model, metrics = _blended_if_better(fit, prepared, model, metrics, column, window, difference,
                                                       scale, quiet)
+    if budget is None:
+        from edgernn.search import auto_budget
+
+        budget = auto_budget(prepared.split.train_end, window is None and (units, lr) == (DEFAULT_UNITS, DEFAULT_LR))
+        if budget:
+            _log(f"a short series ({prepared.split.train_end} training rows): other sizes too, within {budget:g} s "
+                 "(--budget 0: the default size only)", quiet)
     if budget > 0:
         fit, prepared, model, metrics = _searched(fit, prepared, model, metrics, time.monotonic() - started, budget,
                                                   quiet)

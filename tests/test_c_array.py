@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import shutil
 import subprocess
 import sys
@@ -59,6 +61,17 @@ def test_c_array_refuses_an_onnx_variant(runner, sine_bundle, tmp_path):
 
     result = runner.invoke(cli, ["c-array", str(sine_bundle), "--variant", "onnx-int8", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "is not a TFLite variant" in result.stderr
+
+
+def test_c_array_json_lists_the_files_it_wrote(runner, sine_bundle, tmp_path):
+    from edgernn.cli import cli
+
+    result = runner.invoke(cli, ["c-array", str(sine_bundle), "--out", str(tmp_path / "c"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["variant"] == "tflite-int8" and sorted(Path(f).name for f in data["files"]) == [
+        "edgernn_model.cc", "edgernn_model.h", "edgernn_model_example.cc"]
+    assert all(Path(f).is_file() for f in data["files"])
 
 
 def c_array(bundle, out, *args):

@@ -28,6 +28,36 @@ def test_every_option_has_help_and_lists_its_choices():
                     assert not param.type.case_sensitive, f"{name} {param.opts[0]} is case-sensitive"
 
 
+PRINTS_RESULTS = ("train", "export", "verify", "bench", "demo", "c-array")  # keygen, sign, stream: files, streams
+
+
+def test_one_vocabulary_across_commands():
+    """The same concept has the same option on every command (issue 29): ``--out`` for what a command writes,
+    ``--target`` (repeatable) for what a model predicts, a range for every integer, ``--json`` wherever results
+    are printed. Older spellings (``stream --output``, ``export --targets``) are still read, and hidden or listed
+    second."""
+    for name, command in cli.commands.items():
+        options = {opt: param for param in command.params if isinstance(param, click.Option) for opt in param.opts}
+        visible = {opt for opt, param in options.items() if not param.hidden and param.opts[0] == opt}
+        assert not visible & {"--output", "--targets", "--outdir", "--output-dir"}, (name, visible)
+        if "--target" in options:
+            assert options["--target"].multiple, name
+        for param in set(options.values()):
+            if isinstance(param.type, click.types.IntParamType) and not param.hidden:
+                assert isinstance(param.type, click.IntRange), f"{name} {param.opts[0]} is a plain int"
+        if name in PRINTS_RESULTS:
+            assert "--json" in options, f"{name} prints results but has no --json"
+
+
+def test_older_spellings_still_work(runner, sine_bundle, tmp_path):
+    result = runner.invoke(cli, ["stream", str(sine_bundle), "--variant", "tflite-float32", "--output",
+                                 str(tmp_path / "old.txt")], input="0.1\n0.2\n")
+    assert result.exit_code == 0 and (tmp_path / "old.txt").read_text().count("\n") == 2
+    result = runner.invoke(cli, ["stream", str(sine_bundle), "--variant", "tflite-float32", "--out",
+                                 str(tmp_path / "new.txt")], input="0.1\n0.2\n")
+    assert result.exit_code == 0 and (tmp_path / "new.txt").read_text() == (tmp_path / "old.txt").read_text()
+
+
 def test_usage_errors_are_one_line_exit_2():
     for args in (["train", "--cell", "transformer"], ["stream", "b", "--variant", "tflite-int4"],
                  ["bench", "b", "--backend", "litrt"], ["verify", "b", "--steps", "3"], ["nope"]):

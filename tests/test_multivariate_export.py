@@ -6,7 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from edgernn.cli import cli
 from edgernn.errors import EdgernnError, ExportError
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.errors import BundleError
@@ -69,8 +71,13 @@ def streaming_bundle(tmp_path_factory):
     model.fit(x, y, epochs=3, verbose=0)
     directory = tmp_path_factory.mktemp("own-s")
     model.save(directory / "own.keras")
-    edgernn.export(directory / "own.keras", directory / "bundle", calibration_data=rows, columns=["a", "b"],
-                   targets="a,b", variants="tflite-float32,tflite-int8,onnx-float32", quiet=True)
+    csv = directory / "rows.csv"  # through the command line: --target repeated, as on train
+    csv.write_text("a,b\n" + "".join(f"{a!r},{b!r}\n" for a, b in rows.tolist()))
+    result = CliRunner().invoke(cli, ["export", str(directory / "own.keras"), "--out", str(directory / "bundle"),
+                                      "--calibration-data", str(csv), "--columns", "a,b", "--target", "a",
+                                      "--target", "b", "--variants", "tflite-float32,tflite-int8,onnx-float32",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
     return directory / "bundle", model, rows
 
 

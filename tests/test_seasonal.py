@@ -296,7 +296,7 @@ def test_kill_9_keeps_the_season_and_holt_winters_state(any_seasonal_bundle, sea
     whole = _edgernn("stream", str(any_seasonal_bundle), str(source), "--variant", "tflite-float32")
     assert whole.returncode == 0, whole.stderr
     args = [sys.executable, "-m", "edgernn", "stream", str(any_seasonal_bundle), str(source), "--variant",
-            "tflite-float32", "--state-file", str(tmp_path / "state.npz"), "--save-every", "1", "--output",
+            "tflite-float32", "--state-file", str(tmp_path / "state.npz"), "--save-every", "1", "--out",
             str(tmp_path / "out.txt")]
     rng = np.random.default_rng(0)
     for _ in range(4):

@@ -147,7 +147,7 @@ class Bundle:
 def bundle_around(path: str | os.PathLike, bundle: str | os.PathLike | None = None) -> Path | None:
     """The bundle directory ``path`` lies in (or is), or None: ``bundle`` itself or any directory holding a
     manifest, found on the resolved path (a symlink into a bundle counts). A bundle is the export's to write:
-    every writer of user files (``c-array --out``, ``stream --output``) refuses such a place with this."""
+    every writer of user files (``c-array --out``, ``stream --out``) refuses such a place with this."""
     resolved = Path(path).resolve()
     own = Path(bundle).resolve() if bundle is not None else None
     for place in (resolved, *resolved.parents):

@@ -7,7 +7,7 @@ What survives a restart (``--state-file``):
 - the hidden state, tied to the exact model file and quantization that produced it;
 - the input position, only for a regular file and only in that same file (``readers``): a FIFO, a pipe or
   a replaced file is read from where it stands, never skipped;
-- with ``--output FILE``, the committed length and tail of that same file (``sinks``): each prediction is
+- with ``--out FILE``, the committed length and tail of that same file (``sinks``): each prediction is
   appended and fsynced before the state that produced it is saved, so a restart after ``kill -9`` cuts back only
   an uncommitted line, whose input (from a file) comes again: exactly once. What others appended is never cut.
 To stdout, with a save at a step, the prediction is printed after the save (a kill between the two can drop
@@ -63,7 +63,7 @@ def check_paths(input_file: str | None, state_file: Path | None, output_file: Pa
     a directory, a file inside the bundle (``bundle_around``, as ``c-array`` refuses), a state file that is not
     one (``check_replaceable``)."""
     source = None if input_file in (None, "-") else Path(input_file)
-    files = [("the input", source), ("--output", output_file), ("--state-file", state_file),
+    files = [("the input", source), ("--out", output_file), ("--state-file", state_file),
              ("--anomaly-log", anomaly_log)]
     for i, (name, path) in enumerate(files):
         for other_name, other in files[:i]:

@@ -1,6 +1,6 @@
-"""Where ``edgernn stream`` writes its predictions: stdout, or an append-only ``--output`` file, exactly once.
+"""Where ``edgernn stream`` writes its predictions: stdout, or an append-only ``--out`` file, exactly once.
 
-``--output FILE`` is only ever appended to. Each prediction is appended and fsynced before the state that
+``--out FILE`` is only ever appended to. Each prediction is appended and fsynced before the state that
 produced it is saved, and the state records the file's identity (device and inode), its committed length, a
 sha256 of the last 4 KiB it committed, and how many lines a run killed after that save may have appended
 uncommitted (``in_flight``: ``--save-every``; 0 at a clean exit's final save). A restart cuts back only bytes
@@ -86,7 +86,7 @@ class FileSink:
 
     gone = False  # a file does not go away under a writer that holds it open
 
-    def __init__(self, path: Path, record: dict | None, err=None, in_flight: int = 1, option: str = "--output"):
+    def __init__(self, path: Path, record: dict | None, err=None, in_flight: int = 1, option: str = "--out"):
         """Open ``path`` for appending, after restoring it to ``record`` (the state's output record, if any).
 
         ``in_flight``: the most lines this run writes between two saves (``--save-every``), recorded in each

@@ -31,7 +31,7 @@ def _lines(values) -> str:
 
 def _stream_args(bundle, source, tmp_path, *extra, variant=INT8):
     return [*CLI, "stream", str(bundle), str(source), "--variant", variant, "--state-file",
-            str(tmp_path / "state.npz"), "--save-every", "1", "--output", str(tmp_path / "out.txt"), *extra]
+            str(tmp_path / "state.npz"), "--save-every", "1", "--out", str(tmp_path / "out.txt"), *extra]
 
 
 def _uninterrupted(bundle, values, tmp_path) -> str:
@@ -252,19 +252,19 @@ def test_output_is_append_only_and_tied_to_its_state(bundles, tmp_path):
     plain = [*CLI, "stream", str(bundles["sine"]), str(source), "--variant", INT8]
     log = tmp_path / "log.txt"
     for _ in range(2):  # without a state, each run appends
-        assert _run([*plain, "--output", str(log)]).returncode == 0
+        assert _run([*plain, "--out", str(log)]).returncode == 0
     assert log.read_text().count("\n") == 4
     state = ["--state-file", str(tmp_path / "s.npz"), "--save-every", "1"]
-    assert _run([*plain, *state, "--output", str(log)]).returncode == 0
+    assert _run([*plain, *state, "--out", str(log)]).returncode == 0
     important = tmp_path / "important.log"
     important.write_text("precious\n" * 500)
-    result = _run([*plain, *state, "--output", str(important)])
+    result = _run([*plain, *state, "--out", str(important)])
     assert result.returncode == 2 and result.stderr.count(b"\n") == 1
     assert b"is not the file this state was writing" in result.stderr and str(log).encode() in result.stderr
     assert important.read_text() == "precious\n" * 500
     rotated = tmp_path / "fresh.log"
     rotated.write_text("")  # an empty file (a log rotated with `create`) is adopted
-    assert _run([*plain, *state, "--output", str(rotated)]).returncode == 0
+    assert _run([*plain, *state, "--out", str(rotated)]).returncode == 0
 
 
 def test_lines_others_appended_to_the_output_are_never_cut(bundles, tmp_path):
@@ -277,7 +277,7 @@ def test_lines_others_appended_to_the_output_are_never_cut(bundles, tmp_path):
     assert _run(stateful).returncode == 0
     other = tmp_path / "in2.txt"
     other.write_text(_lines(np.linspace(0.0, 1.0, 10)))
-    assert _run([*CLI, "stream", str(bundles["sine"]), str(other), "--variant", INT8, "--output",
+    assert _run([*CLI, "stream", str(bundles["sine"]), str(other), "--variant", INT8, "--out",
                  str(output)]).returncode == 0
     with open(output, "a") as handle:
         handle.write("note\n")
@@ -287,7 +287,7 @@ def test_lines_others_appended_to_the_output_are_never_cut(bundles, tmp_path):
         handle.write(_lines([0.4]))
     result = _run(stateful)
     assert result.returncode == 2 and result.stderr.count(b"\n") == 1, result.stderr
-    assert b"bytes after the" in result.stderr and b"another --output" in result.stderr
+    assert b"bytes after the" in result.stderr and b"another --out" in result.stderr
     assert b"--reset-state" in result.stderr and b"truncate -s" in result.stderr
     assert output.read_bytes() == kept
     again = _run([*stateful, "--reset-state"])
@@ -369,7 +369,7 @@ def test_the_state_lock_holds_under_every_name(bundles, tmp_path, link):
     assert first.returncode == 0
 
 
-@pytest.mark.parametrize("option", ["--output", "--anomaly-log", "--state-file", "--output via a symlink"])
+@pytest.mark.parametrize("option", ["--out", "--anomaly-log", "--state-file", "--out via a symlink"])
 def test_no_file_is_written_inside_the_bundle(bundles, tmp_path, option):
     """``--output bundle/manifest.json`` broke the bundle (accepted, appended to); refused now as ``c-array
     --out`` is (one check), even through a symlink into the bundle."""
@@ -388,7 +388,7 @@ def test_no_file_is_written_inside_the_bundle(bundles, tmp_path, option):
     assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
 
 
-@pytest.mark.parametrize("option", ["--output", "--anomaly-log"])
+@pytest.mark.parametrize("option", ["--out", "--anomaly-log"])
 @pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/null"])
 def test_an_output_that_is_not_a_regular_file_is_refused_before_anything_is_written(bundles, tmp_path, option, kind):
     """A FIFO as --output took predictions into the pipe, then failed at the first fsync with a bare 'error:
@@ -420,7 +420,7 @@ def test_files_that_would_overwrite_each_other_are_refused(bundles, tmp_path, ca
     output, state = {"output is input": (source, None), "state is output": (tmp_path / "o.txt", tmp_path / "o.txt"),
                      "state is input": (None, source)}[case]
     args = [*CLI, "stream", str(bundles["sine"]), str(source), "--variant", INT8]
-    args += ["--output", str(output)] if output else []
+    args += ["--out", str(output)] if output else []
     args += ["--state-file", str(state)] if state else []
     result = _run(args)
     assert result.returncode == 2 and b"is the same file as" in result.stderr
@@ -476,7 +476,7 @@ def test_no_number_at_all_is_an_input_error(bundles):
 
 def test_files_written_respect_the_umask(bundles, tmp_path):
     args = [*CLI, "stream", str(bundles["sine"]), "--variant", INT8, "--state-file", str(tmp_path / "s.npz"),
-            "--output", str(tmp_path / "o.txt")]
+            "--out", str(tmp_path / "o.txt")]
     assert _run(args, b"0.1\n0.2\n", umask=0o022).returncode == 0
     assert oct((tmp_path / "s.npz").stat().st_mode & 0o777) == oct(0o644)
     assert oct((tmp_path / "o.txt").stat().st_mode & 0o777) == oct(0o644)
