@@ -27,6 +27,13 @@ def pytest_xdist_auto_num_workers(config):
     return (os.cpu_count() or 1) + 1
 
 
+def pytest_configure(config):
+    """``-n``: workers steal queued tests from each other at the end instead of each finishing its own share (the
+    suite's long tests otherwise leave a core idle for its last minute; measured 4:46 against 5:07)."""
+    if getattr(config.option, "dist", None) == "load":
+        config.option.dist = "worksteal"
+
+
 @pytest.fixture
 def runner():
     return CliRunner()
@@ -68,3 +75,4 @@ def window_bundle(built):
     """A tiny unrolled window model (counting, window 10) exported to float32 and int8 TFLite."""
     trained = trained_once(built, data="counting", window=10, units=8, epochs=3, baseline="none")
     return exported_once(built, trained.model_path, variants="tflite-float32,tflite-int8", verify=False)
+
