@@ -199,8 +199,9 @@ class Monitor:
         values = values_per_stream(x, self.predictor.streams)
         return self._step_one(float(values[0])) if self._one else self._step_many(values)
 
-    def _step_one(self, value: float) -> Checked:
+    def _step_one(self, value: float, fed: float | None = None) -> Checked:
         """The scalar path (plain floats, one tuple built): what keeps a monitored step close to a plain one."""
+        feed = value if fed is None else fed
         width, ratio = self._width, self._ratio
         residual = value - self._previous  # NaN when either is NaN
         if residual - residual == 0.0:  # finite: a NaN or inf reading (skipped by the predictor) is not scored
@@ -218,7 +219,7 @@ class Monitor:
             elif self.clean:
                 self._run += 1
                 if self._run <= CLEAN_RUN:  # fed at the interval's nearer edge, not where the reading is
-                    value = self._previous + (in_force if residual > 0 else -in_force)
+                    feed = self._previous + (in_force if residual > 0 else -in_force)
             if self.adaptive:
                 width = width + self._gain * (anomaly - self._miss_rate)
                 width = self._width = width if width > 0 else 0.0
@@ -227,16 +228,24 @@ class Monitor:
                 ratio = self._ratio = ratio if ratio > self._floor else self._floor
         else:
             score, anomaly = math.nan, False
-        prediction = self._previous = self._step(value)
+        prediction = self._previous = self._step(feed)
         width *= ratio
         return _new_tuple(Checked, (prediction, prediction - width, prediction + width, residual, score, anomaly))
 
-    def step_some(self, values, active: np.ndarray) -> Checked:
+    def step_some(self, values, active: np.ndarray, fed=None) -> Checked:
         """Many streams where only the ``active`` ones have a reading (the MQTT bridge's rounds): the others are
-        fed NaN and keep their pending prediction and width, as if this step had not happened for them."""
-        return self._step_many(np.array(values, dtype=np.float64).reshape(-1), np.asarray(active, dtype=bool))
+        fed NaN and keep their pending prediction and width, as if this step had not happened for them.
+        ``fed``: what the predictor steps each stream with instead of its reading (the bridge's held value for a
+        missing one, ``--on-nan hold``): the reading is scored, ``fed`` is stepped, as a predictor loaded with
+        ``on_nan="hold"`` does with a NaN."""
+        values = np.array(values, dtype=np.float64).reshape(-1)
+        fed = None if fed is None else np.array(fed, dtype=np.float64).reshape(-1)
+        if self._one:
+            return self._step_one(float(values[0]), None if fed is None else float(fed[0]))
+        return self._step_many(values, np.asarray(active, dtype=bool), fed)
 
-    def _step_many(self, values: np.ndarray, active: np.ndarray | None = None) -> Checked:
+    def _step_many(self, values: np.ndarray, active: np.ndarray | None = None, fed=None) -> Checked:
+        feed = values if fed is None else fed
         width = self._width * self._ratio
         residual = values - self._previous
         scored = np.isfinite(residual)
@@ -250,7 +259,7 @@ class Monitor:
         if self.clean:
             self._run = np.where(anomaly, self._run + 1, np.where(scored, 0, self._run))
             clipped = anomaly & (self._run <= CLEAN_RUN)  # fed at the nearer edge
-            values = np.where(clipped, self._previous + np.sign(residual) * width, values)
+            feed = np.where(clipped, self._previous + np.sign(residual) * width, feed)
         if self.adaptive:
             step = self._gain * (anomaly - self._miss_rate)
             self._width = np.where(scored, np.maximum(0.0, self._width + step), self._width)
@@ -260,7 +269,7 @@ class Monitor:
                                                      - self._ratio)
             self._ratio = np.where(scored, np.maximum(moved, self._floor), self._ratio)
         width = self._width * self._ratio
-        predictions = np.asarray(self._step(values), dtype=np.float64)
+        predictions = np.asarray(self._step(feed), dtype=np.float64)
         self._previous = predictions if active is None else np.where(active, predictions, self._previous)
         return Checked(predictions, predictions - width, predictions + width, residual, score, anomaly)
 
@@ -343,6 +352,6 @@ def _number(value) -> float:
 
 
 def _count(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:  # an int64 counter's
         raise ValueError
     return value

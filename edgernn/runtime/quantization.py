@@ -93,7 +93,13 @@ def requantizer(source, target):
             return None
         table = np.empty(codes.size, dtype=np.dtype(target.dtype))
         table[codes % codes.size] = mapped
-        unsigned = np.dtype(f"uint{8 * np.dtype(source.dtype).itemsize}")  # a code's bits: its place in the table
+        kind = np.dtype(source.dtype)
+        unsigned = np.dtype(f"uint{8 * kind.itemsize}")  # a code's bits: its place in the table
         take = table.take
-        return lambda values: take(values.view(unsigned))
+
+        def handover(values):
+            if values.dtype == kind:
+                return take(values.view(unsigned))
+            return table[np.asarray(values)]  # codes held in a wider type: indexed (negative ones from the end)
+        return handover
     return lambda values: requantize(values, source, target)

@@ -136,18 +136,20 @@ class TopicStreams:
         values = np.full(predictor.streams, np.nan)
         slots = [readings[i][0] for i in indices]
         values[slots] = [readings[i][1] for i in indices]
+        fed = values  # what the predictor steps: a missing reading held (--on-nan hold), the others as read
         if self.hold:
             missing = [s for s in slots if not math.isfinite(values[s])]
             if missing:
-                values[missing] = predictor.state["last"][missing]
+                fed = values.copy()
+                fed[missing] = predictor.state["last"][missing]
         if self.monitor is None:
-            out = np.atleast_1d(predictor.step(values if predictor.streams > 1 else float(values[0])))
+            out = np.atleast_1d(predictor.step(fed if predictor.streams > 1 else float(fed[0])))
             for i, slot in zip(indices, slots):
                 predictions[i] = {"prediction": float(out[slot])}
             return
         active = np.zeros(predictor.streams, dtype=bool)
         active[slots] = True
-        checked = self.monitor.step_some(values, active) if predictor.streams > 1 else self.monitor.step(values[0])
+        checked = self.monitor.step_some(values, active, fed)  # a held reading is stepped, not scored
         fields = [np.atleast_1d(np.asarray(f, dtype=np.float64)) for f in checked]
         for i, slot in zip(indices, slots):
             row = {name: float(field[slot]) for name, field in zip(checked._fields, fields)}

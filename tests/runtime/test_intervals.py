@@ -190,7 +190,10 @@ def test_monitor_state_survives_a_restart(bundles, sine_values, tmp_path, clean)
                                     {"previous": [0.1], "half_width": [0.2], "scale": [0.0], "scored": [1],
                                      "covered": [1]},
                                     {"previous": [0.1], "half_width": [0.2], "scale": ["x"], "scored": [1],
-                                     "covered": [1]}])
+                                     "covered": [1]},
+                                    {"previous": [0.1], "half_width": [0.2], "scored": [1], "covered": [1],
+                                     "flagged_in_a_row": [2**63]},
+                                    {"previous": [0.1], "half_width": [0.2], "scored": [2**63], "covered": [1]}])
 @needs_interpreter
 def test_a_malformed_monitor_record_is_refused(bundles, record):
     monitor = StreamingPredictor.load(_with_intervals(bundles), FLOAT32).monitor(0.9)

@@ -161,6 +161,27 @@ def test_hold_feeds_a_topic_its_own_last_value(bundles):
         assert _same(got[topic], list(lone)), topic
 
 
+@pytest.mark.parametrize("streams_count", [1, 2])
+def test_a_held_reading_is_stepped_not_scored_as_the_line_service_does(bundles, sine_values, streams_count):
+    """--on-nan hold with --anomalies: a missing reading is held for the model but not scored (it is no reading),
+    as a lone predictor loaded with on_nan="hold" under a cleaning monitor does; then the predictions match."""
+    series = {t: sine_values[:40].copy() * (1 + 0.1 * k) for k, t in enumerate("ab"[:streams_count])}
+    for values in series.values():
+        values[[12, 20, 21, 22]] = np.nan
+        values[30] += 3.0  # a spike: clipped for the model
+    streams = TopicStreams(bundles["sine"], INT8, "auto", on_nan="hold", interval=0.99, clean=True)
+    got = {t: [] for t in series}
+    for i in range(40):
+        readings = [(streams.slot(t), float(v[i])) for t, v in series.items()]
+        for t, result in zip(series, streams.step_checked(readings)):
+            got[t].append(result)
+    for topic, values in series.items():
+        lone = StreamingPredictor.load(bundles["sine"], INT8, on_nan="hold").monitor(0.99, clean=True).run(values)
+        assert _same([r["prediction"] for r in got[topic]], list(lone["prediction"])), topic
+        assert [math.isnan(r["score"]) for r in got[topic]] == list(np.isnan(lone["score"])), topic
+        assert got[topic][30]["anomaly"], topic
+
+
 @pytest.mark.portable
 def test_a_line_service_state_is_not_taken_for_a_bridge_state(bundles, tmp_path):
     StreamingPredictor.load(bundles["sine"], INT8).save_state(tmp_path / "state.npz", extra={"input": None})
