@@ -433,13 +433,13 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
     mqtt.check_publish_template(config.publish)
     if not broker_options.subscribe:
         raise EdgernnError("--mqtt needs at least one --subscribe topic filter, e.g. 'sensors/+/temperature'")
+    if config.keep_anomalies and not config.anomalies:
+        raise EdgernnError("--keep-anomalies needs --anomalies")
     mqtt.check_identity(None, broker.username, broker.password)
     client = _client(broker_options, config)
     mqtt.require_paho()  # before the model loads: a missing extra is the first thing to say
     if config.state_file is not None and config.state_file.is_dir():
         raise EdgernnError(f"--state-file {config.state_file} is a directory")
-    if config.keep_anomalies and not config.anomalies:
-        raise EdgernnError("--keep-anomalies needs --anomalies")
     if config.anomalies and config.interval is None:
         config.interval = ANOMALY_LEVEL
     if config.adaptive and config.interval is None:

@@ -210,12 +210,18 @@ def test_streams_that_step_in_range_or_not_equal_lone_predictors(bundles, sine_v
     values[50:53, 2] = np.nan
     values[70, 3] = 40.0  # far outside the calibrated range: counted, clipped
     values[90, :] = np.nan
+    if variant not in read_manifest(bundles[name]).variants:
+        pytest.skip(f"the {name} bundle has no {variant}")
     together = StreamingPredictor.load(bundles[name], variant, streams=4)
     out = together.run(values)
     for i in range(4):
         lone = StreamingPredictor.load(bundles[name], variant)
         alone = lone.run(values[:, i])
-        if platform.machine() == "x86_64" or variant == INT8:
+        if lone.backend_note != together.backend_note or variant == "onnx-int8":
+            # tflite-runtime on aarch64 runs a batch on its reference kernels, one stream on its optimized ones;
+            # onnx-int8 quantizes its activations per call, from the batch's range: close, not equal
+            assert nrmse(out[:, i][np.isfinite(alone)], alone[np.isfinite(alone)]) < 0.02, i
+        elif platform.machine() == "x86_64" or variant == "tflite-int8":
             np.testing.assert_array_equal(out[:, i], alone)
         else:  # aarch64 XNNPACK sums a batch in another order than one stream (about one float32 ulp)
             np.testing.assert_allclose(out[:, i], alone, rtol=1e-6, atol=1e-6, equal_nan=True)
