@@ -300,12 +300,7 @@ def train(
         prepared, model, metrics = _blended_if_better(fit, prepared, model, metrics, column, window, difference,
                                                       scale, quiet)
     if budget is None:
-        from edgernn.search import auto_budget
-
-        budget = auto_budget(prepared.split.train_end, window is None and (units, lr) == (DEFAULT_UNITS, DEFAULT_LR))
-        if budget:
-            _log(f"a short series ({prepared.split.train_end} training rows): other sizes too, within {budget:g} s "
-                 "(--budget 0: the default size only)", quiet)
+        budget = _auto_budget(prepared, window is None and (units, lr) == (DEFAULT_UNITS, DEFAULT_LR), quiet)
     if budget > 0:
         fit, prepared, model, metrics = _searched(fit, prepared, model, metrics, time.monotonic() - started, budget,
                                                   quiet)
@@ -362,6 +357,18 @@ def _blended_if_better(fit, prepared, model, metrics, column, window, difference
 
 def _same_arrays(a: tuple, b: tuple) -> bool:
     return all(x.shape == y.shape and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+
+
+def _auto_budget(prepared, default_model: bool, quiet: bool) -> float:
+    """The search's budget when none was given (``search.auto_budget``), said in the log when there is one."""
+    from edgernn.search import auto_budget
+
+    rows = prepared.split.train_end
+    budget = auto_budget(rows, default_model)
+    if budget:
+        _log(f"a short series ({rows} training rows): other sizes too, within {budget:g} s (--budget 0: the default "
+             "size only)", quiet)
+    return budget
 
 
 def _searched(fit, prepared, model, metrics, seconds: float, budget: float, quiet: bool):
