@@ -21,6 +21,7 @@ from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from edgernn.runtime.options import BASELINES, DIFFERENCE_CHOICES, INT8_WEIGHTS, ON_NAN, REFERENCES, SCALES
 from edgernn.runtime.variants import DEFAULT_VARIANT
+from edgernn.search import DEFAULT_LR, DEFAULT_UNITS
 from edgernn.stream.order import MAX_WINDOW
 from edgernn.version import __version__
 
@@ -156,14 +157,17 @@ def data_options(func):
 @click.option("--out", type=click.Path(dir_okay=False), default="model.keras", show_default=True,
               help="Where to save the model (.keras).")
 @click.option("--cell", type=CELL, default=DEFAULT_CELL, show_default=True, help="Recurrent cell.")
-@click.option("--units", type=click.IntRange(1), default=50, show_default=True, help="Units per recurrent layer.")
+@click.option("--units", type=click.IntRange(1), default=DEFAULT_UNITS, show_default=True,
+              help="Units per recurrent layer.")
 @click.option("--layers", type=click.IntRange(1), default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--window", type=click.IntRange(1), default=None,
               help="Train the classic window model (N values in, next value out) instead of a streaming one.")
 @click.option("--epochs", type=click.IntRange(1), default=40, show_default=True, help="At most this many epochs.")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Sequences per training batch.")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Same seed, same weights on this machine.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
+              help="Sequences per training batch.")
+@click.option("--lr", type=float, default=DEFAULT_LR, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Same seed, same weights on this machine.")
 @click.option("--patience", type=click.IntRange(0), default=10, show_default=True,
               help="Early stopping on validation loss (best weights restored); 0 turns it off.")
 @click.option("--difference", type=choice(DIFFERENCE_CHOICES), default="auto", show_default=True,

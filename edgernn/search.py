@@ -22,6 +22,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+DEFAULT_UNITS, DEFAULT_LR = 50, 1e-3  # the default model's size and learning rate: where a search starts
 CANDIDATES = ((16, 3e-3), (100, 1e-3), (32, 1e-2), (50, 3e-3), (100, 3e-4))  # (units, learning rate) after the default
 AUTO_ROWS = 1000  # a series with at most this many training rows is searched without being asked
 AUTO_SECONDS = 30.0  # ... within this budget (the five candidates on 142-512 rows: 8-40 s here)

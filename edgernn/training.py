@@ -37,12 +37,12 @@ from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.smoothing import forecasts
 from edgernn.season_baseline import (choose_season, clear_seasons, network_shares, persistence_beats_the_mean,
                                      seasonal_changes, seasonal_input, smoothing_if_better, with_shares)
+from edgernn.search import DEFAULT_LR, DEFAULT_UNITS
 
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
 TEST_CONTEXT = 256  # values before the test split stored with the model, to warm the state up for verify
 TRAIN_VALUES_STORED = 20000  # training values stored with the model: export's default calibration data
-DEFAULT_UNITS, DEFAULT_LR = 50, 1e-3
 FOUND = "found"  # no --season given: each target's clear seasons (``clear_seasons``) are offered to the model
 
 

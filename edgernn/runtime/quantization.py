@@ -80,8 +80,9 @@ def requantizer(source, target):
     Between 8- or 16-bit integer tensors it is a lookup table of every code, built with ``requantize`` itself
     (so identical to it) and applied with one ``take``: numpy's divide, round and clip on every step cost more
     than the interpreter's invoke. The table holds code ``q`` at position ``q mod 2**bits``, which is ``q``'s
-    bits read as unsigned (``take`` on that view: 0.42 us for 50 codes, fancy indexing 0.61). A table that maps every code to itself (scales so close that no code
-    moves, as an LSTM's often are) is the identity too: None, and the step hands the state over untouched.
+    bits read as unsigned (``take`` on that view: 0.42 us for 50 codes, fancy indexing 0.61). A table that maps
+    every code to itself (scales so close that no code moves, as an LSTM's often are) is the identity too: None,
+    and the step hands the state over untouched.
     """
     if same_quantization(source, target):
         return None

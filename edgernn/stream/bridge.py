@@ -55,7 +55,7 @@ from edgernn.runtime.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
 from edgernn.stream import mqtt, payloads, retained
 from edgernn.stream.journal import PublishedJournal, new_token
 from edgernn.stream.readers import Stop
-from edgernn.stream.service import signals_stop
+from edgernn.stream.service import check_interval_options, signals_stop
 from edgernn.stream.lines import ANOMALY_LEVEL
 from edgernn.stream.order import MAX_WINDOW, TopicOrder, Verdict
 from edgernn.stream.topics import TopicStreams
@@ -433,8 +433,7 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
     mqtt.check_publish_template(config.publish)
     if not broker_options.subscribe:
         raise EdgernnError("--mqtt needs at least one --subscribe topic filter, e.g. 'sensors/+/temperature'")
-    if config.keep_anomalies and not config.anomalies:
-        raise EdgernnError("--keep-anomalies needs --anomalies")
+    check_interval_options(config.interval, config.adaptive, config.anomalies, config.keep_anomalies, None)
     mqtt.check_identity(None, broker.username, broker.password)
     client = _client(broker_options, config)
     mqtt.require_paho()  # before the model loads: a missing extra is the first thing to say
@@ -442,8 +441,6 @@ def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant:
         raise EdgernnError(f"--state-file {config.state_file} is a directory")
     if config.anomalies and config.interval is None:
         config.interval = ANOMALY_LEVEL
-    if config.adaptive and config.interval is None:
-        raise EdgernnError("--adaptive needs --interval or --anomalies")
     streams = TopicStreams(bundle, variant, backend, config.on_nan, max_topics, err, config.interval,
                            config.adaptive, trust=trust, clean=config.anomalies and not config.keep_anomalies)
     if streams.predictor.backend_note:

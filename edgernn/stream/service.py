@@ -217,8 +217,9 @@ def _warn_out_of_range(predictor, report: StreamReport, number: int, err) -> Non
           f"(model units [{low:.3g}, {high:.3g}]); predictions may degrade", file=err, flush=True)
 
 
-def _check_interval_options(interval, adaptive: bool, anomalies: bool, keep_anomalies: bool, log_path) -> None:
-    """Options that only mean something beside another one: a one-line error naming it."""
+def check_interval_options(interval, adaptive: bool, anomalies: bool, keep_anomalies: bool, log_path) -> None:
+    """Options that only mean something beside another one: a one-line error naming it (the line service and
+    the bridge alike; the bridge has no ``log_path``)."""
     if log_path is not None and not anomalies:
         raise EdgernnError("--anomaly-log needs --anomalies")
     if keep_anomalies and not anomalies:
@@ -238,7 +239,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
     state_path = Path(state_file) if state_file else None
     output_path = Path(output_file) if output_file else None
     log_path = Path(anomaly_log) if anomaly_log else None
-    _check_interval_options(interval, adaptive, anomalies, keep_anomalies, log_path)
+    check_interval_options(interval, adaptive, anomalies, keep_anomalies, log_path)
     check_paths(input_file, state_path, output_path, log_path, bundle)
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan, trust=trust)
     wants_intervals = interval is not None or anomalies or adaptive
