@@ -93,9 +93,11 @@ def _wait_complete(readings: Client, out: Client, published: int, timeout: float
 
 
 def _judge(bundle, readings: Client, out: Client) -> dict:
-    """Missing, wrong and repeated predictions. ``missing``: readings the observer saw delivered that the bridge
-    never predicted; ``wrong``: a prediction that differs from a lone predictor fed, in ts order, the readings the
-    bridge predicted (a reading the broker lost for the bridge alone changes what follows it, rightly)."""
+    """Missing, wrong and repeated predictions. ``missing``: readings the observer saw delivered whose prediction
+    never arrived; ``wrong``: a prediction that differs from a lone predictor fed, in ts order, the readings the
+    bridge stepped. A missing prediction is one of two broker losses: the reading lost for the bridge alone (not
+    stepped: it rightly changes what follows), or the prediction lost after the broker acknowledged it to the
+    bridge (stepped); the next prediction that arrived says which (``_stepped``)."""
     truth = _delivered(readings, out)
     lone = StreamingPredictor.load(bundle, INT8)
     figures = {"delivered": 0, "missing": [], "wrong": [], "repeats": 0, "late": 0}
@@ -106,15 +108,38 @@ def _judge(bundle, readings: Client, out: Client) -> dict:
                 figures["repeats"] += 1
                 assert got[m["ts"]] == m["prediction"], f"{topic} ts {m['ts']}: a repeat that differs"
             got[m["ts"]] = m["prediction"]
-        stepped = sorted(t for t in got if t in by_ts)
         lone.reset()
-        expected = dict(zip(stepped, (None if math.isnan(p) else float(p) for p in lone.run(np.array(
-            [by_ts[t] for t in stepped])))))
+        order = sorted(by_ts)
+        for k, t in enumerate(order):
+            if t in got:
+                p = lone.step(by_ts[t])
+                if got[t] != (None if math.isnan(p) else float(p)):
+                    figures["wrong"].append((topic, t))
+            else:
+                figures["missing"].append((topic, t))
+                if _stepped(lone, by_ts, got, order[k:]):
+                    lone.step(by_ts[t])
         figures["delivered"] += len(by_ts)
-        figures["missing"] += [(topic, t) for t in sorted(by_ts) if t not in got]
-        figures["wrong"] += [(topic, t) for t in stepped if got[t] != expected[t]]
         figures["late"] += len(out.received.get(f"predictions/{topic}/late", []))
     return figures
+
+
+def _stepped(lone, by_ts: dict, got: dict, rest: list[int]) -> bool:
+    """Whether the bridge stepped the reading at ``rest[0]`` whose prediction never arrived: the next prediction
+    that did arrive equals the lone predictor's only if it was (else it was lost before the bridge saw it)."""
+    after = [t for t in rest[1:] if t in got]
+    if not after:
+        return False
+    saved, steps = lone.state, lone.steps
+    lone.step(by_ts[rest[0]])
+    for t in rest[1:]:
+        if t == after[0]:
+            break
+        if _stepped(lone, by_ts, got, [t, *[u for u in rest if u > t]]):
+            lone.step(by_ts[t])
+    p = lone.step(by_ts[after[0]])
+    lone.restore_state(saved, steps)
+    return got[after[0]] == (None if math.isnan(p) else float(p))
 
 
 def _start(bundle, url: str, state, *extra) -> BridgeProcess:
