@@ -88,12 +88,14 @@ def time_steps(step, values: np.ndarray) -> np.ndarray:
     return times / 1000.0
 
 
-def _raw_step(bundle: Path):
-    """One step of ``FLOOR_VARIANT`` on LiteRT driven directly (set_tensor, invoke, get_tensor), as a function of
-    the input value (or row); None when the bundle has no such variant or LiteRT is not installed."""
+def _raw_step(bundle: Path, variant: str = FLOOR_VARIANT):
+    """One step of ``variant`` on LiteRT driven directly (set_tensor, invoke, get_tensor), as a function of the
+    input value (or row); None when the bundle has no such variant or LiteRT is not installed. An int8 variant's
+    value is quantized and its prediction dequantized in Python, as a hand-written loop would; its states are
+    handed back as the interpreter returned them (no requantization: the floor)."""
     opened = Bundle.open(bundle)
     manifest = opened.manifest
-    entry = manifest.variants.get(FLOOR_VARIANT)
+    entry = manifest.variants.get(variant)
     if entry is None or "litert" not in installed() or manifest.model.mode is not Mode.STREAMING:
         return None
     interpreter = make_interpreter(opened.read(entry.name), "litert")
@@ -104,9 +106,12 @@ def _raw_step(bundle: Path):
     x_index = inputs["x"]["index"]
     pairs = [(inputs[i]["index"], outputs[o]["index"]) for i, o in entry.state_pairs]
     y_index = outputs["y"]["index"]
-    states = [np.zeros(inputs[i]["shape"], np.float32) for i, _ in entry.state_pairs]
-    x = np.zeros((1, manifest.features), np.float32)
+    states = [np.full(inputs[i]["shape"], inputs[i]["quantization"][1], inputs[i]["dtype"])
+              for i, _ in entry.state_pairs]
+    x = np.zeros((1, manifest.features), inputs["x"]["dtype"])
     set_tensor, get_tensor, invoke = interpreter.set_tensor, interpreter.get_tensor, interpreter.invoke
+    if x.dtype == np.int8:
+        return _raw_int8_step(interpreter, inputs, outputs, pairs, states) if manifest.features == 1 else None
 
     if len(pairs) == 1:  # one state (SimpleRNN, GRU): the calls written out, as a user would by hand
         (state_in, state_out), = pairs
@@ -134,6 +139,40 @@ def _raw_step(bundle: Path):
         return get_tensor(y_index)[0, 0]
 
     return step
+
+
+def _raw_int8_step(interpreter, inputs, outputs, pairs, states):
+    """The raw floor of an int8 model of one value in and out: the calls written out, one state or several."""
+    (x_scale, x_zero), (y_scale, y_zero) = inputs["x"]["quantization"], outputs["y"]["quantization"]
+    x_index, y_index = inputs["x"]["index"], outputs["y"]["index"]
+    x = np.zeros((1, 1), np.int8)
+    set_tensor, get_tensor, invoke = interpreter.set_tensor, interpreter.get_tensor, interpreter.invoke
+    if len(pairs) == 1:
+        (state_in, state_out), = pairs
+        state = states[0]
+
+        def step(value):
+            nonlocal state
+            x[0, 0] = min(127, max(-128, round(value / x_scale + x_zero)))
+            set_tensor(x_index, x)
+            set_tensor(state_in, state)
+            invoke()
+            state = get_tensor(state_out)
+            return (int(get_tensor(y_index)[0, 0]) - y_zero) * y_scale
+
+        return step
+
+    def step_many(value):
+        nonlocal states
+        x[0, 0] = min(127, max(-128, round(value / x_scale + x_zero)))
+        set_tensor(x_index, x)
+        for (index, _), state in zip(pairs, states):
+            set_tensor(index, state)
+        invoke()
+        states = [get_tensor(out) for _, out in pairs]
+        return (int(get_tensor(y_index)[0, 0]) - y_zero) * y_scale
+
+    return step_many
 
 
 def interleaved_medians(first, second, values: np.ndarray) -> tuple[float, float]:

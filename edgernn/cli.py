@@ -645,6 +645,48 @@ def c_array_command(bundle, variant, out, name, force, as_json, trust):
         click.echo(str(path))
 
 
+@cli.command("c-step", short_help="Write the step as plain C for firmware: no interpreter, no arena.")
+@click.argument("bundle", type=click.Path(), callback=_bundle_path)
+@click.option("--variant", type=VARIANT, default=DEFAULT_VARIANT, show_default=True,
+              help="Variant to write: tflite-int8 (integer arithmetic only), tflite-float32 or onnx-float32.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the C files.")
+@click.option("--name", default="rnn", show_default=True,
+              help="Prefix of the C names (NAME_predict, NAME_state) and file stem: a C identifier.")
+@click.option("--force", is_flag=True, help="Replace NAME.h and NAME.c if they exist in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the files and the footprint as JSON on stdout.")
+@trust_option
+def c_step_command(bundle, variant, out, name, force, as_json, trust):
+    """Write NAME.h and NAME.c: NAME_predict(&state, reading) returns the next value's prediction in raw units,
+    the bundle's scaling, differencing and baseline included, state in a struct you own, weights const.
+
+    Prints flash and RAM (compiled here with -Os: text + data; the state + static data + every stack frame)
+    beside the arena TensorFlow Lite Micro needs for the same variant. Several values in or out, a season and
+    window models are refused (exit 2). The files are written together or not at all.
+    """
+    from edgernn.firmware.step import footprint, state_bytes, write
+    from edgernn.runtime.bundle import Bundle
+
+    check_trust(bundle, trust)
+    written = write(bundle, variant, out, name, force=force)
+    measured = footprint(written[1])
+    opened = Bundle.open(bundle)
+    total = sum(units for _, units in opened.manifest.model.state_inputs())
+    state = state_bytes(1 if variant == "tflite-int8" else 4, total)
+    ram = state + measured["static_ram_bytes"] + (measured["stack_bytes"] or 0)
+    arena = (opened.variant(variant).interpreters.get("tflm") or {}).get("arena_bytes")
+    result = {"variant": variant, "files": [str(path) for path in written], **measured, "state_bytes": state,
+              "ram_bytes": ram, "tflm_arena_bytes": arena}
+    if as_json:
+        _json(result)
+        return
+    for path in written:
+        click.echo(str(path))
+    stack = "unknown" if measured["stack_bytes"] is None else f"{measured['stack_bytes']:,}"
+    versus = f"; TFLM's arena for {variant}: {arena:,} B ({ram / arena:.2f}x)" if arena else ""
+    click.echo(f"flash {measured['flash_bytes']:,} B, RAM {ram:,} B (state {state:,} + static "
+               f"{measured['static_ram_bytes']:,} + stack {stack}), {measured['compiler']} -Os{versus}")
+
+
 @cli.command("demo", short_help="Run the whole pipeline on built-in data.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (must not exist; default: a new ./edgernn-demo[-N]).")

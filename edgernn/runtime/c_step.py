@@ -16,9 +16,12 @@ from edgernn.runtime.errors import BackendError
 
 FUNCTION = "edgernn_step"
 ONE_STREAM = "edgernn_step_one"  # one value of one stream, the states inside the library (models of F = K = 1)
+# the arguments of tanhf and expf are clamped where the float result no longer moves (tanhf(10) is 1.0f, expf(88)
+# is finite): the c backend's vector tanhf/expf (-ffast-math, libmvec) return NaN for huge ones, which an input
+# at the predictor's +-1e6 limit makes; inside the clamps the results are the unclamped ones
 C_ACTIVATIONS = {
-    "tanh": "tanhf(v)",
-    "sigmoid": "1.0f / (1.0f + expf(-v))",
+    "tanh": "tanhf(v < -10.0f ? -10.0f : v > 10.0f ? 10.0f : v)",
+    "sigmoid": "1.0f / (1.0f + expf(v < -88.0f ? 88.0f : v > 88.0f ? -88.0f : -v))",
     "relu": "(v > 0.0f ? v : 0.0f)",
     "linear": "v",
     "hard_sigmoid": "(v < -3.0f ? 0.0f : v > 3.0f ? 1.0f : v / 6.0f + 0.5f)",
@@ -102,8 +105,10 @@ def _layer(i: int, layer, weights: dict, inputs: int, state_at: int) -> tuple[li
     return decls, body
 
 
-def c_source(info, weights: dict) -> str:
-    """The C99 source of ``info``'s streaming step model (``ModelInfo``) from the bundle's float ``weights``."""
+def c_source(info, weights: dict, one_stream: bool = True) -> str:
+    """The C99 source of ``info``'s streaming step model (``ModelInfo``) from the bundle's float ``weights``
+    (with ``ONE_STREAM`` for a model of one value in and out, unless ``one_stream`` is off: firmware keeps the
+    states in a struct of its own)."""
     if getattr(info.mode, "value", info.mode) != "streaming":
         raise BackendError("the C step is for streaming models (a window model re-runs its window every value)")
     features = int(np.asarray(weights["layer0/kernel"]).shape[0])
@@ -129,7 +134,7 @@ def c_source(info, weights: dict) -> str:
              "for (int b = 0; b < batch; ++b) {",
              f"float in[{widest}]; float out[{widest}];",
              f"for (int j = 0; j < {features}; ++j) in[j] = x[b * {features} + j];",
-             *body, *head, "}", "}", "", *_one_stream(info, features, outputs), ""]
+             *body, *head, "}", "}", "", *(_one_stream(info, features, outputs) if one_stream else []), ""]
     return "\n".join(lines)
 
 

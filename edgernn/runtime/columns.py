@@ -123,6 +123,18 @@ class Columns:
                 raise ValueError(f"output {c.target} +{c.step} is relative to a value {c.base_lag} rows back, "
                                  f"beyond the {self._lag} rows a stream remembers")
 
+    def one_value(self) -> "OneValue | None":
+        """This model as ``Preprocessing``'s scalar ``encode``/``decode`` when it is one value in and one out, one
+        step ahead, with no season (F = K = H = 1: what ``edgernn train`` makes of one series): the predictor's
+        one-stream scalar path then runs it. None for any other model."""
+        if not self.univariate or self.horizon != 1 or self.lag > 1 or self._smoothed:
+            return None
+        column, output = self.inputs[0], self.outputs[0]
+        if output.smoothed or (output.relative and (output.source != 0 or output.base_lag)):
+            return None
+        return OneValue(column.difference, column.offset, column.divisor, output.offset, output.divisor,
+                        output.relative)
+
     def encode(self, values: np.ndarray, last: np.ndarray) -> np.ndarray:
         """Raw rows ``[..., F]`` to model inputs, given each row's previous raw row (used by differenced columns;
         a model with a season needs its past rows: ``encode_past``)."""
@@ -247,6 +259,33 @@ class Columns:
         if [(c.target, c.step) for c in columns.outputs] != grid:
             raise ValueError("columns.outputs must be each target's steps 1 to the horizon, target by target")
         return columns
+
+
+class OneValue:
+    """``encode(value, last)`` and ``decode(output, latest)`` of a one-value model on Python floats: the float
+    operations of ``Columns.encode``/``decode`` in the same order, so bit-equal to them."""
+
+    def __init__(self, difference: bool, in_offset: float, in_divisor: float, out_offset: float,
+                 out_divisor: float, relative: bool):
+        self.difference, self.relative = difference, relative
+        self.numbers = (in_offset, in_divisor, out_offset, out_divisor)  # for C (edgernn.firmware.step)
+        if difference:
+            self.encode = lambda value, last: (value - last - in_offset) / in_divisor
+        else:
+            self.encode = lambda value, last: (value - in_offset) / in_divisor
+        if relative:
+            self.decode = lambda output, latest: output * out_divisor + out_offset + latest
+        else:
+            self.decode = lambda output, latest: output * out_divisor + out_offset
+
+    @classmethod
+    def of(cls, manifest) -> "OneValue | None":
+        """A manifest's model as one value in and one out (a univariate bundle's preprocessing decodes a
+        difference by adding the latest value: relative), or None."""
+        if manifest.columns is not None:
+            return manifest.columns.one_value()
+        pre = manifest.preprocessing
+        return cls(pre.difference, pre.offset, pre.divisor, pre.offset, pre.divisor, pre.difference)
 
 
 def output_base(rows: np.ndarray, output: OutputColumn, inputs) -> np.ndarray:

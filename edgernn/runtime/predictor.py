@@ -20,6 +20,7 @@ import numpy as np
 
 from edgernn.runtime import backends, signing, variants
 from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.columns import OneValue
 from edgernn.runtime.errors import EdgernnError, StateError
 from edgernn.runtime.inputs import rows_per_stream, values_per_stream
 from edgernn.runtime.manifest import Mode
@@ -96,15 +97,22 @@ class StreamingPredictor:
         self._handovers = [requantizer(out_spec, in_spec) for in_spec, out_spec in self._pairs]
         self._handover_is_copy = not any(self._handovers)
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
-        self._fast = streams == 1 and not self._window and self._columns is None
+        # one value in and one out (a univariate bundle, or F = K = H = 1 columns without a season): the scalar path
+        one_value = OneValue.of(manifest)
+        self._fast = streams == 1 and not self._window and one_value is not None
+        if self._fast:
+            self._pre = one_value
         # a backend's fused one-stream step (the c backend): a float in and out, the states stepped in its memory
-        fused = getattr(backend, "step_one", None) if self._fast and self._handover_is_copy else None
+        # (the int8 one hands its states over to the next step's quantization itself)
+        hands_over = self._handover_is_copy or getattr(backend, "hands_over", False)
+        fused = getattr(backend, "step_one", None) if self._fast and hands_over else None
         self._fused, self._fused_states = (fused, backend.one_states) if fused is not None else (None, None)
         if self._fast:  # one stream of one value: straight to the scalar path (the checks in step cost 0.1 us)
             self.step = self._step_scalar
         # a season's past rows (a ring per stream) go through the general row path
         self._seasonal = self._columns is not None and self._columns.lag > 1
-        self._row_fast = streams == 1 and not self._window and self._columns is not None and not self._seasonal
+        self._row_fast = (streams == 1 and not self._window and self._columns is not None and not self._seasonal
+                          and not self._fast)
         self._quantize_x = scalar_quantizer(self._x_spec)
         self._dequantize_y = scalar_dequantizer(self._y_spec)
         # monitoring, in model-input units: the calibrated range, and what the input tensor can represent
@@ -114,6 +122,9 @@ class StreamingPredictor:
         if self._columns is not None:  # per feature, where export recorded it
             spans = [c.range or self._calibrated for c in self._columns.inputs]
             self._feature_low, self._feature_high = (np.array(v, dtype=np.float64) for v in zip(*spans))
+            if self._fast:  # the scalar path guards and counts against the one feature's range
+                self._calibrated = (float(self._feature_low[0]), float(self._feature_high[0]))
+                self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
         if is_quantized(self._x_spec):
             low, high = bounds(self._x_spec)
             scale, zero = self._x_spec.scale, self._x_spec.zero_point
@@ -365,7 +376,7 @@ class StreamingPredictor:
 
     def _step_one(self, value: float) -> float:
         """The scalar fast path: one stream of a streaming model (Python floats: cheaper than numpy scalars)."""
-        last = float(self._last[0])
+        last = self._last.item(0)
         if not math.isfinite(value):
             if self.on_nan == "raise":
                 raise EdgernnError(f"non-finite input [{value}] (on_nan='raise')")

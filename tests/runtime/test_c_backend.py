@@ -1,7 +1,9 @@
-"""The C backend: the float32 step model generated as C99, compiled by the system compiler, run through ctypes.
+"""The C backend: the float32 step model and the tflite-int8 one generated as C99, compiled by the system
+compiler, run through ctypes.
 
-Real compilers, real libraries, checked against the numpy cell equations; what can go wrong around a compiler
-(none, a failing one, a cached library changed after it was built) is one line and exit 2, never a crash.
+Real compilers, real libraries, checked against the numpy cell equations (float32) and TFLite's reference
+kernels running the same file (int8); what can go wrong around a compiler (none, a failing one, a cached library
+changed after it was built) is one line and exit 2, never a crash.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ import pytest
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import c as c_backend
 from edgernn.runtime.bundle import Bundle
+from edgernn.runtime.backends.c import CBackend
+from edgernn.runtime.c_int8 import int8_source
 from edgernn.runtime.c_step import c_source
 from edgernn.runtime.cell_table import CELLS
+from edgernn.runtime.errors import BackendError
+from edgernn.runtime.manifest import Mode, state_output
 from runtime_env import bundle_of_cell, needs_spawn
 
 needs_cc = pytest.mark.skipif(not c_backend.available(), reason="no C compiler (cc, gcc, clang or $CC) here")
@@ -43,28 +49,31 @@ def test_c_step_equals_the_numpy_cells(bundles, sine_values, cell, streams):
     assert np.max(np.abs(out[finite] - reference[finite])) <= 1e-5 * np.ptp(reference[finite])
 
 
+@pytest.mark.parametrize("variant", ["tflite-float32", "tflite-int8"])
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_the_fused_one_stream_step_equals_the_batch_step_and_keeps_its_state_apart(bundles, sine_values, cell,
-                                                                                   tmp_path):
-    """One stream of one value takes the fused C call (its states in the library's memory, stepped in place):
-    bit-equal to the batch C step (two equal streams), two predictors interleaved do not share a state, and
+                                                                                   variant, tmp_path):
+    """One stream of one value takes the fused C call (its states in the library's memory, stepped in place;
+    int8: the value quantized and each state handed over in C): bit-equal to the batch C step (two equal
+    streams, quantized and handed over by the predictor), two predictors interleaved do not share a state, and
     state, save/load, restore and reset see and set the states the fused step uses."""
     bundle = bundle_of_cell(bundles, cell)
     values = sine_values[:600]
-    first = StreamingPredictor.load(bundle, "tflite-float32", backend="c")
-    second = StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    first = StreamingPredictor.load(bundle, variant, backend="c")
+    second = StreamingPredictor.load(bundle, variant, backend="c")
     assert first._fused is not None  # the path under test
-    batch = StreamingPredictor.load(bundle, "tflite-float32", backend="c", streams=2).run(np.stack([values] * 2, 1))
+    batch = StreamingPredictor.load(bundle, variant, backend="c", streams=2).run(np.stack([values] * 2, 1))
     together = [(first.step(v), second.step(w)) for v, w in zip(values, values[::-1])]
     expected = batch[:, 0]
     np.testing.assert_array_equal(np.array([a for a, _ in together]), expected)
     np.testing.assert_array_equal(np.array([b for _, b in together]),
-                                  StreamingPredictor.load(bundle, "tflite-float32", backend="c").run(values[::-1]))
+                                  StreamingPredictor.load(bundle, variant, backend="c").run(values[::-1]))
     first.reset()
     first.run(values[:300])
-    assert all(np.any(state != 0) for state in first.state.values() if state.dtype == np.float32)
+    hidden = [name for name, _ in first.manifest.model.state_inputs()]
+    assert all(np.any(first.state[name] != 0) for name in hidden)
     first.save_state(tmp_path / "s.npz")
-    resumed = StreamingPredictor.load(bundle, "tflite-float32", backend="c")
+    resumed = StreamingPredictor.load(bundle, variant, backend="c")
     resumed.load_state(tmp_path / "s.npz")
     np.testing.assert_array_equal(resumed.run(values[300:]), expected[300:])
     second.restore_state(first.state, 300)
@@ -75,17 +84,76 @@ def test_the_fused_one_stream_step_equals_the_batch_step_and_keeps_its_state_apa
 
 @pytest.mark.parametrize("compiler", ["gcc", "clang"])
 def test_the_source_compiles_warning_free_as_c99(bundles, compiler, tmp_path):
-    """-std=c99 -Wall -Wextra -Werror -pedantic, under each compiler there is (a cell of each kind)."""
+    """-std=c99 -Wall -Wextra -Werror -pedantic, under each compiler there is (a cell of each kind, float32 and
+    int8)."""
     if shutil.which(compiler) is None:
         pytest.skip(f"{compiler} is not installed here")
     for cell in CELLS:
         bundle = Bundle.open(bundle_of_cell(bundles, cell))
-        source = tmp_path / f"{cell}.c"
-        source.write_text(c_source(bundle.manifest.model, bundle.weights()))
-        result = subprocess.run([compiler, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2", "-c",
-                                 str(source), "-o", str(tmp_path / f"{cell}.o")], capture_output=True, text=True,
-                                timeout=120)
-        assert result.returncode == 0, result.stderr
+        sources = {"float32": c_source(bundle.manifest.model, bundle.weights())}
+        if "tflite-int8" in bundle.manifest.variants:
+            sources["int8"] = _int8_source_of(bundle)
+        for kind, text in sources.items():
+            source = tmp_path / f"{cell}-{kind}.c"
+            source.write_text(text)
+            result = subprocess.run([compiler, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2", "-c",
+                                     str(source), "-o", str(tmp_path / f"{cell}-{kind}.o")], capture_output=True,
+                                    text=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+
+
+def _int8_source_of(bundle: Bundle) -> str:
+    pytest.importorskip("ai_edge_litert", reason="the int8 C step reads the .tflite with ai-edge-litert's schema")
+    return int8_source(bundle.read("tflite-int8"), bundle.variant("tflite-int8"), bundle.manifest.model)
+
+
+def _int8_streaming_bundles(bundles) -> dict:
+    found = {name: Bundle.open(path) for name, path in sorted(bundles.every().items())}
+    return {name: b for name, b in found.items()
+            if b.manifest.model.mode is Mode.STREAMING and "tflite-int8" in b.manifest.variants}
+
+
+def test_the_int8_c_step_is_bit_equal_to_the_tflite_reference_kernels(bundles):
+    """Every streaming int8 bundle here (one value and several, each cell, stacked layers, per-tensor weights,
+    differenced): 300 steps of random int8 inputs and states, four rows a call, through the C step and through
+    LiteRT's reference kernels on the same file: every output and state code equal."""
+    interpreter = pytest.importorskip("ai_edge_litert.interpreter")
+    chosen = _int8_streaming_bundles(bundles)
+    assert chosen, "no streaming bundle with tflite-int8 here"
+    rng = np.random.default_rng(0)
+    for name, bundle in chosen.items():
+        entry, info = bundle.variant("tflite-int8"), bundle.manifest.model
+        content = bundle.read("tflite-int8")
+        step = CBackend(content, entry, 4, model_info=info)
+        reference = interpreter.Interpreter(model_content=content, experimental_op_resolver_type=(
+            interpreter.OpResolverType.BUILTIN_REF)).get_signature_runner("serving_default")
+        order = [n for n, _ in entry.state_pairs]
+        sizes = {n: entry.input(n).shape[1] for n in ["x", *order]}
+        for _ in range(75):
+            inputs = {n: rng.integers(-128, 128, (4, sizes[n]), dtype=np.int8) for n in ["x", *order]}
+            got = step.run([inputs[n] for n in ["x", *order]])
+            for row in range(4):
+                want = reference(**{n: v[row:row + 1] for n, v in inputs.items()})
+                for k, output in enumerate(["y", *(state_output(n) for n in order)]):
+                    np.testing.assert_array_equal(got[k][row], want[output][0], err_msg=f"{name} {output}")
+
+
+def test_what_the_int8_c_step_cannot_express_is_refused_in_one_line(bundles):
+    """A 16-bit model is not an int8 one: refused naming the op and tensor type, never C that computes something else;
+    and the c backend is not offered for it."""
+    from edgernn.runtime.backends import runs
+    from edgernn.runtime.variants import variant
+
+    bundle = next((b for b in _int8_streaming_bundles(bundles).values()
+                   if "tflite-int16x8" in b.manifest.variants), None)
+    if bundle is None:
+        pytest.skip("no bundle with tflite-int16x8 here")
+    pytest.importorskip("ai_edge_litert")
+    with pytest.raises(BackendError, match="the C step is for int8 models") as refused:
+        int8_source(bundle.read("tflite-int16x8"), bundle.variant("tflite-int16x8"), bundle.manifest.model)
+    assert "\n" not in str(refused.value)
+    assert runs(CBackend, variant("tflite-int8")) and not runs(CBackend, variant("tflite-int16x8"))
+    assert not runs(CBackend, variant("tflite-dynamic"))
 
 
 def test_a_cached_library_is_used_again_and_a_changed_one_refused(bundles, tmp_path):

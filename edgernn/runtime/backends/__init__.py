@@ -74,6 +74,8 @@ class Backend(Protocol):
     name: ClassVar[str]
     formats: ClassVar[tuple[str, ...]]  # the model formats it runs ("tflite", "onnx")
     float32_only: ClassVar[bool]  # runs float32 variants only (it computes from the float weights)
+    # (optional) a float32-only backend that also runs the variant of int8 tensors throughout from its file (c)
+    integer_io: ClassVar[bool]
     needs_weights: ClassVar[bool]  # wants the bundle's float weights as ``weights``
     note: str | None  # one line for the user when it runs the model other than the usual way, else None
 
@@ -111,7 +113,8 @@ def backend_class(name: str):
 
 def runs(cls, spec: VariantSpec) -> bool:
     """Whether backend class ``cls`` can run variant ``spec``."""
-    return spec.format in cls.formats and (spec.float32 or not cls.float32_only)
+    return spec.format in cls.formats and (spec.float32 or not cls.float32_only
+                                           or (spec.integer_io and getattr(cls, "integer_io", False)))
 
 
 def choose(name: str, spec: VariantSpec, entry=None):

@@ -1,4 +1,4 @@
-"""The float32 step model as C (``edgernn.runtime.c_step``), compiled by the system C compiler and called
+"""The step model as C (float32: ``edgernn.runtime.c_step``; tflite-int8: ``edgernn.runtime.c_int8``), compiled by the system C compiler and called
 through ctypes: no interpreter at all.
 
 The compiled library is cached per source (``EDGERNN_CACHE``, else ``$XDG_CACHE_HOME/edgernn`` or
@@ -21,15 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime.c_int8 import int8_source
 from edgernn.runtime.c_step import FUNCTION, ONE_STREAM, c_source
 from edgernn.runtime.errors import BackendError
 from edgernn.runtime.manifest import Mode, sha256_file
+from edgernn.runtime.variants import variant
 
 # -ffast-math lets the compiler call libm's vector expf/tanhf (glibc's libmvec): the gated cells' activations,
 # most of a GRU or LSTM step (benchmarks/c_step.md). It is given to the compile only: at link time GCC before 13
 # adds crtfastmath.o, which turns on flush-to-zero for the whole process, numpy included. The inputs it sees are
 # finite (the predictor clips them) and so are the weights (``c_step`` refuses others).
 FLAGS = ("-std=c99", "-O3", "-ffast-math", "-Wall", "-Wextra", "-Werror", "-fPIC")
+# the int8 step has no transcendental function to speed up, and its one-stream entry must round z exactly as the
+# predictor does: no -ffast-math, no fused multiply-add
+INT8_FLAGS = ("-std=c99", "-O3", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-fPIC")
 LINKS = (("-shared", "-lmvec", "-lm"), ("-shared", "-lm"))  # with libmvec where there is one, else libm alone
 # on x86-64 the baseline is 2003's SSE2: the CPU's own vector width (AVX2, AVX-512) is 25-35 % of a gated step.
 # Tried first, dropped when the compiler refuses it; aarch64's baseline already has NEON, so it is not tried there
@@ -56,20 +61,20 @@ def cache_dir() -> Path:
     return Path(base) / "c"
 
 
-def library_bytes(source: str) -> tuple[bytes, Path]:
-    """The compiled library of ``source`` (its bytes, checked against the hash recorded when it was compiled) and
+def library_bytes(source: str, flags: tuple[str, ...] = FLAGS) -> tuple[bytes, Path]:
+    """The compiled library of ``source`` (compiled with ``flags``) (its bytes, checked against the hash recorded when it was compiled) and
     where it is cached; compiled into the cache first when it is not there."""
     cc = compiler()
     if cc is None:
         raise BackendError("the c backend needs a C compiler and none was found (cc, gcc, clang or $CC): install "
                            "one (Debian/Raspberry Pi OS: apt install gcc)")
-    key = hashlib.sha256("\0".join([source, os.path.realpath(cc), *FLAGS, *NATIVE, *map(" ".join, LINKS),
+    key = hashlib.sha256("\0".join([source, os.path.realpath(cc), *flags, *NATIVE, *map(" ".join, LINKS),
                                     this_cpu()]).encode()).hexdigest()[:32]
     directory = cache_dir()
     library, recorded = directory / f"{key}.so", directory / f"{key}.so.sha256"
     try:
         if not (library.exists() and recorded.exists()):
-            _compile(cc, source, directory, library, recorded)
+            _compile(cc, source, flags, directory, library, recorded)
         data, digest = library.read_bytes(), recorded.read_text().strip()
     except OSError as exc:
         raise BackendError(f"cannot compile the C step into {directory}: {exc.strerror or exc}") from None
@@ -92,13 +97,13 @@ def this_cpu() -> str:
     return "\n".join([platform.machine(), *sorted(described)])
 
 
-def _compile(cc: str, source: str, directory: Path, library: Path, recorded: Path) -> None:
+def _compile(cc: str, source: str, flags: tuple[str, ...], directory: Path, library: Path, recorded: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
         src, obj, out = (Path(scratch) / name for name in ("step.c", "step.o", "step.so"))
         src.write_text(source)
-        if not (NATIVE and _run([cc, *FLAGS, *NATIVE, "-c", "-o", str(obj), str(src)], cc, check=False)):
-            _run([cc, *FLAGS, "-c", "-o", str(obj), str(src)], cc)
+        if not (NATIVE and _run([cc, *flags, *NATIVE, "-c", "-o", str(obj), str(src)], cc, check=False)):
+            _run([cc, *flags, "-c", "-o", str(obj), str(src)], cc)
         *preferred, last = LINKS
         if not any(_run([cc, "-o", str(out), str(obj), *links], cc, check=False) for links in preferred):
             _run([cc, "-o", str(out), str(obj), *last], cc)
@@ -140,6 +145,7 @@ class CBackend:
     name = "c"
     formats = ("tflite", "onnx")  # float32 variants of either format: the same weights
     float32_only = True
+    integer_io = True  # and the variant of int8 tensors throughout (tflite-int8), from its own file
     needs_weights = True
     streaming_only = True  # a window model re-runs its window: not generated
     note = None
@@ -147,7 +153,14 @@ class CBackend:
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None):
         if model_info.mode is not Mode.STREAMING:
             raise BackendError("the c backend runs streaming models only (a window model re-runs its window)")
-        self._lib = load_private(*library_bytes(c_source(model_info, weights)))
+        self.hands_over = variant(entry.name).integer_io  # its one-stream step hands the int8 states over itself
+        if self.hands_over:
+            self._dtype, self._ctype, self._real = np.int8, ctypes.c_int8, ctypes.c_double
+            source = library_bytes(int8_source(content, entry, model_info), INT8_FLAGS)
+        else:
+            self._dtype, self._ctype, self._real = np.float32, ctypes.c_float, ctypes.c_float
+            source = library_bytes(c_source(model_info, weights))
+        self._lib = load_private(*source)
         try:
             self._step = getattr(self._lib, FUNCTION)
         except AttributeError:
@@ -171,31 +184,31 @@ class CBackend:
             step, states = getattr(self._lib, ONE_STREAM), getattr(self._lib, "edgernn_one_states")
         except AttributeError:
             return None, None
-        step.restype, step.argtypes = ctypes.c_float, [ctypes.c_float]
+        step.restype, step.argtypes = self._real, [self._real]
         states.restype, states.argtypes = ctypes.c_void_p, []
-        memory = (ctypes.c_float * sum(self._units)).from_address(states())
-        views, at = [], 0
+        memory = (self._ctype * sum(self._units)).from_address(states())
+        views, at, size = [], 0, np.dtype(self._dtype).itemsize
         for units in self._units:
-            views.append(np.ndarray((1, units), np.float32, memory, at * 4))
+            views.append(np.ndarray((1, units), self._dtype, memory, at * size))
             at += units
         return step, [views[m] for m in self._from_model]
 
     # Finding an array's address through numpy (``.ctypes.data``) costs more than the whole step; arrays this
     # backend returns are built on ctypes buffers, whose address is cheap, and the predictor feeds them back.
 
-    @staticmethod
-    def _buffer(shape: tuple[int, int]) -> tuple[np.ndarray, int]:
-        memory = (ctypes.c_float * (shape[0] * shape[1]))()
-        return np.ndarray(shape, np.float32, memory), ctypes.addressof(memory)
+    def _buffer(self, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+        memory = (self._ctype * (shape[0] * shape[1]))()
+        return np.ndarray(shape, self._dtype, memory), ctypes.addressof(memory)
 
     def _address(self, array, shape: tuple[int, int], keep: list) -> int:
-        """The address of ``array`` as a C-contiguous float32 ``shape`` (a copy made and kept when it is not)."""
+        """The address of ``array`` as a C-contiguous ``shape`` of the step's dtype (a copy made and kept when it
+        is not)."""
         base = getattr(array, "base", None)
-        if isinstance(base, ctypes.Array) and array.shape == shape and array.dtype == np.float32:
+        if isinstance(base, ctypes.Array) and array.shape == shape and array.dtype == self._dtype:
             return ctypes.addressof(base)  # one of ours, whole (a view's base is the ndarray, not the buffer)
         if array is self._held[0]:
             return self._held[1]
-        copy = np.ascontiguousarray(array, dtype=np.float32)
+        copy = np.ascontiguousarray(array, dtype=self._dtype)
         if copy.size != shape[0] * shape[1]:
             raise BackendError(f"an input holds {copy.size} values; the C step takes {shape[0]} x {shape[1]}")
         keep.append(copy)
