@@ -663,12 +663,11 @@ def c_step_command(bundle, variant, out, name, force, as_json, trust):
     beside the arena TensorFlow Lite Micro needs for the same variant. Several values in or out, a season and
     window models are refused (exit 2). The files are written together or not at all.
     """
-    from edgernn.firmware.step import footprint, state_bytes, write
+    from edgernn.firmware.step import state_bytes, write
     from edgernn.runtime.bundle import Bundle
 
     check_trust(bundle, trust)
-    written = write(bundle, variant, out, name, force=force)
-    measured = footprint(written[1])
+    written, measured = write(bundle, variant, out, name, force=force, measure=True)
     opened = Bundle.open(bundle)
     total = sum(units for _, units in opened.manifest.model.state_inputs())
     state = state_bytes(1 if variant == "tflite-int8" else 4, total)

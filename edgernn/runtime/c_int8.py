@@ -28,6 +28,9 @@ from edgernn.runtime.tflite_signature import schema
 
 FUNCTION, ONE_STREAM = "edgernn_step", "edgernn_step_one"
 INT8_MIN, INT8_MAX = -128, 127
+MAX_ELEMENTS = 1 << 16  # per tensor: every tensor is an array on the C step's stack (and indexed by uint16)
+MAX_STACK = 1 << 20  # bytes of all of them together
+DATA_TYPES = {name: np.dtype(name) for name in ("int8", "uint8", "int16", "int32", "int64", "float16", "float32")}
 TABLES = {"TANH": np.tanh, "LOGISTIC": lambda v: np.float32(1) / (np.float32(1) + np.exp(-v))}
 
 MBQM = """static inline int32_t mbqm(int32_t x, int32_t multiplier, int shift) {
@@ -137,6 +140,8 @@ def read_graph(content: bytes) -> Graph:
         outputs = {o.name.decode(): int(o.tensorIndex) for o in signature.outputs}
     except StopIteration:
         raise BackendError(f"the int8 model has no {SIGNATURE!r} signature") from None
+    except BackendError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged flatbuffer makes the generated reader raise any type
         raise BackendError(f"cannot read the int8 model for its C step: {type(exc).__name__}") from None
     return Graph(tensors, operators, inputs, outputs)
@@ -151,9 +156,18 @@ def _tensor(index: int, t, types: dict, buffers, content: bytes) -> Tensor:
     data = None
     if buffer is not None and (buffer.data is not None or buffer.offset > 1):
         raw = bytes(buffer.data) if buffer.data is not None else content[buffer.offset:buffer.offset + buffer.size]
-        data = np.frombuffer(raw, dtype=np.dtype({"int8": np.int8, "int32": np.int32}.get(dtype, np.uint8)))
+        if dtype not in DATA_TYPES:
+            raise BackendError(f"tensor {index} holds {dtype} constants: the C step is for int8 models")
+        data = np.frombuffer(raw, dtype=DATA_TYPES[dtype])
     shape = [int(d) for d in (t.shape if t.shape is not None else [])]
-    return Tensor(index, dtype, tuple(shape), int(np.prod(shape)) if shape else 1, scales, zero_points, data)
+    size = int(np.prod(shape)) if shape else 1
+    if any(d < 0 for d in shape) or size > MAX_ELEMENTS:
+        raise BackendError(f"tensor {index} has shape {shape}: more than {MAX_ELEMENTS} values, or a negative size")
+    if data is not None and data.size != size:
+        raise BackendError(f"tensor {index} holds {data.size} values for its shape {shape}")
+    if not all(math.isfinite(v) and v > 0 for v in scales) or not all(-128 <= z <= 127 for z in zero_points):
+        raise BackendError(f"tensor {index} has a scale that is not a positive number or a zero point outside int8")
+    return Tensor(index, dtype, tuple(shape), size, scales, zero_points, data)
 
 
 def _array(name: str, ctype: str, values) -> str:
@@ -164,8 +178,9 @@ def _array(name: str, ctype: str, values) -> str:
 def _activation_range(options, out: Tensor) -> tuple[int, int]:
     """TFLite's ``CalculateActivationRangeQuantized`` for a fused activation (NONE, RELU, RELU6, RELU_N1_TO_1)."""
     kind = getattr(options, "fusedActivationFunction", 0) or 0
-    def code(v):
-        return out.zero_point + int(np.round(np.float32(v) / np.float32(out.scale)))
+    def code(v):  # TfLiteRound: half away from zero
+        ratio = float(np.float32(v) / np.float32(out.scale))
+        return out.zero_point + int(math.copysign(math.floor(abs(ratio) + 0.5), ratio))
     ranges = {0: (INT8_MIN, INT8_MAX), 1: (max(INT8_MIN, code(0)), INT8_MAX),
               2: (max(INT8_MIN, code(-1)), min(INT8_MAX, code(1))), 3: (max(INT8_MIN, code(0)), min(INT8_MAX, code(6)))}
     if kind not in ranges:
@@ -178,6 +193,8 @@ class Writer:
 
     def __init__(self, graph: Graph):
         self.graph, self.decls, self.body, self.count, self.declared = graph, [], [], 0, set()
+        self.aliases: set[int] = set()  # tensors that are pointers into another tensor, not arrays of their own
+        self.accumulators = 0  # bytes of the largest FULLY_CONNECTED's int32 sums (on the stack too)
 
     def name(self, index: int) -> str:
         return f"t{index}"
@@ -201,15 +218,20 @@ class Writer:
 
     def fully_connected(self, ins, out: Tensor, options) -> None:
         x, w = (self.graph.tensors[i] for i in ins[:2])
-        bias = self.graph.tensors[ins[2]].data if len(ins) > 2 and ins[2] >= 0 else None
-        if w.data is None or any(w.zero_points) or getattr(options, "weightsFormat", 0):
-            raise BackendError("a FULLY_CONNECTED with weights not constant, symmetric and in the default format")
         rows = out.size
+        bias = self.graph.tensors[ins[2]] if len(ins) > 2 and ins[2] >= 0 else None
+        if (w.data is None or w.dtype != "int8" or any(w.zero_points) or getattr(options, "weightsFormat", 0)
+                or w.size != rows * x.size or len(w.scales) not in (1, rows)):
+            raise BackendError("a FULLY_CONNECTED whose weights are not constant symmetric int8 of its sizes")
+        if bias is not None and (bias.data is None or bias.dtype != "int32" or bias.size != rows):
+            raise BackendError("a FULLY_CONNECTED whose bias is not a constant int32 per output")
+        bias = None if bias is None else bias.data
         weights = w.data.reshape(rows, x.size).astype(np.int64)
         folded = (np.zeros(rows, np.int64) if bias is None else bias.astype(np.int64)) - x.zero_point * weights.sum(1)
         scales = w.scales if len(w.scales) == rows else w.scales * rows
         pairs = [quantize_multiplier(x.scale * s / out.scale) for s in scales]
         k, (low, high) = self._next(), _activation_range(options, out)
+        self.accumulators = max(self.accumulators, 4 * rows)
         # requantized in one rounding (LiteRT's FULLY_CONNECTED does: bit-equal to its reference kernels, tested);
         # the weights stored input-major ([I][O]): each input adds its column to every output's sum, a loop the
         # compiler vectorises across outputs (one dot product per output would end in a horizontal sum each)
@@ -224,32 +246,38 @@ class Writer:
             f"for (int o = 0; o < {rows}; ++o) {self.name(out.index)}[o] = clamp8((int32_t)(((int64_t)acc[o] * FC{k}_M[o] + "
             f"FC{k}_R[o]) >> FC{k}_T[o]) + {out.zero_point}, {low}, {high}); }}")
 
-    def add_or_sub(self, ins, out: Tensor, options, sign: str) -> None:
-        """TFLite's int8 ADD/SUB: each operand's code shifted left 20 and rescaled (a table of its 256 codes: the
-        same integers as computing them per element, three times fewer 64-bit multiplies), summed, rescaled."""
+    def add_or_sub(self, ins, out: Tensor, options, op: str) -> None:
+        """TFLite's int8 ADD (and SUB: input 2's multiplier negated, then added): each operand's code shifted left
+        20 and rescaled (a table of its 256 codes: the same integers as computing them per element, three times
+        fewer 64-bit multiplies), summed, rescaled."""
         a, b = (self.graph.tensors[i] for i in ins)
         twice = 2.0 * max(a.scale, b.scale)
         mo, so = quantize_multiplier(twice / ((1 << 20) * out.scale))
+        if so > 0:  # TFLite's Prepare refuses an output multiplier of 1 or more (QuantizeMultiplierSmallerThanOneExp)
+            raise BackendError(f"an {op} whose output scale is below 2**-20 of its inputs'")
         low, high = _activation_range(options, out)
         k, terms = self._next(), []
-        for side, t in (("A", a), ("B", b)):
+        for side, t, sign in (("A", a, 1), ("B", b, -1 if op == "SUB" else 1)):
             m, s = quantize_multiplier(t.scale / twice)
-            codes = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.int64)
-            table = [_rdbpot(_srdhm(int(c - t.zero_point) << 20, m), -s) for c in codes]
-            self.decls.append(_array(f"ADD{k}{side}", "int32_t", np.roll(table, 128)))
+            if t.size not in (out.size, 1) or t.dtype != "int8":
+                raise BackendError(f"an {op} operand of {t.size} {t.dtype} values against {out.size}")
+            table = [_rdbpot(_srdhm(int(c - t.zero_point) << 20, sign * m), -s) for c in range(INT8_MIN, INT8_MAX + 1)]
+            at = "j" if t.size == out.size else "0"
             if t.data is not None:  # a constant operand: its scaled values, not its codes
-                self.decls[-1] = _array(f"ADD{k}{side}", "int32_t", [table[int(c) + 128] for c in t.data])
-                terms.append(f"ADD{k}{side}[{'j' if t.size == out.size else '0'}]")
+                self.decls.append(_array(f"ADD{k}{side}", "int32_t", [table[int(c) - INT8_MIN] for c in t.data]))
+                terms.append(f"ADD{k}{side}[{at}]")
             else:
-                self.operand(t.index, out.size)
-                terms.append(f"ADD{k}{side}[(uint8_t){self.name(t.index)}[{'j' if t.size == out.size else '0'}]]")
+                self.decls.append(_array(f"ADD{k}{side}", "int32_t", np.roll(table, 128)))
+                terms.append(f"ADD{k}{side}[(uint8_t){self.name(t.index)}[{at}]]")
         self.body.append(
-            f"for (int j = 0; j < {out.size}; ++j) {self.name(out.index)}[j] = clamp8(rdbpot(srdhm({terms[0]} {sign} "
+            f"for (int j = 0; j < {out.size}; ++j) {self.name(out.index)}[j] = clamp8(rdbpot(srdhm({terms[0]} + "
             f"{terms[1]}, {mo}), {-so}) + {out.zero_point}, {low}, {high});")
 
     def mul(self, ins, out: Tensor, options) -> None:
         a, b = (self.graph.tensors[i] for i in ins)
         m, s = quantize_multiplier(a.scale * b.scale / out.scale)
+        if 255 * 255 << max(s, 0) >= 1 << 31:  # mbqm's x * (1 << shift) would overflow int32
+            raise BackendError("a MUL whose output scale is too small for 32-bit requantization")
         low, high = _activation_range(options, out)
         ea, eb = self.operand(a.index, out.size), self.operand(b.index, out.size)
         self.body.append(
@@ -257,6 +285,8 @@ class Writer:
             f"({a.zero_point})) * (int32_t)({eb} - ({b.zero_point})), {m}, {s}) + {out.zero_point}, {low}, {high});")
 
     def table(self, kind: str, ins, out: Tensor) -> None:
+        if self.graph.tensors[ins[0]].size != out.size:
+            raise BackendError(f"a {kind} of {self.graph.tensors[ins[0]].size} values into {out.size}")
         k = self._next()
         self.decls.append(_array(f"LUT{k}", "int8_t", np.roll(_table(kind, self.graph.tensors[ins[0]], out), 128)))
         self.body.append(f"for (int j = 0; j < {out.size}; ++j) "
@@ -265,6 +295,8 @@ class Writer:
     def requantize(self, ins, out: Tensor) -> None:
         x = self.graph.tensors[ins[0]]
         m, s = quantize_multiplier(x.scale / out.scale)
+        if x.size != out.size or 255 << max(s, 0) >= 1 << 31:
+            raise BackendError("a QUANTIZE that changes the size, or with a scale too small for 32-bit arithmetic")
         self.body.append(f"for (int j = 0; j < {out.size}; ++j) {self.name(out.index)}[j] = clamp8(mbqm("
                          f"(int32_t){self.name(x.index)}[j] - ({x.zero_point}), {m}, {s}) + {out.zero_point}, "
                          f"{INT8_MIN}, {INT8_MAX});")
@@ -274,9 +306,12 @@ class Writer:
         if (source.scales, source.zero_points) != (out.scales, out.zero_points):
             raise BackendError("a slice or split that changes quantization: no C form here")
         picked = picked.reshape(-1)
+        if picked.size != out.size:
+            raise BackendError(f"a slice or split of {picked.size} values into a tensor of {out.size}")
         if picked.size and np.array_equal(picked, np.arange(picked[0], picked[0] + picked.size)):
-            self.body.append(f"memcpy({self.name(out.index)}, {self.name(source.index)} + {int(picked[0])}, "
-                             f"{picked.size});")
+            # contiguous: a pointer into the source, nothing copied (no op writes a tensor another one produced)
+            self.aliases.add(out.index)
+            self.body.append(f"const int8_t *{self.name(out.index)} = {self.name(source.index)} + {int(picked[0])};")
             return
         k = self._next()
         self.decls.append(_array(f"IDX{k}", "uint16_t", picked))
@@ -315,7 +350,7 @@ def _emit(writer: Writer, op: str, ins: list[int], outs: list[int], options) -> 
     if op == "FULLY_CONNECTED":
         writer.fully_connected(ins, out, options)
     elif op in ("ADD", "SUB"):
-        writer.add_or_sub(ins, out, options, "+" if op == "ADD" else "-")
+        writer.add_or_sub(ins, out, options, op)
     elif op == "MUL":
         writer.mul(ins, out, options)
     elif op in TABLES:
@@ -323,7 +358,7 @@ def _emit(writer: Writer, op: str, ins: list[int], outs: list[int], options) -> 
     elif op == "QUANTIZE":
         writer.requantize(ins, out)
     elif op in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
-        writer.gather(tensors[ins[0]], out, np.arange(out.size))
+        writer.gather(tensors[ins[0]], out, np.arange(tensors[ins[0]].size))
     elif op == "STRIDED_SLICE":
         writer.gather(tensors[ins[0]], out, _slice(writer.graph, ins, options))
     elif op == "SPLIT":
@@ -339,14 +374,38 @@ def _emit(writer: Writer, op: str, ins: list[int], outs: list[int], options) -> 
 
 def int8_source(content: bytes, entry, info, one_stream: bool = True) -> str:
     """The C99 source of the int8 variant ``content`` (its manifest ``entry``, the model's ``ModelInfo``; with
-    ``ONE_STREAM`` for a model of one value in and out unless ``one_stream`` is off)."""
+    ``ONE_STREAM`` for a model of one value in and out unless ``one_stream`` is off).
+
+    The file is untrusted: anything it holds that the C could not compute exactly as TFLite does, or that would
+    make the C read or write outside its arrays, is refused (BackendError, one line), never generated."""
     graph = read_graph(content)
-    order = [name for name, _ in info.state_inputs()]
-    units = dict(info.state_inputs())
+    try:
+        return _source(graph, entry, info, one_stream)
+    except BackendError:
+        raise
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError) as exc:
+        raise BackendError(f"the int8 model cannot be written as C: its graph is damaged or unusual "
+                           f"({type(exc).__name__})") from None
+
+
+def _check_signature(graph: Graph, entry, order: list[str], units: dict) -> None:
+    """The step's inputs and outputs are the manifest's, int8 and of its sizes: the C copies exactly that many."""
     missing = [n for n in ["x", *order] if n not in graph.inputs] + \
         [n for n in ["y", *map(state_output, order)] if n not in graph.outputs]
     if missing:
         raise BackendError(f"the int8 model's signature lacks {', '.join(missing)}")
+    sizes = {"x": int(np.prod(entry.input("x").shape[1:])), "y": int(np.prod(entry.output("y").shape[1:])),
+             **{n: units[n] for n in order}, **{state_output(n): units[n] for n in order}}
+    for name, size in sizes.items():
+        tensor = graph.tensors[graph.inputs.get(name, graph.outputs.get(name))]
+        if tensor.size != size or tensor.dtype != "int8" or tensor.data is not None:
+            raise BackendError(f"the int8 model's {name} is {tensor.dtype} of {tensor.size} values, not int8 of {size}")
+
+
+def _source(graph: Graph, entry, info, one_stream: bool) -> str:
+    order = [name for name, _ in info.state_inputs()]
+    units = dict(info.state_inputs())
+    _check_signature(graph, entry, order, units)
     writer = Writer(graph)
     for op, ins, outs, options in graph.operators:
         _emit(writer, op, ins, outs, options)
@@ -355,8 +414,11 @@ def int8_source(content: bytes, entry, info, one_stream: bool = True) -> str:
     bound = [f"const int8_t *{writer.name(graph.inputs['x'])} = x;"]
     bound += [f"const int8_t *{writer.name(graph.inputs[n])} = state_in[{k}];" for k, n in enumerate(order)]
     inputs = set(graph.inputs.values())
-    written = dict.fromkeys(i for _, _, outs, _ in graph.operators for i in outs if i not in inputs)
+    written = dict.fromkeys(i for _, _, outs, _ in graph.operators for i in outs
+                            if i not in inputs and i not in writer.aliases)
     local = [f"int8_t {writer.name(i)}[{tensors[i].size}];" for i in written]
+    if sum(tensors[i].size for i in written) + writer.accumulators > MAX_STACK:
+        raise BackendError(f"the int8 model's tensors need more than {MAX_STACK} bytes of stack")
     copies = [f"memcpy(y, {writer.name(y.index)}, {y.size});"]
     copies += [f"memcpy(state_out[{k}], {writer.name(graph.outputs[state_output(n)])}, {units[n]});"
                for k, n in enumerate(order)]

@@ -356,11 +356,12 @@ class StreamingPredictor:
         return predictions
 
     def _step_scalar(self, x):
-        """``step`` for one stream of one value."""
-        try:
+        """``step`` for one stream of one value: a Python float or int straight to the scalar path, anything else
+        through ``rows_per_stream``'s checks (a string, None or a dict is refused there, in one line)."""
+        kind = type(x)
+        if kind is float or kind is int:
             return self._step_one(float(x))
-        except TypeError:
-            return self._step_one(float(values_per_stream(x, 1)[0]))
+        return self._step_one(float(rows_per_stream(x, 1, 1)[0, 0]))
 
     def _apply_on_nan(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``values`` (per stream, or rows) with ``on_nan`` applied to their non-finite entries (raise; hold: the

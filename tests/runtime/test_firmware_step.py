@@ -26,12 +26,14 @@ def own_cache(tmp_path, monkeypatch):
 
 
 def _firmware(bundle, variant, tmp_path):
-    """NAME.c compiled (-std=c99 -pedantic -Werror) into a library, and a fresh state for it."""
+    """NAME.c compiled (GNU C99, where GCC would contract a*b+c into one rounding unless the file says not to;
+    -pedantic -Werror, every extern declared) into a library."""
     if variant == "tflite-int8":
         pytest.importorskip("ai_edge_litert", reason="the int8 C step reads the .tflite with ai-edge-litert's schema")
-    header, source = write(bundle, variant, tmp_path / "fw", name="fw")
+    (header, source), _ = write(bundle, variant, tmp_path / "fw", name="fw")
     library = tmp_path / "fw.so"
-    result = subprocess.run([c_backend.compiler(), "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2",
+    result = subprocess.run([c_backend.compiler(), "-std=gnu99", "-pedantic", "-Wall", "-Wextra", "-Werror",
+                             "-Wmissing-prototypes", "-O2",
                              "-fPIC", "-shared", "-o", str(library), str(source), "-lm"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
