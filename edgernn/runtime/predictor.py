@@ -42,6 +42,8 @@ from edgernn.runtime.state_file import read_state, write_state
 # model-input values (after scaling) are held within +-this: a reading of 1e308 is finite, but in float32 it
 # becomes inf and a NaN state for good (and cannot be rounded to an integer); every cell has saturated far sooner
 INPUT_LIMIT = 1e6
+# what one stream's step takes as a number as it is (a value read from a numpy array is a numpy scalar)
+SCALARS = frozenset((float, int, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8))
 
 
 def _identity(content: bytes, weights: dict | None, entry, preprocessing: Preprocessing, model,
@@ -356,10 +358,9 @@ class StreamingPredictor:
         return predictions
 
     def _step_scalar(self, x):
-        """``step`` for one stream of one value: a Python float or int straight to the scalar path, anything else
+        """``step`` for one stream of one value: a number (Python's or numpy's) straight to the scalar path, anything else
         through ``rows_per_stream``'s checks (a string, None or a dict is refused there, in one line)."""
-        kind = type(x)
-        if kind is float or kind is int:
+        if type(x) in SCALARS:
             return self._step_one(float(x))
         return self._step_one(float(rows_per_stream(x, 1, 1)[0, 0]))
 
