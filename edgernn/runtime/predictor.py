@@ -99,18 +99,7 @@ class StreamingPredictor:
         self._handovers = [requantizer(out_spec, in_spec) for in_spec, out_spec in self._pairs]
         self._handover_is_copy = not any(self._handovers)
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
-        # one value in and one out (a univariate bundle, or F = K = H = 1 columns without a season): the scalar path
-        one_value = OneValue.of(manifest)
-        self._fast = streams == 1 and not self._window and one_value is not None
-        if self._fast:
-            self._pre = one_value
-        # a backend's fused one-stream step (the c backend): a float in and out, the states stepped in its memory
-        # (the int8 one hands its states over to the next step's quantization itself)
-        hands_over = self._handover_is_copy or getattr(backend, "hands_over", False)
-        fused = getattr(backend, "step_one", None) if self._fast and hands_over else None
-        self._fused, self._fused_states = (fused, backend.one_states) if fused is not None else (None, None)
-        if self._fast:  # one stream of one value: straight to the scalar path (the checks in step cost 0.1 us)
-            self.step = self._step_scalar
+        self._choose_scalar_path(manifest, backend)
         # a season's past rows (a ring per stream) go through the general row path
         self._seasonal = self._columns is not None and self._columns.lag > 1
         self._row_fast = (streams == 1 and not self._window and self._columns is not None and not self._seasonal
@@ -142,6 +131,22 @@ class StreamingPredictor:
                                            None if self._handover_is_copy else self._handed_over,
                                            (self._guard, self._calibrated, self._representable, INPUT_LIMIT))
         self.reset()
+
+    def _choose_scalar_path(self, manifest, backend) -> None:
+        """One stream of one value in and out (a univariate bundle, or F = K = H = 1 columns without a season):
+        ``step`` goes straight to the scalar path (the checks in ``step`` cost 0.1 us), through the backend's
+        fused one-stream step where it has one (the c backend: a value in and out, the states stepped in its
+        memory; its int8 step hands them over to the next step's quantization itself)."""
+        one_value = OneValue.of(manifest)
+        self._fast = self.streams == 1 and not self._window and one_value is not None
+        self._fused = self._fused_states = None
+        if not self._fast:
+            return
+        self._pre = one_value
+        self.step = self._step_scalar
+        if getattr(backend, "step_one", None) is not None and (
+                self._handover_is_copy or getattr(backend, "hands_over", False)):
+            self._fused, self._fused_states = backend.step_one, backend.one_states
 
     @classmethod
     def load(cls, bundle_dir: str | os.PathLike, variant: str = variants.DEFAULT_VARIANT, backend: str = "auto",
