@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgernn.data import chronological_split, load_series  # noqa: E402
+from edgernn.data.series import chronological_split, load_series  # noqa: E402
 from edgernn.runtime import StreamingPredictor  # noqa: E402
 from edgernn.runtime.intervals import Monitor, conformal_half_widths, without_outliers  # noqa: E402
 from edgernn.stream.lines import ANOMALY_LEVEL  # noqa: E402

@@ -5,7 +5,7 @@
 For SimpleRNN, GRU and LSTM (50 units, the default size; trained on the built-in sine for 2 epochs: the cost of
 a step does not depend on how well it predicts), the tflite-float32 and tflite-int8 variants are stepped one
 value at a time: by hand on LiteRT (set_tensor, invoke, get_tensor: the floor an interpreter allows, the int8
-value quantized and the prediction dequantized in Python; ``edgernn.bench``), through ``StreamingPredictor`` on
+value quantized and the prediction dequantized in Python; ``edgernn.bench.measure``), through ``StreamingPredictor`` on
 LiteRT, and through ``StreamingPredictor`` on the c backend (the fused one-stream C call; int8: the file's own
 integer arithmetic). Each pair is interleaved call by call (``interleaved_medians``), so both see the same
 machine; the ratios are what the issue judges. On the way, the c backend's predictions are compared with
@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgernn.bench import _inputs, _raw_step, interleaved_medians  # noqa: E402
+from edgernn.bench.measure import _inputs, _raw_step, interleaved_medians  # noqa: E402
 from edgernn.runtime import StreamingPredictor  # noqa: E402
 
 CELLS = ("simple_rnn", "gru", "lstm")

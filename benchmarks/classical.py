@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgernn.data import chronological_split, load_series, load_table  # noqa: E402
+from edgernn.data.series import chronological_split, load_series, load_table  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -88,7 +88,7 @@ def clean_series(stored: np.ndarray, test, source: str | None) -> tuple[np.ndarr
     """Clean data and the index of its first scored value: the stored test split's first pass (after its
     warm-up context), or new values of the built-in sine's process."""
     if source == "sine":
-        from edgernn.data import sine_series
+        from edgernn.data.series import sine_series
 
         return sine_series(points=20_000 + WARM_UP, seed=7), WARM_UP
     return stored[: test[1] + 1], test[0] + 1

@@ -6,7 +6,7 @@ adds from a reading's publish to its prediction's arrival (median, p99), with th
         [--windows 0,16] [--irregular-topics 50]
 
 Needs the ``mosquitto`` binary and paho-mqtt. Each topic count gets its own broker (a generated config on a free
-port, as the tests use) and its own ``edgernn stream --mqtt`` process with ``--state-file`` (saves every 100
+port, as the tests use) and its own ``edgernn bridge`` process with ``--state-file`` (saves every 100
 readings, as by default). Throughput: one client publishes ``--readings`` JSON readings round-robin over the
 topics at QoS 1 as fast as the broker takes them; the rate is readings over the time from the first publish to
 the last prediction received. Latency: readings paced at ``--rate`` per second (well under the throughput), each
@@ -34,8 +34,8 @@ from mqtt_broker import Client, Mosquitto  # noqa: E402
 
 
 def _bridge(bundle, variant, url, state, window: int):
-    process = subprocess.Popen([sys.executable, "-m", "edgernn", "stream", str(bundle), "--variant", variant,
-                                "--mqtt", url, "--subscribe", "bench/#", "--state-file", str(state),
+    process = subprocess.Popen([sys.executable, "-m", "edgernn", "bridge", str(bundle), url, "--variant", variant,
+                                "--subscribe", "bench/#", "--state-file", str(state),
                                 "--reorder-window", str(window)],
                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
     for line in process.stderr:

@@ -3,7 +3,7 @@
     python benchmarks/multivariate_speed.py [--features 8] [--steps 5000] [--json out.json]
 
 Trains (``edgernn train``, 50 units, a few epochs: the speed does not depend on the fit) on a table of F noisy
-sines, exports tflite-float32 (the raw floor's variant) and tflite-int8, and runs ``edgernn.bench.bench``: one
+sines, exports tflite-float32 (the raw floor's variant) and tflite-int8, and runs ``edgernn.bench.measure.bench``: one
 stream's ``step`` against the same .tflite driven by hand (interleaved step by step), and 256 streams of rows in
 one predictor against 256 predictors. The issue's targets: step <= 1.3x the floor, 256 streams in one invoke.
 """
@@ -31,7 +31,7 @@ def write_table(path: Path, features: int, rows: int = 2000) -> None:
 
 def main() -> None:
     import edgernn
-    from edgernn.bench import bench, format_table
+    from edgernn.bench.measure import bench, format_table
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=8)

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgernn.bench import bench, time_steps  # noqa: E402
+from edgernn.bench.measure import bench, time_steps  # noqa: E402
 
 
 def machine() -> str:
@@ -45,7 +45,7 @@ def window_rerun_us(model_path: Path, window: int, steps: int) -> float:
     from edgernn.export import tflite
     from edgernn.export.inspect import inspect_model
     from edgernn.export.step_model import build_window_model, write_saved_model
-    from edgernn.modeling import load_model
+    from edgernn.training.modeling import load_model
     from edgernn.runtime.backends.tflite_common import make_interpreter
     from edgernn.runtime.quiet import silenced_stderr
     from edgernn.runtime.variants import variant
@@ -74,7 +74,7 @@ def window_rerun_us(model_path: Path, window: int, steps: int) -> float:
 
 def keras_us(model_path: Path, calls: int = 200) -> tuple[float, float]:
     """Median µs of ``model.predict`` and ``model(x)`` on one sample."""
-    from edgernn.modeling import load_model
+    from edgernn.training.modeling import load_model
 
     model, _ = load_model(model_path)
     x = np.zeros((1, 1, 1), np.float32)
@@ -125,7 +125,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     import edgernn
-    from edgernn.pipeline import export
+    from edgernn import export
 
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)

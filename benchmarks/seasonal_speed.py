@@ -6,7 +6,7 @@ Trains three streaming SimpleRNN(50) models on one synthetic series (a random we
 a few epochs: the speed does not depend on the fit): one differenced over the season (``season=[P],
 baseline="naive"``), one with Holt-Winters under it (``season=[P]``, when it wins on validation, as here), one
 without a season; exports tflite-float32 and tflite-int8 of each, and calls a seasonal and the plain predictor's
-``step`` in turn on each value (``edgernn.bench.interleaved_medians``: the same moments of the machine for both).
+``step`` in turn on each value (``edgernn.bench.measure.interleaved_medians``: the same moments of the machine for both).
 The issue's target: a seasonal step at most 1.3x a plain one.
 """
 
@@ -33,7 +33,7 @@ def series(period: int, n: int = 4000) -> np.ndarray:
 
 def main() -> None:
     import edgernn
-    from edgernn.bench import interleaved_medians
+    from edgernn.bench.measure import interleaved_medians
     from edgernn.runtime import StreamingPredictor
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -120,7 +120,7 @@ def write_x86_reference(target: Path, bundles: dict[str, Path]) -> None:
     """Float32 predictions of every bundle on this machine (litert, onnxruntime), for other machines to match."""
     import numpy as np
 
-    from edgernn.data import sine_series
+    from edgernn.data.series import sine_series
     from edgernn.runtime import StreamingPredictor
 
     if target.exists():

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 from edgernn.errors import ModelError
 
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edgernn.cli import cli
-from edgernn.data import load_series
+from edgernn.cli.commands import cli
+from edgernn.data.series import load_series
 from edgernn.errors import DataError
 from edgernn.runtime import safe_json
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bundle_edit import run_cli
 
-from edgernn.bench import _ratio
+from edgernn.bench.measure import _ratio
 from edgernn.runtime.backends import installed
 
 needs_tflm = pytest.mark.skipif("tflm" not in installed(), reason="tflite-micro is not installed here")

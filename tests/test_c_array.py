@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from bundle_edit import copy_bundle, manifest_of, run_cli, write_manifest
 
-from edgernn.c_array import _c_float
+from edgernn.firmware.c_array import _c_float
 from edgernn.runtime.backends import installed
 from edgernn.runtime.manifest import read_manifest
 from edgernn.runtime.variants import VARIANTS
@@ -57,14 +57,14 @@ def test_c_array_compiles_and_holds_the_model_bytes(sine_bundle, tmp_path):
 
 
 def test_c_array_refuses_an_onnx_variant(runner, sine_bundle, tmp_path):
-    from edgernn.cli import cli
+    from edgernn.cli.commands import cli
 
     result = runner.invoke(cli, ["c-array", str(sine_bundle), "--variant", "onnx-int8", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "is not a TFLite variant" in result.stderr
 
 
 def test_c_array_json_lists_the_files_it_wrote(runner, sine_bundle, tmp_path):
-    from edgernn.cli import cli
+    from edgernn.cli.commands import cli
 
     result = runner.invoke(cli, ["c-array", str(sine_bundle), "--out", str(tmp_path / "c"), "--json"])
     assert result.exit_code == 0, result.stderr

@@ -11,8 +11,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from edgernn.c_names import STANDARD_NAMES
-from edgernn.cli import cli
+from edgernn.firmware.c_names import STANDARD_NAMES
+from edgernn.cli.commands import cli
 from make_bundles import COMMITTED
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from edgernn import __version__
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 
 
 def test_version_and_help(runner):

@@ -10,7 +10,7 @@ import sys
 import click
 import pytest
 
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 
 CLI = [sys.executable, "-m", "edgernn"]
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 from edgernn.export.compat import TFLITE_RUNTIME_2_14, operators
 from edgernn.runtime.backends import installed
 from edgernn.runtime.manifest import read_manifest

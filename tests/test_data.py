@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgernn.data import chronological_split, load_series, sine_series
+from edgernn.data.series import chronological_split, load_series, sine_series
 from edgernn.errors import DataError
 
 
@@ -222,7 +222,7 @@ def test_csv_reader_errors_name_the_line(tmp_path):
 
 
 def test_gap_filling_never_overflows():
-    from edgernn.data import _fill_gaps
+    from edgernn.data.series import _fill_gaps
 
     values, filled = _fill_gaps(np.array([1.7e308, np.nan, -1.7e308, np.nan, np.nan, 1.7e308]), "x")
     assert np.isfinite(values).all() and filled == 3

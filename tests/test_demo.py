@@ -4,7 +4,7 @@ from edgernn.runtime.manifest import ALL_VARIANTS
 
 
 def test_demo_quick_runs_every_stage(runner, tmp_path):
-    from edgernn.cli import cli
+    from edgernn.cli.commands import cli
 
     out = tmp_path / "demo"
     result = runner.invoke(cli, ["demo", "--quick", "--out", str(out), "--json"])

@@ -7,10 +7,10 @@ import pytest
 
 import edgernn
 from built_once import exported_once, trained_once
-from edgernn.data import load_series
-from edgernn.cli import cli
+from edgernn.data.series import load_series
+from edgernn.cli.commands import cli
 from edgernn.errors import ExportError, ModelError
-from edgernn.modeling import load_model
+from edgernn.training.modeling import load_model
 from edgernn.runtime.manifest import ALL_VARIANTS, read_manifest, sha256_file
 
 STEPS = 1200

@@ -1,8 +1,9 @@
 """Arrows one way: no import cycle between edgernn's parts, lazy imports (inside functions) included.
 
 Every module's imports are read with ``ast`` (not by importing it), so an import hidden in a function counts as
-much as one at the top. Two graphs: edgernn's packages (export, verification, runtime, stream) each one node
-beside the top-level modules, and the modules inside ``edgernn/runtime``. ``if TYPE_CHECKING:`` imports are left
+much as one at the top. Two graphs: edgernn's packages (cli, data, training, export, verification, runtime,
+stream, firmware, bench) each one node beside the few root modules, and the modules inside ``edgernn/runtime``.
+The layout itself is held here too: at most four modules at the root, no two modules sharing a basename. ``if TYPE_CHECKING:`` imports are left
 out: they never run.
 """
 
@@ -12,7 +13,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "edgernn"
-PACKAGES = ("edgernn.export", "edgernn.verification", "edgernn.runtime", "edgernn.stream")
+PACKAGES = tuple(f"edgernn.{path.parent.name}" for path in sorted(ROOT.glob("*/__init__.py")))
 
 
 def module_names() -> dict[str, Path]:
@@ -124,9 +125,33 @@ def test_no_cycle_between_runtime_modules():
 
 
 def test_device_side_never_imports_the_host_side():
-    """runtime/ and stream/ import only each other, the standard library and the few host-free modules."""
-    host_free = {"edgernn.locking"}
+    """runtime/ and stream/ import only each other, the standard library and the error classes."""
     graph = _graph(package_node)
     for source in ("edgernn.runtime", "edgernn.stream"):
-        outside = graph.get(source, set()) - {"edgernn.runtime", "edgernn.stream"} - host_free
+        outside = graph.get(source, set()) - {"edgernn.runtime", "edgernn.stream", "edgernn.errors"}
         assert not outside, f"{source} imports {', '.join(sorted(outside))}"
+
+
+def test_export_never_imports_verify():
+    """The library's edgernn.export(verify=True) composes the two above both (the package root's function)."""
+    graph = _graph(package_node)
+    assert "edgernn.verification" not in graph.get("edgernn.export", set())
+    assert "edgernn.export" in graph.get("edgernn.verification", set())  # the arrow this test holds one way
+
+
+def test_the_root_keeps_four_modules_at_most():
+    """Every part lives in a package named for what it holds; the root keeps the API, __main__, errors, version."""
+    loose = sorted(path.name for path in ROOT.glob("*.py"))
+    assert len(loose) <= 4, f"modules at the package root: {loose}"
+
+
+def test_no_two_modules_share_a_basename():
+    """A reader never confuses export's bundle writer with the runtime's bundle reader: one name, one module."""
+    seen: dict[str, list[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        if path.name != "__init__.py":
+            seen.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    for package in ROOT.glob("*/__init__.py"):  # a package's name is taken too (edgernn/data/ beside a data.py)
+        seen.setdefault(package.parent.name, []).append(str(package.parent.relative_to(ROOT)) + "/")
+    shared = {name: where for name, where in seen.items() if len(where) > 1}
+    assert not shared, f"basenames used twice: {shared}"

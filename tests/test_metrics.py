@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from edgernn.metrics import drift_ratio, error_metrics
+from edgernn.verification.metrics import drift_ratio, error_metrics
 from edgernn.verification import parse_thresholds
-from edgernn.runtime.errors import EdgernnError
+from edgernn.errors import EdgernnError
 
 
 def test_error_metrics_known_answers():

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn import peers, seasons
-from edgernn.cli import cli
-from edgernn.data import chronological_split, load_series, load_table
+from edgernn.training import peers
+from edgernn.data import seasons
+from edgernn.cli.commands import cli
+from edgernn.data.series import chronological_split, load_series, load_table
 from edgernn.errors import DataError
 
 POINTS = 1200  # hourly: 50 days
@@ -181,7 +182,7 @@ def test_json_summary_and_metadata_carry_the_peers(runner, hourly_csv, tmp_path)
     beaten = rows[0]["val_rmse"] >= min(row["val_rmse"] for row in rows[1:])  # Holt-Winters is under the model
     assert len(summary["verdicts"]) == int(beaten)
     assert all(line.startswith("the model does not beat") for line in summary["verdicts"])
-    _, metadata = edgernn.modeling.load_model(tmp_path / "m.keras")
+    _, metadata = edgernn.training.modeling.load_model(tmp_path / "m.keras")
     assert metadata.metrics["peer_test_rmse[seasonal naive (period 24)]"] == rows[2]["test_rmse"]
 
 
@@ -229,7 +230,7 @@ def test_verify_report_shows_the_comparison_recorded_at_training(runner, hourly_
     assert exported.exit_code == 0, exported.output
     result = runner.invoke(cli, ["verify", str(bundle), "--steps", "200", "--report", str(report)])
     assert result.exit_code == 0, result.output
-    _, metadata = edgernn.modeling.load_model(model)
+    _, metadata = edgernn.training.modeling.load_model(model)
     rows = json.loads((report / "report.json").read_text())["comparison"]["value"]
     assert [r["name"] for r in rows][:3] == ["the model", "persistence", "seasonal naive (period 24)"]
     assert rows[2]["val_rmse"] == metadata.metrics["peer_val_rmse[seasonal naive (period 24)]"]

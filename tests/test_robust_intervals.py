@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgernn.data import chronological_split, sine_series
+from edgernn.data.series import chronological_split, sine_series
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.manifest import read_manifest
 from edgernn.stream.lines import ANOMALY_LEVEL

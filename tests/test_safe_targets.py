@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from edgernn import locking
-from edgernn.cli import cli
+from edgernn.runtime import locking
+from edgernn.cli.commands import cli
 
 CLI = [sys.executable, "-m", "edgernn"]
 

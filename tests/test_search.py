@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.search import AUTO_ROWS, AUTO_SECONDS, CANDIDATES
+from edgernn.training.search import AUTO_ROWS, AUTO_SECONDS, CANDIDATES
 
 TINY = {"epochs": 2, "seed": 0, "quiet": True, "season": "none"}
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from built_once import build_once, exported_once, trained_once
-from edgernn.data import chronological_split
+from edgernn.data.series import chronological_split
 from edgernn.runtime.columns import Columns, InputColumn, OutputColumn
-from edgernn.season_baseline import choose_season, clear_seasons, naive_rmse
+from edgernn.training.season_baseline import choose_season, clear_seasons, naive_rmse
 
 PERIOD = 24
 
@@ -171,7 +171,7 @@ def test_the_season_is_chosen_on_validation():
 
 
 def test_only_clear_seasons_are_found_for_the_model():
-    from edgernn.data import load_series
+    from edgernn.data.series import load_series
 
     values = seasonal_series()
     found = clear_seasons(values, chronological_split(values.size), None)
@@ -227,7 +227,7 @@ def test_season_options_refused_before_training():
 
 def test_predictor_carries_the_season_in_its_state(seasonal_bundle, seasonal_model, seasonal_file, tmp_path):
     from edgernn.runtime import StreamingPredictor
-    from edgernn.training import predict
+    from edgernn.training.trainer import predict
 
     values = np.load(seasonal_file)[:400]
     reference = predict(seasonal_model.model_path, values)[:, 0]
@@ -311,7 +311,7 @@ def test_kill_9_keeps_the_season_and_holt_winters_state(any_seasonal_bundle, sea
 
 def test_verify_passes_and_c_array_refuses_with_the_reason(any_seasonal_bundle, runner, tmp_path):
     seasonal_bundle = any_seasonal_bundle
-    from edgernn.cli import cli as main
+    from edgernn.cli.commands import cli as main
 
     verified = runner.invoke(main, ["verify", str(seasonal_bundle), "--steps", "1000", "--json"])
     assert verified.exit_code == 0, verified.output

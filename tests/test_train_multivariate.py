@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.data import LAGGED_STEPS, load_series, load_table
+from edgernn.data.series import LAGGED_STEPS, load_series, load_table
 from edgernn.errors import DataError, ModelError
-from edgernn.model_metadata import ModelMetadata
-from edgernn.modeling import load_model
+from edgernn.training.model_metadata import ModelMetadata
+from edgernn.training.modeling import load_model
 from edgernn.runtime.cells import simple_rnn_step
-from edgernn.training import predict_with
+from edgernn.training.trainer import predict_with
 
 LAGGED_BUDGET = {"units": 16, "epochs": 30, "lr": 0.005, "seed": 0, "quiet": True}
 
@@ -197,7 +197,7 @@ def test_bad_multivariate_options(kwargs, message):
 
 
 def test_cli_train_multivariate(runner, trend_csv, tmp_path):
-    from edgernn.cli import cli
+    from edgernn.cli.commands import cli
 
     out = tmp_path / "m.keras"
     result = runner.invoke(cli, ["train", "--data", trend_csv, "--time-column", "t", "--columns", "temp,2",
@@ -234,7 +234,7 @@ def test_a_2d_npy_is_a_table(tmp_path):
 
 
 def test_cli_train_and_export_from_a_2d_npy(runner, tmp_path):
-    from edgernn.cli import cli
+    from edgernn.cli.commands import cli
     from edgernn.runtime.manifest import read_manifest
 
     rng = np.random.default_rng(0)

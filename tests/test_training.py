@@ -5,7 +5,7 @@ import pytest
 
 import edgernn
 from edgernn.errors import DataError, ModelError
-from edgernn.modeling import load_model
+from edgernn.training.modeling import load_model
 
 
 def test_classic_counting_exercise_predicts_100(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 import edgernn  # noqa: E402
 from bundle_edit import copy_bundle, manifest_of, replace_file, run_cli, write_manifest  # noqa: E402
-from edgernn import model_metadata  # noqa: E402
+from edgernn.training import model_metadata  # noqa: E402
 from edgernn.errors import ExportError, ModelError  # noqa: E402
-from edgernn.model_metadata import ModelMetadata  # noqa: E402
+from edgernn.training.model_metadata import ModelMetadata  # noqa: E402
 from json_fuzz import budgets, ends_cleanly, fuzz, mutate_text, mutate_tree  # noqa: E402
 
 
@@ -176,7 +176,7 @@ def test_model_without_metadata_is_a_users_model(model_bytes, tmp_path):
 
 def _other_model(sine_model, tmp_path) -> bytes:
     """A valid model with the same metadata that is not the exported one: the weights scaled by 1.5."""
-    from edgernn.modeling import load_model, save_model
+    from edgernn.training.modeling import load_model, save_model
 
     model, metadata = load_model(sine_model.model_path)
     model.set_weights([w * 1.5 for w in model.get_weights()])
@@ -237,7 +237,7 @@ def test_export_refuses_onnx_external_data(sine_bundle):
 def test_export_never_leaves_a_bundle_the_runtime_refuses(sine_model, tmp_path, monkeypatch):
     """A staged bundle that does not read back (here: weights.npz damaged after its hash was recorded) is an
     ExportError, and nothing is left under the target name."""
-    from edgernn.export import bundle as export_bundle
+    from edgernn.export import bundle_writer as export_bundle
 
     real_write = export_bundle.write_manifest
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 from edgernn.runtime.manifest import sha256_file
 
 
@@ -142,7 +142,7 @@ def test_replay_never_reverses():
     ramp); a model on levels sees forward copies joined by short lines, never the series backwards."""
     import numpy as np
 
-    from edgernn.reference import replay
+    from edgernn.training.reference import replay
 
     ramp = np.arange(100.0)
     continued, how = replay(ramp, 1000, difference=True)

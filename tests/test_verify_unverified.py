@@ -12,7 +12,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 from make_bundles import COMMITTED
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.data import load_series, model_inputs
+from edgernn.data.series import load_series, model_inputs
 from edgernn.runtime.cells import NumpyStepModel
-from edgernn.runtime.errors import ExportError
+from edgernn.errors import ExportError
 from edgernn.runtime.manifest import ModelInfo
 from edgernn.runtime.preprocessing import Preprocessing
 
@@ -68,7 +68,7 @@ def calibration_rows(source, columns, steps: int, fallback: np.ndarray | None) -
     elif isinstance(source, np.ndarray):
         raw = source.astype(np.float64)
     else:
-        from edgernn.data import load_table
+        from edgernn.data.series import load_table
 
         raw = load_table(str(source), columns=columns.features).values
     if raw.ndim != 2 or raw.shape[1] != len(columns.inputs):

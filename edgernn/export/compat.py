@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 
 from edgernn.runtime import backends
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 from edgernn.runtime.manifest import MAX_REASON_CHARS
 from edgernn.runtime.variants import VariantSpec
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from edgernn.runtime.cell_table import CELLS
 from edgernn.runtime.cells import ACTIVATIONS
-from edgernn.runtime.errors import ModelError
+from edgernn.errors import ModelError
 from edgernn.runtime.manifest import LayerSpec, Mode, ModelInfo
 
 KERAS_CELLS = {spec.keras_class: name for name, spec in CELLS.items()}  # Keras layer class -> cell name

@@ -55,7 +55,7 @@ def check_self_contained(model_bytes: bytes, name: str) -> None:
     """
     import onnx
 
-    from edgernn.runtime.errors import ExportError
+    from edgernn.errors import ExportError
 
     def tensors(graph):
         yield from graph.initializer

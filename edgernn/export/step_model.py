@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgernn.export.inspect import InspectedModel
 from edgernn.runtime.manifest import SIGNATURE, Mode, state_output
-from edgernn.tf_import import import_keras, import_tensorflow
+from edgernn.training.tf_import import import_keras, import_tensorflow
 
 
 def build_step_model(inspected: InspectedModel):

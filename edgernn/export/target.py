@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.errors import ExportError
+from edgernn.errors import ExportError
 from edgernn.runtime.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, read_inside
 
 

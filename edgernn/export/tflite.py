@@ -18,7 +18,7 @@ import numpy as np
 from edgernn.runtime.backends.tflite_common import make_interpreter
 from edgernn.runtime.manifest import SIGNATURE, TensorSpec
 from edgernn.runtime.variants import VariantSpec
-from edgernn.tf_import import import_tensorflow
+from edgernn.training.tf_import import import_tensorflow
 
 
 def _float32(converter, tf, samples, int8_weights) -> None:

@@ -16,7 +16,7 @@ from edgernn.export import compat, onnx_export, state_ranges, tflite
 from edgernn.runtime.manifest import VariantEntry
 from edgernn.runtime.quantization import bounds, is_quantized
 from edgernn.runtime.variants import VariantSpec, variant
-from edgernn.tf_import import silenced_stderr
+from edgernn.training.tf_import import silenced_stderr
 
 
 @dataclass

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.c_array import _check_out, _place, check_name
+from edgernn.firmware.c_array import _check_out, _place, check_name
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.columns import OneValue
-from edgernn.runtime.errors import BackendError, ExportError
+from edgernn.errors import BackendError, ExportError
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.variants import variant
 
@@ -159,7 +159,7 @@ def _predict(name: str, manifest, entry, spec, total: int) -> list[str]:
 
 def write(bundle_dir, variant_name: str, out, name: str = "rnn", force: bool = False,
           measure: bool = False) -> tuple[list[Path], dict | None]:
-    """Write ``NAME.h`` and ``NAME.c`` into ``out`` as a set (``edgernn.c_array``'s checks and staging), and
+    """Write ``NAME.h`` and ``NAME.c`` into ``out`` as a set (``edgernn.firmware.c_array``'s checks and staging), and
     with ``measure`` their ``footprint``, taken before anything is written (a failure leaves ``out`` as it was)."""
     texts = render(bundle_dir, variant_name, name)
     out = Path(out)

@@ -8,7 +8,7 @@
 for numpy when it only prints help.
 """
 
-from edgernn.runtime.errors import BackendError, BundleError, EdgernnError, StateError
+from edgernn.errors import BackendError, BundleError, EdgernnError, StateError
 
 
 def __getattr__(name):

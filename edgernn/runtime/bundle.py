@@ -16,7 +16,7 @@ import numpy as np
 
 from edgernn.runtime import npz, signing
 from edgernn.runtime.cells import weight_shapes
-from edgernn.runtime.errors import BundleError
+from edgernn.errors import BundleError
 from edgernn.runtime.signing import Signed
 from edgernn.runtime.variants import variant
 from edgernn.runtime.manifest import (

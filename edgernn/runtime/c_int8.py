@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 from edgernn.runtime.manifest import SIGNATURE, state_output
 from edgernn.runtime.quantization import requantize
 from edgernn.runtime.tflite_signature import schema

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.runtime.cell_table import CELLS
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 
 FUNCTION = "edgernn_step"
 ONE_STREAM = "edgernn_step_one"  # one value of one stream, the states inside the library (models of F = K = 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.runtime.errors import EdgernnError
+from edgernn.errors import EdgernnError
 
 
 def values_per_stream(x, streams: int) -> np.ndarray:

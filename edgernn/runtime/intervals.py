@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgernn.runtime.errors import EdgernnError, StateError
+from edgernn.errors import EdgernnError, StateError
 from edgernn.runtime.inputs import values_per_stream
 
 _new_tuple = tuple.__new__  # builds a Checked without NamedTuple's keyword handling (half its cost)

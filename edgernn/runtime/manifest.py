@@ -23,7 +23,7 @@ from edgernn.runtime.backends import INTERPRETERS  # what a variant's "interpret
 from edgernn.runtime.cell_table import CELLS
 from edgernn.runtime.cells import ACTIVATIONS
 from edgernn.runtime.columns import Columns
-from edgernn.runtime.errors import BundleError
+from edgernn.errors import BundleError
 from edgernn.runtime.options import INT8_WEIGHTS
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import ALL_VARIANTS, VARIANTS

@@ -21,7 +21,7 @@ import numpy as np
 from edgernn.runtime import backends, signing, variants
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.columns import OneValue
-from edgernn.runtime.errors import EdgernnError, StateError
+from edgernn.errors import EdgernnError, StateError
 from edgernn.runtime.inputs import rows_per_stream, values_per_stream
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import ON_NAN

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.errors import BundleError
+from edgernn.errors import BundleError
 
 SIGNATURE_NAME = "signature.json"
 SIGNATURE_FORMAT = 1

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgernn.runtime import npz, safe_json
 from edgernn.runtime.atomic import write_bytes_atomically
-from edgernn.runtime.errors import StateError
+from edgernn.errors import StateError
 
 STATE_FORMAT = 2
 MAX_STATE_BYTES = 256 * 1024 * 1024

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgernn.runtime.errors import BundleError
+from edgernn.errors import BundleError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``edgernn stream --mqtt``: sensor readings from MQTT topics in, one JSON prediction per reading out, every
+"""``edgernn bridge``: sensor readings from MQTT topics in, one JSON prediction per reading out, every
 topic its own stream (``topics``), resumable across restarts of the bridge and of the broker.
 
 The order of things, per batch of messages that arrived together:
@@ -50,8 +50,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgernn import locking
-from edgernn.runtime.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
+from edgernn.runtime import locking
+from edgernn.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
 from edgernn.stream import mqtt, payloads, retained
 from edgernn.stream.journal import PublishedJournal, new_token
 from edgernn.stream.readers import Stop
@@ -427,12 +427,12 @@ def _secret(saved: dict) -> bytes | None:
 
 def run(bundle, broker_options: BrokerOptions, config: BridgeConfig, *, variant: str, backend: str,
         reset_state: bool, max_topics: int, err=None, trust=None) -> int:
-    """``edgernn stream --mqtt``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
+    """``edgernn bridge``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
     err = err or sys.stderr
     broker = mqtt.parse_url(broker_options.url)
     mqtt.check_publish_template(config.publish)
     if not broker_options.subscribe:
-        raise EdgernnError("--mqtt needs at least one --subscribe topic filter, e.g. 'sensors/+/temperature'")
+        raise EdgernnError("the bridge needs at least one --subscribe topic filter, e.g. 'sensors/+/temperature'")
     check_interval_options(config.interval, config.adaptive, config.anomalies, config.keep_anomalies, None)
     mqtt.check_identity(None, broker.username, broker.password)
     client = _client(broker_options, config)

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.errors import EdgernnError
+from edgernn.errors import EdgernnError
 
 MAX_JOURNAL_BYTES = 64 * 1024 * 1024  # a journal is emptied at every save; one this long is not ours
 

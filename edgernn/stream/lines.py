@@ -6,9 +6,12 @@ in half-widths (above 1: outside its interval, anomaly 1), and an alert line nam
 and the range it was expected in. A value with no prediction made for it (the first, one after a skipped NaN)
 scores ``nan``, anomaly 0.
 
-A multivariate model (``RowLines``) reads one row of F comma-separated numbers per line (a first line naming
-the columns is checked against the model's and skipped) and writes one CSV row of predictions per line, or
-with ``--json-lines`` one JSON object naming each output.
+A multivariate model (``RowLines``) reads one row of F comma-separated numbers per line and writes one CSV row
+of predictions per line, or with ``--json-lines`` one JSON object naming each output.
+
+A CSV with a header line (the file a model was trained on) is read by name (``Picker``): the header is looked
+for only where a line fails to parse as the model's input, so plain numbers cost nothing more per line. The
+columns come from ``--column``/``--columns`` (then a header is required) or are the model's own names.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import numpy as np
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.errors import HeaderMismatch
+from edgernn.errors import HeaderMismatch
 from edgernn.runtime.numbers import strict_float
 
 ANOMALY_LEVEL = 0.99  # --anomalies without --interval
@@ -47,15 +50,120 @@ def parse_value(raw: bytes) -> tuple[float | None, str | None]:
         return None, f"{text[:40]!r} is not a number"
 
 
-class PlainLines:
-    """One prediction per line (``json``: ``{"prediction": ...}``)."""
+class Picker:
+    """Which cells of a CSV line feed the model, from a header line naming the columns.
+
+    ``wanted``: the names the model reads, in its order (``--column``/``--columns``, else the model's own);
+    ``given``: they were asked for, so a header lacking one (or no header before the first value) is an error.
+    ``indices`` (the cells, in the model's order) are saved with the state: a restart past the header reads on.
+    """
+
+    def __init__(self, wanted, given: bool):
+        self.wanted, self.given = list(wanted), given
+        self.indices: list[int] | None = None
+
+    def header(self, raw: bytes) -> bool:
+        """Whether ``raw`` is a header naming the wanted columns (then they are picked from now on).
+
+        Raises:
+            HeaderMismatch: a header that does not name them, where they were asked for (or are several).
+        """
+        text, _ = line_text(raw)
+        cells = [c.strip().strip('"\'') for c in (text or "").lstrip("\ufeff").split(",")]
+        if not text or not all(any(ch.isalpha() for ch in c) for c in cells):  # numbers, not names
+            return False
+        missing = [name for name in self.wanted if name not in cells]
+        if missing and (self.given or len(self.wanted) > 1 or len(cells) > 1):
+            raise HeaderMismatch(f"the input's header names {','.join(cells)[:200]}, but not "
+                                 f"{','.join(missing)[:200]} (the model reads {','.join(self.wanted)[:200]})")
+        if missing:
+            return False
+        self.indices = [cells.index(name) for name in self.wanted]
+        return True
+
+    def restore(self, indices) -> None:
+        """The cells a saved state read (a list of small ints), or nothing."""
+        if (isinstance(indices, list) and len(indices) == len(self.wanted)
+                and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 65536 for i in indices)):
+            self.indices = indices
+
+    def cells(self, raw: bytes) -> tuple[list[str] | None, str | None]:
+        """The wanted cells of a line, or (None, why not); (None, None) for a blank line."""
+        text, problem = line_text(raw)
+        if not text:
+            return None, problem
+        cells = text.split(",")
+        if len(cells) <= max(self.indices):
+            return None, f"{text[:40]!r} has {len(cells)} cell(s); the header named {max(self.indices) + 1} or more"
+        return [cells[i].strip() for i in self.indices], None
+
+
+def _number_cell(cell: str) -> float:
+    return math.nan if cell.lower() in MISSING else strict_float(cell)
+
+
+class _Lines:
+    """What every kind of line shares: the parse in use (plain, or by name once a header picked the columns)."""
 
     monitor = None
-    parse = staticmethod(parse_value)
 
-    def __init__(self, predictor, json_lines: bool = False):
+    def __init__(self, picker: Picker | None):
+        self.picker = picker
+        self.parse = self._parse_plain if picker is None or not picker.given else _header_first
+
+    def take_header(self, raw: bytes) -> bool:
+        """A line that did not parse: is it a header naming the model's columns? Then read by name from now on.
+
+        Raises:
+            HeaderMismatch: the columns were asked for by name and the first line is not a header naming them.
+        """
+        if self.picker is None:
+            return False
+        if self.picker.header(raw):
+            self.parse = self._parse_picked
+            return True
+        if self.picker.given and self.picker.indices is None:
+            text, _ = line_text(raw)
+            raise HeaderMismatch(f"{'--column' if len(self.picker.wanted) == 1 else '--columns'} "
+                                 f"{','.join(self.picker.wanted)[:200]}: the input has no header line naming its "
+                                 f"columns before {(text or '')[:40]!r}")
+        return False
+
+    def restore(self, indices) -> None:
+        if self.picker is not None:
+            self.picker.restore(indices)
+            if self.picker.indices is not None:
+                self.parse = self._parse_picked
+
+    @property
+    def picked(self) -> list[int] | None:
+        return None if self.picker is None else self.picker.indices
+
+
+def _header_first(raw: bytes):
+    """Columns asked for by name: nothing is a value before the header (``take_header`` reads it, or refuses)."""
+    text, problem = line_text(raw)
+    return None, problem if not text else "not the header line naming the columns"
+
+
+class PlainLines(_Lines):
+    """One prediction per line (``json``: ``{"prediction": ...}``)."""
+
+    def __init__(self, predictor, json_lines: bool = False, picker: Picker | None = None):
+        super().__init__(picker)
         self._step = predictor.step
         self._json = json_lines
+
+    _parse_plain = staticmethod(parse_value)
+
+    def _parse_picked(self, raw: bytes):
+        cells, problem = self.picker.cells(raw)
+        if cells is None:
+            return None, problem
+        try:
+            return _number_cell(cells[0]), None
+        except ValueError:
+            return None, f"{cells[0][:40]!r} (column {self.picker.wanted[0][:40]}) is not a number"
 
     def __call__(self, value: float, line: int) -> tuple[str, str | None]:
         prediction = self._step(value)
@@ -64,39 +172,32 @@ class PlainLines:
         return number(prediction) + "\n", None
 
 
-class RowLines:
+class RowLines(_Lines):
     """A multivariate model: a row of F numbers in per line, a CSV row (or a JSON object) of its outputs out."""
 
-    monitor = None
-
-    def __init__(self, predictor, json_lines: bool = False):
+    def __init__(self, predictor, json_lines: bool = False, picker: Picker | None = None):
         columns = predictor.manifest.columns
+        super().__init__(picker or Picker(columns.features, False))
         self._step = predictor.step
         self._features = columns.features
         self._names = columns.output_names()
         self._json = json_lines
 
-    def parse(self, raw: bytes, line: int = 0):
-        """A line's row ``[F]``, or (None, why not); (None, None) for a blank line or the header line.
-
-        Raises:
-            HeaderMismatch: line 1 names columns, but not the model's in its order.
-        """
+    def _parse_plain(self, raw: bytes):
+        """A line's row ``[F]``, or (None, why not); (None, None) for a blank line."""
         text, problem = line_text(raw)
-        if line == 1 and text:
-            text = text.lstrip("\ufeff")  # a byte order mark, as spreadsheets write one
         if not text:
             return None, problem
-        cells = [c.strip() for c in text.split(",")]
+        return self._row([c.strip() for c in text.lstrip("\ufeff").split(",")], text)
+
+    def _parse_picked(self, raw: bytes):
+        cells, problem = self.picker.cells(raw)
+        return (None, problem) if cells is None else self._row(cells, ",".join(cells))
+
+    def _row(self, cells: list[str], text: str):
         try:
-            row = np.array([math.nan if c.lower() in MISSING else strict_float(c) for c in cells])
+            row = np.array([_number_cell(c) for c in cells])
         except ValueError:
-            if line == 1 and all(any(ch.isalpha() for ch in c) for c in cells):  # names, not numbers
-                cells = [c.strip('"\'') for c in cells]
-                if cells != self._features:
-                    raise HeaderMismatch(f"the input's header names {','.join(cells)[:200]}, but the model reads "
-                                         f"{','.join(self._features)} (in that order)") from None
-                return None, None
             return None, f"{text[:40]!r} is not a row of {len(self._features)} numbers"
         if row.size != len(self._features):
             return None, (f"{text[:40]!r} has {row.size} value(s); the model reads {len(self._features)} "
@@ -118,12 +219,11 @@ class RowLines:
 MISSING = ("", "na", "nan", "n/a", "null", "none", "-")
 
 
-class IntervalLines:
+class IntervalLines(PlainLines):
     """``prediction,low,high[,score,anomaly]`` per line through a ``Monitor``; alerts for anomalies."""
 
-    parse = staticmethod(parse_value)
-
-    def __init__(self, monitor, anomalies: bool):
+    def __init__(self, monitor, anomalies: bool, picker: Picker | None = None):
+        _Lines.__init__(self, picker)
         self.monitor = monitor
         self.anomalies = anomalies
         self.flagged = 0

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from edgernn.runtime.errors import EdgernnError, MissingDependency, first_line
+from edgernn.errors import EdgernnError, MissingDependency, first_line
 
 SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps the session (and queues readings) while we are away
 RECONNECT_MIN, RECONNECT_MAX = 1, 60
@@ -75,13 +75,13 @@ def parse_url(url: str) -> Broker:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise EdgernnError(f"--mqtt {url!r} is not a broker URL ({first_line(exc)})") from None
+        raise EdgernnError(f"the broker URL {url!r} is not a broker URL ({first_line(exc)})") from None
     if parts.scheme not in _DEFAULT_PORTS:
-        raise EdgernnError(f"--mqtt {url!r}: the URL must start with mqtt:// or mqtts:// (TLS)")
+        raise EdgernnError(f"the broker URL {url!r}: the URL must start with mqtt:// or mqtts:// (TLS)")
     if not parts.hostname:
-        raise EdgernnError(f"--mqtt {url!r} names no host (e.g. mqtt://localhost:1883)")
+        raise EdgernnError(f"the broker URL {url!r} names no host (e.g. mqtt://localhost:1883)")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise EdgernnError(f"--mqtt {url!r}: give only the broker (topics go in --subscribe and --publish)")
+        raise EdgernnError(f"the broker URL {url!r}: give only the broker (topics go in --subscribe and --publish)")
     return Broker(parts.hostname, port or _DEFAULT_PORTS[parts.scheme], parts.scheme == "mqtts",
                   unquote(parts.username) if parts.username else None,
                   unquote(parts.password) if parts.password is not None else None)

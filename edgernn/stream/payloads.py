@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from edgernn.runtime import safe_json
-from edgernn.runtime.errors import quoted
+from edgernn.errors import quoted
 from edgernn.stream.lines import parse_value, strict_float
 
 MAX_PAYLOAD = 65536  # a sensor reading is tens of bytes; anything this long is not one

@@ -37,7 +37,7 @@ import ssl
 import threading
 import time
 
-from edgernn.runtime.errors import first_line
+from edgernn.errors import first_line
 from edgernn.stream import mqtt, payloads
 
 BARRIER = "edgernn/barrier"

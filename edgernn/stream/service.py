@@ -28,13 +28,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgernn import locking
+from edgernn.runtime import locking
 from edgernn.runtime.bundle import bundle_around
-from edgernn.runtime.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EdgernnError, StateError
+from edgernn.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EdgernnError, StateError
 from edgernn.runtime.state_file import check_replaceable
 import numpy as np
 
-from edgernn.stream.lines import ANOMALY_LEVEL, IntervalLines, PlainLines, RowLines
+from edgernn.stream.lines import ANOMALY_LEVEL, IntervalLines, Picker, PlainLines, RowLines
 from edgernn.stream.readers import Stop, open_input
 from edgernn.stream.sinks import FileSink, StdoutSink
 
@@ -140,6 +140,8 @@ def _extra(source_position, sink, alerts, lines, final: bool = False) -> dict:
         extra["anomalies"] = log
     if lines.monitor is not None:
         extra["monitor"] = lines.monitor.state()
+    if lines.picked is not None:
+        extra["picked"] = lines.picked  # the header's cells: a restart past the header reads on by name
     return extra
 
 
@@ -164,10 +166,11 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
     start = source.mark()
     before = start if strict and state_file is not None else None
     moved = _out_of_range_moved(predictor)
-    parse = lines.parse
-    rows = isinstance(lines, RowLines)  # decided once: this loop runs per line (benchmarks/stream_speed.py)
+    parse = lines.parse  # fetched again only after a header: this loop runs per line (benchmarks/stream_speed.py)
     for line in source:
-        value, problem = parse(line.raw, line.number) if rows else parse(line.raw)
+        value, problem = parse(line.raw)
+        if problem is not None and lines.take_header(line.raw):  # a CSV header: read by column name from now on
+            parse, problem = lines.parse, None
         if problem is not None:
             report.bad_lines += 1
             report.first_bad = report.first_bad or problem
@@ -231,8 +234,11 @@ def check_interval_options(interval, adaptive: bool, anomalies: bool, keep_anoma
 def run(bundle, input_file: str | None, *, variant: str, backend: str, state_file: str | None, save_every: int,
         reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None,
         interval: float | None = None, adaptive: bool = False, anomalies: bool = False,
-        anomaly_log: str | None = None, json_lines: bool = False, trust=None, keep_anomalies: bool = False) -> int:
-    """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line)."""
+        anomaly_log: str | None = None, json_lines: bool = False, trust=None, keep_anomalies: bool = False,
+        column: str | None = None, columns: list[str] | None = None) -> int:
+    """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line).
+
+    ``column``/``columns``: a CSV input's columns feeding the model, by the header's names (``Picker``)."""
     from edgernn.runtime import StreamingPredictor
 
     err = err or sys.stderr
@@ -245,16 +251,17 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
     wants_intervals = interval is not None or anomalies or adaptive
     if json_lines and wants_intervals:
         raise EdgernnError("--json-lines writes predictions only; it does not combine with --interval/--anomalies yet")
-    lines = PlainLines(predictor, json_lines)
+    picker = _picker(predictor.manifest, column, columns)
+    lines = PlainLines(predictor, json_lines, picker)
     if predictor.manifest.takes_rows:
         if wants_intervals:
             raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet "
                                "(drop --interval/--adaptive/--anomalies)")
-        lines = RowLines(predictor, json_lines)
+        lines = RowLines(predictor, json_lines, picker)
     if wants_intervals:
         monitor = predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive,
                                     clean=anomalies and not keep_anomalies)
-        lines = IntervalLines(monitor, anomalies)
+        lines = IntervalLines(monitor, anomalies, picker)
     if predictor.backend_note:
         print(f"note: {predictor.backend_note}", file=err, flush=True)
     stop = Stop()
@@ -267,6 +274,7 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
             input_record, output_record, log_record = parse_records(extra, state_path)
             if lines.monitor is not None:
                 lines.monitor.restore(extra.get("monitor"), f"state file {state_path}")
+            lines.restore(extra.get("picked"))
         sink = FileSink(output_path, output_record, err, save_every) if output_path else StdoutSink()
         stack.callback(sink.close)
         alerts = FileSink(log_path, log_record, err, save_every, "--anomaly-log") if log_path else StdoutSink(err)
@@ -285,6 +293,26 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
             predictor.save_state(state_path, extra=_extra(source.position(), sink, alerts, lines))
         report = stream(predictor, source, sink, state_path, save_every, strict, stop, err, lines, alerts)
     return _summary(predictor, report, stop, err, lines)
+
+
+def _picker(manifest, column: str | None, columns: list[str] | None) -> Picker | None:
+    """Which header names feed the model: asked for (``--column`` for one value, ``--columns`` for a row), or the
+    model's own (None for a bundle that records no names: plain numbers only)."""
+    features = manifest.columns.features if manifest.columns is not None else None
+    if column is not None and columns is not None:
+        raise EdgernnError("--column and --columns: give one (--column for a one-value model, --columns for rows)")
+    if column is not None:
+        if manifest.takes_rows:
+            raise EdgernnError(f"--column picks one column; this model reads {','.join(features)} (use --columns)")
+        return Picker([column], True)
+    if columns is not None:
+        if not manifest.takes_rows:
+            raise EdgernnError("--columns is for a model reading rows; this one reads one value (use --column)")
+        if columns == "all" or len(columns) != len(features):
+            raise EdgernnError(f"--columns names {len(columns) if columns != 'all' else 'all'} column(s); the model "
+                               f"reads {len(features)} ({','.join(features)}), in that order")
+        return Picker(columns, True)
+    return Picker(features, False) if features else None
 
 
 def _summary(predictor, report: StreamReport, stop: Stop, err, lines=None) -> int:

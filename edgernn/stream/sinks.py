@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from edgernn.runtime.atomic import current_umask
-from edgernn.runtime.errors import BusyError, StateError
+from edgernn.errors import BusyError, StateError
 
 TAIL_BYTES = 4096  # the committed tail a state fingerprints
 MAX_OUTPUT_LINE = 1 << 20  # longer than any line edgernn writes: an uncommitted tail beyond this is not ours

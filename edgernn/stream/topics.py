@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.errors import EdgernnError, StateError
+from edgernn.errors import EdgernnError, StateError
 from edgernn.runtime.state_file import read_state
 from edgernn.stream.mqtt import shortened
 

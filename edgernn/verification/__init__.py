@@ -9,7 +9,7 @@ one variant), ``run`` (``verify``: every variant on every backend), ``results`` 
 (how it is shown and stored).
 """
 
-from edgernn.runtime.errors import DataError
+from edgernn.errors import DataError
 from edgernn.verification.gate import DEFAULT_MAX_CLIPPED, DEFAULT_STEPS, parse_thresholds
 from edgernn.verification.results import VariantResult, VerifyResult
 from edgernn.verification.run import verify

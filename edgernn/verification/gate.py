@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from edgernn.runtime.errors import EdgernnError
+from edgernn.errors import EdgernnError
 from edgernn.runtime.variants import FLOAT32_MAX_ABS_OF_RANGE, VARIANTS, VariantSpec, parse_variants
 
 MAX_DRIFT = 2.0  # error over the last 10 % of steps / over the first 10 %

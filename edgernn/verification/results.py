@@ -46,7 +46,7 @@ class VerifyResult:
     named: bool = False  # the user named the variants or the backend: an INCOMPATIBLE pairing then fails
     outputs: dict = field(default_factory=dict)  # multivariate: output name -> float model and persistence RMSE
     columns: object = field(default=None, repr=False)  # multivariate: the bundle's Columns (for the report)
-    # train's comparison with its peers on the training split's validation and test parts (edgernn.peers): rows of
+    # train's comparison with its peers on the training split's validation and test parts (edgernn.training.peers): rows of
     # name, val_rmse, test_rmse; per one-step output name for a multivariate model; empty when not recorded
     comparison: dict = field(default_factory=dict)
 

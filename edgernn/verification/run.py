@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.comparison import table
-from edgernn.metrics import drift_ratio, error_metrics
+from edgernn.training.comparison import table
+from edgernn.verification.metrics import drift_ratio, error_metrics
 from edgernn.runtime.backends.tensorflow import available as tensorflow_installed
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import EdgernnError
+from edgernn.errors import EdgernnError
 from edgernn.runtime.intervals import scale_ratios
 from edgernn.runtime.options import REFERENCES
 from edgernn.runtime.variants import parse_variants, variant
 from edgernn.verification import gate
-from edgernn.verification.data import replay_for
+from edgernn.verification.replay import replay_for
 from edgernn.verification.results import VariantResult, VerifyResult
 
 
@@ -140,7 +140,7 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_c
     the bundle's file is damaged). ``cross_check``: also run it on every other installed backend."""
     from edgernn.runtime import StreamingPredictor
     from edgernn.runtime.backends import choose
-    from edgernn.runtime.errors import BackendError, BundleError
+    from edgernn.errors import BackendError, BundleError
 
     entry = bundle.manifest.variants[name]
     row = VariantResult(name, backend, entry.size_bytes)
@@ -214,7 +214,7 @@ def _cross_backend(bundle: Bundle, name: str, primary: str, values, predicted, s
     one range, or one per output column of ``predicted``)."""
     from edgernn.runtime import StreamingPredictor
     from edgernn.runtime.backends import backend_class, installed, runs
-    from edgernn.runtime.errors import BackendError
+    from edgernn.errors import BackendError
 
     found = {}
     for other in installed():
@@ -237,7 +237,7 @@ def _diagnose(bundle_path, name: str) -> list[dict]:
     """The three worst tensors by quantization error, when TensorFlow is here to run the debugger."""
     if not tensorflow_installed():
         return []
-    from edgernn.diagnosis import diagnose
+    from edgernn.verification.diagnosis import diagnose
 
     try:
         worst = diagnose(bundle_path, name)[:3]

@@ -78,7 +78,7 @@ def trained_once(root: Path, **options):
         kept = dataclasses.replace(result, model=None, preprocessing=result.preprocessing.to_dict())
         (directory / "result.pickle").write_bytes(pickle.dumps(kept))
 
-    from edgernn.modeling import load_model
+    from edgernn.training.modeling import load_model
     from edgernn.runtime.preprocessing import Preprocessing
 
     kept = pickle.loads((build_once(root, _key("trained", options), build) / "result.pickle").read_bytes())

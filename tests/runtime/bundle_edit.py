@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 
 
 def copy_bundle(source: Path, target: Path) -> Path:

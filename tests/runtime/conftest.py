@@ -89,7 +89,7 @@ def bundles(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sine_values():
-    from edgernn.data import sine_series
+    from edgernn.data.series import sine_series
 
     return sine_series()[:1000]
 

@@ -186,10 +186,10 @@ class Client:
 
 
 class BridgeProcess:
-    """``edgernn stream --mqtt`` in a subprocess, its stderr collected line by line."""
+    """``edgernn bridge`` in a subprocess, its stderr collected line by line."""
 
     def __init__(self, bundle, url: str, *extra: str, subscribe: str = "sensors/#", variant: str = INT8):
-        self.args = [sys.executable, "-m", "edgernn", "stream", str(bundle), "--variant", variant, "--mqtt", url,
+        self.args = [sys.executable, "-m", "edgernn", "bridge", str(bundle), url, "--variant", variant,
                      "--subscribe", subscribe, *extra]
         self.lines: list[str] = []
         self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)

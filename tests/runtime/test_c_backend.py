@@ -22,7 +22,7 @@ from edgernn.runtime.backends.c import CBackend
 from edgernn.runtime.c_int8 import int8_source
 from edgernn.runtime.c_step import c_source
 from edgernn.runtime.cell_table import CELLS
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 from edgernn.runtime.manifest import Mode, state_output
 from runtime_env import bundle_of_cell, needs_spawn
 
@@ -168,7 +168,7 @@ def test_a_cached_library_is_used_again_and_a_changed_one_refused(bundles, tmp_p
     data = bytearray(library.read_bytes())
     data[len(data) // 2] ^= 0xFF
     library.write_bytes(bytes(data))
-    from edgernn.runtime.errors import BackendError
+    from edgernn.errors import BackendError
 
     with pytest.raises(BackendError, match="changed since it was compiled"):
         StreamingPredictor.load(bundle, "tflite-float32", backend="c")

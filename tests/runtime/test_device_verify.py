@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 from edgernn.runtime.manifest import sha256_file
 from runtime_env import EMULATED, needs_interpreter
 

@@ -12,7 +12,7 @@ from runtime_env import FLOAT32, INT8, needs_interpreter
 
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import BundleError, EdgernnError, StateError
+from edgernn.errors import BundleError, EdgernnError, StateError
 from edgernn.runtime.intervals import (CLEAN_RUN, Checked, OUTLIER_MADS, SCALE_CLIP, SCALE_FLOOR, conformal_half_widths,
                                       scale_decay, scale_ratios, without_outliers)
 from edgernn.runtime.manifest import read_manifest

@@ -1,4 +1,4 @@
-"""A light CLI: ``import edgernn.cli`` and every ``--help`` load no numpy (its start-up time is measured by
+"""A light CLI: ``import edgernn.cli.commands`` and every ``--help`` load no numpy (its start-up time is measured by
 benchmarks/cli_start.py against Python's own, not asserted here)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ TIMEOUT = 60
 HELP_EVERY_COMMAND = """
 import sys
 from click.testing import CliRunner
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 for args in [["--help"], *([name, "--help"] for name in cli.commands)]:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0 and "Usage:" in result.output, (args, result.output)
@@ -28,7 +28,7 @@ def _python(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_importing_the_cli_loads_no_numpy():
-    result = _python("-c", "import edgernn.cli, sys; assert 'numpy' not in sys.modules, 'numpy was imported'")
+    result = _python("-c", "import edgernn.cli.commands, sys; assert 'numpy' not in sys.modules, 'numpy was imported'")
     assert result.returncode == 0, result.stderr
 
 

@@ -1,4 +1,4 @@
-"""``edgernn stream --mqtt`` against a real Mosquitto (``mqtt_broker``): every reading of every topic gets one
+"""``edgernn bridge`` against a real Mosquitto (``mqtt_broker``): every reading of every topic gets one
 prediction, equal to a lone ``StreamingPredictor``'s for that topic, across broker and bridge restarts (kill -9
 included: with retained predictions, none is published twice). Real processes, a real broker, real
 interpreters; nothing mocked."""
@@ -243,7 +243,7 @@ def test_refused_credentials_end_the_bridge_with_one_line(paho, bundles, tmp_pat
     server.config.write_text(server.config.read_text().replace("allow_anonymous true", "allow_anonymous false"))
     server.start()
     try:
-        result = subprocess.run([*CLI, "stream", str(bundles["sine"]), "--variant", INT8, "--mqtt", server.url,
+        result = subprocess.run([*CLI, "bridge", str(bundles["sine"]), server.url, "--variant", INT8,
                                  "-t", "a/#", "-u", "someone", "-P", "wrong"], capture_output=True, text=True,
                                 timeout=60)
     finally:
@@ -254,24 +254,28 @@ def test_refused_credentials_end_the_bridge_with_one_line(paho, bundles, tmp_pat
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--mqtt", "http://localhost", "-t", "a"], "must start with mqtt:// or mqtts://"),
-    (["--mqtt", "mqtt://localhost:99999", "-t", "a"], "is not a broker URL"),
-    (["--mqtt", "mqtt://localhost"], "needs at least one --subscribe"),
-    (["--mqtt", "mqtt://localhost", "-t", "a", "--publish", "p/#"], "must be a topic without wildcards"),
-    (["--mqtt", "mqtt://localhost", "-t", "a", "--follow"], "--follow cannot be used with --mqtt"),
-    (["-t", "a"], "--subscribe needs --mqtt URL"),
-    (["--mqtt", "mqtt://localhost", "-t", "a", "--keep-anomalies"], "--keep-anomalies needs --anomalies"),
-], ids=["scheme", "port", "no-subscribe", "wildcard-publish", "line-option", "no-url", "keep-alone"])
+    (["bridge", "http://localhost", "-t", "a"], "must start with mqtt:// or mqtts://"),
+    (["bridge", "mqtt://localhost:99999", "-t", "a"], "is not a broker URL"),
+    (["bridge", "mqtt://localhost"], "needs at least one --subscribe"),
+    (["bridge", "mqtt://localhost", "-t", "a", "--publish", "p/#"], "must be a topic without wildcards"),
+    (["bridge", "mqtt://localhost", "-t", "a", "--follow"], "No such option '--follow'"),
+    (["bridge", "-t", "a"], "Missing argument 'URL'"),
+    (["bridge", "mqtt://localhost", "-t", "a", "--keep-anomalies"], "--keep-anomalies needs --anomalies"),
+    (["stream", "--mqtt", "mqtt://localhost", "-t", "a"], "No such option '-t'"),
+    (["stream", "--mqtt", "mqtt://localhost"], "the MQTT bridge is its own command: edgernn bridge"),
+], ids=["scheme", "port", "no-subscribe", "wildcard-publish", "line-option", "no-url", "keep-alone",
+        "stream-mqtt-options", "stream-mqtt"])
 def test_bad_bridge_options_are_one_line_and_exit_2(bundles, args, message):
-    result = subprocess.run([*CLI, "stream", str(bundles["sine"]), *args], capture_output=True, text=True,
+    command, *rest = args
+    result = subprocess.run([*CLI, command, str(bundles["sine"]), *rest], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_without_paho_the_bridge_names_the_extra(bundles):
-    code = ("import sys; sys.modules['paho'] = None; from edgernn.cli import main; "
-            f"sys.argv = ['edgernn', 'stream', {str(bundles['sine'])!r}, '--mqtt', 'mqtt://localhost', '-t', 'a']; "
+    code = ("import sys; sys.modules['paho'] = None; from edgernn.cli.commands import main; "
+            f"sys.argv = ['edgernn', 'bridge', {str(bundles['sine'])!r}, 'mqtt://localhost', '-t', 'a']; "
             "main()")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONSAFEPATH": "1"})

@@ -1,4 +1,4 @@
-"""``edgernn stream --mqtt`` across faults of the broker and of the bridge, with sensors that behave like real ones:
+"""``edgernn bridge`` across faults of the broker and of the bridge, with sensors that behave like real ones:
 paho publishers at QoS 1 with persistent sessions, which after a reconnect send their newest reading before the
 ones they queued (so readings arrive out of order). A real Mosquitto with persistence, run as the current user;
 nothing mocked.
@@ -242,7 +242,7 @@ def test_bridge_killed_ten_times_no_reading_lost_none_wrong(paho, bundles, sine_
 
 def _held_in_state(path) -> int:
     """How many held readings the state file holds (0 while it is missing or being replaced)."""
-    from edgernn.runtime.errors import StateError
+    from edgernn.errors import StateError
     from edgernn.runtime.state_file import read_state
 
     try:

@@ -1,4 +1,4 @@
-"""``edgernn stream --mqtt`` against what arrives out of order, late, forged or malformed, on a real Mosquitto:
+"""``edgernn bridge`` against what arrives out of order, late, forged or malformed, on a real Mosquitto:
 readings put back in time order, late and far-ahead ones refused visibly (late topic, log, summary), a forged
 retained prediction not believed, topics no answer can be published for skipped with a trace, bad options
 refused in one line before connecting. Every other topic keeps flowing."""
@@ -178,7 +178,7 @@ def test_topics_no_answer_can_be_published_for_are_skipped_and_the_rest_flows(pa
 
 
 def _run(bundles, *args, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, "stream", str(bundles["sine"]), "--variant", INT8, "--mqtt", "mqtt://127.0.0.1:9",
+    return subprocess.run([*CLI, "bridge", str(bundles["sine"]), "mqtt://127.0.0.1:9", "--variant", INT8,
                            *args], capture_output=True, text=True, timeout=timeout)
 
 
@@ -286,7 +286,7 @@ def test_a_topic_over_max_topics_is_logged_shortened(paho, broker, bundles):
 
 def _held_meta(path) -> tuple[int, int]:
     """(held readings, characters of the MQTT record) of a saved state; (0, 0) while it is being replaced."""
-    from edgernn.runtime.errors import StateError
+    from edgernn.errors import StateError
     from edgernn.runtime.state_file import read_state
 
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.errors import StateError
+from edgernn.errors import StateError
 from edgernn.runtime.manifest import read_manifest
 from edgernn.stream.topics import TopicStreams
 from edgernn.runtime.backends import installed
@@ -228,7 +228,7 @@ def test_the_published_journal_is_obeyed_only_beside_its_state_and_reads_what_it
     under a new token; a symlink or a FIFO in its place is refused, never followed or waited on."""
     import os
 
-    from edgernn.runtime.errors import EdgernnError
+    from edgernn.errors import EdgernnError
     from edgernn.stream.journal import PublishedJournal
 
     journal = PublishedJournal(tmp_path / "state.npz")

@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 
-from edgernn.cli import cli
+from edgernn.cli.commands import cli
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import EdgernnError
+from edgernn.errors import EdgernnError
 from edgernn.runtime.manifest import read_manifest
 from runtime_env import INT8, needs_spawn
 
@@ -146,9 +146,43 @@ def test_stream_cli_rows_with_a_header(multi, rows, runner, tmp_path):
     result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "in.csv"), "--variant", variant,
                                  "--json-lines"])
     assert list(json.loads(result.stdout.splitlines()[-1])) == ["follower+1", "follower+2"]
-    (tmp_path / "bad.csv").write_text("driver,follower\n1,2\n")
+    (tmp_path / "bad.csv").write_text("time,driver\n1,2\n")
     result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "bad.csv"), "--variant", variant])
-    assert result.exit_code == 2 and "but the model reads follower,driver" in result.output
+    assert result.exit_code == 2 and "but not follower (the model reads follower,driver)" in result.output
+
+
+def test_stream_reads_the_training_csv_by_column_name(multi, rows, runner, tmp_path):
+    """The file a model was trained on (a time column, the model's columns in another order, one more) is read by
+    the header's names, by default or through --columns; a restart past the header reads on by name."""
+    variant = _float_variant(multi)
+    names = read_manifest(multi).columns.features
+    shuffled = np.round(rows[:30], 6)
+    text = f"time,other,{names[1]},{names[0]}\n" + "\n".join(
+        f"{i},9,{row[1]:.6f},{row[0]:.6f}" for i, row in enumerate(shuffled)) + "\n"
+    (tmp_path / "train.csv").write_text(text)
+    expected = _loadable(multi, variant).run(shuffled).reshape(30, 2)
+    result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "train.csv"), "--variant", variant])
+    assert result.exit_code == 0, result.output
+    got = np.array([[float(v) for v in line.split(",")] for line in result.stdout.splitlines()])
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-7)
+    renamed = text.replace(f",{names[1]},{names[0]}\n", ",y,x\n", 1)
+    (tmp_path / "renamed.csv").write_text(renamed)
+    state, out = tmp_path / "state.npz", tmp_path / "out.csv"
+    head = "\n".join(renamed.splitlines()[:11]) + "\n"  # the header and 10 rows, then a restart for the rest
+    (tmp_path / "growing.csv").write_text(head)
+    args = ["stream", str(multi), str(tmp_path / "growing.csv"), "--variant", variant, "--columns", "x,y",
+            "--state-file", str(state), "--out", str(out)]
+    assert runner.invoke(cli, args).exit_code == 0
+    (tmp_path / "growing.csv").write_text(renamed)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    got = np.array([[float(v) for v in line.split(",")] for line in out.read_text().splitlines()])
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-7)
+    for bad, message in ((["--columns", "x"], "--columns names 1 column(s); the model reads 2"),
+                         (["--column", "x"], "--column picks one column; this model reads"),
+                         (["--columns", "x,zz"], "but not zz")):
+        result = runner.invoke(cli, ["stream", str(multi), str(tmp_path / "renamed.csv"), "--variant", variant, *bad])
+        assert result.exit_code == 2 and message in result.output, result.output
 
 
 @needs_spawn

@@ -29,7 +29,7 @@ def test_runtime_and_stream_import_no_tensorflow(bundles, tmp_path):
     code = (
         "import sys, json\n"
         "import edgernn.runtime\n"
-        "from edgernn.cli import cli\n"
+        "from edgernn.cli.commands import cli\n"
         "try:\n"
         f"    cli(['stream', {str(bundles['sine'])!r}, {str(tmp_path / 'in.txt')!r}, '--variant', 'tflite-int8'],"
         " obj={}, standalone_mode=False)\n"
@@ -194,3 +194,23 @@ def test_a_reader_closing_stdout_ends_the_stream_quietly(bundles, tmp_path, stat
 
         extra = StreamingPredictor.load(bundles["sine"], "tflite-int8").load_state(tmp_path / "s.npz")
         assert 2 <= extra["input"]["line"] < 20000
+
+
+def test_a_csv_column_is_read_by_its_header_name(bundles, tmp_path):
+    """--column reads one column of a CSV with a header (the file a model was trained on): the same predictions as
+    the plain values; without a header before the first value, or naming no such column, one line and exit 2."""
+    values = [0.1, 0.25, -0.3, 0.4, 0.05]
+    plain = run_cli(["stream", str(bundles["sine"])], stdin="\n".join(map(str, values)) + "\n")
+    assert plain.returncode == 0, plain.stderr
+    table = "time,temp,humidity\n" + "".join(f"{i},{v},{50 + i}\n" for i, v in enumerate(values))
+    picked = run_cli(["stream", str(bundles["sine"]), "--column", "temp"], stdin=table)
+    assert picked.returncode == 0, picked.stderr
+    assert picked.stdout == plain.stdout and picked.stdout.count("\n") == len(values)
+    gap = run_cli(["stream", str(bundles["sine"]), "--column", "temp"], stdin="temp\n0.1\nNA\n0.2\n")
+    assert gap.returncode == 0 and gap.stdout.splitlines()[1] == "nan", gap.stdout
+    for stdin, args, message in (("0.1\n0.2\n", ["--column", "temp"], "no header line naming its columns"),
+                                 (table, ["--column", "pressure"], "but not pressure"),
+                                 (table, ["--columns", "temp,humidity"], "--columns is for a model reading rows")):
+        result = run_cli(["stream", str(bundles["sine"]), *args], stdin=stdin)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr

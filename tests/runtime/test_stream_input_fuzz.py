@@ -12,7 +12,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from edgernn.cli import cli  # noqa: E402
+from edgernn.cli.commands import cli  # noqa: E402
 from edgernn.stream.readers import FileLines, Stop, StreamLines  # noqa: E402
 from runtime_env import EMULATED, INT8, needs_interpreter  # noqa: E402
 

@@ -19,7 +19,7 @@ import pytest
 
 from bundle_edit import copy_bundle, manifest_of, write_manifest
 from edgernn.runtime.backends import installed
-from edgernn.runtime.errors import BundleError
+from edgernn.errors import BundleError
 from edgernn.runtime.manifest import read_manifest
 from runtime_env import needs_spawn
 
@@ -106,7 +106,7 @@ def test_export_checks_and_extras_know_the_new_backend(extended, bundle_with_new
     script = f"""
 import json, sys
 from pathlib import Path
-from edgernn.cli_errors import classify
+from edgernn.cli.exit_codes import classify
 from edgernn.export import compat
 from edgernn.runtime.manifest import read_manifest
 from edgernn.runtime.variants import variant

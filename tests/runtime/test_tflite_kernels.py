@@ -99,7 +99,7 @@ def test_explicit_kernels_are_used_without_a_note(bundles):
 @pytest.mark.skipif(platform.machine() != "aarch64" or "tflite-runtime" not in installed(),
                     reason="the fallback happens with tflite-runtime 2.14 on aarch64")
 def test_the_fallback_is_reported_by_verify_and_stream(runner, bundles):
-    from edgernn.cli import cli
+    from edgernn.cli.commands import cli
 
     lstm = str(bundles["lstm"])
     result = runner.invoke(cli, ["verify", lstm, "--variants", "tflite-int8", "--backend", "tflite-runtime"])

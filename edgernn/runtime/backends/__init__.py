@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from edgernn.runtime.errors import BackendError, IncompatibleError
+from edgernn.errors import BackendError, IncompatibleError
 
 if TYPE_CHECKING:  # numpy and the manifest only for the annotations: the CLI reads BACKENDS without numpy
     import numpy as np

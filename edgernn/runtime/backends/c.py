@@ -23,7 +23,7 @@ import numpy as np
 
 from edgernn.runtime.c_int8 import int8_source
 from edgernn.runtime.c_step import FUNCTION, ONE_STREAM, c_source
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 from edgernn.runtime.manifest import Mode, sha256_file
 from edgernn.runtime.variants import variant
 

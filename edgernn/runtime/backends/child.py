@@ -7,7 +7,7 @@ from __future__ import annotations
 import faulthandler
 import os
 
-from edgernn.runtime.errors import BackendError, first_line
+from edgernn.errors import BackendError, first_line
 
 
 def try_in_child(action, what: str) -> tuple[str, str]:

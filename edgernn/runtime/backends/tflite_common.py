@@ -14,7 +14,7 @@ import numpy as np
 
 from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.compiled import unrolled_runner
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 from edgernn.runtime.manifest import SIGNATURE
 from edgernn.runtime.quiet import silenced_stderr
 

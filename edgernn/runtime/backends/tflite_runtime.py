@@ -19,7 +19,7 @@ import numpy as np
 from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.backends.child import try_in_child
 from edgernn.runtime.backends.tflite_common import TFLiteBackend
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 
 
 def available() -> bool:

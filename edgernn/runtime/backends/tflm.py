@@ -15,7 +15,7 @@ import numpy as np
 
 from edgernn.runtime.backends import tensor_order
 from edgernn.runtime.backends.child import try_in_child
-from edgernn.runtime.errors import BackendError, first_line
+from edgernn.errors import BackendError, first_line
 from edgernn.runtime.quiet import silenced_stderr
 from edgernn.runtime.tflite_signature import positions
 

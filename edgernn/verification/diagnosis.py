@@ -41,8 +41,8 @@ def diagnose(bundle, variant_name: str) -> list[TensorError]:
     from edgernn.export import tflite
     from edgernn.export.inspect import inspect_model
     from edgernn.export.step_model import device_model_and_samples, write_saved_model
-    from edgernn.reference import reference_model
-    from edgernn.tf_import import import_tensorflow
+    from edgernn.training.reference import reference_model
+    from edgernn.training.tf_import import import_tensorflow
 
     tf = import_tensorflow()
     bundle = Bundle.open(bundle)

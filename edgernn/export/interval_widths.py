@@ -41,7 +41,7 @@ def calibrate(staging: Path, manifest: Manifest, data: tuple[np.ndarray, int, st
     """Set ``intervals`` on every variant of the bundle staged at ``staging``; returns notes for the variants no
     interpreter here could run (they keep none)."""
     from edgernn.runtime import StreamingPredictor
-    from edgernn.runtime.errors import BackendError
+    from edgernn.errors import BackendError
 
     values, context, source = data
     notes = []

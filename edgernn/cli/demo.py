@@ -37,8 +37,8 @@ def _stage(name: str) -> float:
 
 def run_demo(out: Path, cell: str = DEFAULT_CELL, quick: bool = False) -> dict:
     """Run every stage; returns the summary the CLI prints. Raises on the first failing stage."""
-    from edgernn.tf_import import import_tensorflow
-    from edgernn.training import train
+    from edgernn.training.tf_import import import_tensorflow
+    from edgernn.training.trainer import train
 
     import_tensorflow()  # a missing TensorFlow is reported before anything is written
     out.mkdir(parents=True, exist_ok=False)
@@ -48,13 +48,13 @@ def run_demo(out: Path, cell: str = DEFAULT_CELL, quick: bool = False) -> dict:
                    seed=0, quiet=False)
     train_seconds = time.perf_counter() - started
 
-    from edgernn.pipeline import export
+    from edgernn import export
 
     _stage("export: every variant, then verify's gate: each against the float model, state carried")
     exported = export(result.model_path, out / "bundle", verify_steps=2000 if quick else None, quiet=False)
     bundle, outcome = exported.bundle, exported.verify
 
-    from edgernn.data import sine_series
+    from edgernn.data.series import sine_series
     from edgernn.runtime import StreamingPredictor
 
     _stage(f"stream: 500 values through StreamingPredictor on {DEFAULT_VARIANT}")

@@ -4,7 +4,7 @@ Two steps: prepare (the model read once, inspected, the device model and its cal
 write (every variant converted into a temporary sibling directory, read back through the runtime's own reader,
 renamed into place atomically by ``edgernn.runtime.atomic``). An interrupted export never leaves a partial bundle
 under the final name, and a lock keeps two exports apart. The gate after it (verify, ``verify.json``) is
-composed above both, in ``edgernn.pipeline``: export never imports verify.
+composed above both, in ``edgernn.export`` (the package root's function): export never imports verify.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn import locking
-from edgernn.export import calibration, intervals, variant
-from edgernn.export.columns import own_model_columns, with_ranges
+from edgernn.runtime import locking
+from edgernn.export import calibration, interval_widths, variant
+from edgernn.export.model_columns import own_model_columns, with_ranges
 from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
 from edgernn.export.target import check_target
-from edgernn.modeling import load_model_bytes, read_model_file
-from edgernn.reference import float_reference, replay, replay_rows
+from edgernn.training.modeling import load_model_bytes, read_model_file
+from edgernn.training.reference import float_reference, replay, replay_rows
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import BundleError, ExportError
+from edgernn.errors import BundleError, ExportError
 from edgernn.runtime.manifest import (
     FILE_ROLES,
     CalibrationInfo,
@@ -53,7 +53,7 @@ class ExportResult:
     bundle: Path
     manifest: Manifest
     seconds: float
-    verify: object = None  # the gate's VerifyResult (``edgernn.pipeline.export(verify=True)``), or None
+    verify: object = None  # the gate's VerifyResult (``edgernn.export(verify=True)``), or None
     verify_skipped: str | None = None  # why the gate did not run (no held-out data recorded with the model)
 
 
@@ -105,7 +105,7 @@ def export_bundle(
             side (e.g. 0.25), for data a little outside the training range; costs input resolution.
         columns, targets: for a model edgernn did not train that takes several features or has several outputs:
             the columns of ``calibration_data`` feeding it, in order, and what its outputs predict (names, a list
-            or comma text; see ``edgernn.export.columns.own_model_columns``).
+            or comma text; see ``edgernn.export.model_columns.own_model_columns``).
 
     Raises:
         ExportError, ModelError, BundleError: one line each.
@@ -250,12 +250,12 @@ def _set_intervals(staging: Path, manifest: Manifest, prepared: _Prepared, calib
     if prepared.columns is not None and not prepared.columns.univariate:
         _log("  no intervals: a multivariate model's intervals are not calibrated yet", quiet)
         return
-    data = intervals.held_out(prepared.metadata, calibration_data, prepared.raw_calibration)
+    data = interval_widths.held_out(prepared.metadata, calibration_data, prepared.raw_calibration)
     if data is None:
         _log("  no intervals: the model records no validation split (give --calibration-data held out from "
              "training)", quiet)
         return
-    for note in intervals.calibrate(staging, manifest, data):
+    for note in interval_widths.calibrate(staging, manifest, data):
         _log(f"  {note}", quiet)
     write_manifest(manifest, staging)
     _check_readable(staging)

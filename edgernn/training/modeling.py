@@ -1,7 +1,7 @@
 """Build the classic model family, and save/load it with edgernn's metadata inside the ``.keras`` file.
 
 The model works in preprocessed units; the pipeline that maps raw values in and out is stored as a JSON member
-of the ``.keras`` zip (``edgernn.model_metadata``), which Keras ignores on load and ``edgernn export`` picks up.
+of the ``.keras`` zip (``edgernn.training.model_metadata``), which Keras ignores on load and ``edgernn export`` picks up.
 Every load reads the file's bytes once: the metadata is parsed from them, and Keras loads those same bytes
 (``safe_mode=True``) from a private temporary copy, so a bundle's hash-checked reference model is what runs.
 """
@@ -12,15 +12,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from edgernn import model_metadata
-from edgernn.model_metadata import ModelMetadata
+from edgernn.training import model_metadata
+from edgernn.training.model_metadata import ModelMetadata
 from edgernn.runtime.atomic import staged_file
 from edgernn.runtime.cell_table import CELLS
-from edgernn.runtime.errors import ModelError
+from edgernn.errors import ModelError
 
 def recurrent_layer_class(cell: str):
     """The Keras layer class for a cell name from the cell table (``edgernn.runtime.cell_table.CELLS``)."""
-    from edgernn.tf_import import import_keras
+    from edgernn.training.tf_import import import_keras
 
     if cell not in CELLS:
         raise ModelError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
@@ -34,7 +34,7 @@ def build_model(cell: str, units: int, layers: int, window: int | None, features
     out); an integer builds the classic window model (``[batch, window, features]`` in, ``outputs`` out). The
     defaults are the univariate model: one value in, the next value out.
     """
-    from edgernn.tf_import import import_keras
+    from edgernn.training.tf_import import import_keras
 
     keras = import_keras()
 
@@ -101,7 +101,7 @@ def load_model_bytes(content: bytes, name: str):
         ModelError: not a readable model, bad metadata, or metadata that does not describe the model.
     """
     metadata = model_metadata.read(content, name)
-    from edgernn.tf_import import import_keras
+    from edgernn.training.tf_import import import_keras
 
     keras = import_keras()
     with tempfile.TemporaryDirectory(prefix="edgernn-model-") as private:  # mode 0700: only this user

@@ -19,7 +19,7 @@ import numpy as np
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import backend_class, choose, installed, runs
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.errors import BackendError
+from edgernn.errors import BackendError
 from edgernn.runtime.backends.tflite_common import make_interpreter
 from edgernn.runtime.manifest import SIGNATURE, Mode, read_manifest
 from edgernn.runtime.variants import parse_variants, variant

@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
-from edgernn.data import Split
+from edgernn.data.series import Split
 from edgernn.runtime.columns import Columns, InputColumn, output_base
 from edgernn.runtime.smoothing import Smoothing, forecasts
-from edgernn.seasons import choose, seasonal_naive_rmse
+from edgernn.data.seasons import choose, seasonal_naive_rmse
 
 MIN_TRAIN_SEASONS = 2  # a season is only considered when the training split holds at least this many of it
 FIT_POINTS = 5000  # Holt-Winters' parameters are fitted on at most the training split's last this many values
@@ -46,7 +46,7 @@ def season_rmse(values: np.ndarray, split: Split, period: int) -> float:
 
 
 def clear_seasons(values: np.ndarray, split: Split, spacing: float | None) -> list[int]:
-    """The seasons found on the training split (``edgernn.seasons.choose``: autocorrelation peaks, the time
+    """The seasons found on the training split (``edgernn.data.seasons.choose``: autocorrelation peaks, the time
     column's spacing) that clearly beat persistence on validation (``CLEAR_MARGINS``).
 
     A season nobody named is offered to the model only when the data clearly repeats it: a weak season (the

@@ -1,7 +1,7 @@
 """The forecasters a trained model is held beside, on its own split: is the network worth deploying at all?
 
-Persistence is ``edgernn.training.evaluate``'s; here are seasonal naive (the value one period back) for each
-period ``edgernn.seasons.choose`` keeps, and one classical peer from statsmodels: additive Holt-Winters at the
+Persistence is ``edgernn.training.trainer.evaluate``'s; here are seasonal naive (the value one period back) for each
+period ``edgernn.data.seasons.choose`` keeps, and one classical peer from statsmodels: additive Holt-Winters at the
 best period, or exponential smoothing without one, its trend (on or off) chosen by validation RMSE. Both are
 honest one-step forecasts: parameters fitted on the training split only, then run forward over validation and
 test with every parameter fixed, each prediction made from the values before it (statsmodels' own recursion,
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn import seasons
+from edgernn.data import seasons
 
 BUDGET_SECONDS = 10.0  # the classical peer is skipped (with a log line) beyond this
 FIT_POINTS = 5000  # the classical peer is fitted on at most the last this many training points (time bound)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.errors import DataError, first_line, quoted
+from edgernn.errors import DataError, first_line, quoted
 from edgernn.runtime.numbers import strict_float
 from edgernn.runtime.preprocessing import Preprocessing
-from edgernn.timestamps import date_spacing, time_order
+from edgernn.data.timestamps import date_spacing, time_order
 
 BUILTIN_SOURCES = ("counting", "sine", "lagged")
 MISSING_MARKERS = {"", "na", "nan", "n/a", "null", "none", "-"}
@@ -117,7 +117,7 @@ def load_series(source: str, column: str | None = None, time_column: str | None 
             header row) or a 1-D ``.npy`` file.
         column: CSV (or ``lagged``) column to use; default the only numeric column.
         time_column: CSV column to sort rows by: numbers (e.g. epoch seconds) or dates, see
-            ``edgernn.timestamps.time_order``. Duplicate times are refused.
+            ``edgernn.data.timestamps.time_order``. Duplicate times are refused.
 
     Returns:
         A ``Series`` of finite float64 values; NaN/inf/empty cells are filled by linear interpolation.

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from edgernn.runtime.columns import Columns, InputColumn, OutputColumn
-from edgernn.runtime.errors import ExportError
+from edgernn.errors import ExportError
 
 
 def split_names(names) -> list[str] | None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgernn.runtime import safe_json
 from edgernn.runtime.columns import Columns
-from edgernn.runtime.errors import ModelError
+from edgernn.errors import ModelError
 from edgernn.runtime.manifest import MODES, Mode
 from edgernn.runtime.preprocessing import Preprocessing
 

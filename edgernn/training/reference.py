@@ -68,7 +68,7 @@ def replay_rows(rows: np.ndarray, steps: int, difference, season: int = 1) -> tu
 def float_reference(model, metadata, values: np.ndarray, columns=None, window: int | None = None) -> np.ndarray:
     """The float Keras model's prediction after each value (NaN where none exists yet); with ``columns`` (a
     multivariate model), after each row of ``values [n, F]``: ``[n, K*H]``."""
-    from edgernn.training import predict_rows, predict_with
+    from edgernn.training.trainer import predict_rows, predict_with
 
     if columns is not None:
         return predict_rows(model, columns, np.asarray(values, dtype=np.float64), window)
@@ -80,6 +80,6 @@ def float_reference(model, metadata, values: np.ndarray, columns=None, window: i
 
 def reference_model(bundle):
     """A bundle's float Keras model and its metadata, from the hash-checked bytes (``safe_mode=True``)."""
-    from edgernn.modeling import load_model_bytes
+    from edgernn.training.modeling import load_model_bytes
 
     return load_model_bytes(bundle.read("reference"), bundle.manifest.files["reference"].file)

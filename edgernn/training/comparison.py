@@ -1,9 +1,9 @@
-"""The model beside its peers, as train's summary and verify's report show it (figures from ``edgernn.peers``,
+"""The model beside its peers, as train's summary and verify's report show it (figures from ``edgernn.training.peers``,
 read back from a model's metrics dict, so a saved model shows the same table it was trained with)."""
 
 from __future__ import annotations
 
-from edgernn import peers
+from edgernn.training import peers
 
 
 def outputs(columns) -> list[str | None]:

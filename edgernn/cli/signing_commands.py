@@ -45,7 +45,7 @@ def keygen_command(out):
     """Write a new key pair: edgernn.key stays on the host that signs; edgernn.pub goes to each device
     (--trust, or EDGERNN_TRUST). An existing key is never replaced."""
     from edgernn.runtime.signing import load_trust
-    from edgernn.signing import keygen
+    from edgernn.export.signer import keygen
 
     private, public = keygen(out)
     (name,) = load_trust(public)
@@ -62,7 +62,7 @@ def keygen_command(out):
 def sign_command(bundle, key_path, version):
     """Write signature.json: an Ed25519 signature over the manifest (every file's sha256 and size) and the
     version. Re-run after any change to the bundle."""
-    from edgernn.signing import sign
+    from edgernn.export.signer import sign
 
     signed = sign(bundle, key_path, version)
     click.echo(f"signed {bundle}: key {signed.key[:16]}, version {signed.version}")

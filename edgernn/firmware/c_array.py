@@ -19,11 +19,11 @@ import re
 import shutil
 from pathlib import Path
 
-from edgernn.c_names import STANDARD_NAMES
+from edgernn.firmware.c_names import STANDARD_NAMES
 from edgernn.runtime.atomic import fsync_directory, fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.backends import installed, tensor_order
 from edgernn.runtime.bundle import Bundle, bundle_around
-from edgernn.runtime.errors import BackendError, ExportError
+from edgernn.errors import BackendError, ExportError
 from edgernn.runtime.manifest import MAX_ARENA_BYTES, Mode
 from edgernn.runtime.tflite_signature import signature_tensors
 from edgernn.runtime.variants import variant

@@ -8,7 +8,7 @@ boundary; what still arrives here unclassified is a bug, and says so.
 from __future__ import annotations
 
 from edgernn.runtime.backends import EXTRAS as BACKEND_EXTRAS
-from edgernn.runtime.errors import EXIT_INTERNAL, EXIT_USAGE, EdgernnError
+from edgernn.errors import EXIT_INTERNAL, EXIT_USAGE, EdgernnError
 
 # optional packages -> the extra that installs them: the host side's, and every backend's (from its table)
 EXTRAS = {"keras": "train", "tf2onnx": "train", "onnx": "train", "matplotlib": "train", **BACKEND_EXTRAS}

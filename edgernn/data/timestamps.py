@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from edgernn.runtime.errors import DataError, first_line, quoted
+from edgernn.errors import DataError, first_line, quoted
 
 ACCEPTED = ("numbers (e.g. epoch seconds), ISO 8601 (2024-01-10, 2024-01-10T08:00:00.5, 2024-01-10 08:00+02:00, "
             "...Z), 2024-1-10, 2024/01/10 08:00, and 10/01/2024 or 01/10/2024 when a day above 12 in the column "
@@ -59,7 +59,7 @@ def time_order(cells: list[str], lines: list[int], name: str, column: str) -> np
 
 def date_spacing(cells: list[str]) -> float | None:
     """The median step in seconds between consecutive times of a column already accepted by ``time_order``, when
-    they are dates (numbers have no known unit: None), for ``edgernn.seasons``' usual periods."""
+    they are dates (numbers have no known unit: None), for ``edgernn.data.seasons``' usual periods."""
     texts = [cell.strip() for cell in cells]
     if len(texts) < 2 or all(_number(text) is not None for text in texts):
         return None

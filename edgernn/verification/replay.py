@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.reference import float_reference, reference_model, replay, replay_rows
-from edgernn.runtime.errors import DataError, EdgernnError
+from edgernn.training.reference import float_reference, reference_model, replay, replay_rows
+from edgernn.errors import DataError, EdgernnError
 
 
 @dataclass
@@ -20,14 +20,14 @@ class Replay:
     name: str  # where they came from and how they were repeated
     test: slice | None = None  # the first pass's predictions whose targets are the held-out test split
     train_test_rmse: float | None = None  # what train reported on that split (its state warmed on the whole series)
-    training_metrics: dict | None = None  # train's metrics (peers included: edgernn.peers), from the model's metadata
+    training_metrics: dict | None = None  # train's metrics (peers included: edgernn.training.peers), from the model's metadata
 
 
 def _series(metadata, data, column, steps: int, difference: bool, columns=None) -> tuple[np.ndarray, str, slice | None]:
     """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split;
     with the slice of first-pass predictions that target the held-out test split (None for ``data``). With
     ``columns`` (a multivariate model): rows ``[steps, F]`` of the model's own columns."""
-    from edgernn.data import load_series
+    from edgernn.data.series import load_series
 
     test = None
     if data is None:
@@ -45,7 +45,7 @@ def _series(metadata, data, column, steps: int, difference: bool, columns=None) 
         if column is not None:
             raise EdgernnError("--column picks one column; this model reads the columns "
                                f"{','.join(columns.features)} (drop --column)")
-        from edgernn.data import load_table
+        from edgernn.data.series import load_table
 
         table = load_table(str(data), columns=columns.features)
         values, name = table.values, getattr(table, "name", str(data))
@@ -67,7 +67,7 @@ def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
 
     ``stored``: the bundle's stored reference (no TensorFlow needed; ``data`` must be None); otherwise the float
     Keras model run on ``data`` or on the held-out split recorded at training, repeated forwards as a device
-    could see it (``edgernn.reference.replay``).
+    could see it (``edgernn.training.reference.replay``).
     """
     if stored:
         if data is not None:
@@ -97,7 +97,7 @@ def _check_columns(bundle, model, metadata) -> None:
     """The manifest's columns decode the float model on the host, so they must be the model's own: those in its
     hash-checked metadata (edgernn's models), or those that reproduce the outputs stored at export (a user's
     own model, whose only description is the manifest). Raises BundleError (one line) for an altered manifest."""
-    from edgernn.runtime.errors import BundleError
+    from edgernn.errors import BundleError
 
     columns = bundle.manifest.columns
     if metadata is not None:

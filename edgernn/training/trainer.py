@@ -22,22 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.comparison import versus
-from edgernn.data import (FLOAT32_MAX, Series, Split, Table, chronological_split, load_series, load_table,
+from edgernn.training.comparison import versus
+from edgernn.data.series import (FLOAT32_MAX, Series, Split, Table, chronological_split, load_series, load_table,
                           model_inputs)
-from edgernn.model_metadata import DataRecord, ModelMetadata
-from edgernn.modeling import build_model, check_model_target, load_model, save_model
+from edgernn.training.model_metadata import DataRecord, ModelMetadata
+from edgernn.training.modeling import build_model, check_model_target, load_model, save_model
 from edgernn.runtime.cell_table import CELLS, DEFAULT_CELL
 from edgernn.runtime.columns import (MAX_COLUMNS, MAX_HORIZON, MAX_PERIOD, Columns, InputColumn, OutputColumn,
                                      output_base)
-from edgernn.runtime.errors import DataError, ModelError
+from edgernn.errors import DataError, ModelError
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import BASELINES, DIFFERENCE_CHOICES, SCALES
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.smoothing import forecasts
-from edgernn.season_baseline import (choose_season, clear_seasons, network_shares, persistence_beats_the_mean,
+from edgernn.training.season_baseline import (choose_season, clear_seasons, network_shares, persistence_beats_the_mean,
                                      seasonal_changes, seasonal_input, smoothing_if_better, with_shares)
-from edgernn.search import DEFAULT_LR, DEFAULT_UNITS
+from edgernn.training.search import DEFAULT_LR, DEFAULT_UNITS
 
 TREND_R2 = 0.5  # a straight line explaining at least this share of the training variance means "trending"
 CHUNK_LENGTH = 128  # streaming training sequence length
@@ -189,7 +189,7 @@ class _EpochLine:
     """A Keras callback printing one line per epoch to stderr (quiet under --json and in tests)."""
 
     def __new__(cls, epochs: int, quiet: bool):
-        from edgernn.tf_import import import_keras
+        from edgernn.training.tf_import import import_keras
 
         keras = import_keras()
 
@@ -234,11 +234,11 @@ def train(
     """Train a model on a series and (with ``out``) save it as a ``.keras`` file with its pipeline.
 
     Args:
-        data: ``counting``, ``sine``, ``lagged``, or a ``.csv``/``.npy`` path (see ``edgernn.data.load_series``).
+        data: ``counting``, ``sine``, ``lagged``, or a ``.csv``/``.npy`` path (see ``edgernn.data.series.load_series``).
         out: where to save the model (``.keras``); None keeps it in memory only.
         column: the one column of a univariate model (CSV, ``lagged``).
         columns: a multivariate model's input columns: names or 0-based indices, or ``"all"`` (every numeric
-            column; the default when ``targets`` or ``horizon`` is given). See ``edgernn.data.load_table``.
+            column; the default when ``targets`` or ``horizon`` is given). See ``edgernn.data.series.load_table``.
         targets: the input columns to predict (names or indices); default the first input column.
         horizon: predict each target's next H values (default 1).
         cell: ``simple_rnn``, ``gru`` or ``lstm``.
@@ -248,12 +248,12 @@ def train(
         seed: same seed, same weights on the same machine.
         force: replace an existing ``out`` (atomically); without it an existing file is refused before training.
         season: seasonal periods in rows. None detects them on the training split for the peers the summary
-            holds the model beside (``edgernn.peers``), and offers the clear ones to a streaming model
+            holds the model beside (``edgernn.training.peers``), and offers the clear ones to a streaming model
             (``clear_seasons``); ``[]`` (``"none"``) uses none. Given (``[48, 336]``, or ``--season`` text
             ``"48,336"``), they are offered to the model (streaming only): a target whose season beats
             persistence on validation is differenced over it, and the season is kept only if the model with it
-            beats the same model without it on validation (``edgernn.season_baseline``).
-        budget: seconds for choosing the network by validation (``edgernn.search``): 0 trains the given size
+            beats the same model without it on validation (``edgernn.training.season_baseline``).
+        budget: seconds for choosing the network by validation (``edgernn.training.search``): 0 trains the given size
             only; None (auto) searches a short series (``search.auto_budget``) for a streaming model whose
             ``units`` and ``lr`` are left at their defaults.
         baseline: under a seasonal target, ``auto`` puts Holt-Winters (``edgernn.runtime.smoothing``) where it
@@ -268,7 +268,7 @@ def train(
         RMSE is the largest share of persistence's at its horizon, so ``test_rmse < persistence_rmse`` says
         every output beats persistence (raw RMSEs of different targets are in different units: no mean).
         The peers' validation and test RMSEs are there too (``peer_val_rmse[NAME]``, ``peer_test_rmse[NAME]``;
-        ``[OUTPUT: NAME]`` per one-step output): see ``edgernn.peers``.
+        ``[OUTPUT: NAME]`` per one-step output): see ``edgernn.training.peers``.
 
     Raises:
         DataError, ModelError: bad data or options, one line each.
@@ -280,13 +280,13 @@ def train(
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
                                or not 0 <= budget < math.inf):
         raise ModelError(f"budget must be a number of seconds, 0 or more, got {budget!r}")
-    from edgernn.seasons import periods_given
+    from edgernn.data.seasons import periods_given
 
     season = periods_given(season)  # None: found on the training split (peers; the model where they are clear)
     seasons = FOUND if season is None and window is None else _validate_seasons(season, window)
     if out is not None:
         check_model_target(out, force)
-    from edgernn.tf_import import import_keras
+    from edgernn.training.tf_import import import_keras
 
     keras = import_keras()  # a missing TensorFlow is the first and only thing reported
     fit = _Fit(keras, cell, units, layers, window, epochs, batch_size, lr, seed, patience, quiet)
@@ -361,7 +361,7 @@ def _same_arrays(a: tuple, b: tuple) -> bool:
 
 def _auto_budget(prepared, default_model: bool, quiet: bool) -> float:
     """The search's budget when none was given (``search.auto_budget``), said in the log when there is one."""
-    from edgernn.search import auto_budget
+    from edgernn.training.search import auto_budget
 
     rows = prepared.split.train_end
     budget = auto_budget(rows, default_model)
@@ -372,8 +372,8 @@ def _auto_budget(prepared, default_model: bool, quiet: bool) -> float:
 
 
 def _searched(fit, prepared, model, metrics, seconds: float, budget: float, quiet: bool):
-    """The default model beside the ``edgernn.search`` candidates the budget allows; the kept one, logged."""
-    from edgernn import search
+    """The default model beside the ``edgernn.training.search`` candidates the budget allows; the kept one, logged."""
+    from edgernn.training import search
 
     log = lambda message: _log(message, quiet)  # noqa: E731
     fit, prepared, model, metrics, tried = search.search(fit, prepared, model, metrics, seconds, budget, log)
@@ -506,8 +506,8 @@ def _judge(model, prepared: _Prepared, window: int | None, lr: float) -> dict:
 
 
 def _peer_metrics(prepared, season, quiet: bool) -> dict:
-    """The peers' figures (``edgernn.peers``) for the series, or for each target of a one-step output."""
-    from edgernn import peers
+    """The peers' figures (``edgernn.training.peers``) for the series, or for each target of a one-step output."""
+    from edgernn.training import peers
 
     split = prepared.split
     log = lambda message: _log(message, quiet)  # noqa: E731

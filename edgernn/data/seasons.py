@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.runtime.errors import DataError
+from edgernn.errors import DataError
 
 KEEP = 3  # periods kept for the summary
 ACF_PEAKS = 5  # autocorrelation peaks considered

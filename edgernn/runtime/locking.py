@@ -19,7 +19,7 @@ import stat
 from pathlib import Path
 
 from edgernn.runtime.atomic import current_umask
-from edgernn.runtime.errors import BusyError
+from edgernn.errors import BusyError
 
 _HELD: dict[int, tuple[Path, int | None]] = {}  # a held lock's descriptor -> its lock file, the target's own
 
