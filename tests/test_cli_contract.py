@@ -28,7 +28,7 @@ def test_every_option_has_help_and_lists_its_choices():
                     assert not param.type.case_sensitive, f"{name} {param.opts[0]} is case-sensitive"
 
 
-PRINTS_RESULTS = ("train", "export", "verify", "bench", "demo", "c-array")  # keygen, sign, stream: files, streams
+PRINTS_RESULTS = ("train", "export", "verify", "bench", "demo", "c-array", "c-step")  # keygen, sign, stream: files
 
 
 def test_one_vocabulary_across_commands():
@@ -47,6 +47,20 @@ def test_one_vocabulary_across_commands():
                 assert isinstance(param.type, click.IntRange), f"{name} {param.opts[0]} is a plain int"
         if name in PRINTS_RESULTS:
             assert "--json" in options, f"{name} prints results but has no --json"
+        if "--backend" in options:  # a list everywhere: bench measures each, verify gates each, stream prefers
+            assert options["--backend"].type.name == "backend list", name
+    reads = {name: {opt for param in cli.commands[name].params for opt in param.opts}
+             for name in ("train", "verify", "stream")}
+    for name, opts in reads.items():  # the series options, shared by every command that reads a data file
+        assert {"--column", "--columns"} <= opts, name
+    assert "--time-column" in reads["train"] and "--time-column" in reads["verify"]
+
+
+def test_stream_help_fits_a_screen():
+    """The line service and the MQTT bridge are two commands: each one's --help is its own."""
+    for name, most in (("stream", 60), ("bridge", 110)):
+        result = subprocess.run([*CLI, name, "--help"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and len(result.stdout.splitlines()) <= most, (name, len(result.stdout.splitlines()))
 
 
 def test_older_spellings_still_work(runner, sine_bundle, tmp_path):

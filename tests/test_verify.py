@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from edgernn.cli.commands import cli
@@ -186,3 +187,31 @@ def test_interval_coverage_is_measured_per_variant_and_gated(runner, sine_bundle
     (narrowed / "manifest.json").write_text(json.dumps(manifest))
     result = runner.invoke(cli, ["verify", str(narrowed), "--steps", "2000", "--variants", "tflite-int8"])
     assert result.exit_code == 1 and "0.9 interval covers" in result.stdout, result.output
+
+
+def test_verify_reads_a_csv_by_its_time_column_and_gates_on_each_named_backend(runner, sine_bundle, tmp_path):
+    """--data with --column and --time-column: the rows sorted by time (shuffled here) give the figures of the
+    same values in order; --backend litert,numpy gates the float32 variant on both, an int8 one on litert only."""
+    from edgernn.data.series import load_series
+
+    values = load_series("sine").values[:400]
+    order = np.random.default_rng(0).permutation(values.size)
+    (tmp_path / "in-order.csv").write_text("when,temp\n" + "".join(f"{i},{float(values[i])!r}\n" for i in range(400)))
+    (tmp_path / "shuffled.csv").write_text("temp,other,when\n" + "".join(f"{float(values[i])!r},x,{i}\n" for i in order))
+    args = ["verify", str(sine_bundle), "--steps", "400", "--variants", "tflite-float32,tflite-int8", "--json",
+            "--backend", "litert,numpy"]
+    plain = runner.invoke(cli, [*args, "--data", str(tmp_path / "in-order.csv"), "--column", "temp"])
+    shuffled = runner.invoke(cli, [*args, "--data", str(tmp_path / "shuffled.csv"), "--column", "temp",
+                                   "--time-column", "when"])
+    assert plain.exit_code == 0 and shuffled.exit_code == 0, plain.output + shuffled.output
+    rows, again = json.loads(plain.stdout)["variants"], json.loads(shuffled.stdout)["variants"]
+    assert [(r["variant"], r["backend"]) for r in rows] == [("tflite-float32", "litert"), ("tflite-int8", "litert"),
+                                                            ("tflite-float32", "numpy")]
+    assert [r["vs_float"] for r in rows] == [r["vs_float"] for r in again]
+    assert all(r["passed"] for r in rows)
+    unsorted = runner.invoke(cli, [*args, "--data", str(tmp_path / "shuffled.csv"), "--column", "temp"])
+    assert json.loads(unsorted.stdout)["variants"][0]["vs_float"] != rows[0]["vs_float"]  # the time column matters
+    for bad, message in ((["--column", "temp"], "give --data too"),
+                         (["--data", str(tmp_path / "in-order.csv"), "--columns", "temp"], "--columns is for a model")):
+        result = runner.invoke(cli, ["verify", str(sine_bundle), *bad])
+        assert result.exit_code == 2 and message in result.stderr, result.output

@@ -18,7 +18,7 @@ from edgernn.cli import device_commands, stream_commands
 from edgernn.cli.common_options import bundle_path, column_list, data_options, print_json, progress, season_periods
 from edgernn.cli.exit_codes import classify
 from edgernn.cli.signing_commands import check_trust, register, trust_option
-from edgernn.cli.option_types import BACKEND, CELL, VARIANTS, FloatRange, choice
+from edgernn.cli.option_types import BACKEND_CHOICES, CELL, VARIANTS, FloatRange, choice
 from edgernn.runtime.cell_table import DEFAULT_CELL
 from edgernn.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from edgernn.runtime.options import BASELINES, DIFFERENCE_CHOICES, INT8_WEIGHTS, REFERENCES, SCALES
@@ -293,13 +293,17 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 @click.argument("bundle", type=click.Path(), callback=bundle_path)
 @click.option("--data", default=None, help="counting, sine or a .csv/.npy (default: the held-out test split "
               "recorded at training time).")
-@click.option("--column", default=None, help="CSV column to use.")
+@data_options
+@click.option("--columns", default=None, metavar="A,B,...",
+              help="A multivariate model: the --data file's columns feeding its inputs, in order (default: the "
+                   "model's own column names).")
 @click.option("--steps", type=click.IntRange(min=10), default=10_000, show_default=True,
               help="Steps to run with the state carried (the data is repeated if shorter).")
 @click.option("--variants", type=VARIANTS, default="all", show_default=True,
               help="Comma-separated variants to verify, or all (those in the bundle).")
-@click.option("--backend", type=BACKEND, default="auto", show_default=True,
-              help="Interpreter to verify on (each variant also runs on every other installed one).")
+@click.option("--backend", "backends", type=BACKEND_CHOICES, default="auto", show_default=True,
+              help="Interpreters to verify on, comma-separated: each variant is gated on each (the first's run is "
+                   "also cross-checked on every other installed one).")
 @click.option("--max-nrmse", multiple=True, metavar="VARIANT=PCT",
               help="Override a variant's NRMSE threshold (% of range); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (nothing else).")
@@ -311,8 +315,8 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
 @click.option("--max-clipped", type=FloatRange(min=0), default=1.0, show_default=True,
               help="Fail an integer variant whose input quantization clipped more than this % of steps.")
 @trust_option
-def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as_json, report_dir, reference,
-                   max_clipped, trust):
+def verify_command(bundle, data, column, time_column, columns, steps, variants, backends, max_nrmse, as_json,
+                   report_dir, reference, max_clipped, trust):
     """Step every variant over a long sequence with its state carried and compare with the float model.
 
     Reports NRMSE vs float (% of the float output's range), max error, drift (error over the last 10% of
@@ -329,7 +333,8 @@ def verify_command(bundle, data, column, steps, variants, backend, max_nrmse, as
     if not as_json:
         click.echo(signature)
     with progress("verify") as update:
-        result = verify(bundle, data, column=column, steps=steps, variants=variants, backend=backend,
+        result = verify(bundle, data, column=column, columns=column_list(columns), time_column=time_column,
+                        steps=steps, variants=variants, backend=backends,
                         max_nrmse=parse_thresholds(max_nrmse), reference=reference, max_clipped=max_clipped,
                         progress=update)
     if as_json:

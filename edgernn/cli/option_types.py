@@ -47,8 +47,8 @@ class NameList(click.ParamType):
 CELL = choice(CELLS)
 VARIANT = choice(ALL_VARIANTS)
 VARIANTS = NameList(ALL_VARIANTS, "variant")
-BACKEND = choice(["auto", *BACKENDS])
-BACKENDS_LIST = NameList(BACKENDS, "backend", allow_all=False)
+BACKENDS_LIST = NameList(BACKENDS, "backend", allow_all=False)  # bench: each one measured
+BACKEND_CHOICES = NameList(["auto", *BACKENDS], "backend", allow_all=False)  # stream, bridge, verify: a list too
 
 
 class FloatRange(click.FloatRange):

@@ -8,7 +8,7 @@ import sys
 import click
 
 from edgernn.cli.common_options import bundle_path, column_list
-from edgernn.cli.option_types import BACKEND, VARIANT, FloatRange, choice
+from edgernn.cli.option_types import BACKEND_CHOICES, VARIANT, FloatRange, choice
 from edgernn.cli.signing_commands import trust_option, trusted_keys
 from edgernn.runtime.options import ON_NAN
 from edgernn.runtime.variants import DEFAULT_VARIANT
@@ -17,32 +17,26 @@ from edgernn.stream.order import MAX_WINDOW
 
 def predictor_options(func):
     """The options of the predictor behind both commands: what runs, its state across restarts, NaNs, intervals
-    and anomalies; the same names on ``stream`` and ``bridge``."""
+    and anomalies; the same names on ``stream`` and ``bridge`` (details: docs/device.md, docs/intervals.md)."""
     options = [
         click.option("--variant", type=VARIANT, default=DEFAULT_VARIANT, show_default=True, help="Variant to run."),
-        click.option("--backend", type=BACKEND, default="auto", show_default=True,
-                     help="Interpreter; auto picks the first installed one that runs the variant."),
+        click.option("--backend", "backend", type=BACKEND_CHOICES, default="auto", show_default=True,
+                     callback=lambda ctx, param, value: ",".join(value),
+                     help="Interpreter, or a preference list (c,litert): the first that runs the variant here."),
         click.option("--state-file", type=click.Path(dir_okay=False), default=None,
-                     help="Resume from this state if it exists; save to it every --save-every steps and at exit. "
-                          "Locked while in use."),
+                     help="Resume from this state and save to it (locked while in use)."),
         click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True,
-                     help="Save the state every N predictions (1: every prediction is backed by a saved state)."),
-        click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over (only an "
-                     "edgernn state is ever replaced)."),
+                     help="Save the state every N predictions."),
+        click.option("--reset-state", is_flag=True, help="Ignore an existing --state-file and start over."),
         click.option("--on-nan", type=choice(ON_NAN), default="skip", show_default=True,
-                     help="A NaN/inf value: skip it (prints nan, state untouched), hold the last value, or stop."),
+                     help="A NaN/inf value: skip it, hold the last value, or stop."),
         click.option("--interval", type=FloatRange(0, 1, min_open=True, max_open=True), default=None,
-                     metavar="LEVEL", help="Also give the interval calibrated at export at this level (e.g. 0.9; "
-                     "the bundle's levels are in its manifest)."),
-        click.option("--adaptive", is_flag=True,
-                     help="Track the interval's width online to hold its coverage when the data drifts."),
+                     metavar="LEVEL", help="Also give the interval calibrated at export at this level (e.g. 0.9)."),
+        click.option("--adaptive", is_flag=True, help="Track the interval's width online (drifting data)."),
         click.option("--anomalies", is_flag=True,
-                     help="Also score each value (score > 1: outside the interval predicted for it) and report each "
-                          "anomaly (level 0.99 unless --interval)."),
+                     help="Also score each value; report anomalies (level 0.99 unless --interval)."),
         click.option("--keep-anomalies", is_flag=True,
-                     help="With --anomalies, feed a flagged value to the model as read (default: clipped to its "
-                          "interval, so a spike does not echo in the predictions after it; 4 or more in a row are "
-                          "fed as read)."),
+                     help="Feed a flagged value as read (default: clipped to its interval)."),
         trust_option,
     ]
     for option in reversed(options):
@@ -112,44 +106,25 @@ def mqtt_options(func):
 @click.argument("bundle", type=click.Path(), callback=bundle_path)
 @click.argument("input_file", required=False, default=None)
 @predictor_options
-@click.option("--column", default=None, metavar="NAME",
-              help="A CSV input with a header line: the column a one-value model reads (default: the column the "
-                   "model was trained on, when the header names it).")
+@click.option("--column", default=None, metavar="NAME", help="A CSV with a header: the column a one-value model reads.")
 @click.option("--columns", default=None, metavar="A,B,...",
-              help="A CSV input with a header line: the columns feeding a multivariate model's inputs, in order "
-                   "(default: the model's own column names, in any order among others).")
+              help="A CSV with a header: the columns feeding a multivariate model, in order.")
 @click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
 @click.option("--out", "--output", "output_file", type=click.Path(dir_okay=False), default=None,
-              help="Append predictions to this file instead of stdout; with --state-file, exactly once "
-                   "across kill -9 and restart.")
-@click.option("--follow", is_flag=True,
-              help="Do not stop at the end: wait for lines appended to INPUT_FILE and follow it across log "
-                   "rotation (like tail -F); a FIFO is kept open for the next writer.")
+              help="Append predictions to this file (exactly once with --state-file).")
+@click.option("--follow", is_flag=True, help="Follow INPUT_FILE like tail -F (rotation; a FIFO's next writer).")
 @click.option("--anomaly-log", type=click.Path(dir_okay=False), default=None,
-              help="Append anomaly reports to this file instead of stderr (exactly once, like --out).")
-@click.option("--json-lines", is_flag=True,
-              help="Write one JSON object per line naming each output ({\"prediction\": ...} for one).")
+              help="Append anomaly reports to this file (exactly once).")
+@click.option("--json-lines", is_flag=True, help="One JSON object per line, naming each output.")
 @click.option("--mqtt", "moved_mqtt", default=None, hidden=True, help="Moved: edgernn bridge.")
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, interval,
                    adaptive, anomalies, keep_anomalies, trust, column, columns, strict, output_file, follow,
                    anomaly_log, json_lines, moved_mqtt):
     """Run a bundle statefully: one value per input line, one prediction per output line.
 
-    Reads INPUT_FILE (a file or a FIFO) or stdin. A non-numeric or non-UTF-8 line is reported on stderr with its
-    line number and skipped (--strict: exit 1). A multivariate model reads one row of comma-separated numbers
-    per line and writes one CSV row of its outputs. A CSV with a header line (the file a model was trained on)
-    is read by column name: --column, --columns, or the model's own names.
-
-    \b
-    What a restart with --state-file resumes:
-    - the hidden state, only for the same model file and quantization;
-    - the input position, only in the same regular file (device, inode and a fingerprint of what was read);
-      a FIFO, a pipe or a replaced or rotated file is never skipped: it is read from where it stands;
-    - with --out FILE, that same file, cut back to what the state vouches for: exactly once across kill -9;
-      lines others appended after the state's are never cut (exit 2, saying what to do).
-    From a FIFO or pipe, lines are taken one at a time: a kill loses at most the line in hand.
-    SIGTERM finishes the line in hand, saves and exits 0; so does a reader closing stdout (| head).
-    MQTT topics: edgernn bridge.
+    Reads INPUT_FILE (a file or a FIFO) or stdin; a bad line is reported and skipped. A multivariate model
+    reads a row of numbers per line; a CSV with a header is read by column name. With --state-file a restart
+    resumes the state, the place in the same file and --out exactly once (docs/device.md). MQTT: edgernn bridge.
     """
     if moved_mqtt is not None:
         raise click.UsageError("the MQTT bridge is its own command: edgernn bridge BUNDLE URL -t FILTER ...")

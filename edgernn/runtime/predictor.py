@@ -157,7 +157,8 @@ class StreamingPredictor:
         Args:
             bundle_dir: a directory written by ``edgernn export``.
             variant: a name from ``edgernn.runtime.variants.ALL_VARIANTS`` (e.g. ``tflite-int8``).
-            backend: ``auto`` or a name from ``edgernn.runtime.backends.BACKENDS``.
+            backend: ``auto``, a name from ``edgernn.runtime.backends.BACKENDS``, or a comma-separated
+                preference list of them (the first that runs the variant here).
             streams: independent streams stepped together (the batch dimension).
             on_nan: what a NaN/inf input does: ``skip`` (state untouched, prediction NaN), ``hold`` (feed the
                 stream's last good value) or ``raise``.

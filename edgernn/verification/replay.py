@@ -23,13 +23,20 @@ class Replay:
     training_metrics: dict | None = None  # train's metrics (peers included: edgernn.training.peers), from the model's metadata
 
 
-def _series(metadata, data, column, steps: int, difference: bool, columns=None) -> tuple[np.ndarray, str, slice | None]:
+def _series(metadata, data, picked: "Picked", steps: int, difference: bool,
+            columns=None) -> tuple[np.ndarray, str, slice | None]:
     """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split;
     with the slice of first-pass predictions that target the held-out test split (None for ``data``). With
-    ``columns`` (a multivariate model): rows ``[steps, F]`` of the model's own columns."""
+    ``columns`` (a multivariate model): rows ``[steps, F]`` of the model's own columns, or of ``picked.columns``
+    (the file's names for them, in the model's order)."""
     from edgernn.data.series import load_series
 
     test = None
+    column, time_column = picked.column, picked.time_column
+    if data is None and (column or picked.columns or time_column):
+        raise EdgernnError("--column, --columns and --time-column read a --data file; give --data too")
+    if picked.columns is not None and (columns is None or columns.univariate):
+        raise EdgernnError("--columns is for a model reading rows; this one reads one value (use --column)")
     if data is None:
         values = metadata.test_values if metadata else None
         if values is None:
@@ -39,7 +46,7 @@ def _series(metadata, data, column, steps: int, difference: bool, columns=None) 
         end = min(values.shape[0], steps) - 1  # prediction k targets value k + 1
         test = slice(max(0, context - 1), end) if end > context else None
     elif columns is not None and columns.univariate:  # one column (e.g. seasonal): read as a series is
-        series = load_series(str(data), column=column)
+        series = load_series(str(data), column=column, time_column=time_column)
         values, name = series.values[:, None], series.name
     elif columns is not None:
         if column is not None:
@@ -47,10 +54,14 @@ def _series(metadata, data, column, steps: int, difference: bool, columns=None) 
                                f"{','.join(columns.features)} (drop --column)")
         from edgernn.data.series import load_table
 
-        table = load_table(str(data), columns=columns.features)
+        names = picked.columns or list(columns.features)
+        if len(names) != len(columns.features):
+            raise EdgernnError(f"--columns names {len(names)} column(s); the model reads {len(columns.features)} "
+                               f"({','.join(columns.features)}), in that order")
+        table = load_table(str(data), columns=names, time_column=time_column)
         values, name = table.values, getattr(table, "name", str(data))
     else:
-        series = load_series(str(data), column=column)
+        series = load_series(str(data), column=column, time_column=time_column)
         values, name = series.values, series.name
     if values.shape[0] < 3:
         raise DataError(f"{name} has {values.shape[0]} values; verify needs at least 3")
@@ -62,7 +73,17 @@ def _series(metadata, data, column, steps: int, difference: bool, columns=None) 
     return replayed, f"{name}, {how}" if how else name, test
 
 
-def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
+@dataclass(frozen=True)
+class Picked:
+    """Which cells of a --data file verify reads: ``column`` (one value), ``columns`` (the file's names for a
+    multivariate model's inputs, in order) and the ``time_column`` rows are sorted by; all None: the defaults."""
+
+    column: str | None = None
+    columns: list[str] | None = None
+    time_column: str | None = None
+
+
+def replay_for(bundle, data, picked: Picked, steps: int, stored: bool) -> Replay:
     """The inputs and the float model's prediction after each.
 
     ``stored``: the bundle's stored reference (no TensorFlow needed; ``data`` must be None); otherwise the float
@@ -70,7 +91,7 @@ def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
     could see it (``edgernn.training.reference.replay``).
     """
     if stored:
-        if data is not None:
+        if data is not None or picked != Picked():
             raise EdgernnError("--data needs TensorFlow to run the float model; without it verify uses the "
                                "bundle's stored reference (drop --data)")
         values, outputs = bundle.reference_data()
@@ -84,7 +105,8 @@ def replay_for(bundle, data, column, steps: int, stored: bool) -> Replay:
     manifest = bundle.manifest
     if manifest.columns is not None:
         _check_columns(bundle, model, metadata)
-    values, name, test = _series(metadata, data, column, steps, manifest.preprocessing.difference, manifest.columns)
+    values, name, test = _series(metadata, data, picked, steps, manifest.preprocessing.difference,
+                                 manifest.columns)
     train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None
     reference = float_reference(model, metadata, values, manifest.columns, manifest.model.raw_window)
     return Replay(values, reference, name, test, train_rmse, metadata.metrics if metadata else None)

@@ -14,18 +14,19 @@ from edgernn.runtime.intervals import scale_ratios
 from edgernn.runtime.options import REFERENCES
 from edgernn.runtime.variants import parse_variants, variant
 from edgernn.verification import gate
-from edgernn.verification.replay import replay_for
+from edgernn.verification.replay import Picked, replay_for
 from edgernn.verification.results import VariantResult, VerifyResult
 
 
 
-def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, variants=None,
-           backend: str = "auto", max_nrmse: dict | None = None, diagnose: bool = True, reference: str = "auto",
-           max_clipped: float = gate.DEFAULT_MAX_CLIPPED, progress=None) -> VerifyResult:
+def verify(bundle, data=None, *, column=None, columns=None, time_column=None, steps: int = gate.DEFAULT_STEPS,
+           variants=None, backend: str | list[str] = "auto", max_nrmse: dict | None = None, diagnose: bool = True,
+           reference: str = "auto", max_clipped: float = gate.DEFAULT_MAX_CLIPPED, progress=None) -> VerifyResult:
     """Measure every variant (or ``variants``) of ``bundle`` against the float model.
 
     Each variant also runs on every other installed backend that can run it; float32 variants must agree
-    within 1e-5 of range. A failing diagnosable variant gets a per-tensor diagnosis (``diagnose``, needs
+    within 1e-5 of range. ``backend``: a name (or ``auto``), or a list of them: each variant is gated on each,
+    the first's run cross-checked. A failing diagnosable variant gets a per-tensor diagnosis (``diagnose``, needs
     TensorFlow).
 
     ``reference``: ``keras`` runs the float model (needs TensorFlow); ``stored`` uses the inputs and float
@@ -47,23 +48,25 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     if reference not in REFERENCES:
         raise EdgernnError(f"reference must be auto, keras or stored, got {reference!r}")
     stored = reference == "stored" or (reference == "auto" and not tensorflow_installed())
-    replayed = replay_for(opened, data, column, steps, stored)
+    replayed = replay_for(opened, data, Picked(column, columns, time_column), steps, stored)
     values, outputs = replayed.values, replayed.reference
     limits = gate.thresholds(max_nrmse)
     arrays = {"values": values, "reference": outputs}
     results = []
-    pairings = [(name, backend) for name in names] + [(name, "tflm") for name in _tflm_variants(opened, names, backend)]
+    backends = [backend] if isinstance(backend, str) else list(backend)  # each one gated; the first cross-checked
+    primary = backends[0]
+    pairings = _pairings(names, backends) + [(name, "tflm") for name in _tflm_variants(opened, names, backends)]
     for done, (name, on) in enumerate(pairings):
         if progress is not None:
             progress(done, len(pairings), name)
-        row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == backend, test=replayed.test,
+        row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == primary, test=replayed.test,
                                   columns=manifest.columns)
         if predicted is not None:
-            arrays[name if on == backend else f"{name} on {on}"] = predicted
+            arrays[name if on == primary else f"{name} on {on}"] = predicted
             row.reasons = gate.reasons(row, variant(name), limits[name], max_clipped,
                                        manifest.preprocessing.difference)
             row.passed = not row.reasons
-            if not row.passed and variant(name).diagnosable and diagnose and on == backend:  # once per variant
+            if not row.passed and variant(name).diagnosable and diagnose and on == primary:  # once per variant
                 row.diagnosis = _diagnose(opened.path, name)
         results.append(row)
     if all(r.skipped or r.incompatible for r in results):  # nothing verified is never "all variants pass"
@@ -74,13 +77,13 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
                               results, arrays, "stored" if stored else "keras")
         result.outputs = _float_per_output(manifest.columns, values, outputs)
         result.columns = manifest.columns
-        result.named = backend != "auto" or variants not in (None, "all")
+        result.named = backends != ["auto"] or variants not in (None, "all")
         result.comparison = table(replayed.training_metrics or {}, manifest.columns)
         return result
     truth = values[1:]
     result = VerifyResult(str(opened.path), replayed.name, int(values.size), error_metrics(outputs[:-1], truth)["rmse"],
                           error_metrics(values[:-1], truth)["rmse"], results, arrays, "stored" if stored else "keras")
-    result.named = backend != "auto" or variants not in (None, "all")
+    result.named = backends != ["auto"] or variants not in (None, "all")
     if replayed.test is not None:  # the held-out test split, first pass: train's own figure, measured here
         result.float_test_rmse = error_metrics(outputs[replayed.test], values[1:][replayed.test])["rmse"]
         result.train_test_rmse = replayed.train_test_rmse
@@ -88,14 +91,34 @@ def verify(bundle, data=None, *, column=None, steps: int = gate.DEFAULT_STEPS, v
     return result
 
 
-def _tflm_variants(bundle: Bundle, names: list[str], backend: str) -> list[str]:
+def _pairings(names: list[str], backends: list[str]) -> list[tuple[str, str]]:
+    """Each variant with each named backend that runs its kind of file here (a list of several: an ONNX variant
+    is not paired with a TFLite interpreter); a variant none of them runs keeps its first pairing, whose row says
+    why it was skipped."""
+    from edgernn.runtime.backends import choose
+
+    def runs(name, on):
+        try:
+            choose(on, variant(name))
+        except EdgernnError:
+            return False
+        return True
+
+    pairs = []
+    for name in names:
+        found = [(name, on) for on in backends if len(backends) == 1 or runs(name, on)]
+        pairs += found or [(name, backends[0])]
+    return sorted(pairs, key=lambda pair: backends.index(pair[1]))  # backend by backend, as the table reads
+
+
+def _tflm_variants(bundle: Bundle, names: list[str], backends: list[str]) -> list[str]:
     """Full-integer TFLite variants to run again on TensorFlow Lite Micro (what a microcontroller runs), where it
     is installed, whatever the manifest records of TFLM (a record is a claim: a missing or negative one is measured
     here); verify's own backend choice "auto" only: a named backend means that backend."""
     from edgernn.runtime.backends import installed
     from edgernn.runtime.manifest import Mode
 
-    if backend != "auto" or "tflm" not in installed() or bundle.manifest.model.mode is Mode.WINDOW:
+    if backends != ["auto"] or "tflm" not in installed() or bundle.manifest.model.mode is Mode.WINDOW:
         return []  # a window model's zero state is built at run time (SHAPE -> FILL): never on TFLM
     return [name for name in names if variant(name).format == "tflite" and not variant(name).float32
             and not variant(name).tflm_lacks]

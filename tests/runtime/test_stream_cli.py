@@ -214,3 +214,16 @@ def test_a_csv_column_is_read_by_its_header_name(bundles, tmp_path):
         result = run_cli(["stream", str(bundles["sine"]), *args], stdin=stdin)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_backend_preference_list_takes_the_first_that_runs_the_variant(bundles):
+    """--backend numpy,auto on an int8 variant: numpy runs float32 only, so auto's interpreter runs it."""
+    values = "0.1\n0.25\n-0.3\n"
+    plain = run_cli(["stream", str(bundles["sine"]), "--variant", "tflite-int8"], stdin=values)
+    preferred = run_cli(["stream", str(bundles["sine"]), "--variant", "tflite-int8", "--backend", "numpy,auto"],
+                        stdin=values)
+    assert preferred.returncode == 0 and preferred.stdout == plain.stdout, preferred.stderr
+    alone = run_cli(["stream", str(bundles["sine"]), "--variant", "tflite-int8", "--backend", "numpy"], stdin=values)
+    assert alone.returncode == 2 and "runs float32 variants only" in alone.stderr, alone.stderr
+    unknown = run_cli(["stream", str(bundles["sine"]), "--backend", "numpy,bogus"], stdin=values)
+    assert unknown.returncode == 2 and "unknown backend 'bogus'" in unknown.stderr, unknown.stderr

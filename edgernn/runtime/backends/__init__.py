@@ -121,8 +121,11 @@ def choose(name: str, spec: VariantSpec, entry=None):
     """The backend class for variant ``spec``: ``auto`` resolved, or an explicit choice checked.
 
     ``entry`` (the variant's manifest entry): an interpreter the export recorded as unable to load this file is
-    never chosen by ``auto``, and named explicitly it is refused with the recorded reason.
+    never chosen by ``auto``, and named explicitly it is refused with the recorded reason. ``name`` may be a
+    comma-separated preference list (``c,litert``): the first that runs the variant here, else the first's error.
     """
+    if "," in name:
+        return _first_that_runs([part.strip() for part in name.split(",") if part.strip()], spec, entry)
     refused = entry.refused_by if entry is not None else (lambda backend: None)
     if name == "auto":
         for row in BACKEND_TABLE:
@@ -146,6 +149,17 @@ def choose(name: str, spec: VariantSpec, entry=None):
     if refused(name) is not None:
         raise IncompatibleError(f"{spec.name} is incompatible with {name}: {refused(name)}")
     return cls
+
+
+def _first_that_runs(names: list[str], spec: VariantSpec, entry):
+    """A preference list: the first backend that is installed and runs ``spec`` (``auto`` may be one of them)."""
+    errors = []
+    for name in names:
+        try:
+            return choose(name, spec, entry)  # an explicit name is checked installed (backend_class)
+        except BackendError as exc:
+            errors.append(exc)
+    raise errors[0] if errors else BackendError("--backend names no backend")
 
 
 def installed() -> list[str]:
