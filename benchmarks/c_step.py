@@ -84,16 +84,11 @@ def run(steps: int) -> list[dict]:
 
 def firmware(bundle: Path, variant: str, out: Path) -> dict:
     """``edgernn c-step``'s files for the variant and their footprint (gcc -Os here), beside TFLM's arena."""
-    from edgernn.firmware.step import state_bytes, write
-    from edgernn.runtime.bundle import Bundle
+    from edgernn.firmware.step import write
 
-    opened = Bundle.open(bundle)
     measured = write(bundle, variant, out, measure=True)[1]
-    total = sum(units for _, units in opened.manifest.model.state_inputs())
-    state = state_bytes(1 if variant == "tflite-int8" else 4, total)
-    return {"flash_bytes": measured["flash_bytes"], "state_bytes": state, "stack_bytes": measured["stack_bytes"],
-            "ram_bytes": state + measured["static_ram_bytes"] + measured["stack_bytes"],
-            "tflm_arena_bytes": (opened.variant(variant).interpreters.get("tflm") or {}).get("arena_bytes")}
+    return {key: measured[key] for key in ("flash_bytes", "state_bytes", "stack_bytes", "ram_bytes",
+                                           "tflm_arena_bytes")}
 
 
 def _agreement(row: dict) -> str:

@@ -34,7 +34,7 @@ def test_scaling_is_relative_to_the_data(difference):
     """A series of 1e-15 values is scaled like the same series in other units (was: a divisor of 1, so the model
     saw inputs of 1e-15); a ramp's constant differences are divided by their own size."""
     from edgernn.data.series import chronological_split
-    from edgernn.training.trainer import fit_preprocessing
+    from edgernn.training.preparation import fit_preprocessing
 
     t = np.arange(400, dtype=np.float64)
     series = np.sin(t / 7) + 0.01 * t

@@ -87,18 +87,12 @@ def c_step_command(bundle, variant, out, name, force, as_json, trust):
     beside the arena TensorFlow Lite Micro needs for the same variant. Several values in or out, a season and
     window models are refused (exit 2). The files are written together or not at all.
     """
-    from edgernn.firmware.step import state_bytes, write
-    from edgernn.runtime.bundle import Bundle
+    from edgernn.firmware.step import write
 
     check_trust(bundle, trust)
     written, measured = write(bundle, variant, out, name, force=force, measure=True)
-    opened = Bundle.open(bundle)
-    total = sum(units for _, units in opened.manifest.model.state_inputs())
-    state = state_bytes(1 if variant == "tflite-int8" else 4, total)
-    ram = state + measured["static_ram_bytes"] + (measured["stack_bytes"] or 0)
-    arena = (opened.variant(variant).interpreters.get("tflm") or {}).get("arena_bytes")
-    result = {"variant": variant, "files": [str(path) for path in written], **measured, "state_bytes": state,
-              "ram_bytes": ram, "tflm_arena_bytes": arena}
+    result = {"variant": variant, "files": [str(path) for path in written], **measured}
+    ram, state, arena = measured["ram_bytes"], measured["state_bytes"], measured["tflm_arena_bytes"]
     if as_json:
         print_json(result)
         return
@@ -108,7 +102,6 @@ def c_step_command(bundle, variant, out, name, force, as_json, trust):
     versus = f"; TFLM's arena for {variant}: {arena:,} B ({ram / arena:.2f}x)" if arena else ""
     click.echo(f"flash {measured['flash_bytes']:,} B, RAM {ram:,} B (state {state:,} + static "
                f"{measured['static_ram_bytes']:,} + stack {stack}), {measured['compiler']} -Os{versus}")
-
 
 
 def register(cli) -> None:

@@ -100,7 +100,7 @@ def _header(name: str, ctype: str, total: int, variant_name: str, sha256: str, s
         "  double last;  /* the last reading (NaN: none yet) */",
         "  uint32_t out_of_range;  /* readings whose model input fell outside the range calibrated at export */",
         f"}} {name}_state;", "",
-        f"/* Start a stream: zero states, no last reading. */",
+        "/* Start a stream: zero states, no last reading. */",
         f"void {name}_reset({name}_state *state);",
         "/* One reading in (raw units), the prediction of the next one out (raw units). A NaN or infinite reading",
         "   returns NaN and leaves the state as it was; a differenced model returns NaN for its first reading. */",
@@ -125,7 +125,6 @@ def _predict(name: str, manifest, entry, spec, total: int) -> list[str]:
     span = (manifest.columns.inputs[0].range if manifest.columns is not None else None) or manifest.input_range
     low, high = (float(span[0]), float(span[1])) if span else (-math.inf, math.inf)
     guard = (max(low, -INPUT_LIMIT), min(high, INPUT_LIMIT))
-    ctype = "int8_t" if spec.integer_io else "float"
     pointers = ", ".join(f"{{0}} + {offset}" for offset in offsets[:-1])
     if spec.integer_io:
         zeros = [f"for (int j = {offsets[k]}; j < {offsets[k + 1]}; ++j) state->states[j] = "
@@ -140,7 +139,7 @@ def _predict(name: str, manifest, entry, spec, total: int) -> list[str]:
         step = ["const float x = (float)z; float y; " + f"float next[{total}];",
                 f"const float *in[{len(order)}] = {{{pointers.format('state->states')}}};",
                 f"float *out[{len(order)}] = {{{pointers.format('next')}}};",
-                f"{name}_step(1, &x, in, &y, out);", f"memcpy(state->states, next, sizeof next);",
+                f"{name}_step(1, &x, in, &y, out);", "memcpy(state->states, next, sizeof next);",
                 "const double output = (double)y;"]
     encode = f"(reading - state->last - {in_offset}) / {in_divisor}" if one.difference else \
         f"(reading - {in_offset}) / {in_divisor}"
@@ -160,7 +159,8 @@ def _predict(name: str, manifest, entry, spec, total: int) -> list[str]:
 def write(bundle_dir, variant_name: str, out, name: str = "rnn", force: bool = False,
           measure: bool = False) -> tuple[list[Path], dict | None]:
     """Write ``NAME.h`` and ``NAME.c`` into ``out`` as a set (``edgernn.firmware.c_array``'s checks and staging), and
-    with ``measure`` their ``footprint``, taken before anything is written (a failure leaves ``out`` as it was)."""
+    with ``measure`` their ``summary`` (flash, RAM, the TFLM arena it replaces), taken before anything is written
+    (a failure leaves ``out`` as it was)."""
     texts = render(bundle_dir, variant_name, name)
     out = Path(out)
     _check_out(out, Path(bundle_dir), list(texts), force)
@@ -169,8 +169,20 @@ def write(bundle_dir, variant_name: str, out, name: str = "rnn", force: bool = F
         with tempfile.TemporaryDirectory() as scratch:
             for file, text in texts.items():
                 (Path(scratch) / file).write_text(text)
-            measured = footprint(Path(scratch) / f"{name}.c")
+            measured = summary(bundle_dir, variant_name, footprint(Path(scratch) / f"{name}.c"))
     return _place(out, {file: text.encode() for file, text in texts.items()}), measured
+
+
+def summary(bundle_dir, variant_name: str, measured: dict) -> dict:
+    """``footprint``'s figures with the RAM they add up to (the state struct + static data + the stack frames)
+    and the TensorFlow Lite Micro arena of the same variant (None where the export measured none): what
+    ``edgernn c-step`` prints and ``benchmarks/c_step.py`` tabulates."""
+    opened = Bundle.open(bundle_dir)
+    total = sum(units for _, units in opened.manifest.model.state_inputs())
+    state = state_bytes(1 if variant_name == "tflite-int8" else 4, total)
+    return {**measured, "state_bytes": state,
+            "ram_bytes": state + measured["static_ram_bytes"] + (measured["stack_bytes"] or 0),
+            "tflm_arena_bytes": (opened.variant(variant_name).interpreters.get("tflm") or {}).get("arena_bytes")}
 
 
 def state_bytes(ctype_size: int, total: int) -> int:

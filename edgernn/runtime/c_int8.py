@@ -199,9 +199,6 @@ class Writer:
     def name(self, index: int) -> str:
         return f"t{index}"
 
-    def const(self, index: int) -> bool:
-        return self.graph.tensors[index].data is not None
-
     def operand(self, index: int, size: int) -> str:
         """An element of operand ``index`` at ``j`` for an output of ``size`` elements (a scalar broadcast)."""
         t = self.graph.tensors[index]

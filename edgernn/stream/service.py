@@ -248,20 +248,8 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
     check_interval_options(interval, adaptive, anomalies, keep_anomalies, log_path)
     check_paths(input_file, state_path, output_path, log_path, bundle)
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan, trust=trust)
-    wants_intervals = interval is not None or anomalies or adaptive
-    if json_lines and wants_intervals:
-        raise EdgernnError("--json-lines writes predictions only; it does not combine with --interval/--anomalies yet")
-    picker = _picker(predictor.manifest, column, columns)
-    lines = PlainLines(predictor, json_lines, picker)
-    if predictor.manifest.takes_rows:
-        if wants_intervals:
-            raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet "
-                               "(drop --interval/--adaptive/--anomalies)")
-        lines = RowLines(predictor, json_lines, picker)
-    if wants_intervals:
-        monitor = predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive,
-                                    clean=anomalies and not keep_anomalies)
-        lines = IntervalLines(monitor, anomalies, picker)
+    lines = _lines(predictor, json_lines, _picker(predictor.manifest, column, columns), interval, adaptive, anomalies,
+                   keep_anomalies)
     if predictor.backend_note:
         print(f"note: {predictor.backend_note}", file=err, flush=True)
     stop = Stop()
@@ -293,6 +281,24 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
             predictor.save_state(state_path, extra=_extra(source.position(), sink, alerts, lines))
         report = stream(predictor, source, sink, state_path, save_every, strict, stop, err, lines, alerts)
     return _summary(predictor, report, stop, err, lines)
+
+
+def _lines(predictor, json_lines: bool, picker, interval, adaptive: bool, anomalies: bool, keep_anomalies: bool):
+    """What each input line becomes: a prediction (``PlainLines``), a row's outputs (``RowLines``) or a prediction
+    with its interval and anomaly score (``IntervalLines``)."""
+    wants_intervals = interval is not None or anomalies or adaptive
+    if json_lines and wants_intervals:
+        raise EdgernnError("--json-lines writes predictions only; it does not combine with --interval/--anomalies yet")
+    if predictor.manifest.takes_rows:
+        if wants_intervals:
+            raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet "
+                               "(drop --interval/--adaptive/--anomalies)")
+        return RowLines(predictor, json_lines, picker)
+    if wants_intervals:
+        monitor = predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive,
+                                    clean=anomalies and not keep_anomalies)
+        return IntervalLines(monitor, anomalies, picker)
+    return PlainLines(predictor, json_lines, picker)
 
 
 def _picker(manifest, column: str | None, columns: list[str] | None) -> Picker | None:

@@ -68,7 +68,7 @@ def replay_rows(rows: np.ndarray, steps: int, difference, season: int = 1) -> tu
 def float_reference(model, metadata, values: np.ndarray, columns=None, window: int | None = None) -> np.ndarray:
     """The float Keras model's prediction after each value (NaN where none exists yet); with ``columns`` (a
     multivariate model), after each row of ``values [n, F]``: ``[n, K*H]``."""
-    from edgernn.training.trainer import predict_rows, predict_with
+    from edgernn.training.evaluation import predict_rows, predict_with
 
     if columns is not None:
         return predict_rows(model, columns, np.asarray(values, dtype=np.float64), window)

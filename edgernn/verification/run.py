@@ -39,6 +39,22 @@ def verify(bundle, data=None, *, column=None, columns=None, time_column=None, st
     """
     opened = Bundle.open(bundle)
     manifest = opened.manifest
+    names = _checked(manifest, variants, steps, reference)
+    stored = reference == "stored" or (reference == "auto" and not tensorflow_installed())
+    replayed = replay_for(opened, data, Picked(column, columns, time_column), steps, stored)
+    backends = [backend] if isinstance(backend, str) else list(backend)  # each one gated; the first cross-checked
+    results, arrays = _gated(opened, names, backends, replayed, gate.thresholds(max_nrmse), max_clipped, diagnose,
+                             progress)
+    if all(r.skipped or r.incompatible for r in results):  # nothing verified is never "all variants pass"
+        reason = f": {results[0].reasons[0]}" if results else ""
+        raise EdgernnError(f"no variant of this bundle can run here, nothing was verified{reason}")
+    result = _result(opened, replayed, results, arrays, "stored" if stored else "keras")
+    result.named = backends != ["auto"] or variants not in (None, "all")
+    return result
+
+
+def _checked(manifest, variants, steps: int, reference: str) -> list[str]:
+    """The variants to verify, after the options are checked (one line each)."""
     names = [n for n in parse_variants(variants) if variants not in (None, "all") or n in manifest.variants]
     missing = [n for n in names if n not in manifest.variants]
     if missing:
@@ -47,14 +63,15 @@ def verify(bundle, data=None, *, column=None, columns=None, time_column=None, st
         raise EdgernnError(f"--steps must be at least 10, got {steps}")
     if reference not in REFERENCES:
         raise EdgernnError(f"reference must be auto, keras or stored, got {reference!r}")
-    stored = reference == "stored" or (reference == "auto" and not tensorflow_installed())
-    replayed = replay_for(opened, data, Picked(column, columns, time_column), steps, stored)
+    return names
+
+
+def _gated(opened: Bundle, names: list[str], backends: list[str], replayed, limits, max_clipped: float,
+           diagnose: bool, progress) -> tuple[list[VariantResult], dict]:
+    """Each variant on each backend (and TFLM), measured and judged by the gate; the predictions by row name."""
+    manifest, primary = opened.manifest, backends[0]
     values, outputs = replayed.values, replayed.reference
-    limits = gate.thresholds(max_nrmse)
-    arrays = {"values": values, "reference": outputs}
-    results = []
-    backends = [backend] if isinstance(backend, str) else list(backend)  # each one gated; the first cross-checked
-    primary = backends[0]
+    arrays, results = {"values": values, "reference": outputs}, []
     pairings = _pairings(names, backends) + [(name, "tflm") for name in _tflm_variants(opened, names, backends)]
     for done, (name, on) in enumerate(pairings):
         if progress is not None:
@@ -69,21 +86,22 @@ def verify(bundle, data=None, *, column=None, columns=None, time_column=None, st
             if not row.passed and variant(name).diagnosable and diagnose and on == primary:  # once per variant
                 row.diagnosis = _diagnose(opened.path, name)
         results.append(row)
-    if all(r.skipped or r.incompatible for r in results):  # nothing verified is never "all variants pass"
-        reason = f": {results[0].reasons[0]}" if results else ""
-        raise EdgernnError(f"no variant of this bundle can run here, nothing was verified{reason}")
-    if manifest.columns is not None:
+    return results, arrays
+
+
+def _result(opened: Bundle, replayed, results: list, arrays: dict, reference: str) -> VerifyResult:
+    """The run around the rows: the float model's own figures beside persistence's, and train's comparison."""
+    values, outputs, columns = replayed.values, replayed.reference, opened.manifest.columns
+    if columns is not None:
         result = VerifyResult(str(opened.path), replayed.name, int(values.shape[0]), float("nan"), float("nan"),
-                              results, arrays, "stored" if stored else "keras")
-        result.outputs = _float_per_output(manifest.columns, values, outputs)
-        result.columns = manifest.columns
-        result.named = backends != ["auto"] or variants not in (None, "all")
-        result.comparison = table(replayed.training_metrics or {}, manifest.columns)
+                              results, arrays, reference)
+        result.outputs = _float_per_output(columns, values, outputs)
+        result.columns = columns
+        result.comparison = table(replayed.training_metrics or {}, columns)
         return result
     truth = values[1:]
     result = VerifyResult(str(opened.path), replayed.name, int(values.size), error_metrics(outputs[:-1], truth)["rmse"],
-                          error_metrics(values[:-1], truth)["rmse"], results, arrays, "stored" if stored else "keras")
-    result.named = backends != ["auto"] or variants not in (None, "all")
+                          error_metrics(values[:-1], truth)["rmse"], results, arrays, reference)
     if replayed.test is not None:  # the held-out test split, first pass: train's own figure, measured here
         result.float_test_rmse = error_metrics(outputs[replayed.test], values[1:][replayed.test])["rmse"]
         result.train_test_rmse = replayed.train_test_rmse
