@@ -14,7 +14,7 @@ from bundle_edit import copy_bundle, manifest_of, run_cli, write_manifest
 
 from edgernn.firmware.c_array import _c_float
 from edgernn.runtime.backends import installed
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.runtime.variants import VARIANTS
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("g++") is None,

@@ -11,7 +11,7 @@ import pytest
 from edgernn.cli.commands import cli
 from edgernn.export.compat import TFLITE_RUNTIME_2_14, operators
 from edgernn.runtime.backends import installed
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 from built_once import exported_once, trained_once
 
 needs_tflm = pytest.mark.skipif("tflm" not in installed(), reason="tflite-micro is not installed here")

@@ -1,6 +1,6 @@
 import json
 
-from edgernn.runtime.manifest import ALL_VARIANTS
+from edgernn.runtime.variants import ALL_VARIANTS
 
 
 def test_demo_quick_runs_every_stage(runner, tmp_path):

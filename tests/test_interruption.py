@@ -9,7 +9,7 @@ import sys
 import time
 
 import edgernn
-from edgernn.runtime.manifest import read_manifest, sha256_file
+from edgernn.runtime.manifest_reader import read_manifest, sha256_file
 
 
 def _bundle_is_whole(bundle) -> str:

@@ -12,7 +12,7 @@ from edgernn.cli.commands import cli
 from edgernn.errors import EdgernnError, ExportError
 from edgernn.runtime import StreamingPredictor
 from edgernn.errors import BundleError
-from edgernn.runtime.manifest import parse_manifest
+from edgernn.runtime.manifest_reader import parse_manifest
 
 WINDOW = 10
 

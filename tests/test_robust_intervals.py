@@ -8,7 +8,7 @@ import pytest
 
 from edgernn.data.series import chronological_split, sine_series
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.stream.lines import ANOMALY_LEVEL
 
 SPIKE = 1.0  # about 15x the small model's residual spread on the sine (0.4 of its range)

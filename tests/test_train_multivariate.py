@@ -235,7 +235,7 @@ def test_a_2d_npy_is_a_table(tmp_path):
 
 def test_cli_train_and_export_from_a_2d_npy(runner, tmp_path):
     from edgernn.cli.commands import cli
-    from edgernn.runtime.manifest import read_manifest
+    from edgernn.runtime.manifest_reader import read_manifest
 
     rng = np.random.default_rng(0)
     t = np.arange(600)

@@ -256,7 +256,8 @@ def test_export_never_leaves_a_bundle_the_runtime_refuses(sine_model, tmp_path, 
 
 def test_exported_manifest_is_what_the_parser_reads(sine_bundle):
     """Export writes through the parser's own types: preprocessing, calibration and files round-trip."""
-    from edgernn.runtime.manifest import FILE_ROLES, read_manifest
+    from edgernn.runtime.manifest import FILE_ROLES
+    from edgernn.runtime.manifest_reader import read_manifest
 
     manifest = read_manifest(sine_bundle)
     raw = manifest_of(sine_bundle)

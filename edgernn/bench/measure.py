@@ -21,7 +21,8 @@ from edgernn.runtime.backends import backend_class, choose, installed, runs
 from edgernn.runtime.bundle import Bundle
 from edgernn.errors import BackendError
 from edgernn.runtime.backends.tflite_common import make_interpreter
-from edgernn.runtime.manifest import SIGNATURE, Mode, read_manifest
+from edgernn.runtime.manifest import SIGNATURE, Mode
+from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.runtime.variants import parse_variants, variant
 
 WARMUP = 200

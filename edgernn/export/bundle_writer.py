@@ -31,14 +31,8 @@ from edgernn.training.reference import float_reference, replay, replay_rows
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
 from edgernn.errors import BundleError, ExportError
-from edgernn.runtime.manifest import (
-    FILE_ROLES,
-    CalibrationInfo,
-    FileEntry,
-    Manifest,
-    sha256_file,
-    write_manifest,
-)
+from edgernn.runtime.manifest import FILE_ROLES, CalibrationInfo, FileEntry, Manifest
+from edgernn.runtime.manifest_reader import sha256_file, write_manifest
 from edgernn.runtime.options import INT8_WEIGHTS
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import parse_variants, variant as variant_spec

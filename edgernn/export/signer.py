@@ -16,7 +16,8 @@ from pathlib import Path
 from edgernn.runtime import safe_json
 from edgernn.runtime.atomic import write_bytes_atomically
 from edgernn.errors import BundleError, EdgernnError
-from edgernn.runtime.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, parse_manifest, read_inside
+from edgernn.runtime.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES
+from edgernn.runtime.manifest_reader import parse_manifest, read_inside
 from edgernn.runtime.signing import (MAX_KEY_BYTES, MAX_VERSION, SIGNATURE_FORMAT, SIGNATURE_NAME, Signed, crypto,
                                      fingerprint, read_signature, signed_payload)
 

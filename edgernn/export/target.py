@@ -8,7 +8,8 @@ from pathlib import Path
 
 from edgernn.runtime import safe_json
 from edgernn.errors import ExportError
-from edgernn.runtime.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, read_inside
+from edgernn.runtime.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES
+from edgernn.runtime.manifest_reader import read_inside
 
 
 def check_target(out: Path, force: bool) -> None:

@@ -24,11 +24,11 @@ import numpy as np
 from edgernn.firmware.c_array import _check_out, _place, check_name
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.columns import OneValue
+from edgernn.runtime.inputs import INPUT_LIMIT  # as the predictor: a model input is clipped to it
 from edgernn.errors import BackendError, ExportError
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.variants import variant
 
-INPUT_LIMIT = 1e6  # as the predictor: a model input is clipped to +-1e6 before it is quantized or stepped
 FOOTPRINT_FLAGS = ("-std=c99", "-Os", "-fstack-usage", "-c")
 # NAME_predict's decoding must not become a fused multiply-add (gnu99 mode and clang contract by default): the
 # prediction would differ from the predictor's in the last bit

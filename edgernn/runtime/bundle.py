@@ -19,14 +19,8 @@ from edgernn.runtime.cells import weight_shapes
 from edgernn.errors import BundleError
 from edgernn.runtime.signing import Signed
 from edgernn.runtime.variants import variant
-from edgernn.runtime.manifest import (
-    FILE_ROLES,
-    MANIFEST_NAME,
-    Manifest,
-    VariantEntry,
-    read_inside,
-    read_manifest,
-)
+from edgernn.runtime.manifest import FILE_ROLES, MANIFEST_NAME, Manifest, VariantEntry
+from edgernn.runtime.manifest_reader import read_inside, read_manifest
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # any bundle file; edgernn's own are kilobytes to a few megabytes
 MIN_REFERENCE_STEPS = 10

@@ -10,6 +10,10 @@ import numpy as np
 
 from edgernn.errors import EdgernnError
 
+# model-input values (after scaling) are held within +-this: a reading of 1e308 is finite, but in float32 it
+# becomes inf and a NaN state for good (and cannot be rounded to an integer); every cell has saturated far sooner
+INPUT_LIMIT = 1e6
+
 
 def values_per_stream(x, streams: int) -> np.ndarray:
     """``x`` as ``[streams]`` float64, or a one-line EdgernnError: what every ``step`` taking arrays accepts."""

@@ -53,21 +53,34 @@ def row_step(inputs, low, high, target: np.ndarray, run, quantization: tuple[flo
     if dtype not in _CODES or target.shape != (1, features) or not target.flags.c_contiguous:
         raise ValueError(f"a row step writes a C-contiguous [1, {features}] float32/int8/int16 array, "
                          f"got {dtype} {list(target.shape)}")
-    lines = [
-        "def step(self, x):",
-        "    kind = type(x)",
-        "    if kind is ndarray:",
-        "        if x.dtype not in floats:  # their tolist() is Python floats, exactly as astype(float64)",
-        "            return self._step_multivariate(x)",
-        "        row = x.tolist()",
-        "    elif kind is list or kind is tuple:",
-        "        row = list(x)",
-        "        for value in row:  # ints, numpy scalars, 0-d arrays...: the general path's float64 conversion",
-        "            if type(value) is not float:",
-        "                return self._step_multivariate(x)",
-        "    else:",
-        "        return self._step_multivariate(x)",
-    ]
+    lines = [*_ACCEPT, *_encode(inputs, low, high, quantization), *_finish(handover_is_copy, decode)]
+    namespace = {"ndarray": np.ndarray, "floats": FLOATS, "pack": struct.Struct(_CODES[dtype] * features).pack_into,
+                 "buffer": memoryview(target).cast("B"), "struct_error": struct.error, "run": run, "target": target}
+    return compile_function(lines, "step", namespace, f"row step, {features} columns")
+
+
+# the row as Python floats, or the general path: the first lines of every row step
+_ACCEPT = [
+    "def step(self, x):",
+    "    kind = type(x)",
+    "    if kind is ndarray:",
+    "        if x.dtype not in floats:  # their tolist() is Python floats, exactly as astype(float64)",
+    "            return self._step_multivariate(x)",
+    "        row = x.tolist()",
+    "    elif kind is list or kind is tuple:",
+    "        row = list(x)",
+    "        for value in row:  # ints, numpy scalars, 0-d arrays...: the general path's float64 conversion",
+    "            if type(value) is not float:",
+    "                return self._step_multivariate(x)",
+    "    else:",
+    "        return self._step_multivariate(x)",
+]
+
+
+def _encode(inputs, low, high, quantization) -> list[str]:
+    """Each column differenced and scaled with its constants as literals, guarded, packed into the input."""
+    features = len(inputs)
+    lines = []
     if any(column.difference for column in inputs):
         lines += ["    previous = self._row",
                   "    if previous is None:  # already in _last (NaN before the first row: outside every guard)",
@@ -83,7 +96,7 @@ def row_step(inputs, low, high, target: np.ndarray, run, quantization: tuple[flo
     else:  # as quantize (round half to even); the guard keeps every value inside the integer range
         scale, zero_point = literal(quantization[0]), int(quantization[1])
         encoded = [f"round(z{i} / {scale} + {zero_point})" for i in range(features)]
-    lines += [
+    return lines + [
         f"        if {guards}:",
         f"            pack(buffer, 0, {', '.join(encoded)})",
         "            inside = True",
@@ -93,19 +106,21 @@ def row_step(inputs, low, high, target: np.ndarray, run, quantization: tuple[flo
         "        inside = False",
         "    if not inside:",
         "        return self._step_multivariate(x)",
+    ]
+
+
+def _finish(handover_is_copy: bool, decode) -> list[str]:
+    """One invoke, the states handed over, the row kept, the prediction decoded (one output written out)."""
+    lines = [
         "    out = run([target, *self._states])",
         "    self._states = out[1:]" if handover_is_copy else "    self._states = self._handed_over(out)",
         "    self._row = row  # into _last when someone reads it (_settle_row): a copy per step costs more",
         "    self.steps += 1",
     ]
     if decode is None:
-        lines.append("    return self._decode_row(out[0], row)")
-    else:
-        zero_point, scale, divisor, offset, source = decode
-        y = "out[0].item()" if (zero_point, scale) == (0, 1.0) else \
-            f"(out[0].item() - {int(zero_point)}) * {literal(scale)}"  # (y - 0) * 1.0 is y: the same float
-        value = f"{y} * {literal(divisor)} + {literal(offset)}"
-        lines.append(f"    return {value}" + ("" if source is None else f" + row[{int(source)}]"))
-    namespace = {"ndarray": np.ndarray, "floats": FLOATS, "pack": struct.Struct(_CODES[dtype] * features).pack_into,
-                 "buffer": memoryview(target).cast("B"), "struct_error": struct.error, "run": run, "target": target}
-    return compile_function(lines, "step", namespace, f"row step, {features} columns")
+        return lines + ["    return self._decode_row(out[0], row)"]
+    zero_point, scale, divisor, offset, source = decode
+    y = "out[0].item()" if (zero_point, scale) == (0, 1.0) else \
+        f"(out[0].item() - {int(zero_point)}) * {literal(scale)}"  # (y - 0) * 1.0 is y: the same float
+    value = f"{y} * {literal(divisor)} + {literal(offset)}"
+    return lines + [f"    return {value}" + ("" if source is None else f" + row[{int(source)}]")]

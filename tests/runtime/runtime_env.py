@@ -27,7 +27,8 @@ EMULATED = os.environ.get("EDGERNN_EMULATED") == "1"
 def bundle_of_cell(bundles, cell: str):
     """A streaming bundle of one value in and out (plain, or blended into persistence) whose layers are all ``cell`` (tests parametrize over the cell table, so a
     new cell shows up as a test that skips, naming it, until a bundle of it is made)."""
-    from edgernn.runtime.manifest import Mode, read_manifest
+    from edgernn.runtime.manifest import Mode
+    from edgernn.runtime.manifest_reader import read_manifest
 
     for name, bundle in sorted(bundles.every().items()):
         manifest = read_manifest(bundle)

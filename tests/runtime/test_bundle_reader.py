@@ -17,7 +17,7 @@ from bundle_edit import copy_bundle, entry_of, manifest_of, npz_arrays, npz_byte
 from edgernn.runtime import BackendError, BundleError, StreamingPredictor
 from edgernn.runtime.backends import installed
 from edgernn.runtime.bundle import MAX_FILE_BYTES, Bundle
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 
 pytestmark = pytest.mark.portable  # untrusted input's error paths: Python alone decides them
 

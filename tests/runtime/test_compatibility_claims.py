@@ -10,7 +10,7 @@ import pytest
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import INTERPRETERS, installed
 from edgernn.errors import IncompatibleError
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 
 CHECKED = list(INTERPRETERS)  # every interpreter a manifest records (the backend table's)
 

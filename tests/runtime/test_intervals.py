@@ -15,7 +15,7 @@ from edgernn.runtime.bundle import Bundle
 from edgernn.errors import BundleError, EdgernnError, StateError
 from edgernn.runtime.intervals import (CLEAN_RUN, Checked, OUTLIER_MADS, SCALE_CLIP, SCALE_FLOOR, conformal_half_widths,
                                       scale_decay, scale_ratios, without_outliers)
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 
 
 def _with_intervals(bundles, name="sine"):

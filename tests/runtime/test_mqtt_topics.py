@@ -10,7 +10,7 @@ import pytest
 
 from edgernn.runtime import StreamingPredictor
 from edgernn.errors import StateError
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.stream.topics import TopicStreams
 from edgernn.runtime.backends import installed
 from runtime_env import EMULATED, INT8, needs_interpreter

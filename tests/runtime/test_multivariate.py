@@ -16,7 +16,7 @@ from edgernn.cli.commands import cli
 from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.bundle import Bundle
 from edgernn.errors import EdgernnError
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 from runtime_env import INT8, needs_spawn
 
 VARIANTS = ("tflite-float32", "tflite-int8", "onnx-float32")

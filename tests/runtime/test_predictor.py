@@ -10,7 +10,8 @@ import pytest
 from edgernn.runtime import BackendError, BundleError, EdgernnError, StateError, StreamingPredictor
 from edgernn.runtime.backends import BACKENDS, backend_class, computes_from_weights, formats_of, installed, runs
 from edgernn.runtime.cell_table import CELLS
-from edgernn.runtime.manifest import Mode, read_manifest
+from edgernn.runtime.manifest import Mode
+from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.runtime.variants import VARIANTS
 from runtime_env import FLOAT32, INT8, bundle_of_cell, needs_interpreter
 

@@ -20,7 +20,7 @@ import pytest
 from bundle_edit import copy_bundle, manifest_of, write_manifest
 from edgernn.runtime.backends import installed
 from edgernn.errors import BundleError
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 from runtime_env import needs_spawn
 
 SOURCE = Path(__file__).resolve().parents[2] / "edgernn"
@@ -93,7 +93,7 @@ def test_the_cli_offers_the_new_variant_and_backend(extended):
 def test_the_manifest_accepts_the_new_variant_only_where_the_table_has_it(extended, bundle_with_new_variant):
     with pytest.raises(BundleError, match=f"unknown variant '{NEW_VARIANT}'"):
         read_manifest(bundle_with_new_variant)  # this edgernn's table: refused
-    script = ("import sys; from edgernn.runtime.manifest import read_manifest; "
+    script = ("import sys; from edgernn.runtime.manifest_reader import read_manifest; "
               f"m = read_manifest(sys.argv[1]); print(sorted(m.variants['{NEW_VARIANT}'].interpreters))")
     result = _run(extended, ["-c", script, str(bundle_with_new_variant)])
     assert result.returncode == 0, result.stderr
@@ -108,7 +108,7 @@ import json, sys
 from pathlib import Path
 from edgernn.cli.exit_codes import classify
 from edgernn.export import compat
-from edgernn.runtime.manifest import read_manifest
+from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.runtime.variants import variant
 entry = read_manifest(sys.argv[1]).variants["{NEW_VARIANT}"]
 content = (Path(sys.argv[1]) / entry.file).read_bytes()
