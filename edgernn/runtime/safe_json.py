@@ -49,9 +49,10 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    depth = _depth(text)
-    if depth > max_depth:
-        raise ValueError(f"nested {depth} levels deep (at most {max_depth})")
+    if text.count("[") + text.count("{") > max_depth:  # fewer brackets than that cannot nest deeper (an MQTT
+        depth = _depth(text)                          # reading's few: no scan of the text)
+        if depth > max_depth:
+            raise ValueError(f"nested {depth} levels deep (at most {max_depth})")
     try:
         return json.loads(text, parse_int=lambda t: _number(t, int), parse_float=lambda t: _number(t, float),
                           parse_constant=_constant)

@@ -132,6 +132,7 @@ class Bridge:
         self._summary = (time.monotonic(), self.report.line())  # a summary only once something changed
         self.secret = b""  # the state file's key for signing retained predictions
         self._session = 0  # the connection the hold times started on
+        self._checked: set[str] = set()  # topics whose names passed the checks in ``_reading``
 
     def run(self, stop: Stop) -> None:
         if self._learn is not None:
@@ -257,7 +258,8 @@ class Bridge:
     def _reading(self, message: mqtt.Incoming) -> payloads.Reading | None:
         """The message's reading, its topic given a slot; None (logged, counted) for one not to be stepped."""
         topic = message.topic
-        problem = "the topic is not valid UTF-8" if not message.valid_topic else (
+        known = topic in self._checked  # checked (this run's --publish) when it was first read
+        problem = None if known else "the topic is not valid UTF-8" if not message.valid_topic else (
             mqtt.readable(topic) or mqtt.publishable(self.config.publish.replace("{topic}", topic))
             or mqtt.publishable(self._late.replace("{topic}", topic)))
         if problem is not None:
@@ -280,6 +282,7 @@ class Bridge:
         if slot is None:
             self.report.refused += 1
             return None
+        self._checked.add(topic)  # as many as the topics with a slot
         if new and self.journal is not None:
             self.journal.announce(topic)
         self.report.topics.add(topic)

@@ -177,6 +177,40 @@ def signature(secret: bytes, token: str, topic: str, payload: bytes) -> str:
     return hmac.new(secret, token.encode() + b"\0" + topic.encode() + b"\0" + payload, hashlib.sha256).hexdigest()
 
 
+class UserProperties:
+    """MQTT v5 user properties packed once, as paho's ``Properties.pack`` packs them: what paho asks a
+    publish's properties for (``pack``) at a fraction of the cost (paho's class builds its name tables per object:
+    about 50 us a prediction, a fifth of the bridge's time at 3,000 readings/s)."""
+
+    __slots__ = ("pairs", "_packed")
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self.pairs = pairs
+        body = b"".join(b"\x26" + _utf8_string(name) + _utf8_string(value) for name, value in pairs)  # 38: user prop.
+        self._packed = _variable_length(len(body)) + body
+
+    def pack(self) -> bytes:
+        return self._packed
+
+    def __str__(self) -> str:  # paho's debug log prints a publish's properties
+        return f"[UserProperty : {self.pairs}]"
+
+
+def _utf8_string(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def _variable_length(n: int) -> bytes:
+    """MQTT's Variable Byte Integer."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
 def default_client_id(state_file: Path | None, subscriptions: list[str]) -> str:
     """Stable across restarts (the broker's session is keyed by it): host name plus a digest of the state file's
     path, or of the subscriptions without one."""
@@ -235,7 +269,17 @@ def new_client(broker: Broker, options: ClientOptions, client_id: str, manual_ac
         client.tls_insecure_set(options.insecure)
     elif options.cafile or options.certfile or options.keyfile:
         raise EdgernnError(f"--cafile/--cert/--key need a mqtts:// broker URL, not {broker}")
+    client.on_socket_open = _without_delay
     return client
+
+
+def _without_delay(client, userdata, sock) -> None:
+    """Turn off Nagle's algorithm: a prediction is a small packet, and behind the previous one still unacknowledged
+    it waited for the broker's delayed ACK (publish to prediction: 22 ms median, 53 ms p99 at 100 readings/s)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not a TCP socket: nothing to turn off
+        pass
 
 
 def stop_network(client) -> None:
@@ -267,8 +311,8 @@ class Connection:
         self.fatal: str | None = None
         self._down_since: float | None = None
         self._closing = False
-        self._sent: list[int] = []  # mids of predictions published since the last ``wait_published``
-        self._confirmed: set[int] = set()
+        self._pending: set[int] = set()  # mids of predictions published, not yet acknowledged by the broker
+        self._early: set[int] = set()  # acknowledged before ``publish`` had their mid
         self._on_confirmed: dict[int, object] = {}  # mid -> what to call when the broker acknowledges it
         self._lock = threading.Condition()
         self._retain = options.retain  # False also once the broker says it keeps no retained messages
@@ -374,11 +418,7 @@ class Connection:
     def tag(self, token: str) -> None:
         """Name the saved state that the predictions published from now on follow (its journal token), in a
         user property the broker keeps with the retained message."""
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        self._tag = Properties(PacketTypes.PUBLISH)
-        self._tag.UserProperty = [(TAG, token)]
+        self._tag = UserProperties([(TAG, token)])
         self._token = token
 
     def sign(self, secret: bytes) -> None:
@@ -391,44 +431,44 @@ class Connection:
         first)."""
         properties = self._tag
         if self._tag is not None and self._secret is not None and retain and self._retain:
-            from paho.mqtt.packettypes import PacketTypes
-            from paho.mqtt.properties import Properties
-
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.UserProperty = [(TAG, self._token), (MAC, signature(self._secret, self._token, topic,
-                                                                            payload))]
+            properties = UserProperties([(TAG, self._token), (MAC, signature(self._secret, self._token, topic,
+                                                                              payload))])
         info = self._client.publish(topic, payload, qos=self._options.qos, retain=self._retain and retain,
                                     properties=properties)
         with self._lock:
-            self._sent.append(info.mid)
-            if on_confirmed is not None:
-                if info.mid in self._confirmed:
+            if info.mid in self._early:  # acknowledged before publish() returned its mid
+                self._early.discard(info.mid)
+                if on_confirmed is not None:
                     on_confirmed()
-                else:
-                    self._on_confirmed[info.mid] = on_confirmed
+                return
+            self._pending.add(info.mid)
+            if on_confirmed is not None:
+                self._on_confirmed[info.mid] = on_confirmed
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if reason_code.is_failure:
             self._log(f"the broker refused a prediction ({reason_code}); check its ACL for the --publish topics")
         with self._lock:
-            self._confirmed.add(mid)
+            if mid not in self._pending:
+                self._early.add(mid)
+                return
+            self._pending.discard(mid)
             callback = self._on_confirmed.pop(mid, None)
             if callback is not None and not reason_code.is_failure:
                 callback()
-            self._lock.notify_all()
+            if not self._pending:  # the waiter wakes once, when everything is in
+                self._lock.notify_all()
 
     def wait_published(self, timeout: float) -> bool:
-        """Whether every prediction published so far has reached the broker (PUBACK), waiting up to ``timeout``;
-        True resets the count."""
+        """Whether every prediction published so far has reached the broker (PUBACK), waiting up to ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while not self._confirmed.issuperset(self._sent):
+            while self._pending:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._lock.wait(min(left, 0.1))
-            self._confirmed.difference_update(self._sent)
-            self._sent.clear()
+            self._early.clear()  # no publish is in flight here (one thread publishes): these were never ours
             return True
 
     def close(self) -> None:

@@ -55,7 +55,7 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.directory}/\nautosave_interval 1\nmax_queued_messages 0\n"
             f"autosave_on_changes {'true' if save_on_changes else 'false'}\n"
-            "max_inflight_messages 0\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+            "max_inflight_messages 0\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\nlog_type warning\n"
             f"user {getpass.getuser()}\n")  # as root it would run as 'mosquitto', unable to write its store here
         self.process: subprocess.Popen | None = None
 
