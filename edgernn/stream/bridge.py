@@ -258,7 +258,7 @@ class Bridge:
     def _reading(self, message: mqtt.Incoming) -> payloads.Reading | None:
         """The message's reading, its topic given a slot; None (logged, counted) for one not to be stepped."""
         topic = message.topic
-        known = topic in self._checked  # checked (this run's --publish) when it was first read
+        known = message.valid_topic and topic in self._checked  # checked (this run's --publish) when first read
         problem = None if known else "the topic is not valid UTF-8" if not message.valid_topic else (
             mqtt.readable(topic) or mqtt.publishable(self.config.publish.replace("{topic}", topic))
             or mqtt.publishable(self._late.replace("{topic}", topic)))

@@ -16,6 +16,7 @@ columns come from ``--column``/``--columns`` (then a header is required) or are 
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -62,27 +63,42 @@ class Picker:
         self.wanted, self.given = list(wanted), given
         self.indices: list[int] | None = None
 
-    def header(self, raw: bytes) -> bool:
+    def header(self, raw: bytes, first: bool = True) -> bool:
         """Whether ``raw`` is a header naming the wanted columns (then they are picked from now on).
 
+        ``first``: nothing has been read yet, so a header that does not name them is an error; later (a rotated
+        log starting again with its header, or a stray line of words) it is only a line that is not a value.
+
         Raises:
-            HeaderMismatch: a header that does not name them, where they were asked for (or are several).
+            HeaderMismatch: a first header that does not name them, where they were asked for (or are several),
+                or names one twice.
         """
         text, _ = line_text(raw)
-        cells = [c.strip().strip('"\'') for c in (text or "").lstrip("\ufeff").split(",")]
-        if not text or not all(any(ch.isalpha() for ch in c) for c in cells):  # numbers, not names
+        cells = [c.strip() for c in _split((text or "").lstrip("\ufeff"))]
+        named = [c for c in cells if c]  # a table's index column may have no name
+        if not named or not all(any(ch.isalpha() for ch in c) for c in named):  # numbers, not names
             return False
         missing = [name for name in self.wanted if name not in cells]
-        if missing and (self.given or len(self.wanted) > 1 or len(cells) > 1):
-            raise HeaderMismatch(f"the input's header names {','.join(cells)[:200]}, but not "
-                                 f"{','.join(missing)[:200]} (the model reads {','.join(self.wanted)[:200]})")
-        if missing:
+        twice = [name for name in self.wanted if cells.count(name) > 1]
+        if (missing or twice) and first and (self.given or len(self.wanted) > 1 or len(cells) > 1):
+            hint = "" if self.given else "; --column NAME" if len(self.wanted) == 1 else "; --columns A,B,..."
+            what = f"names {','.join(twice)[:200]} twice" if twice else f"does not name {','.join(missing)[:200]}"
+            raise HeaderMismatch(f"the input's header {','.join(cells)[:200]} {what} (the model reads "
+                                 f"{','.join(self.wanted)[:200]}{hint})")
+        if missing or twice:
             return False
         self.indices = [cells.index(name) for name in self.wanted]
         return True
 
-    def restore(self, indices) -> None:
-        """The cells a saved state read (a list of small ints), or nothing."""
+    def record(self) -> dict | None:
+        """What a state saves: the names asked for and the cells they were found in (None before a header)."""
+        return None if self.indices is None else {"names": self.wanted, "cells": self.indices}
+
+    def restore(self, record) -> None:
+        """The cells a saved state read, when it read the same names (a crafted or older record: nothing)."""
+        if not isinstance(record, dict) or record.get("names") != self.wanted:
+            return
+        indices = record.get("cells")
         if (isinstance(indices, list) and len(indices) == len(self.wanted)
                 and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 65536 for i in indices)):
             self.indices = indices
@@ -92,10 +108,15 @@ class Picker:
         text, problem = line_text(raw)
         if not text:
             return None, problem
-        cells = text.split(",")
+        cells = _split(text)
         if len(cells) <= max(self.indices):
             return None, f"{text[:40]!r} has {len(cells)} cell(s); the header named {max(self.indices) + 1} or more"
         return [cells[i].strip() for i in self.indices], None
+
+
+def _split(text: str) -> list[str]:
+    """A CSV line's cells as training reads them (``csv``: quoted cells, commas inside quotes)."""
+    return next(csv.reader([text]), [])
 
 
 def _number_cell(cell: str) -> float:
@@ -111,15 +132,16 @@ class _Lines:
         self.picker = picker
         self.parse = self._parse_plain if picker is None or not picker.given else _header_first
 
-    def take_header(self, raw: bytes) -> bool:
+    def take_header(self, raw: bytes, first: bool = True) -> bool:
         """A line that did not parse: is it a header naming the model's columns? Then read by name from now on.
+        ``first``: no value has been read yet (only then is a header naming other columns an error).
 
         Raises:
             HeaderMismatch: the columns were asked for by name and the first line is not a header naming them.
         """
         if self.picker is None:
             return False
-        if self.picker.header(raw):
+        if self.picker.header(raw, first and self.picker.indices is None):
             self.parse = self._parse_picked
             return True
         if self.picker.given and self.picker.indices is None:
@@ -129,15 +151,15 @@ class _Lines:
                                  f"columns before {(text or '')[:40]!r}")
         return False
 
-    def restore(self, indices) -> None:
+    def restore(self, record) -> None:
         if self.picker is not None:
-            self.picker.restore(indices)
+            self.picker.restore(record)
             if self.picker.indices is not None:
                 self.parse = self._parse_picked
 
     @property
-    def picked(self) -> list[int] | None:
-        return None if self.picker is None else self.picker.indices
+    def picked(self) -> dict | None:
+        return None if self.picker is None else self.picker.record()
 
 
 def _header_first(raw: bytes):

@@ -312,7 +312,7 @@ class Connection:
         self._down_since: float | None = None
         self._closing = False
         self._pending: set[int] = set()  # mids of predictions published, not yet acknowledged by the broker
-        self._early: set[int] = set()  # acknowledged before ``publish`` had their mid
+        self._early: dict[int, bool] = {}  # acknowledged before ``publish`` had their mid: accepted or refused
         self._on_confirmed: dict[int, object] = {}  # mid -> what to call when the broker acknowledges it
         self._lock = threading.Condition()
         self._retain = options.retain  # False also once the broker says it keeps no retained messages
@@ -436,9 +436,9 @@ class Connection:
         info = self._client.publish(topic, payload, qos=self._options.qos, retain=self._retain and retain,
                                     properties=properties)
         with self._lock:
-            if info.mid in self._early:  # acknowledged before publish() returned its mid
-                self._early.discard(info.mid)
-                if on_confirmed is not None:
+            if info.mid in self._early:  # acknowledged (or refused) before publish() returned its mid
+                accepted = self._early.pop(info.mid)
+                if on_confirmed is not None and accepted:
                     on_confirmed()
                 return
             self._pending.add(info.mid)
@@ -450,7 +450,7 @@ class Connection:
             self._log(f"the broker refused a prediction ({reason_code}); check its ACL for the --publish topics")
         with self._lock:
             if mid not in self._pending:
-                self._early.add(mid)
+                self._early[mid] = not reason_code.is_failure
                 return
             self._pending.discard(mid)
             callback = self._on_confirmed.pop(mid, None)

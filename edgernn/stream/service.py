@@ -141,7 +141,7 @@ def _extra(source_position, sink, alerts, lines, final: bool = False) -> dict:
     if lines.monitor is not None:
         extra["monitor"] = lines.monitor.state()
     if lines.picked is not None:
-        extra["picked"] = lines.picked  # the header's cells: a restart past the header reads on by name
+        extra["picked"] = lines.picked  # the names and the header's cells: a restart past the header reads on
     return extra
 
 
@@ -169,7 +169,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
     parse = lines.parse  # fetched again only after a header: this loop runs per line (benchmarks/stream_speed.py)
     for line in source:
         value, problem = parse(line.raw)
-        if problem is not None and lines.take_header(line.raw):  # a CSV header: read by column name from now on
+        if problem is not None and lines.take_header(line.raw, not report.steps):  # a CSV header: by name now
             parse, problem = lines.parse, None
         if problem is not None:
             report.bad_lines += 1
@@ -314,6 +314,8 @@ def _picker(manifest, column: str | None, columns: list[str] | None) -> Picker |
     if columns is not None:
         if not manifest.takes_rows:
             raise EdgernnError("--columns is for a model reading rows; this one reads one value (use --column)")
+        if columns != "all" and len(set(columns)) != len(columns):
+            raise EdgernnError(f"--columns {','.join(columns)[:200]} names a column twice")
         if columns == "all" or len(columns) != len(features):
             raise EdgernnError(f"--columns names {len(columns) if columns != 'all' else 'all'} column(s); the model "
                                f"reads {len(features)} ({','.join(features)}), in that order")
@@ -325,8 +327,10 @@ def _summary(predictor, report: StreamReport, stop: Stop, err, lines=None) -> in
     if report.bad_lines and not report.steps and report.stopped_at is None:
         expects = ("one row of comma-separated numbers" if predictor.manifest.takes_rows
                    else "one number")
+        csv = "," in report.first_bad and not predictor.manifest.takes_rows  # a table given to a one-value model
         raise EdgernnError(f"no line was a number ({report.bad_lines} read, the first: {report.first_bad}): "
-                           f"edgernn stream expects {expects} per line")
+                           f"edgernn stream expects {expects} per line"
+                           + ("; for a CSV with a header, name the column: --column NAME" if csv else ""))
     if report.bad_lines and report.stopped_at is None:
         print(f"{report.bad_lines} non-numeric line(s) skipped", file=err)
     stats = predictor.stats

@@ -35,6 +35,8 @@ def _series(metadata, data, picked: "Picked", steps: int, difference: bool,
     column, time_column = picked.column, picked.time_column
     if data is None and (column or picked.columns or time_column):
         raise EdgernnError("--column, --columns and --time-column read a --data file; give --data too")
+    if picked.columns == "all" or (picked.columns is not None and len(set(picked.columns)) != len(picked.columns)):
+        raise EdgernnError("--columns names the --data file's columns feeding the model's inputs, in order, each once")
     if picked.columns is not None and (columns is None or columns.univariate):
         raise EdgernnError("--columns is for a model reading rows; this one reads one value (use --column)")
     if data is None:

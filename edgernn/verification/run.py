@@ -69,13 +69,17 @@ def _checked(manifest, variants, steps: int, reference: str) -> list[str]:
 def _gated(opened: Bundle, names: list[str], backends: list[str], replayed, limits, max_clipped: float,
            diagnose: bool, progress) -> tuple[list[VariantResult], dict]:
     """Each variant on each backend (and TFLM), measured and judged by the gate; the predictions by row name."""
-    manifest, primary = opened.manifest, backends[0]
+    manifest = opened.manifest
     values, outputs = replayed.values, replayed.reference
     arrays, results = {"values": values, "reference": outputs}, []
     pairings = _pairings(names, backends) + [(name, "tflm") for name in _tflm_variants(opened, names, backends)]
+    first = {}  # each variant's first backend: its run is cross-checked on every other, named by the variant alone
+    for name, on in pairings:
+        first.setdefault(name, on)
     for done, (name, on) in enumerate(pairings):
         if progress is not None:
             progress(done, len(pairings), name)
+        primary = first[name]
         row, predicted = _measure(opened, name, on, values, outputs, cross_check=on == primary, test=replayed.test,
                                   columns=manifest.columns)
         if predicted is not None:

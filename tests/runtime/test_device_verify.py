@@ -61,3 +61,16 @@ def test_stored_reference_hash_is_checked(runner, bundles, tmp_path):
     (damaged / "reference.npz").write_bytes(buffer.getvalue())
     result = runner.invoke(cli, ["verify", str(damaged), "--reference", "stored"])
     assert result.exit_code == 2 and "sha256 check failed for reference.npz" in result.stderr
+
+
+def test_a_backend_list_cross_checks_each_variant_from_its_first_backend(runner, bundles):
+    """--backend litert,numpy: the ONNX variant runs on numpy alone (the float weights, not the file), so its run
+    is the one cross-checked on the other interpreters; otherwise a damaged .onnx would pass unread."""
+    from edgernn.runtime.backends import installed
+
+    if not {"numpy", "onnxruntime"} <= set(installed()):
+        pytest.skip("needs onnxruntime")
+    result = runner.invoke(cli, ["verify", str(bundles["sine"]), "--reference", "stored", "--json", "--steps", "200",
+                                 "--variants", "onnx-float32,tflite-float32", "--backend", "litert,numpy"])
+    rows = {(row["variant"], row["backend"]): row for row in json.loads(result.stdout)["variants"]}
+    assert "onnxruntime" in rows[("onnx-float32", "numpy")]["cross_backend"], rows
