@@ -123,7 +123,7 @@ def edgernn_default(names: list[str] | None = None):
             if names is None:
                 np.save(Path(tmp) / "series.npy", values)
                 result = edgernn.train(str(Path(tmp) / "series.npy"), seed=0, quiet=True)
-                predictions = edgernn.predict(result, values).reshape(values.size, -1)[:, 0]  # [n, 1]: seasonal
+                predictions = edgernn.predict(result, values)  # a univariate model's: a series
             else:
                 path = Path(tmp) / "table.csv"
                 np.savetxt(path, values, delimiter=",", header=",".join(names), comments="", fmt="%.10g")

@@ -44,7 +44,7 @@ def gate_case(case, scratch: Path) -> dict:
     failed = [f"{r['variant']} on {r['backend']}" for r in rows if r["result"] == "FAIL"]
     print(f"  {case.name}: {len(rows)} rows, {'all pass' if not failed else 'FAIL: ' + ', '.join(failed)} "
           f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    return {"series": case.name, "seasonal": trained.columns is not None and trained.columns.lag > 1,
+    return {"series": case.name, "seasonal": trained.columns.lag > 1,
             "rows": rows, "failed": failed}
 
 

@@ -50,8 +50,8 @@ def main() -> None:
                               ("holt-winters", {"season": [args.period]}), ("plain", {"season": "none"})):
             trained = edgernn.train(str(data), Path(tmp) / f"{kind}.keras", epochs=3, quiet=True, **options)
             columns = trained.columns
-            assert (columns is not None and columns.lag == args.period) == (kind != "plain")
-            assert bool(columns is not None and columns.smoothed) == (kind == "holt-winters"), kind
+            assert (columns.lag == args.period) == (kind != "plain")
+            assert bool(columns.smoothed) == (kind == "holt-winters"), kind
             bundles[kind] = edgernn.export(trained.model_path, Path(tmp) / kind, variants=",".join(VARIANTS),
                                            verify=False, quiet=True).bundle
         inputs = np.resize(values, args.steps).tolist()

@@ -184,10 +184,10 @@ def test_only_clear_seasons_are_found_for_the_model():
 
 def test_a_clear_season_reaches_the_model_unasked(built, seasonal_file, seasonal_model):
     found = trained_once(built, data=str(seasonal_file), units=16, epochs=15, lr=0.005)  # no season given
-    assert found.columns is not None and found.columns.lag % PERIOD == 0
+    assert found.columns.lag % PERIOD == 0
     assert found.metrics["val_rmse"] < 0.6 * found.metrics["val_persistence_rmse"]
     plain = trained_once(built, data=str(seasonal_file), season="none", units=16, epochs=15, lr=0.005)
-    assert plain.columns is None  # asked for none: the plain univariate model, as before
+    assert not plain.columns.named  # asked for none: the plain univariate model, as before
     assert found.metrics["test_rmse"] < 0.75 * plain.metrics["test_rmse"]
 
 
@@ -230,7 +230,7 @@ def test_predictor_carries_the_season_in_its_state(seasonal_bundle, seasonal_mod
     from edgernn.training.trainer import predict
 
     values = np.load(seasonal_file)[:400]
-    reference = predict(seasonal_model.model_path, values)[:, 0]
+    reference = predict(seasonal_model.model_path, values)  # one column: a series, as a univariate model gives
     predictor = StreamingPredictor.load(seasonal_bundle, "tflite-float32")
     out = predictor.run(values)
     assert np.isnan(out[:PERIOD]).all() and np.isfinite(out[PERIOD:]).all()  # NaN until a season is seen

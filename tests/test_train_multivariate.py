@@ -98,7 +98,7 @@ def test_lagged_builtin_follows_its_driver():
 def test_multivariate_beats_univariate_on_lagged(lagged_models):
     alone, both = lagged_models
     assert both.columns.features == ["follower", "driver"] and both.columns.output_names() == ["follower"]
-    assert alone.columns is None  # one column in, the same out: the univariate model
+    assert not alone.columns.named  # one column in, the same out: the plain univariate model
     assert both.metrics["test_rmse"] <= 0.7 * alone.metrics["test_rmse"]
     assert both.metrics["test_rmse[follower]"] == both.metrics["test_rmse"]
 

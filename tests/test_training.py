@@ -85,7 +85,7 @@ def test_a_model_that_loses_to_persistence_is_blended_into_it(tmp_path):
     np.save(data, walk)
     result = edgernn.train(str(data), tmp_path / "walk.keras", epochs=3, quiet=True)
     metrics = result.metrics
-    assert result.columns is not None and result.columns.univariate  # the blend was kept
+    assert result.columns.named and result.columns.univariate  # the blend was kept
     assert metrics["val_rmse"] <= metrics["val_persistence_rmse"] * (1 + 1e-9)
     assert metrics["test_rmse"] <= metrics["persistence_rmse"] * 1.01
     bundle = edgernn.export(result.model_path, tmp_path / "bundle", variants="tflite-float32", quiet=True,

@@ -245,7 +245,7 @@ from edgernn.runtime import StreamingPredictor  # what a device program imports 
 imported = time.perf_counter() - t
 p = StreamingPredictor.load(sys.argv[1], sys.argv[2], backend=sys.argv[3])
 for i in range(int(sys.argv[4])):
-    p.step(float(i % 40) / 40.0 if p.manifest.columns is None else [float(i % 40) / 40.0] * p.features)
+    p.step(float(i % 40) / 40.0 if not p.manifest.columns.named else [float(i % 40) / 40.0] * p.features)
 heavy = [m for m in ("tensorflow", "keras") if m in sys.modules]
 try:  # VmHWM is this process's own peak; ru_maxrss keeps the forking parent's peak across exec on Linux
     with open("/proc/self/status") as status:

@@ -167,7 +167,7 @@ def train_command(data, column, time_column, columns, targets, horizon, out, cel
         return
     kind = f"window {window}" if window else "streaming"
     click.echo(f"model: {result.model_path} ({cell}, {layers}x{result.metadata['units']} units, {kind})")
-    if result.columns is not None and not result.columns.univariate:
+    if not result.columns.univariate:
         _echo_outputs(result.columns, result.metrics)
     else:
         _echo_test_errors(result.metrics)
@@ -183,7 +183,7 @@ def _train_summary(result) -> dict:
     summary = {**result.metrics, "preprocessing": result.preprocessing.to_dict(),
                "difference_reason": result.metadata["difference_reason"],
                "model_path": str(result.model_path), "mode": result.metadata["mode"]}
-    if result.columns is not None:
+    if result.columns.named:  # a plain univariate model's is its preprocessing
         summary["columns"] = result.columns.to_dict()
         summary["preprocessing"] = {c.name: {"difference": c.difference, "offset": c.offset, "divisor": c.divisor,
                                              **({"season": c.period} if c.period > 1 else {})}

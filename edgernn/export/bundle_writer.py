@@ -62,7 +62,7 @@ class _Prepared:
     raw_calibration: np.ndarray
     device_model: object
     samples: list
-    columns: object = None  # a multivariate model's Columns (with calibrated ranges); None: univariate
+    columns: object = None  # the model's Columns (a named model's with calibrated ranges)
     headroom: float = 0.0  # the integer variants' input range widened by this share of its span, each side
 
 
@@ -135,18 +135,19 @@ def _prepare(model_path, calibration_data, calibration_steps: int, names=None, t
     model_bytes = read_model_file(model_path)
     model, metadata = load_model_bytes(model_bytes, Path(model_path).name)
     preprocessing = metadata.preprocessing if metadata else Preprocessing()
-    columns = metadata.columns if metadata else None
     if metadata is not None and (names is not None or targets is not None):
         raise ExportError("--columns/--targets describe a model edgernn did not train; this one carries its "
                           "columns (drop them)")
-    inspected = inspect_model(model, window_hint=None, lag=columns.lag if columns else preprocessing.lag)
-    if columns is None:
+    inspected = inspect_model(model, window_hint=None, lag=metadata.columns.lag if metadata else 0)
+    if metadata is not None:
+        columns = metadata.columns
+    else:
         columns = own_model_columns(inspected.features, inspected.outputs, names, targets)
-    if columns is not None and (len(columns.inputs), len(columns.outputs)) != (inspected.features, inspected.outputs):
+    if (len(columns.inputs), len(columns.outputs)) != (inspected.features, inspected.outputs):
         raise ExportError(f"the model takes {inspected.features} feature(s) and has {inspected.outputs} output(s), "
                           f"but its columns describe {len(columns.inputs)} and {len(columns.outputs)}")
     fallback = metadata.fitting_values if metadata else None
-    if columns is None:
+    if not columns.named:  # a plain univariate model's calibration inputs: a series, as older bundles hold them
         z, raw = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
     else:
         z, raw = calibration.calibration_rows(calibration_data, columns, calibration_steps, fallback)
@@ -222,14 +223,14 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
     source = "the held-out test split" if held_out is not None else "the calibration data"
     raw = held_out if held_out is not None else np.asarray(prepared.raw_calibration, dtype=np.float64)
     columns = prepared.columns
-    if columns is None:
+    if not columns.named:
         replayed, how = replay(raw, REFERENCE_STEPS, prepared.preprocessing.difference)
     else:
         replayed, how = replay_rows(raw, REFERENCE_STEPS, [c.difference for c in columns.inputs],
                                     columns.lag)
     source += f", {how}" if how else ""
     values = replayed.astype(np.float32)  # what a device feeds: float32 values
-    outputs = float_reference(prepared.model, prepared.metadata, values.astype(np.float64), columns,
+    outputs = float_reference(prepared.model, values.astype(np.float64), columns,
                               prepared.inspected.info.raw_window)
     file = FILE_ROLES["reference_data"]
     np.savez(staging / file, inputs=values, outputs=outputs.astype(np.float32))
@@ -241,7 +242,7 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
 
 def _set_intervals(staging: Path, manifest: Manifest, prepared: _Prepared, calibration_data, quiet: bool) -> None:
     """Each variant run on the held-out data, its interval half-widths into the manifest (rewritten, read back)."""
-    if prepared.columns is not None and not prepared.columns.univariate:
+    if not prepared.columns.univariate:
         _log("  no intervals: a multivariate model's intervals are not calibrated yet", quiet)
         return
     data = interval_widths.held_out(prepared.metadata, calibration_data, prepared.raw_calibration)

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.columns import Columns, InputColumn, OutputColumn
 from edgernn.errors import ExportError
 
@@ -23,16 +24,16 @@ def split_names(names) -> list[str] | None:
     return items
 
 
-def own_model_columns(features: int, outputs: int, names, targets) -> Columns | None:
-    """Columns for a model that edgernn did not train (no preprocessing: it reads raw values). None for the
-    univariate case nobody described (one value in, its next value out, as always).
+def own_model_columns(features: int, outputs: int, names, targets) -> Columns:
+    """Columns for a model that edgernn did not train (no preprocessing: it reads raw values); the plain
+    univariate model's for the one-value case nobody described (one value in, its next value out, as always).
 
     ``names``: the F columns feeding the model, in order; ``targets``: what its K outputs predict, target by
     target (K / len(targets) steps ahead each); default: the first column, when K is 1.
     """
     names, targets = split_names(names), split_names(targets)
     if features == 1 and outputs == 1 and names is None and targets is None:
-        return None
+        return Columns.from_preprocessing(Preprocessing())
     if names is None:
         raise ExportError(f"this model takes {features} features per step: give --columns naming the {features} "
                           "columns of --calibration-data that feed it, in order")

@@ -102,14 +102,14 @@ def _refusal(spec, entry, manifest, content) -> str | None:
         return TFLM_RUNTIME_FILL
     if spec.tflm_lacks and not (spec.hybrid and float_weights_only(content)):
         return spec.tflm_lacks
-    if manifest.columns is not None and manifest.columns.lag > 1:
+    if manifest.columns.lag > 1:
         return (f"the model is differenced over a season of {manifest.columns.lag} rows, and the generated C does "
                 "not keep a stream's past season yet (train with --season none for firmware)")
-    if manifest.columns is not None and manifest.columns.univariate:
+    if manifest.columns.named and manifest.columns.univariate:
         return ("the model's network is blended into persistence (chosen at training, because alone it did not "
                 "beat persistence on validation), and the generated C decodes a plain univariate model only: "
                 "firmware for the blend is not generated yet (train with --baseline none for firmware)")
-    if manifest.columns is not None:
+    if manifest.columns.named:
         return (f"the model has {len(manifest.columns.inputs)} input column(s) and {len(manifest.columns.outputs)} "
                 "output(s), each with its own scaling and decoding, and the generated C has one OFFSET and DIVISOR "
                 "for one value: per-column C is not generated yet (a univariate model can be firmware)")

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgernn.firmware.c_array import _check_out, _place, check_name
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.columns import OneValue
+
 from edgernn.runtime.inputs import INPUT_LIMIT  # as the predictor: a model input is clipped to it
 from edgernn.errors import BackendError, ExportError
 from edgernn.runtime.manifest import Mode
@@ -45,7 +45,7 @@ def _refusal(spec, manifest) -> str | None:
                 "or tflite-int8")
     if manifest.model.mode is not Mode.STREAMING:
         return "a window model re-runs its window every value: c-step writes streaming models"
-    if OneValue.of(manifest) is None:
+    if manifest.columns.one_value() is None:
         return ("the model is not one value in and one out without a season (several columns, targets or steps, "
                 "or a seasonal baseline): its C is not written yet")
     return None
@@ -117,12 +117,12 @@ def _predict(name: str, manifest, entry, spec, total: int) -> list[str]:
     """``NAME_reset`` and ``NAME_predict``: ``StreamingPredictor``'s one-stream scalar path, in C."""
     from edgernn.runtime.c_int8 import dequantize_y, handover, quantize_x
 
-    one = OneValue.of(manifest)
+    one = manifest.columns.one_value()
     in_offset, in_divisor, out_offset, out_divisor = map(_number, one.numbers)
     order = [state for state, _ in manifest.model.state_inputs()]
     offsets = np.concatenate([[0], np.cumsum([units for _, units in manifest.model.state_inputs()])]).astype(int)
     offsets = offsets.tolist()
-    span = (manifest.columns.inputs[0].range if manifest.columns is not None else None) or manifest.input_range
+    span = manifest.columns.inputs[0].range or manifest.input_range
     low, high = (float(span[0]), float(span[1])) if span else (-math.inf, math.inf)
     guard = (max(low, -INPUT_LIMIT), min(high, INPUT_LIMIT))
     pointers = ", ".join(f"{{0}} + {offset}" for offset in offsets[:-1])

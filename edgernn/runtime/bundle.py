@@ -109,7 +109,7 @@ class Bundle:
                 raise BundleError(f"{file} lacks {key!r}")
             _check_array(arrays[key], file, key, None, allow_nan=key == "outputs")
         values, outputs = arrays["inputs"].astype(np.float64), arrays["outputs"].astype(np.float64)
-        if self.manifest.columns is None:
+        if not self.manifest.columns.named:  # a plain univariate bundle's file: 1-D, as older edgernn wrote it
             good = values.shape == outputs.shape and values.ndim == 1
             expected = "two equal 1-D arrays"
         else:
@@ -130,10 +130,11 @@ class Bundle:
             raise BundleError(f"{file} lacks 'inputs'")
         _check_array(arrays["inputs"], file, "inputs", None)
         z = arrays["inputs"].astype(np.float32)
-        shape_ok = z.ndim == 1 if self.manifest.columns is None else (z.ndim == 2 and z.shape[1] == self.manifest.features)
+        flat = not self.manifest.columns.named  # a plain univariate bundle's file: 1-D, as older edgernn wrote it
+        shape_ok = z.ndim == 1 if flat else (z.ndim == 2 and z.shape[1] == self.manifest.features)
         if not shape_ok or z.shape[0] < 2:
             raise BundleError(f"{file}: 'inputs' has shape {z.shape}; expected "
-                              f"{'a 1-D array' if self.manifest.columns is None else f'[n, {self.manifest.features}]'}"
+                              f"{'a 1-D array' if flat else f'[n, {self.manifest.features}]'}"
                               " of at least 2 steps")
         return z
 

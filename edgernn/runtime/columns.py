@@ -1,11 +1,12 @@
 """Which columns feed a model and what its outputs mean: several input features, several targets, a horizon.
 
-A univariate model (one value in, the next value out) describes itself with one ``Preprocessing``; a
-multivariate one with ``Columns``: each input column with its own differencing and scaling (fitted on the
+Every model is described by ``Columns``: each input column with its own differencing and scaling (fitted on the
 training split, so that one int8 input scale serves every feature), and each model output with the target and
 horizon step it predicts and its own decoding back to raw units. The model's output vector is target-major:
 ``[target0 step1, target0 step2, ..., target1 step1, ...]``. Stored in the ``.keras`` metadata and the manifest
-(``columns``), applied by the predictor with numpy; raw units in, raw units out, per column.
+(``columns``), applied by the predictor with numpy; raw units in, raw units out, per column. A univariate model
+is F = K = H = 1; one written as older edgernn wrote it (a ``preprocessing``, no columns) is read into
+``from_preprocessing`` (``named`` False) and written back the same way.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class Columns:
 
     inputs: tuple[InputColumn, ...]
     outputs: tuple[OutputColumn, ...]
+    # False: one value in, its next value out, written as a plain ``preprocessing`` (what a univariate file holds,
+    # without a column name: read as "value"); such a model takes no CSV header and keeps no per-output metrics
+    named: bool = True
 
     @property
     def features(self) -> list[str]:
@@ -234,10 +238,11 @@ class Columns:
 
     @classmethod
     def from_preprocessing(cls, preprocessing: Preprocessing, name: str = "value") -> "Columns":
-        """The univariate model's description in these terms (one column in, its next value out)."""
+        """A univariate file's ``preprocessing`` in these terms: one unnamed column in, its next value out, relative
+        to the latest value when differenced (``named`` False: written back as that ``preprocessing``)."""
         p = preprocessing
         return cls((InputColumn(name, p.difference, p.offset, p.divisor),),
-                   (OutputColumn(name, 1, 0, p.difference, p.offset, p.divisor),))
+                   (OutputColumn(name, 1, 0, p.difference, p.offset, p.divisor),), named=False)
 
     @classmethod
     def from_dict(cls, data) -> "Columns":
@@ -277,15 +282,6 @@ class OneValue:
             self.decode = lambda output, latest: output * out_divisor + out_offset + latest
         else:
             self.decode = lambda output, latest: output * out_divisor + out_offset
-
-    @classmethod
-    def of(cls, manifest) -> "OneValue | None":
-        """A manifest's model as one value in and one out (a univariate bundle's preprocessing decodes a
-        difference by adding the latest value: relative), or None."""
-        if manifest.columns is not None:
-            return manifest.columns.one_value()
-        pre = manifest.preprocessing
-        return cls(pre.difference, pre.offset, pre.divisor, pre.offset, pre.divisor, pre.difference)
 
 
 def output_base(rows: np.ndarray, output: OutputColumn, inputs) -> np.ndarray:

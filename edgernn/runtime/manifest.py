@@ -203,26 +203,25 @@ class Manifest:
     edgernn_version: str = ""
     created: str = ""
     model_sha256: str = ""  # hash of the reference model: identifies "the same model" for state files
-    columns: Columns | None = None  # several features/targets/steps; None: one value in, its next value out
+    columns: Columns = None  # features, targets, steps; a univariate file's made from its ``preprocessing``
 
-    @property
-    def described(self) -> Columns:
-        """The model's columns, a univariate model's derived from its preprocessing."""
-        return self.columns or Columns.from_preprocessing(self.preprocessing)
+    def __post_init__(self):
+        if self.columns is None:
+            self.columns = Columns.from_preprocessing(self.preprocessing)
 
     @property
     def features(self) -> int:
-        return len(self.columns.inputs) if self.columns else 1
+        return len(self.columns.inputs)
 
     @property
     def takes_rows(self) -> bool:
         """Rows in or several values out (F > 1 or K*H > 1); a one-column model, seasonal or not, takes and gives
         plain numbers everywhere (stream, bridge, intervals)."""
-        return self.columns is not None and not self.columns.univariate
+        return not self.columns.univariate
 
     @property
     def outputs(self) -> int:
-        return len(self.columns.outputs) if self.columns else 1
+        return len(self.columns.outputs)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -230,7 +229,7 @@ class Manifest:
         for entry in data["variants"].values():
             if entry.get("intervals") and entry["intervals"]["scale"] is None:
                 del entry["intervals"]["scale"]  # fixed intervals are written as older edgernn wrote them
-        if self.columns is None:
+        if not self.columns.named:
             data.pop("columns")  # a univariate manifest stays byte-for-byte what older edgernn wrote
         else:
             data["columns"] = self.columns.to_dict()

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgernn.runtime import backends, signing, variants
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.columns import OneValue
+
 from edgernn.errors import EdgernnError, StateError
 from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream, values_per_stream
 from edgernn.runtime.row_paths import RowPaths
@@ -54,7 +54,7 @@ def _identity(content: bytes, weights: dict | None, entry, preprocessing: Prepro
         digest.update(np.ascontiguousarray(weights[key]).tobytes())
     described = {"tensors": [[t.name, t.dtype, t.scale, t.zero_point] for t in [*entry.inputs, *entry.outputs]],
                  "preprocessing": preprocessing.to_dict(), "mode": model.mode, "raw_window": model.raw_window}
-    if columns is not None:
+    if columns.named:  # a plain univariate model is its preprocessing: states saved before columns stay valid
         described["columns"] = columns.to_dict()
     digest.update(json.dumps(described, sort_keys=True).encode())
     return digest.hexdigest()
@@ -86,7 +86,9 @@ class StreamingPredictor(RowPaths):
         self._run = backend.run
         self._pre = preprocessing
         self._window = manifest.model.mode is Mode.WINDOW
-        self._columns = manifest.columns  # None: univariate (one value in, one out)
+        self._columns = manifest.columns
+        # values held as rows [streams, F]; a plain univariate model's as [streams], as its saved states hold them
+        self._rows = manifest.columns.named
         self.features = manifest.features
         self.output_shape = (len(self._columns.targets), self._columns.horizon) if self._columns else (1, 1)
         self._x_spec = entry.input("x")
@@ -98,8 +100,8 @@ class StreamingPredictor(RowPaths):
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
         self._choose_scalar_path(manifest, backend)
         # a season's past rows (a ring per stream) go through the general row path
-        self._seasonal = self._columns is not None and self._columns.lag > 1
-        self._row_fast = (streams == 1 and not self._window and self._columns is not None and not self._seasonal
+        self._seasonal = self._columns.lag > 1
+        self._row_fast = (streams == 1 and not self._window and self._rows and not self._seasonal
                           and not self._fast)
         self._quantize_x = scalar_quantizer(self._x_spec)
         self._dequantize_y = scalar_dequantizer(self._y_spec)
@@ -107,7 +109,7 @@ class StreamingPredictor(RowPaths):
         calibrated = manifest.input_range or [-math.inf, math.inf]
         self._calibrated = (float(calibrated[0]), float(calibrated[1]))
         self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
-        if self._columns is not None:  # per feature, where export recorded it
+        if self._rows:  # per feature, where export recorded it
             spans = [c.range or self._calibrated for c in self._columns.inputs]
             self._feature_low, self._feature_high = (np.array(v, dtype=np.float64) for v in zip(*spans))
             if self._fast:  # the scalar path guards and counts against the one feature's range
@@ -134,7 +136,7 @@ class StreamingPredictor(RowPaths):
         ``step`` goes straight to the scalar path (the checks in ``step`` cost 0.1 us), through the backend's
         fused one-stream step where it has one (the c backend: a value in and out, the states stepped in its
         memory; its int8 step hands them over to the next step's quantization itself)."""
-        one_value = OneValue.of(manifest)
+        one_value = manifest.columns.one_value()
         self._fast = self.streams == 1 and not self._window and one_value is not None
         self._fused = self._fused_states = None
         if not self._fast:
@@ -221,7 +223,7 @@ class StreamingPredictor(RowPaths):
     def reset(self) -> None:
         """Back to the start of every stream: zero states, empty window, no last value."""
         self._states = [quantize(np.zeros([self.streams, *spec.shape[1:]]), spec) for spec, _ in self._pairs]
-        row = (self.features,) if self._columns is not None else ()  # a multivariate stream's values are rows
+        row = (self.features,) if self._rows else ()
         self._last = np.full((self.streams, *row), np.nan)  # last raw value fed (differencing, hold)
         self._buffer = np.full((self.streams, self.manifest.model.raw_window or 0, *row), np.nan)
         self._filled = np.zeros(self.streams, dtype=np.int64)
@@ -347,7 +349,7 @@ class StreamingPredictor(RowPaths):
             return self._row_step(self, x)
         if self._season_fast:
             return self._step_season(x)
-        if self._columns is not None:
+        if self._rows:
             return self._step_multivariate(x)
         values = values_per_stream(x, self.streams)  # one stream of one value: _step_scalar
         if not self._window:
@@ -479,7 +481,7 @@ class StreamingPredictor(RowPaths):
         """Step through ``values`` (``[n]``, or ``[n, streams]``; rows ``[n, F]`` or ``[n, streams, F]`` for a
         multivariate model); returns one prediction per step."""
         values = np.asarray(values, dtype=np.float64)
-        if self._columns is not None:
+        if self._rows:
             return np.stack([np.asarray(self.step(row), dtype=np.float64) for row in values]) if len(values) else \
                 np.empty((0,))
         out = np.empty((values.shape[0], self.streams))

@@ -85,7 +85,7 @@ class RowPaths:
             if self._columns.smoothed:
                 self._smooth[0, 0] = self._season_step.smooth_state()
             self._last[0, 0] = self._past[0, -1, 0]
-        if self._columns is not None and self._row is not None:
+        if self._rows and self._row is not None:
             self._last[0] = self._row
             self._row = None
 

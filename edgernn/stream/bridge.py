@@ -268,9 +268,9 @@ class Bridge:
                                        f"({problem}); skipped")
             return None
         try:
-            columns = self.streams.columns  # None unless the model takes rows
+            streams = self.streams
             reading = payloads.parse(message.payload, self.config.field, self.config.time_field,
-                                     columns.features if columns is not None else None)
+                                     streams.columns.features if streams.takes_rows else None)
             if self.config.on_nan == "raise" and not payloads.finite(reading):
                 raise payloads.BadPayload(f"the value {reading.value} is not finite (--on-nan raise)")
         except payloads.BadPayload as exc:
@@ -319,9 +319,8 @@ class Bridge:
         for entry in record[: len(self.streams.slots) * (MAX_WINDOW + 1)]:
             try:
                 topic, ts, value = entry
-                columns = self.streams.columns
-                if isinstance(value, list) != (columns is not None) or (
-                        columns is not None and len(value) != len(columns.features)):
+                rows = self.streams.takes_rows
+                if isinstance(value, list) != rows or (rows and len(value) != self.streams.predictor.features):
                     continue
                 value = tuple(map(float, value)) if isinstance(value, list) else float(value)
                 reading = payloads.Reading(value, ts, payloads.order_key(ts))

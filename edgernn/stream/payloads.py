@@ -97,13 +97,13 @@ def finite(reading: Reading) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
-def parse(payload: bytes, field: str, time_field: str, columns: list[str] | None = None) -> Reading:
-    """The reading in ``payload`` (a row when ``columns`` names a multivariate model's features); raises
+def parse(payload: bytes, field: str, time_field: str, features: list[str] | None = None) -> Reading:
+    """The reading in ``payload`` (a row when ``features`` names a row model's input columns); raises
     BadPayload (one line) for anything else."""
     if len(payload) > MAX_PAYLOAD:
         raise BadPayload(f"{len(payload)} bytes is too long for a reading (at most {MAX_PAYLOAD})")
-    if columns is not None:
-        return _row(payload, columns, time_field)
+    if features is not None:
+        return _row(payload, features, time_field)
     if payload.lstrip()[:1] != b"{":
         value, problem = parse_value(payload)
         if value is None:

@@ -304,7 +304,7 @@ def _lines(predictor, json_lines: bool, picker, interval, adaptive: bool, anomal
 def _picker(manifest, column: str | None, columns: list[str] | None) -> Picker | None:
     """Which header names feed the model: asked for (``--column`` for one value, ``--columns`` for a row), or the
     model's own (None for a bundle that records no names: plain numbers only)."""
-    features = manifest.columns.features if manifest.columns is not None else None
+    features = manifest.columns.features if manifest.columns.named else None  # a plain univariate model: no name
     if column is not None and columns is not None:
         raise EdgernnError("--column and --columns: give one (--column for a one-value model, --columns for rows)")
     if column is not None:

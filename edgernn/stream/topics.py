@@ -53,11 +53,11 @@ class TopicStreams:
         self.max_topics = max_topics
         self.predictor = self._load(1)
         manifest = self.predictor.manifest
-        self.columns = manifest.columns if manifest.takes_rows else None  # rows in, named outputs out
-        if self.columns is not None and interval is not None:
+        self.columns, self.takes_rows = manifest.columns, manifest.takes_rows  # rows in, named outputs out
+        if self.takes_rows and interval is not None:
             raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet (drop "
                              "--interval/--adaptive/--anomalies)")
-        self._names = self.columns.output_names() if self.columns is not None else None
+        self._names = self.columns.output_names() if self.takes_rows else None
         self._interval = {"level": interval, "adaptive": adaptive, "clean": clean}
         self.monitor = self.predictor.monitor(**self._interval) if interval is not None else None
         self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
@@ -130,7 +130,7 @@ class TopicStreams:
         return predictions
 
     def _round(self, indices: list[int], readings, predictions: list[float]) -> None:
-        if self.columns is not None:
+        if self.takes_rows:
             return self._round_rows(indices, readings, predictions)
         predictor = self.predictor
         values = np.full(predictor.streams, np.nan)

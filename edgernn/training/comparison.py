@@ -9,7 +9,7 @@ from edgernn.training import peers
 def outputs(columns) -> list[str | None]:
     """What is compared: the series (None; a one-column model, seasonal or not, too) or each one-step output of
     a multivariate model."""
-    if columns is None or columns.univariate:
+    if columns.univariate:
         return [None]
     return [name for name, c in zip(columns.output_names(), columns.outputs) if c.step == 1]
 

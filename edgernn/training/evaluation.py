@@ -1,4 +1,4 @@
-"""A fitted model judged in raw units: validation and test RMSE/MAE beside persistence (``evaluate``,
+"""A fitted model judged in raw units: validation and test RMSE/MAE beside persistence (``judge``,
 ``evaluate_rows``), the peers (``edgernn.training.peers``), and the predictions of a saved model on a series
 (``predict_with``, behind ``edgernn.predict``)."""
 
@@ -14,36 +14,25 @@ from edgernn.runtime.columns import Columns
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.training.comparison import versus
 from edgernn.training.model_metadata import ModelMetadata
-from edgernn.training.preparation import Prepared, PreparedTable, log
+from edgernn.training.preparation import Prepared, log
 from edgernn.training.season_baseline import network_shares, with_shares
 
 
 def judge(model, prepared: Prepared, window: int | None, lr: float) -> dict:
-    """Test and validation figures beside persistence (``warn_if_behind`` warns when the model does not beat
-    it); refuses a diverged model (nothing is saved)."""
-    values, split = prepared.series.values, prepared.split
-    metrics = evaluate(model, prepared.preprocessing, values, split.val_end, window)
-    validation = evaluate(model, prepared.preprocessing, values[: split.val_end], split.train_end, window)
-    metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
-    if not math.isfinite(metrics["val_rmse"]) or not metrics["test_points"]:
-        # a model of NaN weights is of no use to anyone: nothing is saved
-        raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
-                         f"--lr than {lr:g})")
-    return metrics
-
-
-def judge_table(model, prepared: PreparedTable, window: int | None, lr: float) -> dict:
-    """Per-output test and validation figures beside persistence at each output's horizon (see
-    ``warn_if_behind``); refuses a diverged model (nothing is saved)."""
+    """Test and validation figures, per output, beside persistence at each output's horizon (see
+    ``warn_if_behind``), a named model's relative outputs blended into their baselines where the network adds
+    noise on validation (``network_shares``); refuses a diverged model (nothing is saved). A plain univariate
+    model's figures are its one output's, without the per-output keys."""
     values, split, columns = prepared.table.values, prepared.split, prepared.unshared or prepared.columns
     predictions = predict_rows(model, columns, values, window)
-    shares = network_shares(predictions, columns, values, split)
-    prepared.columns = with_shares(columns, shares)
-    if any(share != 1.0 for share in shares):  # the network turned down towards its baseline where it adds noise
-        columns = prepared.columns
-        predictions = predict_rows(model, columns, values, window)
-        log("baseline blend: the network's share of each output's change (chosen on validation): " + ", ".join(
-            f"{name} {share:.2f}" for name, share in zip(columns.output_names(), shares)), quiet=False)
+    if columns.named:
+        shares = network_shares(predictions, columns, values, split)
+        prepared.columns = with_shares(columns, shares)
+        if any(share != 1.0 for share in shares):  # the network turned down towards its baseline where it adds noise
+            columns = prepared.columns
+            predictions = predict_rows(model, columns, values, window)
+            log("baseline blend: the network's share of each output's change (chosen on validation): " + ", ".join(
+                f"{name} {share:.2f}" for name, share in zip(columns.output_names(), shares)), quiet=False)
     metrics = evaluate_rows(predictions, columns, values, split.val_end)
     validation = evaluate_rows(predictions[: split.val_end], columns, values[: split.val_end], split.train_end)
     metrics["val_rmse"], metrics["val_persistence_rmse"] = validation["test_rmse"], validation["persistence_rmse"]
@@ -54,19 +43,16 @@ def judge_table(model, prepared: PreparedTable, window: int | None, lr: float) -
         # a model of NaN weights is of no use to anyone: nothing is saved
         raise ModelError(f"training diverged: the model's predictions are not finite; nothing saved (try a lower "
                          f"--lr than {lr:g})")
-    return metrics
+    return metrics if columns.named else {key: value for key, value in metrics.items() if "[" not in key}
 
 
 def peer_metrics(prepared, season, quiet: bool) -> dict:
-    """The peers' figures (``edgernn.training.peers``) for the series, or for each target of a one-step output."""
+    """The peers' figures (``edgernn.training.peers``) for each target of a one-step output (a one-column model's
+    keyed as a series' are)."""
     from edgernn.training import peers
 
-    split = prepared.split
+    split, table, found, one = prepared.split, prepared.table, {}, prepared.columns.univariate
     say = functools.partial(log, quiet=quiet)
-    if not isinstance(prepared, PreparedTable):
-        return peers.metrics_for(prepared.series.values, split.train_end, split.val_end, prepared.series.spacing,
-                                 season, say)
-    table, found, one = prepared.table, {}, prepared.columns.univariate  # one column: keyed as a series is
     for name, output in zip(prepared.columns.output_names(), prepared.columns.outputs):
         if output.step == 1:
             found.update(peers.metrics_for(table.values[:, output.source], split.train_end, split.val_end,
@@ -78,22 +64,20 @@ def warn_if_behind(metrics: dict, prepared) -> None:
     """A warning (printed even when quiet) for the kept model, or each of its outputs, that does not beat
     persistence on the validation split; an alternative trained and dropped (``_kept_if_it_pays``) warns of
     nothing."""
-    if not isinstance(prepared, PreparedTable):
-        if metrics["val_rmse"] >= metrics["val_persistence_rmse"]:
-            log(f"warning: the model does not beat persistence on the validation split (RMSE "
-                 f"{metrics['val_rmse']:.4g} vs {metrics['val_persistence_rmse']:.4g}); try more --epochs, "
-                 f"--difference {'off' if prepared.preprocessing.difference else 'on'}, or more data", quiet=False)
-        return
-    for name, output in zip(prepared.columns.output_names(), prepared.columns.outputs):
-        model_rmse, baseline = metrics[f"val_rmse[{name}]"], metrics[f"val_persistence_rmse[{name}]"]
+    columns = prepared.columns
+    for name, output in zip(columns.output_names(), columns.outputs):
+        key = f"[{name}]" if columns.named else ""
+        model_rmse, baseline = metrics[f"val_rmse{key}"], metrics[f"val_persistence_rmse{key}"]
+        said = f"{name}: " if columns.named else ""
         if output.relative and output.divisor == 0 and not output.period > 1:  # share 0: persistence itself
-            log(f"warning: {name}: the network adds nothing to persistence on the validation split: the model "
+            log(f"warning: {said}the network adds nothing to persistence on the validation split: the model "
                  f"forecasts the latest value (the network's share is 0); try more --epochs or --units, or more "
                  "data", quiet=False)
         elif model_rmse >= baseline:
-            log(f"warning: {name}: the model does not beat persistence on the validation split (RMSE "
+            log(f"warning: {said}the model does not beat persistence on the validation split (RMSE "
                  f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "
-                 f"{'off' if output.relative else 'on'}, a shorter --horizon, or more data", quiet=False)
+                 f"{'off' if output.relative else 'on'}{', a shorter --horizon' if columns.horizon > 1 else ''}, "
+                 "or more data", quiet=False)
 
 
 def log_outputs(metrics: dict, columns: Columns, quiet: bool) -> None:
@@ -146,25 +130,6 @@ def predict_rows(model, columns: Columns, values: np.ndarray, window: int | None
     return out
 
 
-def evaluate(model, preprocessing: Preprocessing, values: np.ndarray, test_start: int, window: int | None) -> dict:
-    """Test RMSE/MAE of next-value predictions whose target index is ``>= test_start``, beside persistence."""
-    predictions = _predict(model, preprocessing, values, window)  # aligned: predictions[i] targets values[i+1]
-    targets = values[1:]
-    index = np.arange(1, values.size)
-    keep = (index >= test_start) & np.isfinite(predictions[:-1])
-    with np.errstate(over="ignore"):  # a difference of two finite values can overflow: +-inf, then kept out below
-        error = predictions[:-1][keep] - targets[keep]
-        persistence = values[:-1][keep] - targets[keep]
-    (test_rmse, test_mae), (persistence_rmse, persistence_mae) = map(_rms_and_mean_abs, (error, persistence))
-    return {
-        "test_rmse": test_rmse,
-        "test_mae": test_mae,
-        "persistence_rmse": persistence_rmse,
-        "persistence_mae": persistence_mae,
-        "test_points": int(keep.sum()),
-    }
-
-
 def _rms_and_mean_abs(error: np.ndarray) -> tuple[float, float]:
     """RMSE and MAE of ``error`` (NaN for no points), computed on ``error / max|error|`` so that squares and sums of
     values near 1e200 cannot overflow."""
@@ -175,47 +140,18 @@ def _rms_and_mean_abs(error: np.ndarray) -> tuple[float, float]:
     return peak * float(np.sqrt(np.mean(scaled**2))), peak * float(np.mean(np.abs(scaled)))
 
 
-def _predict(model, preprocessing: Preprocessing, values: np.ndarray, window: int | None) -> np.ndarray:
-    """The prediction made after each raw value (NaN where none exists yet), in raw units: ``[len(values)]``."""
-    values = np.asarray(values, dtype=np.float64)
-    lag = preprocessing.lag
-    z = preprocessing.transform(values)
-    out = np.full(values.size, np.nan)
-    if window is None:
-        if z.size:
-            y = model.predict(z[None, :, None].astype(np.float32), verbose=0)[0, :, 0]
-            out[lag:] = preprocessing.decode(y.astype(np.float64), values[lag:])
-        return out
-    width = window - lag
-    if z.size >= width:
-        x = np.lib.stride_tricks.sliding_window_view(z, width)[..., None].astype(np.float32)
-        y = model.predict(x, verbose=0, batch_size=1024)[:, 0]
-        out[window - 1 :] = preprocessing.decode(y.astype(np.float64), values[window - 1 :])
-    return out
-
-
 def predict_with(model, metadata: ModelMetadata | None, values) -> np.ndarray:
-    """``predict`` for a loaded model and its checked metadata (``modeling.load_model``/``load_model_bytes``).
+    """``predict`` for a loaded model and its checked metadata (``modeling.load_model``/``load_model_bytes``;
+    None: a user's own model, one value in and out, no scaling).
 
-    A multivariate model takes raw rows ``[n, F]`` (``[n]`` when F is 1) and returns ``[n, K*H]`` raw predictions,
-    one row per input row in both modes (NaN where none exists yet), as ``StreamingPredictor.step`` gives them.
+    Raw rows ``[n, F]`` in (``[n]`` when F is 1), ``[n, K*H]`` raw predictions out, one row per input row (NaN
+    where none exists yet), as ``StreamingPredictor.step`` gives them; a univariate model (F = K = H = 1) gives
+    ``[n]``, a window one only the predictions of its complete windows.
     """
-    if metadata is not None and metadata.columns is not None:
-        return _predict_table(model, metadata, values)
-    preprocessing = metadata.preprocessing if metadata else Preprocessing()
-    window = metadata.window if metadata else None
+    columns = metadata.columns if metadata is not None else Columns.from_preprocessing(Preprocessing())
+    window = metadata.window if metadata is not None else None
     if window is None and model.inputs[0].shape[1] is not None:
         window = int(model.inputs[0].shape[1])
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if not np.isfinite(values).all():
-        raise DataError("values to predict from must all be finite numbers")
-    out = _predict(model, preprocessing, values, window)
-    return out if window is None else out[window - 1 :]
-
-
-def _predict_table(model, metadata: ModelMetadata, values) -> np.ndarray:
-    """``predict_with`` for a multivariate model: raw rows in, ``[n, K*H]`` raw predictions out."""
-    columns = metadata.columns
     features = len(columns.inputs)
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1 and features == 1:
@@ -225,4 +161,7 @@ def _predict_table(model, metadata: ModelMetadata, values) -> np.ndarray:
                         f"got an array of shape {values.shape}")
     if not np.isfinite(values).all():
         raise DataError("values to predict from must all be finite numbers")
-    return predict_rows(model, columns, values, metadata.window)
+    out = predict_rows(model, columns, values, window)
+    if not columns.univariate:
+        return out
+    return out[:, 0] if window is None else out[window - 1:, 0]

@@ -67,7 +67,11 @@ class ModelMetadata:
     seed: int | None = None
     data: DataRecord | None = None
     metrics: dict[str, float | None] = field(default_factory=dict)
-    columns: Columns | None = None  # a multivariate model's columns (None: one value in, its next value out)
+    columns: Columns = None  # the model's columns; a univariate file's are made from its ``preprocessing``
+
+    def __post_init__(self):
+        if self.columns is None:
+            self.columns = Columns.from_preprocessing(self.preprocessing)
 
     def _stretch(self, key: str) -> np.ndarray | None:
         """A stored stretch: ``[n]`` values, or ``[n, features]`` rows for a multivariate model."""
@@ -75,7 +79,7 @@ class ModelMetadata:
         if not values:
             return None
         array = np.asarray(values, dtype=np.float64)
-        return array.reshape(-1, self.data.features) if self.columns is not None else array
+        return array.reshape(-1, self.data.features) if self.columns.named else array
 
     @property
     def test_values(self) -> np.ndarray | None:
@@ -107,7 +111,7 @@ class ModelMetadata:
         data = asdict(self)
         if self.data is None:
             data.pop("data")
-        if self.columns is None:
+        if not self.columns.named:
             data.pop("columns")  # a univariate model's member stays what older edgernn wrote
             if self.data is not None:
                 data["data"].pop("features")
@@ -262,16 +266,15 @@ def check_model(metadata: ModelMetadata | None, model, name: str) -> None:
     if metadata is None:
         return
     length = model.inputs[0].shape[1] if len(model.inputs[0].shape) == 3 else None
-    lag = metadata.columns.lag if metadata.columns else metadata.preprocessing.lag
+    lag = metadata.columns.lag
     expected = None if metadata.window is None else metadata.window - lag
     if length != expected:
         said = f"a window of {metadata.window}" if metadata.window else "a streaming model"
         takes = f"{length} values per input" if length else "sequences of any length"
         raise ModelError(f"{name}: {MEMBER} describes {said}, but the model takes {takes}")
-    if metadata.columns is not None:
-        features, outputs = model.inputs[0].shape[-1], model.outputs[0].shape[-1]
-        columns = metadata.columns
-        if (features, outputs) != (len(columns.inputs), len(columns.outputs)):
-            raise ModelError(f"{name}: {MEMBER} describes {len(columns.inputs)} input column(s) and "
-                             f"{len(columns.outputs)} output(s), but the model takes {features} feature(s) and "
-                             f"gives {outputs} output(s)")
+    features, outputs = model.inputs[0].shape[-1], model.outputs[0].shape[-1]
+    columns = metadata.columns
+    if (features, outputs) != (len(columns.inputs), len(columns.outputs)):
+        raise ModelError(f"{name}: {MEMBER} describes {len(columns.inputs)} input column(s) and "
+                         f"{len(columns.outputs)} output(s), but the model takes {features} feature(s) and "
+                         f"gives {outputs} output(s)")

@@ -1,7 +1,6 @@
 """Data made ready to train on: the series or table split 70/15/15 in time order, differencing chosen and
 scaling fitted on the training split (per column for a table), and the (x, y) sequences or windows a model is
-fitted on. ``prepare_any`` picks the univariate preparation (``Prepared``) or the table's (``PreparedTable``:
-several columns, targets, a horizon or a season)."""
+fitted on (``Prepared``). A univariate model is the table of one column (``prepare_any``)."""
 
 from __future__ import annotations
 
@@ -104,18 +103,6 @@ def fit_scale(base: np.ndarray, scale: str, name: str, what: str, peak: float) -
     return offset, divisor
 
 
-def _windows(z: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sliding windows of the model-input series and the value after each: ``[n, width, 1]``, ``[n]``."""
-    count = z.size - width
-    x = np.lib.stride_tricks.sliding_window_view(z, width)[:count]
-    return x[..., None].astype(np.float32), z[width:].astype(np.float32)
-
-
-def _chunks(z: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Overlapping sequence-to-sequence chunks: inputs ``z[i:i+L]``, targets ``z[i+1:i+L+1]`` (``[n, L, 1]``)."""
-    return _sequence_chunks(z[:-1, None], z[1:, None], length)
-
-
 def _sequence_chunks(x: np.ndarray, y: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Overlapping chunks of aligned rows (``y[i]`` is what the model should say after ``x[i]``): ``[n, L, F]``,
     ``[n, L, outputs]``; a quarter-chunk stride, and the last chunk ends at the last row."""
@@ -153,17 +140,15 @@ def _check_sizes(name: str, points: int, split: Split, window: int | None, lag: 
 
 
 def prepare_any(data, column, columns, targets, horizon, time_column, window, difference, scale, quiet,
-                 seasons=(), smooth=False):
-    """The univariate preparation, unless more than one column in, another column out, a horizon or a season is
-    asked (a seasonal univariate model is a one-column table). ``seasons``: the candidate periods, or ``FOUND``
-    (each target's ``clear_seasons``)."""
-    if columns is None and targets is None and horizon in (None, 1):
-        series = load_series(data, column=column, time_column=time_column)
-        seasons = _found(series.values, series.spacing) if seasons == FOUND else seasons
-        if not seasons:
-            return _prepare(series, window, difference, scale, quiet)
-        return prepare_table(one_column(series, column), [0], 1, window, difference, scale, quiet, seasons, smooth)
-    table = load_table(data, [column] if column is not None else columns, time_column)
+                seasons=(), smooth=False):
+    """One column or several prepared as a table: a univariate model is the table of one column, one target,
+    horizon 1 (``plain``: its one value scaled once, in and out, unless a season is offered). ``seasons``: the
+    candidate periods, or ``FOUND`` (each target's ``clear_seasons``)."""
+    one_series = columns is None and targets is None and horizon in (None, 1)
+    if one_series:
+        table = one_column(load_series(data, column=column, time_column=time_column), column)
+    else:
+        table = load_table(data, [column] if column is not None else columns, time_column)
     chosen = _target_indices(table, targets)
     outputs = len(chosen) * (horizon or 1)
     if len(table.names) > MAX_COLUMNS:
@@ -174,16 +159,18 @@ def prepare_any(data, column, columns, targets, horizon, time_column, window, di
                         f"{MAX_COLUMNS} (fewer --target or a shorter --horizon)")
     if len(table.names) == 1 and seasons == FOUND:
         seasons = _found(table.values[:, 0], table.spacing)
-    if len(table.names) == 1 and (horizon or 1) == 1 and not seasons:  # one column in and out, one step
+    plain = len(table.names) == 1 and (horizon or 1) == 1 and not seasons  # one column in and out, one step
+    if plain and not one_series:  # a table's one column: named as load_series names it
         if table.skipped:
             log(f"data: left out index-like column(s) {', '.join(map(repr, table.skipped))} (row numbers)", False)
-        return _prepare(table.column(0), window, difference, scale, quiet)
-    return prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet, seasons, smooth)
+        table = one_column(table.column(0), column)  # its blend named as the --column given
+    return prepare_table(table, chosen, horizon or 1, window, difference, scale, quiet, seasons, smooth, plain)
 
 
 def one_column(series: Series, column: str | None) -> Table:
     """A series as the one-column table a seasonal or blended univariate model is prepared from."""
     return Table(series.values[:, None], (column or "value",), series.name, (series.filled,), series.spacing)
+
 
 
 def _found(values: np.ndarray, spacing: float | None) -> tuple[int, ...]:
@@ -193,46 +180,9 @@ def _found(values: np.ndarray, spacing: float | None) -> tuple[int, ...]:
 
 @dataclass
 class Prepared:
-    """A series made ready to train on: the pipeline fitted, and (x, y) arrays for training and validation."""
-
-    series: Series
-    split: Split
-    preprocessing: Preprocessing
-    reason: str  # why differencing is on or off
-    width: int | None  # the model's input length (window models)
-    training: tuple[np.ndarray, np.ndarray]
-    validation: tuple[np.ndarray, np.ndarray]
-
-
-def _prepare(series: Series, window, difference, scale, quiet) -> Prepared:
-    """Split, choose differencing, fit the scaling on the training split, cut training sequences."""
-    values = series.values
-    split = chronological_split(values.size)
-    use_difference, reason = choose_difference(values, split, difference) if values.size > 2 else (False, "")
-    _check_sizes(series.name, values.size, split, window, int(use_difference))
-    preprocessing = fit_preprocessing(values, split, use_difference, scale, series.name)
-    z = model_inputs(values, preprocessing, series.name, split)  # z[k] is the model input made from raw value k + lag
-    log(f"data: {series.name}, {values.size} points (train {split.train_end}, "
-         f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
-         + (f", {series.filled} gaps filled by linear interpolation" if series.filled else ""), quiet)
-    log(f"preprocessing: difference {'on' if use_difference else 'off'} ({reason}), scale {scale}", quiet)
-    lag = preprocessing.lag
-    width = None if window is None else window - lag
-    if width is not None and width < 1:
-        raise DataError(f"--window {window} leaves no model input after differencing; use --window 2 or more")
-    train_z = z[: split.train_end - lag]
-    val_z = z[max(0, split.train_end - lag - (width or 0)) : split.val_end - lag]
-    if window is None:
-        training, validation = _chunks(train_z, CHUNK_LENGTH), _chunks(val_z, CHUNK_LENGTH)
-    else:
-        training, validation = _windows(train_z, width), _windows(val_z, width)
-    return Prepared(series, split, preprocessing, reason, width, training, validation)
-
-
-@dataclass
-class PreparedTable:
-    """Several columns made ready to train on: the columns fitted, and (x, y) arrays for training and
-    validation (y: every target's next ``horizon`` values, scaled)."""
+    """Columns made ready to train on: the columns fitted, and (x, y) arrays for training and validation (y:
+    every target's next ``horizon`` values, scaled). A plain univariate model's ``preprocessing`` is its one
+    scaling; any other model's is the identity (its columns say it all)."""
 
     table: Table
     split: Split
@@ -248,6 +198,11 @@ class PreparedTable:
     @property
     def features(self) -> int:
         return len(self.columns.inputs)
+
+    @property
+    def plain(self) -> bool:
+        """One value in, its next value out, one scaling (``Columns.named`` False)."""
+        return not self.columns.named
 
 
 def _target_indices(table: Table, targets) -> list[int]:
@@ -273,12 +228,47 @@ def _target_indices(table: Table, targets) -> list[int]:
 
 
 def prepare_table(table: Table, targets: list[int], horizon: int, window, difference, scale,
-                   quiet, seasons=(), smooth=False) -> PreparedTable:
+                  quiet, seasons=(), smooth=False, plain=False) -> Prepared:
     """Split; difference (over a season where it beats persistence) and scale each column on its own; fit each
-    output's scale; cut training sequences."""
+    output's scale; cut training sequences. ``plain`` (one column in and out, one step, no season): the
+    univariate model, scaled once: its output is the next value, or its change from the latest when differenced,
+    in the input's scale (``Columns.from_preprocessing``)."""
     values = table.values
     points = values.shape[0]
     split = chronological_split(points)
+    decisions, periods, smoothings = _differencing(table, split, targets, horizon, difference, seasons, smooth)
+    lag = max([p if on else 0 for p, (on, _) in zip(periods, decisions)], default=0)
+    _check_sizes(table.name, points, split, window, lag + horizon - 1)
+    if plain:
+        preprocessing = fit_preprocessing(values[:, 0], split, decisions[0][0], scale, table.name)
+        model_inputs(values[:, 0], preprocessing, table.name, split)  # refuses values beyond float32, naming one
+        columns = Columns.from_preprocessing(preprocessing)
+    else:
+        preprocessing = Preprocessing()
+        inputs = tuple(_fit_input(values[:, j], split, on, period, scale, table, j, smoothings[j])
+                       for j, ((on, _), period) in enumerate(zip(decisions, periods)))
+        relative = {j: inputs[j].difference or (difference == "auto" and persistence_beats_the_mean(values[:, j],
+                                                                                                    split))
+                    for j in targets}  # the baseline under each target: persistence (or its season), else none
+        columns = Columns(inputs, _fit_outputs(table, split, inputs, targets, horizon, scale, relative))
+    width = None if window is None else window - lag
+    if width is not None and width < 1:
+        raise DataError(f"--window {window} leaves no model input after differencing; use --window 2 or more")
+    training, validation = _cut(table, split, columns, horizon, width)
+    if plain:
+        reason = decisions[0][1]
+    else:
+        reason = "; ".join(f"{name}: difference {'on' if on else 'off'}{_over(period)} ({why})"
+                           for name, (on, why), period in zip(table.names, decisions, periods))
+    notes = _table_notes(table, split, decisions, columns, scale)
+    return Prepared(table, split, columns, reason, width, training, validation, preprocessing, tuple(notes), columns)
+
+
+def _differencing(table: Table, split: Split, targets: list[int], horizon: int, difference: str, seasons,
+                  smooth: bool) -> tuple[list, list, list]:
+    """Each column's ``(difference, why)``, its period (a target's season where one pays) and its Holt-Winters
+    smoothing (``smooth``: under a seasonal target where it beats the season's naive forecasts)."""
+    values, points = table.values, table.values.shape[0]
     decisions = [choose_difference(values[:, j], split, difference) if points > 2 else (False, "")
                  for j in range(len(table.names))]
     periods, smoothings = [1] * len(table.names), [None] * len(table.names)
@@ -292,34 +282,26 @@ def prepare_table(table: Table, targets: list[int], horizon: int, window, differ
         if periods[j] == lag:
             smoothings[j], why = smoothing_if_better(values[:, j], split, lag)
             decisions[j] = (True, f"{decisions[j][1]}; {why}") if why else decisions[j]
-    _check_sizes(table.name, points, split, window, lag + horizon - 1)
-    inputs = tuple(_fit_input(values[:, j], split, on, period, scale, table, j, smoothings[j])
-                   for j, ((on, _), period) in enumerate(zip(decisions, periods)))
-    relative = {j: inputs[j].difference or (difference == "auto" and persistence_beats_the_mean(values[:, j], split))
-                for j in targets}  # the baseline under each target: persistence (or its season), else none
-    columns = Columns(inputs, _fit_outputs(table, split, inputs, targets, horizon, scale, relative))
+    return decisions, periods, smoothings
+
+
+def _cut(table: Table, split: Split, columns: Columns, horizon: int, width: int | None) -> tuple[tuple, tuple]:
+    """The training and validation ``(x, y)``: overlapping chunks (streaming) or windows, every pair's target in
+    its split; validation's first target is its first row (a window's rows before it come from training)."""
+    values, lag = table.values, columns.lag
     z = columns.transform(values)  # z[i] is the model input made from raw row i + lag
     y = _scaled_targets(values, columns)  # y[t]: what the model should say after raw row t
-    notes = _table_notes(table, split, decisions, columns, scale)
-    width = None if window is None else window - lag
-    if width is not None and width < 1:
-        raise DataError(f"--window {window} leaves no model input after differencing; use --window 2 or more")
     train_end, val_end = split.train_end - horizon, split.val_end - horizon  # rows whose targets are in the split
-    val_start = max(lag, train_end - (width or 1) + 1)  # a window's rows before the first validation target
-    if train_end - lag < (width or 8) + 2 or val_end - val_start < (width or 3):
-        raise DataError(f"{table.name} has {points} rows (train {split.train_end}, validation "
+    val_start = max(lag, train_end - (width or 0) + 1)
+    if horizon > 1 and (train_end - lag < (width or 8) + 2 or val_end - val_start < (width or 3)):
+        raise DataError(f"{table.name} has {values.shape[0]} rows (train {split.train_end}, validation "
                         f"{split.val_end - split.train_end}): too few for horizon {horizon}; use a shorter --horizon "
                         "or more data")
     train_rows = (z[: train_end - lag], y[lag:train_end])
     val_rows = (z[val_start - lag : val_end - lag], y[val_start:val_end])
-    if window is None:
-        training, validation = _sequence_chunks(*train_rows, CHUNK_LENGTH), _sequence_chunks(*val_rows, CHUNK_LENGTH)
-    else:
-        training, validation = _window_pairs(*train_rows, width), _window_pairs(*val_rows, width)
-    reason = "; ".join(f"{name}: difference {'on' if on else 'off'}{_over(period)} ({why})"
-                       for name, (on, why), period in zip(table.names, decisions, periods))
-    return PreparedTable(table, split, columns, reason, width, training, validation, notes=tuple(notes),
-                          unshared=columns)
+    if width is None:
+        return _sequence_chunks(*train_rows, CHUNK_LENGTH), _sequence_chunks(*val_rows, CHUNK_LENGTH)
+    return _window_pairs(*train_rows, width), _window_pairs(*val_rows, width)
 
 
 def _fit_input(values: np.ndarray, split: Split, on: bool, period: int, scale: str, table: Table,
@@ -405,6 +387,12 @@ def _scaled_targets(values: np.ndarray, columns: Columns) -> np.ndarray:
 def _table_notes(table: Table, split: Split, decisions, columns: Columns, scale: str) -> list[tuple[str, bool]]:
     """The data, each column's differencing (and why) and the outputs, for the training log: ``(line, always)``
     (``always``: printed even when quiet), printed once every candidate is prepared (``announce``)."""
+    if not columns.named:  # one value: said as a series is
+        on, why = decisions[0]
+        return [(f"data: {table.name}, {split.length} points (train {split.train_end}, validation "
+                 f"{split.val_end - split.train_end}, test {split.length - split.val_end})"
+                 + (f", {table.filled[0]} gaps filled by linear interpolation" if table.filled[0] else ""), False),
+                (f"preprocessing: difference {'on' if on else 'off'} ({why}), scale {scale}", False)]
     filled = ", ".join(f"{name} {count}" for name, count in zip(table.names, table.filled) if count)
     notes = [(f"data: {table.name}, {split.length} rows of {len(table.names)} columns (train {split.train_end}, "
               f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"

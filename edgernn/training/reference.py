@@ -65,17 +65,14 @@ def replay_rows(rows: np.ndarray, steps: int, difference, season: int = 1) -> tu
     return np.concatenate(parts)[:steps], f"repeated forwards x{count}, joined by {bridge}-row runs"
 
 
-def float_reference(model, metadata, values: np.ndarray, columns=None, window: int | None = None) -> np.ndarray:
-    """The float Keras model's prediction after each value (NaN where none exists yet); with ``columns`` (a
-    multivariate model), after each row of ``values [n, F]``: ``[n, K*H]``."""
-    from edgernn.training.evaluation import predict_rows, predict_with
+def float_reference(model, values: np.ndarray, columns, window: int | None = None) -> np.ndarray:
+    """The float Keras model's prediction after each row of ``values [n, F]`` (NaN where none exists yet):
+    ``[n, K*H]``; a plain univariate model's after each value of ``[n]``: ``[n]``."""
+    from edgernn.training.evaluation import predict_rows
 
-    if columns is not None:
-        return predict_rows(model, columns, np.asarray(values, dtype=np.float64), window)
-    out = predict_with(model, metadata, values)
-    if out.size != values.size:  # window models: one per complete window
-        out = np.concatenate([np.full(values.size - out.size, np.nan), out])
-    return out
+    rows = np.asarray(values, dtype=np.float64)
+    out = predict_rows(model, columns, rows.reshape(rows.shape[0], -1), window)
+    return out if columns.named else out[:, 0]
 
 
 def reference_model(bundle):

@@ -31,8 +31,8 @@ from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import BASELINES, DIFFERENCE_CHOICES, SCALES
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.training.search import DEFAULT_LR, DEFAULT_UNITS
-from edgernn.training.evaluation import judge, judge_table, log_outputs, peer_metrics, predict_with, warn_if_behind
-from edgernn.training.preparation import (FOUND, PreparedTable, announce, log, one_column, prepare_any,
+from edgernn.training.evaluation import judge, log_outputs, peer_metrics, predict_with, warn_if_behind
+from edgernn.training.preparation import (FOUND, announce, log, prepare_any,
                                           prepare_table)
 
 TEST_CONTEXT = 256  # values before the test split stored with the model, to warm the state up for verify
@@ -44,11 +44,11 @@ class TrainResult:
     """What ``train`` returns: the model (preprocessed units), the pipeline and the summary figures."""
 
     model: object
-    preprocessing: Preprocessing  # identity for a multivariate model: see ``columns``
+    preprocessing: Preprocessing  # a plain univariate model's scaling; identity for any other: see ``columns``
     metrics: dict
     model_path: Path | None
     metadata: dict = field(repr=False, default_factory=dict)  # the edgernn.json record (ModelMetadata.to_dict)
-    columns: Columns | None = None  # a multivariate model's inputs and outputs
+    columns: Columns | None = None  # the model's inputs and outputs (a plain univariate one's: ``named`` False)
 
 
 class _EpochLine:
@@ -121,8 +121,7 @@ def train(data: str = "sine", out: str | os.PathLike | None = None, *, column: s
     prepared = prepare(quiet, seasons, smooth=baseline == "auto")
     started = time.monotonic()
     prepared, model, metrics = _kept_if_it_pays(fit, prepared, lambda: prepare(True), quiet)
-    if (baseline != "none" and not isinstance(prepared, PreparedTable)
-            and not metrics["val_rmse"] < metrics["val_persistence_rmse"]):
+    if baseline != "none" and prepared.plain and not metrics["val_rmse"] < metrics["val_persistence_rmse"]:
         prepared, model, metrics = _blended_if_better(fit, prepared, model, metrics, column, window, difference,
                                                       scale, quiet)
     if budget is None:
@@ -154,8 +153,8 @@ def _saved(fit, prepared, model, metrics, out, season, quiet: bool) -> TrainResu
     """The kept model judged beside its peers, its metadata written with it (``out``), and the result."""
     warn_if_behind(metrics, prepared)
     metrics.update(peer_metrics(prepared, season, quiet))
-    columns = prepared.columns if isinstance(prepared, PreparedTable) else None
-    if columns is not None:
+    columns = prepared.columns
+    if columns.named:
         log_outputs(metrics, columns, quiet)
     metadata = ModelMetadata(Mode.STREAMING if fit.window is None else Mode.WINDOW, fit.window, fit.cell, fit.units,
                              fit.layers, prepared.preprocessing, prepared.reason, fit.seed, _data_record(prepared),
@@ -168,7 +167,7 @@ def _kept_if_it_pays(fit, prepared, prepare_plain, quiet: bool):
     """``(prepared, model, metrics)`` fitted on ``prepared``; when it carries a season, the same model is also
     fitted without it (``prepare_plain()``) and the one with the lower validation RMSE is kept, both logged.
     Both are prepared before either trains: data either refuses is refused before any training or log line."""
-    seasonal = isinstance(prepared, PreparedTable) and prepared.columns.lag > 1
+    seasonal = prepared.columns.lag > 1
     plain = prepare_plain() if seasonal else None
     announce(prepared, quiet)
     model, metrics = fit(prepared)
@@ -187,13 +186,13 @@ def _blended_if_better(fit, prepared, model, metrics, column, window, difference
     of the change, fitted on validation (``network_shares``; 0 = the baseline alone): kept if its validation
     RMSE is lower, so the model deployed is about as good as persistence at worst."""
     try:
-        blended = prepare_table(one_column(prepared.series, column), [0], 1, window, difference, scale, True)
+        blended = prepare_table(prepared.table, [0], 1, window, difference, scale, True)
     except DataError:
         return prepared, model, metrics  # too few rows for the table's cut: keep what there is
     if _same_arrays(blended.training, prepared.training) and _same_arrays(blended.validation, prepared.validation):
         # differenced: the table's network sees and predicts exactly what this one was trained on, so it is
         # this network, judged again with persistence and a share under it (no second training)
-        blended_model, blended_metrics = model, judge_table(model, blended, window, fit.lr)
+        blended_model, blended_metrics = model, judge(model, blended, window, fit.lr)
     else:
         blended_model, blended_metrics = fit(blended)
     keep = blended_metrics["val_rmse"] < metrics["val_rmse"]
@@ -249,17 +248,17 @@ class _Fit:
     quiet: bool
 
     def __call__(self, prepared):
-        keras, table = self.keras, isinstance(prepared, PreparedTable)
+        keras = self.keras
         keras.utils.set_random_seed(self.seed)
-        model = build_model(self.cell, self.units, self.layers, prepared.width,
-                            *((prepared.features, len(prepared.columns.outputs)) if table else ()))
+        model = build_model(self.cell, self.units, self.layers, prepared.width, prepared.features,
+                            len(prepared.columns.outputs))
         model.compile(optimizer=keras.optimizers.Adam(self.lr), loss="mse")
         callbacks = [_EpochLine(self.epochs, self.quiet)]
         if self.patience > 0:
             callbacks.append(keras.callbacks.EarlyStopping(patience=self.patience, restore_best_weights=True))
         model.fit(*prepared.training, validation_data=prepared.validation, epochs=self.epochs,
                   batch_size=self.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
-        return model, (judge_table if table else judge)(model, prepared, self.window, self.lr)
+        return model, judge(model, prepared, self.window, self.lr)
 
 
 def _data_record(prepared) -> DataRecord:
@@ -268,13 +267,10 @@ def _data_record(prepared) -> DataRecord:
     A multivariate model's stretches are rows of F values, stored flat (row after row), cut where a univariate
     model's are cut (the training split capped at ``TRAIN_VALUES_STORED`` rows)."""
     split = prepared.split
-    if isinstance(prepared, PreparedTable):
-        table = prepared.table
-        name, values, filled = table.name, table.values, sum(table.filled)
-        per_column = {"features": len(table.names), "filled_columns": dict(zip(table.names, table.filled))}
-    else:
-        name, values, filled, per_column = prepared.series.name, prepared.series.values, prepared.series.filled, {}
-    context = TEST_CONTEXT + (prepared.columns.lag if isinstance(prepared, PreparedTable) else 0)  # + a season
+    table, lag = prepared.table, prepared.columns.lag
+    name, values, filled = table.name, table.values, sum(table.filled)
+    per_column = {"features": len(table.names), "filled_columns": dict(zip(table.names, table.filled))}
+    context = TEST_CONTEXT + (lag if lag > 1 else 0)  # + a season
     test_start = max(0, split.val_end - context)
     val_start = max(0, split.train_end - context)
     return DataRecord(

@@ -24,20 +24,20 @@ class Replay:
 
 
 def _series(metadata, data, picked: "Picked", steps: int, difference: bool,
-            columns=None) -> tuple[np.ndarray, str, slice | None]:
+            columns) -> tuple[np.ndarray, str, slice | None]:
     """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split;
-    with the slice of first-pass predictions that target the held-out test split (None for ``data``). With
-    ``columns`` (a multivariate model): rows ``[steps, F]`` of the model's own columns, or of ``picked.columns``
-    (the file's names for them, in the model's order)."""
+    with the slice of first-pass predictions that target the held-out test split (None for ``data``). Rows
+    ``[steps, F]`` of the model's own columns, or of ``picked.columns`` (the file's names for them, in the model's
+    order); a plain univariate model's (``Columns.named`` False) as the series ``[steps]`` its files hold."""
     from edgernn.data.series import load_series
 
     test = None
     column, time_column = picked.column, picked.time_column
     if data is None and (column or picked.columns or time_column):
         raise EdgernnError("--column, --columns and --time-column read a --data file; give --data too")
-    if picked.columns == "all" or (picked.columns is not None and len(set(picked.columns)) != len(picked.columns)):
+    if picked.columns == "all" or (picked.columns and len(set(picked.columns)) != len(picked.columns)):
         raise EdgernnError("--columns names the --data file's columns feeding the model's inputs, in order, each once")
-    if picked.columns is not None and (columns is None or columns.univariate):
+    if picked.columns and columns.univariate:
         raise EdgernnError("--columns is for a model reading rows; this one reads one value (use --column)")
     if data is None:
         values = metadata.test_values if metadata else None
@@ -47,10 +47,10 @@ def _series(metadata, data, picked: "Picked", steps: int, difference: bool,
         context = metadata.data.test_context  # values before the split: they warm the state up
         end = min(values.shape[0], steps) - 1  # prediction k targets value k + 1
         test = slice(max(0, context - 1), end) if end > context else None
-    elif columns is not None and columns.univariate:  # one column (e.g. seasonal): read as a series is
+    elif columns.univariate:  # one column: read as a series is
         series = load_series(str(data), column=column, time_column=time_column)
-        values, name = series.values[:, None], series.name
-    elif columns is not None:
+        values, name = (series.values[:, None] if columns.named else series.values), series.name
+    else:
         if column is not None:
             raise EdgernnError("--column picks one column; this model reads the columns "
                                f"{','.join(columns.features)} (drop --column)")
@@ -62,12 +62,9 @@ def _series(metadata, data, picked: "Picked", steps: int, difference: bool,
                                f"({','.join(columns.features)}), in that order")
         table = load_table(str(data), columns=names, time_column=time_column)
         values, name = table.values, getattr(table, "name", str(data))
-    else:
-        series = load_series(str(data), column=column, time_column=time_column)
-        values, name = series.values, series.name
     if values.shape[0] < 3:
         raise DataError(f"{name} has {values.shape[0]} values; verify needs at least 3")
-    if columns is not None:
+    if columns.named:
         replayed, how = replay_rows(values, steps, [c.difference for c in columns.inputs],
                                     columns.lag)
     else:
@@ -105,12 +102,12 @@ def replay_for(bundle, data, picked: Picked, steps: int, stored: bool) -> Replay
                       f"stored reference ({values.shape[0]} steps recorded at export from {entry.source or '?'})", test)
     model, metadata = reference_model(bundle)
     manifest = bundle.manifest
-    if manifest.columns is not None:
+    if manifest.columns.named:
         _check_columns(bundle, model, metadata)
     values, name, test = _series(metadata, data, picked, steps, manifest.preprocessing.difference,
                                  manifest.columns)
     train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None
-    reference = float_reference(model, metadata, values, manifest.columns, manifest.model.raw_window)
+    reference = float_reference(model, values, manifest.columns, manifest.model.raw_window)
     return Replay(values, reference, name, test, train_rmse, metadata.metrics if metadata else None)
 
 
@@ -125,12 +122,12 @@ def _check_columns(bundle, model, metadata) -> None:
 
     columns = bundle.manifest.columns
     if metadata is not None:
-        if metadata.columns is None or _without_ranges(metadata.columns) != _without_ranges(columns):
+        if _without_ranges(metadata.columns) != _without_ranges(columns):
             raise BundleError("manifest.json's columns differ from the model's own (model.keras): the bundle "
                               "was altered after export; export it again")
         return
     values, stored = bundle.reference_data()
-    again = float_reference(model, None, values[:CHECKED_STEPS], columns, bundle.manifest.model.raw_window)
+    again = float_reference(model, values[:CHECKED_STEPS], columns, bundle.manifest.model.raw_window)
     span = np.nanmax(stored, axis=0) - np.nanmin(stored, axis=0)
     error = np.abs(again - stored[:CHECKED_STEPS]) / np.where(span > 0, span, 1.0)
     if not np.array_equal(np.isnan(again), np.isnan(stored[:CHECKED_STEPS])) or np.nanmax(error, initial=0) > 1e-4:

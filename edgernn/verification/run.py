@@ -96,7 +96,7 @@ def _gated(opened: Bundle, names: list[str], backends: list[str], replayed, limi
 def _result(opened: Bundle, replayed, results: list, arrays: dict, reference: str) -> VerifyResult:
     """The run around the rows: the float model's own figures beside persistence's, and train's comparison."""
     values, outputs, columns = replayed.values, replayed.reference, opened.manifest.columns
-    if columns is not None:
+    if columns.named:  # per output; a plain univariate model's figures are its one value's
         result = VerifyResult(str(opened.path), replayed.name, int(values.shape[0]), float("nan"), float("nan"),
                               results, arrays, reference)
         result.outputs = _float_per_output(columns, values, outputs)
@@ -109,7 +109,7 @@ def _result(opened: Bundle, replayed, results: list, arrays: dict, reference: st
     if replayed.test is not None:  # the held-out test split, first pass: train's own figure, measured here
         result.float_test_rmse = error_metrics(outputs[replayed.test], values[1:][replayed.test])["rmse"]
         result.train_test_rmse = replayed.train_test_rmse
-    result.comparison = table(replayed.training_metrics or {}, None)
+    result.comparison = table(replayed.training_metrics or {}, columns)
     return result
 
 
@@ -217,7 +217,7 @@ def _measure(bundle: Bundle, name: str, backend: str, values, reference, cross_c
     stats = predictor.stats  # the busiest feature's counts, for a multivariate model
     row.out_of_range_pct = 100.0 * float(np.max(stats["out_of_range"][0])) / max(1, values.shape[0])
     row.clipped_pct = 100.0 * float(np.max(stats["clipped"][0])) / max(1, values.shape[0])
-    if columns is not None:
+    if columns.named:
         predicted = predicted.reshape(values.shape[0], -1)
         _per_output(row, columns, values, predicted, reference)
         if cross_check:

@@ -32,7 +32,7 @@ def bundle_of_cell(bundles, cell: str):
 
     for name, bundle in sorted(bundles.every().items()):
         manifest = read_manifest(bundle)
-        one_value = manifest.columns is None or (manifest.columns.univariate and manifest.columns.lag <= 1)
+        one_value = manifest.columns.univariate and manifest.columns.lag <= 1
         if (manifest.model.mode is Mode.STREAMING and one_value
                 and {layer.cell for layer in manifest.model.layers} == {cell}):
             return bundle

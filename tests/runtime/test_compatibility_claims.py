@@ -23,7 +23,7 @@ def test_every_recorded_pairing_holds(bundles, sine_values, backend):
     for name, bundle in sorted(bundles.every().items()):
         manifest = read_manifest(bundle)
         warm_up = manifest.model.raw_window or 1  # a window model answers once its window is full
-        values = sine_values[:50] if manifest.columns is None else np.stack([sine_values[:50]] * manifest.features, 1)
+        values = sine_values[:50] if not manifest.columns.named else np.stack([sine_values[:50]] * manifest.features, 1)
         for variant, entry in manifest.variants.items():
             record = entry.interpreters.get(backend)
             if record is None or record["runs"] is None:

@@ -1,0 +1,105 @@
+"""A univariate model is the one-column model (F = K = H = 1) through one path, and its results are what the
+separate univariate path gave: the same training arrays (so the same weights for a seed), the same metrics,
+the same files (a plain univariate manifest and metadata are written as older edgernn wrote them) and old files
+read into the same description."""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgernn.data.series import chronological_split, load_series
+from edgernn.runtime.columns import Columns
+from edgernn.runtime.manifest_reader import read_manifest
+from edgernn.training.model_metadata import MEMBER, ModelMetadata
+from edgernn.training.preparation import CHUNK_LENGTH, _sequence_chunks, prepare_any
+
+DATA = Path(__file__).resolve().parent / "data"
+BUNDLES = [DATA / "bundles" / "sine", DATA / "bundles" / "multi", DATA / "old-bundles" / "sine-before-intervals"]
+
+
+def _separate_univariate_cut(values: np.ndarray, preprocessing, window: int | None):
+    """What the separate univariate preparation cut (edgernn before one path): chunks or windows of the model
+    inputs ``z``, the value after each, training split then validation."""
+    split = chronological_split(values.size)
+    lag = preprocessing.lag
+    z = preprocessing.transform(values)
+    width = None if window is None else window - lag
+    train_z = z[: split.train_end - lag]
+    val_z = z[max(0, split.train_end - lag - (width or 0)) : split.val_end - lag]
+    if window is None:
+        return [_sequence_chunks(part[:-1, None], part[1:, None], CHUNK_LENGTH) for part in (train_z, val_z)]
+
+    def windows(part):
+        count = part.size - width
+        x = np.lib.stride_tricks.sliding_window_view(part, width)[:count]
+        return x[..., None].astype(np.float32), part[width:].astype(np.float32)
+
+    return [windows(train_z), windows(val_z)]
+
+
+@pytest.mark.parametrize("data,difference,window", [("sine", "auto", None), ("counting", "auto", None),
+                                                    ("sine", "on", 12), ("sine", "off", 8), ("counting", "off", None)])
+def test_a_univariate_model_is_cut_as_the_separate_path_cut_it(data, difference, window):
+    prepared = prepare_any(data, None, None, None, None, None, window, difference, "standard", True, seasons=())
+    assert prepared.plain and prepared.columns == Columns.from_preprocessing(prepared.preprocessing)
+    values = load_series(data).values
+    training, validation = _separate_univariate_cut(values, prepared.preprocessing, window)
+    for ours, theirs in ((prepared.training, training), (prepared.validation, validation)):
+        for a, b in zip(ours, theirs):
+            b = b.reshape(a.shape) if b.size == a.size else b  # a window's y: [n] then, [n, 1] now
+            assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("bundle", BUNDLES, ids=lambda p: p.name)
+def test_a_manifest_is_written_back_as_it_was_read(bundle):
+    """Univariate manifests become one-column Columns when read, and are written back as they were (a bundle
+    of this format exactly; one from before intervals gains only its variants' empty intervals and interpreter
+    records)."""
+    manifest = read_manifest(bundle)
+    on_disk = json.loads((bundle / "manifest.json").read_text())
+    written = manifest.to_dict()
+    if bundle.parent.name == "old-bundles":
+        for entry in written["variants"].values():
+            assert entry.pop("intervals") is None and entry.pop("interpreters") == {}
+    assert written == on_disk
+    assert ("columns" in on_disk) == manifest.columns.named
+    if not manifest.columns.named:
+        column = manifest.columns.inputs[0]
+        pre = manifest.preprocessing
+        assert (column.difference, column.offset, column.divisor) == (pre.difference, pre.offset, pre.divisor)
+        assert manifest.columns.outputs[0].relative == pre.difference and not manifest.takes_rows
+
+
+@pytest.mark.parametrize("bundle", BUNDLES[:2], ids=lambda p: p.name)
+def test_model_metadata_is_written_back_as_it_was_read(bundle):
+    with zipfile.ZipFile(bundle / "model.keras") as archive:
+        member = json.loads(archive.read(MEMBER))
+    metadata = ModelMetadata.from_dict(member)
+    assert metadata.to_dict() == member
+    assert metadata.columns.named == ("columns" in member)
+
+
+def test_a_trained_univariate_model_keeps_the_separate_paths_metrics_and_files(sine_model):
+    """The one-output figures are the separate path's: next-value RMSE from the test split on, persistence
+    beside it, and the metadata holds no columns (a plain univariate file)."""
+    from edgernn.training.trainer import predict
+
+    member = sine_model.metadata
+    assert "columns" not in member and "features" not in member["data"]
+    assert not any("[" in key and not key.startswith(("peer_", "candidate_")) for key in member["metrics"])
+    values = load_series("sine").values
+    split = chronological_split(values.size)
+    predictions = predict(sine_model.model_path, values)
+    keep = np.arange(1, values.size) >= split.val_end
+    error = predictions[:-1][keep] - values[1:][keep]
+    persistence = values[:-1][keep] - values[1:][keep]
+    assert math.isclose(member["metrics"]["test_rmse"], float(np.sqrt(np.mean(error ** 2))), rel_tol=1e-12)
+    assert math.isclose(member["metrics"]["persistence_rmse"], float(np.sqrt(np.mean(persistence ** 2))),
+                        rel_tol=1e-12)
+    assert member["metrics"]["test_points"] == int(keep.sum())
