@@ -103,3 +103,30 @@ def test_a_trained_univariate_model_keeps_the_separate_paths_metrics_and_files(s
     assert math.isclose(member["metrics"]["persistence_rmse"], float(np.sqrt(np.mean(persistence ** 2))),
                         rel_tol=1e-12)
     assert member["metrics"]["test_points"] == int(keep.sum())
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_a_plain_univariate_predictor_steps_the_row_path_and_keeps_its_state_layout(streams, tmp_path):
+    """Many streams of one value go through the rows path (F = 1) and match one stream each; the states keep
+    the layout older edgernn wrote ([streams] values), so saved states load across the change."""
+    from edgernn.runtime import StreamingPredictor
+
+    bundle = DATA / "bundles" / "sine"
+    values = np.sin(np.arange(120) / 5.0)
+    values[40] = np.nan  # the general path: skipped, as before
+    values[70] = 50.0  # far outside the calibrated range: counted
+    one = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy")
+    many = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy", streams=streams)
+    alone = one.run(values)
+    together = many.run(np.stack([values] * streams, axis=1)) if streams > 1 else many.run(values)
+    expected = np.repeat(alone[:, None], streams, axis=1)  # float32 matmuls of a batch round alike, not equally
+    np.testing.assert_allclose(together.reshape(values.size, -1), expected, rtol=0, atol=1e-6)
+    assert (np.isnan(together.reshape(values.size, -1)) == np.isnan(expected)).all()
+    assert many.stats["out_of_range"].shape == (streams,) and many.stats["out_of_range"].tolist() == [1] * streams
+    assert many.state["last"].shape == (streams,)
+    many.save_state(tmp_path / "s.state")
+    again = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy", streams=streams)
+    again.load_state(tmp_path / "s.state")
+    nxt = np.full(streams, 0.25)
+    assert np.array_equal(np.atleast_1d(again.step(nxt if streams > 1 else 0.25)),
+                          np.atleast_1d(many.step(nxt if streams > 1 else 0.25)))  # the same batch: equal

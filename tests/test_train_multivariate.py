@@ -273,7 +273,7 @@ def test_row_path_equals_the_general_path_with_differencing(trend_model, trend_b
     general = StreamingPredictor.load(trend_bundle, variant, on_nan=on_nan)
     general._row_fast = False  # the array path for every row
     taken = []  # rows the row path handed to the array path
-    fast._step_multivariate = lambda x, path=fast._step_multivariate: taken.append(x) or path(x)
+    fast._step_rows = lambda x, path=fast._step_rows: taken.append(x) or path(x)
     forms = [np.asarray, lambda r: r.tolist(), lambda r: tuple(r.tolist()), lambda r: r.astype(np.float32)]
     for i, row in enumerate(rows):
         given = forms[i % len(forms)](row)

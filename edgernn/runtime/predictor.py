@@ -22,7 +22,7 @@ from edgernn.runtime import backends, signing, variants
 from edgernn.runtime.bundle import Bundle
 
 from edgernn.errors import EdgernnError, StateError
-from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream, values_per_stream
+from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream
 from edgernn.runtime.row_paths import RowPaths
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.options import ON_NAN
@@ -30,7 +30,6 @@ from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.season_step import SeasonStep
 from edgernn.runtime.quantization import (
     bounds,
-    dequantize,
     is_quantized,
     quantize,
     requantizer,
@@ -87,10 +86,10 @@ class StreamingPredictor(RowPaths):
         self._pre = preprocessing
         self._window = manifest.model.mode is Mode.WINDOW
         self._columns = manifest.columns
-        # values held as rows [streams, F]; a plain univariate model's as [streams], as its saved states hold them
-        self._rows = manifest.columns.named
+        self._takes_rows = manifest.takes_rows  # otherwise a number per stream in, a number out, counts per stream
+        self._flat_state = not manifest.columns.named  # a plain univariate model's states hold [streams] values
         self.features = manifest.features
-        self.output_shape = (len(self._columns.targets), self._columns.horizon) if self._columns else (1, 1)
+        self.output_shape = (len(self._columns.targets), self._columns.horizon)
         self._x_spec = entry.input("x")
         self._y_spec = entry.output("y")
         self._pairs = [(entry.input(i), entry.output(o)) for i, o in entry.state_pairs]
@@ -101,7 +100,7 @@ class StreamingPredictor(RowPaths):
         self._choose_scalar_path(manifest, backend)
         # a season's past rows (a ring per stream) go through the general row path
         self._seasonal = self._columns.lag > 1
-        self._row_fast = (streams == 1 and not self._window and self._rows and not self._seasonal
+        self._row_fast = (streams == 1 and not self._window and not self._seasonal
                           and not self._fast)
         self._quantize_x = scalar_quantizer(self._x_spec)
         self._dequantize_y = scalar_dequantizer(self._y_spec)
@@ -109,12 +108,18 @@ class StreamingPredictor(RowPaths):
         calibrated = manifest.input_range or [-math.inf, math.inf]
         self._calibrated = (float(calibrated[0]), float(calibrated[1]))
         self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
-        if self._rows:  # per feature, where export recorded it
-            spans = [c.range or self._calibrated for c in self._columns.inputs]
-            self._feature_low, self._feature_high = (np.array(v, dtype=np.float64) for v in zip(*spans))
-            if self._fast:  # the scalar path guards and counts against the one feature's range
-                self._calibrated = (float(self._feature_low[0]), float(self._feature_high[0]))
-                self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
+        spans = [c.range or self._calibrated for c in self._columns.inputs]  # per feature, where export recorded it
+        self._feature_low, self._feature_high = (np.array(v, dtype=np.float64) for v in zip(*spans))
+        if self._fast:  # the scalar path guards and counts against the one feature's range
+            self._calibrated = (float(self._feature_low[0]), float(self._feature_high[0]))
+            self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
+        inside = (np.maximum(self._feature_low, -INPUT_LIMIT), np.minimum(self._feature_high, INPUT_LIMIT))
+        self._inside = tuple(float(v[0]) for v in inside) if self.features == 1 else inside  # _rows_inside guard
+        # many streams of one value: Columns.encode/decode specialised to its numbers (the same float operations)
+        one_value = self._columns.one_value()
+        self._encode_rows = one_value.encode if one_value is not None else self._columns.encode
+        self._decode_rows = one_value.decode if one_value is not None else self._columns.decode
+        self._row_shape = (streams,) if self.features == 1 and streams > 1 else (streams, self.features)
         if is_quantized(self._x_spec):
             low, high = bounds(self._x_spec)
             scale, zero = self._x_spec.scale, self._x_spec.zero_point
@@ -223,7 +228,7 @@ class StreamingPredictor(RowPaths):
     def reset(self) -> None:
         """Back to the start of every stream: zero states, empty window, no last value."""
         self._states = [quantize(np.zeros([self.streams, *spec.shape[1:]]), spec) for spec, _ in self._pairs]
-        row = (self.features,) if self._rows else ()
+        row = (self.features,)  # a stream's values are rows of F
         self._last = np.full((self.streams, *row), np.nan)  # last raw value fed (differencing, hold)
         self._buffer = np.full((self.streams, self.manifest.model.raw_window or 0, *row), np.nan)
         self._filled = np.zeros(self.streams, dtype=np.int64)
@@ -252,17 +257,21 @@ class StreamingPredictor(RowPaths):
     def stats(self) -> dict[str, np.ndarray]:
         """Per stream: steps whose model input fell outside the calibrated range (``out_of_range``), and
         outside what an integer variant's input tensor can represent, i.e. clipped (``clipped``); per stream and
-        feature (``[streams, F]``) for a multivariate model.
+        feature (``[streams, F]``) for a model taking rows (``manifest.takes_rows``).
 
         Counted since load or ``reset``; a device seeing these grow is seeing data the model never saw.
         """
-        return {"steps": np.full(self.streams, self.steps), "out_of_range": self._out_of_range.copy(),
-                "clipped": self._clipped.copy(), "calibrated_range": np.array(self._calibrated)}
+        return {"steps": np.full(self.streams, self.steps), "out_of_range": self._per_stream(self._out_of_range).copy(),
+                "clipped": self._per_stream(self._clipped).copy(), "calibrated_range": np.array(self._calibrated)}
+
+    def _per_stream(self, counts: np.ndarray) -> np.ndarray:
+        """Counts ``[streams, F]`` as the API gives them: ``[streams]`` for a model taking a number per stream."""
+        return counts if self._takes_rows else counts[:, 0]
 
     def out_of_range_counts(self) -> np.ndarray:
         """``stats["out_of_range"]`` as it grows: a read-only view, no copy, so a per-line check costs nothing
         (``edgernn stream``'s warning). Valid until ``reset``, which starts new counts."""
-        view = self._out_of_range.view()
+        view = self._per_stream(self._out_of_range).view()
         view.flags.writeable = False
         return view
 
@@ -271,15 +280,24 @@ class StreamingPredictor(RowPaths):
         """A copy of everything that carries over between steps, hidden states in the model's own dtypes."""
         state = {spec.name: value.copy() for (spec, _), value in zip(self._pairs, self._states)}
         self._settle_row()
-        state["last"] = self._last.copy()
+        state["last"] = self._saved(self._last).copy()
         if self._seasonal:
             state["past"] = self._past.copy()
             if self._columns.smoothed:
                 state["smooth"] = self._smooth.copy()
         if self._window:
-            state["buffer"] = self._buffer.copy()
+            state["buffer"] = self._saved(self._buffer).copy()
             state["filled"] = self._filled.copy()
         return state
+
+    def _saved(self, values: np.ndarray) -> np.ndarray:
+        """Last values or a window buffer as states hold them: without the row axis for a plain univariate model
+        (its states are read and written as older edgernn wrote them)."""
+        return values[..., 0] if self._flat_state else values
+
+    def _held(self, values: np.ndarray) -> np.ndarray:
+        """``_saved`` undone: rows of F again."""
+        return values[..., None] if self._flat_state else values
 
     def _state_meta(self) -> dict:
         # checked in this order: the clearest reason first (another variant, then another stream count)
@@ -328,7 +346,7 @@ class StreamingPredictor(RowPaths):
             raise StateError(f"{source} has a negative window fill; use --reset-state to start over")
         self._states = [restored[spec.name] for spec, _ in self._pairs]
         self._adopt_states()
-        self._last = restored["last"]
+        self._last = self._held(restored["last"])
         if self._seasonal:
             self._past = restored["past"]
             if self._columns.smoothed:
@@ -337,7 +355,7 @@ class StreamingPredictor(RowPaths):
         if self._season_fast:
             self._season_step.load(self._past[0, :, 0], self._smooth[0, 0] if self._columns.smoothed else None)
         if self._window:
-            self._buffer, self._filled = restored["buffer"], restored["filled"]
+            self._buffer, self._filled = self._held(restored["buffer"]), restored["filled"]
         self.steps = steps
 
     # -- stepping --------------------------------------------------------------------------------------------
@@ -349,18 +367,7 @@ class StreamingPredictor(RowPaths):
             return self._row_step(self, x)
         if self._season_fast:
             return self._step_season(x)
-        if self._rows:
-            return self._step_multivariate(x)
-        values = values_per_stream(x, self.streams)  # one stream of one value: _step_scalar
-        if not self._window:
-            predictions = self._step_inside(values)
-            if predictions is not None:
-                self.steps += 1
-                return predictions
-        values, good = self._apply_on_nan(values)
-        predictions = self._step_window(values, good) if self._window else self._step_streams(values, good)
-        self.steps += 1
-        return predictions
+        return self._step_rows(x)
 
     def _step_scalar(self, x):
         """``step`` for one stream of one value: a number (Python's or numpy's) straight to the scalar path, anything else
@@ -415,41 +422,6 @@ class StreamingPredictor(RowPaths):
         self.steps += 1
         return pre.decode(y, value)
 
-    def _step_inside(self, values: np.ndarray) -> np.ndarray | None:
-        """Many streams, the common case: every model input finite and inside its calibrated range (so nothing to
-        hold, skip, count or clip): the interpreter's call and the arithmetic around it only, as a hand-written
-        batched loop would (issue 31). None, having changed nothing, when any input is not: ``_step_streams``."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = self._pre.encode(values, self._last)  # NaN where a value or (differencing) a last value is
-        if not (self._guard[0] <= z.min() and z.max() <= self._guard[1]):  # NaN compares False
-            return None
-        quantize(z[:, None], self._x_spec, out=self._x)
-        out = self._run([self._x, *self._states])
-        self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
-        self._last = values
-        return self._pre.decode(dequantize(out[0][:, 0], self._y_spec), values)
-
-    def _step_streams(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
-        last = self._last
-        active = good & np.isfinite(last) if self._pre.difference else good
-        everyone = bool(active.all())
-        with np.errstate(over="ignore"):  # an absurd reading: clipped below, counted as out of range
-            z = self._pre.encode(values, last)  # [streams]
-        self._count_outside(z, active, *self._calibrated)
-        z = np.clip(z, -INPUT_LIMIT, INPUT_LIMIT)
-        quantize((z if everyone else np.where(active, z, 0.0))[:, None], self._x_spec, out=self._x)
-        out = self._run([self._x, *self._states])
-        y = dequantize(out[0][:, 0], self._y_spec)
-        predictions = self._pre.decode(y, values)
-        for k, handover in enumerate(self._handovers):
-            new = out[k + 1] if handover is None else handover(out[k + 1])
-            self._states[k] = new if everyone else np.where(active[:, None], new, self._states[k])
-        if everyone:
-            self._last = values
-            return predictions
-        self._last = np.where(good, values, last)
-        return np.where(active, predictions, np.nan)
-
     def _count_outside(self, z: np.ndarray, active: np.ndarray, low, high) -> None:
         """Count the active model inputs outside their calibrated range [low, high] (per stream, or per stream
         and feature), and those beyond what the input tensor represents (clipped)."""
@@ -458,33 +430,13 @@ class StreamingPredictor(RowPaths):
             self._out_of_range += outside
             self._clipped += outside & ((z < self._representable[0]) | (z > self._representable[1]))
 
-    def _step_window(self, values: np.ndarray, good: np.ndarray) -> np.ndarray:
-        buffer = self._buffer
-        buffer[good, :-1] = buffer[good, 1:]
-        buffer[good, -1] = values[good]
-        self._filled[good] += 1
-        self._last = np.where(good, values, self._last)
-        ready = good & (self._filled >= buffer.shape[1])
-        result = np.full(self.streams, np.nan)
-        if ready.any():
-            with np.errstate(over="ignore"):
-                z = np.nan_to_num(self._pre.transform_rows(buffer))  # [streams, window]
-            self._count_outside(z[:, -1], ready, *self._calibrated)  # each new value enters the window once
-            z = np.clip(z, -INPUT_LIMIT, INPUT_LIMIT)
-            quantize(z[:, :, None], self._x_spec, out=self._x)
-            out = self._run([self._x])
-            y = dequantize(out[0][:, 0], self._y_spec)
-            result = np.where(ready, self._pre.decode(y, buffer[:, -1]), np.nan)
-        return float(result[0]) if self.streams == 1 else result
-
     def run(self, values) -> np.ndarray:
         """Step through ``values`` (``[n]``, or ``[n, streams]``; rows ``[n, F]`` or ``[n, streams, F]`` for a
-        multivariate model); returns one prediction per step."""
+        model taking rows); returns one prediction per step."""
         values = np.asarray(values, dtype=np.float64)
-        if self._rows:
-            return np.stack([np.asarray(self.step(row), dtype=np.float64) for row in values]) if len(values) else \
-                np.empty((0,))
-        out = np.empty((values.shape[0], self.streams))
-        for i, value in enumerate(values):
-            out[i] = self.step(value)
-        return out[:, 0] if self.streams == 1 and values.ndim == 1 else out
+        if not len(values):
+            return np.empty((0,))
+        out = np.stack([np.asarray(self.step(row), dtype=np.float64) for row in values])
+        if not self._takes_rows and values.ndim == 2 and out.ndim == 1:  # [n, 1] for one stream: as given
+            return out[:, None]
+        return out

@@ -1,6 +1,7 @@
-"""The predictor's row paths: a multivariate model's rows of F values in, K targets x H steps out, for one stream
-(``row_step``, written out per model), many streams, a season's past rows and window models. Part of
-``StreamingPredictor`` (a base class holding these methods only: the state they use is the predictor's)."""
+"""The predictor's general path: rows of F values per stream in (a number per stream for a one-value model, F =
+1), K targets x H steps out, for many streams (a fast case when every input is inside its range), a season's past
+rows and window models; and one stream's compiled row step (``row_step``). Part of ``StreamingPredictor`` (a base
+class holding these methods only: the state they use is the predictor's)."""
 
 from __future__ import annotations
 
@@ -47,14 +48,21 @@ class RowPaths:
         """One stream's outputs ``y`` ``[1, K*H]`` in raw units ``[K, H]`` (the row step's several outputs)."""
         return self._columns.decode(dequantize(y[0], self._y_spec), np.array(row)).reshape(self.output_shape)
 
-    def _step_multivariate(self, x):
+    def _step_rows(self, x):
+        """``step`` for everything but one stream's scalar, row and season paths: rows ``[streams, F]`` (a
+        number per stream for a one-value model) through the model, ``on_nan`` applied."""
         self._settle_row()
-        rows = rows_per_stream(x, self.streams, self.features)
-        rows, finite = self._apply_on_nan(rows)
-        good = finite.all(axis=1)  # a row with a value missing is skipped (or held above)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = (self._window_rows(rows, good) if self._window else
-                   self._season_rows(rows, good) if self._seasonal else self._stream_rows(rows, good))
+        if type(x) is np.ndarray and x.dtype.kind == "f" and x.shape == self._row_shape:  # the usual: a copy only
+            rows = x.astype(np.float64).reshape(self.streams, self.features)
+        else:
+            rows = rows_per_stream(x, self.streams, self.features)
+        out = None if self._window or self._seasonal else self._rows_inside(rows)
+        if out is None:
+            rows, finite = self._apply_on_nan(rows)
+            good = finite.all(axis=1)  # a row with a value missing is skipped (or held above)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = (self._window_rows(rows, good) if self._window else
+                       self._season_rows(rows, good) if self._seasonal else self._stream_rows(rows, good))
         self.steps += 1
         k, h = self.output_shape
         if k * h == 1:
@@ -85,9 +93,24 @@ class RowPaths:
             if self._columns.smoothed:
                 self._smooth[0, 0] = self._season_step.smooth_state()
             self._last[0, 0] = self._past[0, -1, 0]
-        if self._rows and self._row is not None:
+        if self._row is not None:
             self._last[0] = self._row
             self._row = None
+
+    def _rows_inside(self, rows: np.ndarray) -> np.ndarray | None:
+        """Many streams, the common case: every model input finite and inside its calibrated range (so nothing to
+        hold, skip, count or clip): the interpreter's call and the arithmetic around it only, as a hand-written
+        batched loop would (issue 31). None, having changed nothing, when any input is not: ``_stream_rows``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = self._encode_rows(rows, self._last)  # NaN where a value or (differencing) a last value is
+        low, high = self._inside
+        if not (low <= z.min() and z.max() <= high if self.features == 1 else (low <= z).all() and (z <= high).all()):
+            return None  # NaN compares False
+        quantize(z, self._x_spec, out=self._x)
+        out = self._run([self._x, *self._states])
+        self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
+        self._last = rows
+        return self._decode_rows(dequantize(out[0], self._y_spec), rows)
 
     def _stream_rows(self, rows: np.ndarray, good: np.ndarray) -> np.ndarray:
         columns, last = self._columns, self._last

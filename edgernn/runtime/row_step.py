@@ -5,7 +5,7 @@ cost. For F = 8 the scaling and range check written with ``map`` over lists, the
 cost 2.1 us per step (numpy ufuncs about 1 us each on 8 values); written out with each column's constants as
 literals and packed straight into the input tensor's buffer, 0.9 us.
 
-The step computes what the general path (``StreamingPredictor._step_multivariate``: ``Columns.encode``,
+The step computes what the general path (``StreamingPredictor._step_rows``: ``Columns.encode``,
 ``quantize``, one backend call, ``dequantize``, ``Columns.decode``) computes for one row, with the same float64
 operations in the same order and the same rounding, so the two give bit-equal predictions and states (the tests
 hold them to it). It hands the row to the general path, having changed nothing, whenever the row is not the
@@ -65,15 +65,15 @@ _ACCEPT = [
     "    kind = type(x)",
     "    if kind is ndarray:",
     "        if x.dtype not in floats:  # their tolist() is Python floats, exactly as astype(float64)",
-    "            return self._step_multivariate(x)",
+    "            return self._step_rows(x)",
     "        row = x.tolist()",
     "    elif kind is list or kind is tuple:",
     "        row = list(x)",
     "        for value in row:  # ints, numpy scalars, 0-d arrays...: the general path's float64 conversion",
     "            if type(value) is not float:",
-    "                return self._step_multivariate(x)",
+    "                return self._step_rows(x)",
     "    else:",
-    "        return self._step_multivariate(x)",
+    "        return self._step_rows(x)",
 ]
 
 
@@ -105,7 +105,7 @@ def _encode(inputs, low, high, quantization) -> list[str]:
         "    except (TypeError, ValueError, OverflowError, struct_error):  # not F numbers: the general path says why",
         "        inside = False",
         "    if not inside:",
-        "        return self._step_multivariate(x)",
+        "        return self._step_rows(x)",
     ]
 
 
