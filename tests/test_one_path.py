@@ -130,3 +130,19 @@ def test_a_plain_univariate_predictor_steps_the_row_path_and_keeps_its_state_lay
     nxt = np.full(streams, 0.25)
     assert np.array_equal(np.atleast_1d(again.step(nxt if streams > 1 else 0.25)),
                           np.atleast_1d(many.step(nxt if streams > 1 else 0.25)))  # the same batch: equal
+
+
+def test_a_short_series_keeps_the_plain_model_and_predict_takes_a_series(tmp_path):
+    """Found by a review: the one-column blend is only tried where its table's cut has rows enough (a short
+    series keeps its plain model, as before), and ``predict`` takes a series in any shape a series comes in."""
+    import edgernn
+
+    path = tmp_path / "short.csv"
+    rising = [0.05, 0.203051, 0.34594, 0.476224, 0.592319, 0.693327, 0.778789, 0.848422, 0.901879, 0.938573,
+              0.957595, 0.957733, 0.937605, 0.895879, 0.831555, 0.744259]  # too few rows for the blend's cut
+    path.write_text("v\n" + "\n".join(map(str, rising)) + "\n")
+    result = edgernn.train(str(path), epochs=1, units=2, budget=0, season="none", quiet=True)
+    assert not result.columns.named and "columns" not in result.metadata
+    one = edgernn.predict(result, 0.5)
+    assert one.shape == (1,) and np.isnan(one).all() == result.preprocessing.difference
+    assert edgernn.predict(result, np.arange(5.0)[None]).shape == (5,)

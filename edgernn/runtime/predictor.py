@@ -363,8 +363,8 @@ class StreamingPredictor(RowPaths):
     def step(self, x):
         """Feed one value per stream (one row of F per stream for a multivariate model); returns the
         prediction(s) in raw units."""
-        if self._row_fast:  # one stream of a multivariate streaming model: the row step compiled for it
-            return self._row_step(self, x)
+        if self._row_fast:  # one stream of a streaming model taking rows: its row encoder around one call
+            return self._step_row(x)
         if self._season_fast:
             return self._step_season(x)
         return self._step_rows(x)

@@ -12,7 +12,7 @@ import numpy as np
 from edgernn.errors import EdgernnError
 from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream
 from edgernn.runtime.quantization import dequantize, is_quantized, quantize
-from edgernn.runtime.row_step import row_step
+from edgernn.runtime.row_step import one_output_decoder, row_encoder
 
 
 class RowPaths:
@@ -30,13 +30,26 @@ class RowPaths:
             low = np.maximum(low, self._representable[0] + self._x_spec.scale)
             high = np.minimum(high, self._representable[1] - self._x_spec.scale)
             quantization = (self._x_spec.scale, self._x_spec.zero_point)
-        decode = None
+        self._decode_one = self._decode_row
         if len(columns.outputs) == 1:  # as dequantize and Columns.decode, in the same order (bit-equal)
             out, y = columns.outputs[0], self._y_spec
-            zero, scale = (y.zero_point, y.scale) if is_quantized(y) else (0, 1.0)
-            decode = (zero, scale, out.divisor, out.offset, out.source if out.relative else None)
-        self._row_step = row_step(columns.inputs, low.tolist(), high.tolist(), self._x, self._run, quantization,
-                                  decode, self._handover_is_copy)
+            zero, scale = (int(y.zero_point), float(y.scale)) if is_quantized(y) else (0, 1.0)
+            self._decode_one = one_output_decoder(zero, scale, float(out.divisor), float(out.offset),
+                                                  out.source if out.relative else None)
+        self._encode_row = row_encoder(columns.inputs, low.tolist(), high.tolist(), self._x, quantization)
+
+    def _step_row(self, x):
+        """One stream of a streaming model: the common row encoded straight into the input (``row_encoder``),
+        one backend call, the states handed over, the row kept (into ``_last`` when someone reads it:
+        ``_settle_row``; a copy per step costs more); anything else through the general path."""
+        row = self._encode_row(x, self._row, self._last)
+        if row is None:
+            return self._step_rows(x)
+        out = self._run([self._x, *self._states])
+        self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
+        self._row = row
+        self.steps += 1
+        return self._decode_one(out[0], row)
 
     def _handed_over(self, out: list[np.ndarray]) -> list[np.ndarray]:
         """The state outputs of ``out`` (``[y, *states]``) as the next step's state inputs (requantized)."""

@@ -75,7 +75,8 @@ def warn_if_behind(metrics: dict, prepared) -> None:
                  "data", quiet=False)
         elif model_rmse >= baseline:
             log(f"warning: {said}the model does not beat persistence on the validation split (RMSE "
-                 f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs or --units, --difference "
+                 f"{model_rmse:.4g} vs {baseline:.4g}); try more --epochs{' or --units' if columns.named else ''}, "
+                 "--difference "
                  f"{'off' if output.relative else 'on'}{', a shorter --horizon' if columns.horizon > 1 else ''}, "
                  "or more data", quiet=False)
 
@@ -154,11 +155,12 @@ def predict_with(model, metadata: ModelMetadata | None, values) -> np.ndarray:
         window = int(model.inputs[0].shape[1])
     features = len(columns.inputs)
     values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 1 and features == 1:
-        values = values[:, None]
+    if features == 1 and (values.ndim < 2 or (values.ndim == 2 and values.shape[0] == 1)):
+        values = values.reshape(-1, 1)  # a series (a number, or one row of them) of a one-value model
     if values.ndim != 2 or values.shape[1] != features:
-        raise DataError(f"values to predict from must be rows of {features} values ({', '.join(columns.features)}), "
-                        f"got an array of shape {values.shape}")
+        wanted = (f"rows of {features} values ({', '.join(columns.features)})" if columns.named
+                  else "a series of numbers")
+        raise DataError(f"values to predict from must be {wanted}, got an array of shape {values.shape}")
     if not np.isfinite(values).all():
         raise DataError("values to predict from must all be finite numbers")
     out = predict_rows(model, columns, values, window)

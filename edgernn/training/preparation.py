@@ -287,13 +287,15 @@ def _differencing(table: Table, split: Split, targets: list[int], horizon: int, 
 
 def _cut(table: Table, split: Split, columns: Columns, horizon: int, width: int | None) -> tuple[tuple, tuple]:
     """The training and validation ``(x, y)``: overlapping chunks (streaming) or windows, every pair's target in
-    its split; validation's first target is its first row (a window's rows before it come from training)."""
+    its split (a window's rows before validation's first target come from training). A streaming model's
+    validation starts at the row before the split (its target is the split's first row); a plain univariate
+    one's at the split, as edgernn has always cut it (the same arrays, so the same weights for a seed)."""
     values, lag = table.values, columns.lag
     z = columns.transform(values)  # z[i] is the model input made from raw row i + lag
     y = _scaled_targets(values, columns)  # y[t]: what the model should say after raw row t
     train_end, val_end = split.train_end - horizon, split.val_end - horizon  # rows whose targets are in the split
-    val_start = max(lag, train_end - (width or 0) + 1)
-    if horizon > 1 and (train_end - lag < (width or 8) + 2 or val_end - val_start < (width or 3)):
+    val_start = max(lag, train_end - (width or (1 if columns.named else 0)) + 1)
+    if columns.named and (train_end - lag < (width or 8) + 2 or val_end - val_start < (width or 3)):
         raise DataError(f"{table.name} has {values.shape[0]} rows (train {split.train_end}, validation "
                         f"{split.val_end - split.train_end}): too few for horizon {horizon}; use a shorter --horizon "
                         "or more data")

@@ -270,7 +270,7 @@ def _data_record(prepared) -> DataRecord:
     table, lag = prepared.table, prepared.columns.lag
     name, values, filled = table.name, table.values, sum(table.filled)
     per_column = {"features": len(table.names), "filled_columns": dict(zip(table.names, table.filled))}
-    context = TEST_CONTEXT + (lag if lag > 1 else 0)  # + a season
+    context = TEST_CONTEXT + (lag if prepared.columns.named else 0)  # + a season, or a differenced row
     test_start = max(0, split.val_end - context)
     val_start = max(0, split.train_end - context)
     return DataRecord(
@@ -332,9 +332,10 @@ def _validate_options(cell, units, layers, window, epochs, batch_size, lr, patie
 def predict(model_or_path, values) -> np.ndarray:
     """Predictions in raw units from a model trained by edgernn (or a user's model: identity preprocessing).
 
-    Streaming model: the prediction after each input value (same length as ``values``; NaN for the first value
-    when the model works on differences). Window model: one prediction per complete window, so ``[-1]`` is the
-    next value after the last window.
+    A univariate model (one column in and out, one step ahead: plain, seasonal or blended alike): a streaming
+    model's prediction after each input value (same length as ``values``; NaN where none exists yet, e.g. the
+    first value when the model works on differences); a window model's one per complete window, so ``[-1]`` is
+    the next value after the last window. A model taking rows: ``[n, K*H]`` after each row (``predict_with``).
     """
     if isinstance(model_or_path, (str, os.PathLike)):
         model, metadata = load_model(model_or_path)
