@@ -313,6 +313,7 @@ class Connection:
         self._closing = False
         self._pending: set[int] = set()  # mids of predictions published, not yet acknowledged by the broker
         self._early: dict[int, bool] = {}  # acknowledged before ``publish`` had their mid: accepted or refused
+        self.dropped = 0  # QoS 0 predictions paho could not send (no connection): at most once means lost
         self._on_confirmed: dict[int, object] = {}  # mid -> what to call when the broker acknowledges it
         self._lock = threading.Condition()
         self._retain = options.retain  # False also once the broker says it keeps no retained messages
@@ -435,6 +436,16 @@ class Connection:
                                                                               payload))])
         info = self._client.publish(topic, payload, qos=self._options.qos, retain=self._retain and retain,
                                     properties=properties)
+        if self._options.qos == 0:  # at most once: no acknowledgement will come, nothing to wait for
+            if info.rc == self._mqtt.MQTT_ERR_SUCCESS:
+                if on_confirmed is not None:
+                    on_confirmed()
+            else:
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    self._log(f"{self.dropped} prediction(s) not published at --qos 0 while the broker was away "
+                              "(at most once: --qos 1 queues them)")
+            return
         with self._lock:
             if info.mid in self._early:  # acknowledged (or refused) before publish() returned its mid
                 accepted = self._early.pop(info.mid)
@@ -448,6 +459,8 @@ class Connection:
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if reason_code.is_failure:
             self._log(f"the broker refused a prediction ({reason_code}); check its ACL for the --publish topics")
+        if self._options.qos == 0:  # written to the socket, not acknowledged: ``publish`` confirmed it already
+            return
         with self._lock:
             if mid not in self._pending:
                 self._early[mid] = not reason_code.is_failure

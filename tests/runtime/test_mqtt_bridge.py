@@ -67,6 +67,25 @@ def test_fifty_topics_one_prediction_per_reading_equal_to_lone_predictors(paho, 
     out.close()
 
 
+def test_qos0_predicts_every_reading_and_saves_its_state(paho, broker, bundles, sine_values, tmp_path):
+    """--qos 0 (at most once): no acknowledgement to wait for, so each publish is confirmed when paho takes it,
+    and the state is saved as at QoS 1."""
+    series = _values(sine_values, 5, 6)
+    out = Client(paho, broker.port, "predictions/#")
+    bridge = BridgeProcess(bundles["sine"], broker.url, "--qos", "0", "--state-file", str(tmp_path / "state.npz"))
+    bridge.wait_for("subscribed to sensors/#")
+    publisher = Client(paho, broker.port)
+    _publish_rounds(publisher, series, range(6))
+    assert out.wait_for(5 * 6), f"{out.count()} of {5 * 6} predictions:\n{bridge.text()}"
+    assert bridge.stop() == 0, bridge.text()
+    expected = _expected(bundles["sine"], series)
+    for topic in series:
+        assert [m["prediction"] for m in out.received[f"predictions/{topic}"]] == expected[topic], topic
+    assert "30 readings from 5 topic(s) predicted" in bridge.text() and (tmp_path / "state.npz").exists()
+    publisher.close()
+    out.close()
+
+
 def _check_resumed(out: Client, expected: dict[str, list], steps: int) -> int:
     """Every reading of every topic has a prediction equal to the uninterrupted one; copies of one reading's
     prediction (forwarded twice: published again after a kill) are identical. Returns the number of copies."""

@@ -358,3 +358,23 @@ def test_held_readings_survive_a_restart_with_a_smaller_window(paho, broker, bun
     assert [m["prediction"] for m in got] == _lone(bundles["sine"], [float(sine_values[round(k)]) for k in keys])
     publisher.close()
     out.close()
+
+
+def test_a_qos0_prediction_published_while_the_broker_is_away_is_counted_and_does_not_stall_saves(paho, broker):
+    """At most once: paho drops a QoS 0 publish with no connection and never acknowledges it. Before, its mid
+    stayed pending and every later state save waited on it in vain (a review found it); now it is counted and
+    logged, and nothing is waited for."""
+    import io
+
+    from edgernn.stream.mqtt import Broker, ClientOptions, Connection
+
+    err = io.StringIO()
+    options = ClientOptions(client_id="qos0-outage", qos=0)
+    connection = Connection(Broker("127.0.0.1", broker.port, False), options, ["r/#"], err)
+    broker.stop()  # the outage: the client never gets a connection
+    confirmed = []
+    connection.publish("p/a", b"1.0", on_confirmed=lambda: confirmed.append(1))
+    connection.publish("p/b", b"2.0")
+    assert connection.dropped == 2 and not confirmed
+    assert connection.wait_published(0.5)  # nothing pending: a save goes ahead
+    assert "not published at --qos 0" in err.getvalue()
