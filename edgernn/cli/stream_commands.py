@@ -22,7 +22,7 @@ def predictor_options(func):
         click.option("--variant", type=VARIANT, default=DEFAULT_VARIANT, show_default=True, help="Variant to run."),
         click.option("--backend", "backend", type=BACKEND_CHOICES, default="auto", show_default=True,
                      callback=lambda ctx, param, value: ",".join(value),
-                     help="Interpreter, or a preference list (c,litert): the first that runs the variant here."),
+                     help="Interpreter, or a preference list (c,litert): the first that loads the variant here."),
         click.option("--state-file", type=click.Path(dir_okay=False), default=None,
                      help="Resume from this state and save to it (locked while in use)."),
         click.option("--save-every", type=click.IntRange(min=1), default=100, show_default=True,

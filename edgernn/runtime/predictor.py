@@ -21,7 +21,7 @@ import numpy as np
 from edgernn.runtime import backends, signing, variants
 from edgernn.runtime.bundle import Bundle
 
-from edgernn.errors import EdgernnError, StateError
+from edgernn.errors import BackendError, EdgernnError, IncompatibleError, StateError
 from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream
 from edgernn.runtime.row_paths import RowPaths
 from edgernn.runtime.manifest import Mode
@@ -57,6 +57,29 @@ def _identity(content: bytes, weights: dict | None, entry, preprocessing: Prepro
         described["columns"] = columns.to_dict()
     digest.update(json.dumps(described, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _engine(bundle, variant: str, entry, content: bytes, backend: str, streams: int, refuse_recorded: bool):
+    """``(engine, weights, notes)``: the variant loaded on the first backend of ``backend`` (a name, ``auto`` or a
+    preference list) that runs it here and loads it; in a list, one that cannot (not installed, refused, or
+    failing to load: a C compile error, an interpreter refusing the file) gives way to the next, said in
+    ``notes``. None loads: the first one's error."""
+    names = [part.strip() for part in backend.split(",") if part.strip()] if "," in backend else [backend]
+    spec, errors = variants.variant(variant), []
+    for name in names:
+        try:
+            engine_class = backends.choose(name, spec, entry if refuse_recorded else None)
+            weights = bundle.weights() if engine_class.needs_weights else None
+            engine = engine_class(content, entry, streams, weights=weights, model_info=bundle.manifest.model)
+        except (BackendError, IncompatibleError) as exc:
+            if len(names) == 1:
+                raise
+            errors.append((name, exc))
+            continue
+        return engine, weights, [f"{tried} did not run {variant} ({exc}); running on {name}" for tried, exc in errors]
+    if not errors:
+        raise BackendError("--backend names no backend")
+    raise errors[0][1]
 
 
 class StreamingPredictor(RowPaths):
@@ -184,14 +207,14 @@ class StreamingPredictor(RowPaths):
         bundle = Bundle.open(bundle_dir, trust)
         manifest = bundle.manifest
         entry = bundle.variant(variant)
-        engine_class = backends.choose(backend, variants.variant(variant), entry if refuse_recorded else None)
         content = bundle.read(variant)
-        weights = bundle.weights() if engine_class.needs_weights else None
+        engine, weights, gave_way = _engine(bundle, variant, entry, content, backend, streams, refuse_recorded)
         preprocessing = manifest.preprocessing
-        engine = engine_class(content, entry, streams, weights=weights, model_info=manifest.model)
         identity = _identity(content, weights, entry, preprocessing, manifest.model, manifest.columns)
         predictor = cls(manifest, entry, engine, preprocessing, streams, on_nan, identity)
         predictor.bundle_version = bundle.signed.version if bundle.signed else None
+        if gave_way:
+            predictor.backend_note = "; ".join(filter(None, [*gave_way, predictor.backend_note]))
         return predictor
 
     # -- intervals -------------------------------------------------------------------------------------------

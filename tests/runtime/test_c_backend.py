@@ -191,6 +191,21 @@ def test_compiler_trouble_is_one_line_and_exit_2(bundles, tmp_path, compiler, me
 
 
 @needs_spawn
+def test_a_preference_list_gives_way_when_the_c_step_does_not_compile(bundles, tmp_path):
+    """``--backend c,numpy``: a C compiler that fails hands the stream to numpy, said in one note line (a review
+    found the list fell back only when a backend was missing, not when it failed to load)."""
+    env = {**__import__("os").environ, "CC": "false", "EDGERNN_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "edgernn", "stream", str(bundles["sine"]), "--variant", "tflite-float32"]
+    listed = subprocess.run([*command, "--backend", "c,numpy"], input="0.1\n0.2\n", capture_output=True,
+                            text=True, timeout=120, env=env)
+    alone = subprocess.run([*command, "--backend", "numpy"], input="0.1\n0.2\n", capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert listed.returncode == 0 and listed.stdout == alone.stdout != "", listed.stderr
+    assert "note: c did not run tflite-float32 (the C step did not compile with" in listed.stderr
+    assert "running on numpy" in listed.stderr and "Traceback" not in listed.stderr
+
+
+@needs_spawn
 def test_a_tampered_cached_library_is_refused_by_stream_never_loaded(bundles, tmp_path):
     env = {**__import__("os").environ, "EDGERNN_CACHE": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "edgernn", "stream", str(bundles["sine"]), "--backend", "c", "--variant",
