@@ -123,8 +123,7 @@ class StreamingPredictor(RowPaths):
         self._choose_scalar_path(manifest, backend)
         # a season's past rows (a ring per stream) go through the general row path
         self._seasonal = self._columns.lag > 1
-        self._row_fast = (streams == 1 and not self._window and not self._seasonal
-                          and not self._fast)
+        self._row_fast = streams == 1 and not self._window and not self._seasonal and not self._fast
         self._quantize_x = scalar_quantizer(self._x_spec)
         self._dequantize_y = scalar_dequantizer(self._y_spec)
         # monitoring, in model-input units: the calibrated range, and what the input tensor can represent
@@ -136,13 +135,7 @@ class StreamingPredictor(RowPaths):
         if self._fast:  # the scalar path guards and counts against the one feature's range
             self._calibrated = (float(self._feature_low[0]), float(self._feature_high[0]))
             self._guard = (max(self._calibrated[0], -INPUT_LIMIT), min(self._calibrated[1], INPUT_LIMIT))
-        inside = (np.maximum(self._feature_low, -INPUT_LIMIT), np.minimum(self._feature_high, INPUT_LIMIT))
-        self._inside = tuple(float(v[0]) for v in inside) if self.features == 1 else inside  # _rows_inside guard
-        # many streams of one value: Columns.encode/decode specialised to its numbers (the same float operations)
-        one_value = self._columns.one_value()
-        self._encode_rows = one_value.encode if one_value is not None else self._columns.encode
-        self._decode_rows = one_value.decode if one_value is not None else self._columns.decode
-        self._row_shape = (streams,) if self.features == 1 and streams > 1 else (streams, self.features)
+        self._choose_rows_path()
         if is_quantized(self._x_spec):
             low, high = bounds(self._x_spec)
             scale, zero = self._x_spec.scale, self._x_spec.zero_point
@@ -158,6 +151,17 @@ class StreamingPredictor(RowPaths):
                                            None if self._handover_is_copy else self._handed_over,
                                            (self._guard, self._calibrated, self._representable, INPUT_LIMIT))
         self.reset()
+
+    def _choose_rows_path(self) -> None:
+        """The general path's common case (``_rows_inside``): its guard, and for many streams of one value
+        ``Columns.encode``/``decode`` specialised to its numbers (the same float operations)."""
+        inside = (np.maximum(self._feature_low, -INPUT_LIMIT), np.minimum(self._feature_high, INPUT_LIMIT))
+        self._inside = tuple(float(v[0]) for v in inside) if self.features == 1 else inside
+        one_value = self._columns.one_value()
+        self._encode_rows = one_value.encode if one_value is not None else self._columns.encode
+        self._decode_rows = one_value.decode if one_value is not None else self._columns.decode
+        streams, features = self.streams, self.features
+        self._row_shape = (streams,) if features == 1 and streams > 1 else (streams, features)
 
     def _choose_scalar_path(self, manifest, backend) -> None:
         """One stream of one value in and out (a univariate bundle, or F = K = H = 1 columns without a season):
