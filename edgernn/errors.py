@@ -31,6 +31,12 @@ class BackendError(EdgernnError):
     """No interpreter can run the requested variant, or the interpreter rejected the model."""
 
 
+class CannotRunHere(BackendError):
+    """This machine cannot run the backend (a C compiler missing or failing, a cache it cannot write): a
+    preference list (``--backend c,numpy``) moves on to the next. A tampered cache or a damaged model is not
+    this: it stops whichever backend was asked for."""
+
+
 class IncompatibleError(BackendError):
     """The export recorded that this interpreter cannot load this variant's file (verify shows INCOMPATIBLE)."""
 

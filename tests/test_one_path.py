@@ -132,6 +132,33 @@ def test_a_plain_univariate_predictor_steps_the_row_path_and_keeps_its_state_lay
                           np.atleast_1d(many.step(nxt if streams > 1 else 0.25)))  # the same batch: equal
 
 
+def test_a_number_per_stream_is_taken_in_any_shape_of_that_size_and_run_keeps_its_shapes():
+    """What edgernn always took for many streams of one value (a review found the one path refused it): any
+    shape holding one number per stream, None as a missing reading; ``run`` gives ``[n, streams]`` (``[n]`` for
+    one stream fed ``[n]``), empty included; a bad input is one line."""
+    from edgernn.errors import EdgernnError
+    from edgernn.runtime import StreamingPredictor
+
+    bundle = DATA / "bundles" / "sine"
+
+    def fresh(streams=4):
+        return StreamingPredictor.load(bundle, "tflite-float32", backend="numpy", streams=streams)
+
+    values = [0.1, 0.2, 0.3, 0.4]
+    expected = fresh().step(values)
+    for shaped in (np.array(values)[None, :], np.array(values)[None, None, :], np.array(values).reshape(2, 2),
+                   np.array(values, dtype=object), tuple(values)):
+        assert np.array_equal(fresh().step(shaped), expected)
+    missing = fresh().step([0.1, 0.2, 0.3, None])  # skipped, as NaN is
+    assert np.array_equal(missing[:3], expected[:3]) and math.isnan(missing[3])
+    for bad in ("0.1", [0.1, 0.2, 0.3, "x"], [[0.1], [0.2, 0.3]], [0.1, 0.2, 0.3]):
+        with pytest.raises(EdgernnError, match="^step expects 4 value"):
+            fresh().step(bad)
+    assert fresh().run(np.empty((0, 4))).shape == (0, 4)
+    assert fresh(1).run(np.zeros((5, 1))).shape == (5, 1) and fresh(1).run(np.zeros(5)).shape == (5,)
+    assert fresh().run(np.zeros((5, 4))).shape == (5, 4)
+
+
 def test_a_short_series_keeps_the_plain_model_and_predict_takes_a_series(tmp_path):
     """Found by a review: the one-column blend is only tried where its table's cut has rows enough (a short
     series keeps its plain model, as before), and ``predict`` takes a series in any shape a series comes in."""

@@ -17,7 +17,13 @@ INPUT_LIMIT = 1e6
 
 def values_per_stream(x, streams: int) -> np.ndarray:
     """``x`` as ``[streams]`` float64, or a one-line EdgernnError: what every ``step`` taking arrays accepts."""
-    values = np.array(x, dtype=np.float64).reshape(-1)
+    if isinstance(x, (str, bytes, dict, set)):
+        raise EdgernnError(f"step expects {streams} value(s), one per stream, got {type(x).__name__}")
+    try:
+        values = np.array(x, dtype=np.float64).reshape(-1)  # any shape of that size; None is a missing value
+    except (TypeError, ValueError):
+        raise EdgernnError(f"step expects {streams} value(s), one per stream, got a ragged or non-numeric "
+                           "sequence") from None
     if values.size != streams:
         raise EdgernnError(f"step expects {streams} value(s), one per stream, got {values.size}")
     return values

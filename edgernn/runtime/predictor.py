@@ -21,7 +21,7 @@ import numpy as np
 from edgernn.runtime import backends, signing, variants
 from edgernn.runtime.bundle import Bundle
 
-from edgernn.errors import BackendError, EdgernnError, IncompatibleError, StateError
+from edgernn.errors import EdgernnError, StateError
 from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream
 from edgernn.runtime.row_paths import RowPaths
 from edgernn.runtime.manifest import Mode
@@ -60,26 +60,15 @@ def _identity(content: bytes, weights: dict | None, entry, preprocessing: Prepro
 
 
 def _engine(bundle, variant: str, entry, content: bytes, backend: str, streams: int, refuse_recorded: bool):
-    """``(engine, weights, notes)``: the variant loaded on the first backend of ``backend`` (a name, ``auto`` or a
-    preference list) that runs it here and loads it; in a list, one that cannot (not installed, refused, or
-    failing to load: a C compile error, an interpreter refusing the file) gives way to the next, said in
-    ``notes``. None loads: the first one's error."""
-    names = [part.strip() for part in backend.split(",") if part.strip()] if "," in backend else [backend]
-    spec, errors = variants.variant(variant), []
-    for name in names:
-        try:
-            engine_class = backends.choose(name, spec, entry if refuse_recorded else None)
-            weights = bundle.weights() if engine_class.needs_weights else None
-            engine = engine_class(content, entry, streams, weights=weights, model_info=bundle.manifest.model)
-        except (BackendError, IncompatibleError) as exc:
-            if len(names) == 1:
-                raise
-            errors.append((name, exc))
-            continue
-        return engine, weights, [f"{tried} did not run {variant} ({exc}); running on {name}" for tried, exc in errors]
-    if not errors:
-        raise BackendError("--backend names no backend")
-    raise errors[0][1]
+    """``(engine, weights, notes)``: the variant loaded on the backend ``backend`` names (``backends.load``)."""
+    loaded = {}
+
+    def make(engine_class):
+        loaded["weights"] = bundle.weights() if engine_class.needs_weights else None
+        return engine_class(content, entry, streams, weights=loaded["weights"], model_info=bundle.manifest.model)
+
+    engine, notes = backends.load(backend, variants.variant(variant), entry if refuse_recorded else None, make)
+    return engine, loaded["weights"], notes
 
 
 class StreamingPredictor(RowPaths):
@@ -157,7 +146,7 @@ class StreamingPredictor(RowPaths):
         ``Columns.encode``/``decode`` specialised to its numbers (the same float operations)."""
         inside = (np.maximum(self._feature_low, -INPUT_LIMIT), np.minimum(self._feature_high, INPUT_LIMIT))
         self._inside = tuple(float(v[0]) for v in inside) if self.features == 1 else inside
-        one_value = self._columns.one_value()
+        one_value = self._one_value  # set by _choose_scalar_path
         self._encode_rows = one_value.encode if one_value is not None else self._columns.encode
         self._decode_rows = one_value.decode if one_value is not None else self._columns.decode
         streams, features = self.streams, self.features
@@ -168,7 +157,7 @@ class StreamingPredictor(RowPaths):
         ``step`` goes straight to the scalar path (the checks in ``step`` cost 0.1 us), through the backend's
         fused one-stream step where it has one (the c backend: a value in and out, the states stepped in its
         memory; its int8 step hands them over to the next step's quantization itself)."""
-        one_value = manifest.columns.one_value()
+        self._one_value = one_value = manifest.columns.one_value()
         self._fast = self.streams == 1 and not self._window and one_value is not None
         self._fused = self._fused_states = None
         if not self._fast:
@@ -461,9 +450,10 @@ class StreamingPredictor(RowPaths):
         """Step through ``values`` (``[n]``, or ``[n, streams]``; rows ``[n, F]`` or ``[n, streams, F]`` for a
         model taking rows); returns one prediction per step."""
         values = np.asarray(values, dtype=np.float64)
-        if not len(values):
-            return np.empty((0,))
-        out = np.stack([np.asarray(self.step(row), dtype=np.float64) for row in values])
-        if not self._takes_rows and values.ndim == 2 and out.ndim == 1:  # [n, 1] for one stream: as given
-            return out[:, None]
-        return out
+        if self._takes_rows or self._columns.named:  # a row of F per step: one output per step
+            out = [np.asarray(self.step(row), dtype=np.float64) for row in values]
+            return np.stack(out) if out else np.empty((0,))
+        out = np.empty((len(values), self.streams))  # a plain model: [n, streams], or [n] as given
+        for i, value in enumerate(values):
+            out[i] = self.step(value)
+        return out[:, 0] if self.streams == 1 and values.ndim == 1 else out

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from edgernn.errors import EdgernnError
-from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream
+from edgernn.runtime.inputs import INPUT_LIMIT, rows_per_stream, values_per_stream
 from edgernn.runtime.quantization import dequantize, is_quantized, quantize
 from edgernn.runtime.row_step import one_output_decoder, row_encoder
 
@@ -67,8 +67,10 @@ class RowPaths:
         self._settle_row()
         if type(x) is np.ndarray and x.dtype.kind == "f" and x.shape == self._row_shape:  # the usual: a copy only
             rows = x.astype(np.float64).reshape(self.streams, self.features)
-        else:
+        elif self._takes_rows:
             rows = rows_per_stream(x, self.streams, self.features)
+        else:  # a number per stream, in any shape of that size, as edgernn always took it
+            rows = values_per_stream(x, self.streams)[:, None]
         out = None if self._window or self._seasonal else self._rows_inside(rows)
         if out is None:
             rows, finite = self._apply_on_nan(rows)

@@ -313,7 +313,8 @@ class Connection:
         self._closing = False
         self._pending: set[int] = set()  # mids of predictions published, not yet acknowledged by the broker
         self._early: dict[int, bool] = {}  # acknowledged before ``publish`` had their mid: accepted or refused
-        self.dropped = 0  # QoS 0 predictions paho could not send (no connection): at most once means lost
+        self.dropped = 0  # QoS 0 predictions paho never wrote (no connection, or cleared at a lost one)
+        self._queued: dict[int, object] = {}  # QoS 0 mid -> paho's info, until written (on_publish) or cleared
         self._on_confirmed: dict[int, object] = {}  # mid -> what to call when the broker acknowledges it
         self._lock = threading.Condition()
         self._retain = options.retain  # False also once the broker says it keeps no retained messages
@@ -360,6 +361,8 @@ class Connection:
                 self._went_down(f"the broker {self.broker} refused the connection ({reason_code})")
             return
         self.session += 1
+        with self._lock:  # paho cleared the QoS 0 publishes it had not written when the connection went
+            self._clear_lost()
         if self._retain and getattr(properties, "RetainAvailable", 1) == 0:
             self._retain = False
             self._log(f"note: the broker {self.broker} keeps no retained messages: predictions are published "
@@ -428,40 +431,54 @@ class Connection:
 
     def publish(self, topic: str, payload: bytes, on_confirmed=None, retain: bool = True) -> None:
         """Publish at the configured QoS (retained unless ``--no-retain`` or not ``retain``); ``on_confirmed()``
-        is called once the broker acknowledges it (from the network thread, or here if the acknowledgement came
-        first)."""
+        is called once the broker acknowledges it (QoS 1) or paho has written it (QoS 0: at most once), from the
+        network thread, or here if that came first; a QoS 0 prediction paho never writes is counted in
+        ``dropped``."""
         properties = self._tag
         if self._tag is not None and self._secret is not None and retain and self._retain:
             properties = UserProperties([(TAG, self._token), (MAC, signature(self._secret, self._token, topic,
                                                                               payload))])
         info = self._client.publish(topic, payload, qos=self._options.qos, retain=self._retain and retain,
                                     properties=properties)
-        if self._options.qos == 0:  # at most once: no acknowledgement will come, nothing to wait for
-            if info.rc == self._mqtt.MQTT_ERR_SUCCESS:
-                if on_confirmed is not None:
-                    on_confirmed()
-            else:
-                self.dropped += 1
-                if self.dropped == 1 or self.dropped % 1000 == 0:
-                    self._log(f"{self.dropped} prediction(s) not published at --qos 0 while the broker was away "
-                              "(at most once: --qos 1 queues them)")
+        if self._options.qos == 0 and info.rc != self._mqtt.MQTT_ERR_SUCCESS:  # no connection: at most once
+            with self._lock:
+                self._clear_lost()
+                self._count_dropped(1)
             return
         with self._lock:
-            if info.mid in self._early:  # acknowledged (or refused) before publish() returned its mid
+            if info.mid in self._early:  # written or acknowledged (or refused) before publish() returned its mid
                 accepted = self._early.pop(info.mid)
                 if on_confirmed is not None and accepted:
                     on_confirmed()
                 return
             self._pending.add(info.mid)
+            if self._options.qos == 0:
+                self._queued[info.mid] = info
             if on_confirmed is not None:
                 self._on_confirmed[info.mid] = on_confirmed
+
+    def _count_dropped(self, count: int) -> None:
+        before, self.dropped = self.dropped, self.dropped + count
+        if before == 0 or before // 1000 != self.dropped // 1000:
+            self._log(f"{self.dropped} prediction(s) not published at --qos 0 while the broker was away "
+                      "(at most once: --qos 1 queues them)")
+
+    def _clear_lost(self) -> None:
+        """QoS 0 predictions paho queued and then cleared at a lost connection (it marks them, never writes or
+        announces them): dropped, counted, no longer waited for. Called holding the lock."""
+        lost = [mid for mid, info in self._queued.items() if info.rc == self._mqtt.MQTT_ERR_CONN_LOST]
+        for mid in lost:
+            del self._queued[mid]
+            self._pending.discard(mid)
+            self._on_confirmed.pop(mid, None)
+        if lost:
+            self._count_dropped(len(lost))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if reason_code.is_failure:
             self._log(f"the broker refused a prediction ({reason_code}); check its ACL for the --publish topics")
-        if self._options.qos == 0:  # written to the socket, not acknowledged: ``publish`` confirmed it already
-            return
-        with self._lock:
+        with self._lock:  # QoS 0: written to the socket (paho's last word on it); QoS 1: acknowledged
+            self._queued.pop(mid, None)
             if mid not in self._pending:
                 self._early[mid] = not reason_code.is_failure
                 return
@@ -477,6 +494,9 @@ class Connection:
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._pending:
+                self._clear_lost()
+                if not self._pending:
+                    break
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False

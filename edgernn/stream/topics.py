@@ -47,11 +47,15 @@ class TopicStreams:
         the bundle must be signed by one of these keys (``edgernn.runtime.signing``)."""
         if not 1 <= max_topics <= MAX_TOPICS:
             raise ValueError(f"max_topics must be from 1 to {MAX_TOPICS}, got {max_topics}")
-        self._load = lambda streams: StreamingPredictor.load(bundle, variant=variant, backend=backend,
-                                                             streams=streams, on_nan="skip", trust=trust)
+        def load(streams: int, on: str):
+            return StreamingPredictor.load(bundle, variant=variant, backend=on, streams=streams, on_nan="skip",
+                                           trust=trust)
+
         self.hold = on_nan == "hold"
         self.max_topics = max_topics
-        self.predictor = self._load(1)
+        self.predictor = load(1, backend)
+        chosen = self.predictor.backend_name  # a preference list is resolved once: growing never switches backend
+        self._load = lambda streams: load(streams, chosen)
         manifest = self.predictor.manifest
         self.columns, self.takes_rows = manifest.columns, manifest.takes_rows  # rows in, named outputs out
         if self.takes_rows and interval is not None:

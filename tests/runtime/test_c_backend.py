@@ -216,6 +216,11 @@ def test_a_tampered_cached_library_is_refused_by_stream_never_loaded(bundles, tm
     result = subprocess.run(command, input="0.1\n", capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2 and "changed since it was compiled" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    # a preference list gives way on a machine that cannot run c, never on damage (a review found it did)
+    listed = [*command[:command.index("--backend") + 1], "c,numpy", *command[command.index("--backend") + 2:]]
+    result = subprocess.run(listed, input="0.1\n", capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2 and "changed since it was compiled" in result.stderr, result.stderr
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
 
 
 def _crafted(content: bytes, change) -> bytes:

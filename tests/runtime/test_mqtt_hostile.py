@@ -378,3 +378,40 @@ def test_a_qos0_prediction_published_while_the_broker_is_away_is_counted_and_doe
     assert connection.dropped == 2 and not confirmed
     assert connection.wait_published(0.5)  # nothing pending: a save goes ahead
     assert "not published at --qos 0" in err.getvalue()
+
+
+def test_qos0_predictions_paho_queued_when_the_connection_went_are_counted_not_confirmed(paho, broker):
+    """A broker that hangs (SIGSTOP) and then dies: paho writes what the socket takes and clears the rest of its
+    queue when it reconnects, without a word. Before, every QoS 0 publish paho took was confirmed at once, so
+    those were neither sent nor counted (a review found it); now each prediction is either written (confirmed)
+    or dropped (counted), and nothing is left pending."""
+    import io
+    import signal
+    import time
+
+    from edgernn.stream.mqtt import Broker, ClientOptions, Connection
+
+    err = io.StringIO()
+    connection = Connection(Broker("127.0.0.1", broker.port, False), ClientOptions(client_id="qos0-hang", qos=0),
+                            ["r/#"], err)
+    connection.start()
+    deadline = time.monotonic() + 20
+    while not connection.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert connection.connected
+    broker.process.send_signal(signal.SIGSTOP)  # reads nothing: the socket's buffers fill, paho queues the rest
+    confirmed, published = [], 40
+    for k in range(published):
+        connection.publish(f"p/{k}", bytes(1 << 20), on_confirmed=lambda: confirmed.append(1))
+    broker.stop(kill=True)
+    broker.start()  # paho reconnects (its backoff starts at 1 s) and clears what it had not written
+    deadline = time.monotonic() + 30
+    while connection.session < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert connection.session >= 2, err.getvalue()
+        assert connection.wait_published(10)  # nothing left pending: saves go ahead
+        assert connection.dropped > 0 and len(confirmed) + connection.dropped == published, err.getvalue()
+        assert "prediction(s) not published at --qos 0" in err.getvalue()
+    finally:
+        connection.close()

@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from edgernn.errors import BackendError, IncompatibleError
+from edgernn.errors import BackendError, CannotRunHere, IncompatibleError
 
 if TYPE_CHECKING:  # numpy and the manifest only for the annotations: the CLI reads BACKENDS without numpy
     import numpy as np
@@ -125,7 +125,7 @@ def choose(name: str, spec: VariantSpec, entry=None):
     comma-separated preference list (``c,litert``): the first that runs the variant here, else the first's error.
     """
     if "," in name:
-        return _first_that_runs([part.strip() for part in name.split(",") if part.strip()], spec, entry)
+        return load(name, spec, entry, lambda cls: cls)[0]
     refused = entry.refused_by if entry is not None else (lambda backend: None)
     if name == "auto":
         for row in BACKEND_TABLE:
@@ -151,15 +151,33 @@ def choose(name: str, spec: VariantSpec, entry=None):
     return cls
 
 
-def _first_that_runs(names: list[str], spec: VariantSpec, entry):
-    """A preference list: the first backend that is installed and runs ``spec`` (``auto`` may be one of them)."""
-    errors = []
-    for name in names:
+def load(name: str, spec: VariantSpec, entry, make):
+    """``(make(cls), notes)`` for the backend ``name`` names (a name, ``auto`` or a preference list).
+
+    In a list, a backend that is not installed, cannot run the variant, was refused at export, or cannot run on
+    this machine when loaded (``CannotRunHere``: a C compiler that fails) gives way to the next, each said in
+    ``notes``; any other load failure (a tampered cache, a model an interpreter rejects) is raised, so that a
+    list never hides damage. None left: the first one's error.
+    """
+    if "," not in name:
+        return make(choose(name, spec, entry)), []
+    errors, tried = [], set()
+    for each in (part.strip() for part in name.split(",") if part.strip()):
         try:
-            return choose(name, spec, entry)  # an explicit name is checked installed (backend_class)
-        except BackendError as exc:
-            errors.append(exc)
-    raise errors[0] if errors else BackendError("--backend names no backend")
+            cls = choose(each, spec, entry)
+        except BackendError as exc:  # not installed, cannot run the variant, refused at export
+            errors.append((each, exc))
+            continue
+        if cls in tried:  # ``litert,auto``: auto names litert again
+            continue
+        tried.add(cls)
+        try:
+            loaded = make(cls)
+        except CannotRunHere as exc:
+            errors.append((each, exc))
+            continue
+        return loaded, [f"{failed} did not run {spec.name} ({exc}); running on {cls.name}" for failed, exc in errors]
+    raise errors[0][1] if errors else BackendError("--backend names no backend")
 
 
 def installed() -> list[str]:

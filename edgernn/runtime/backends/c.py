@@ -23,7 +23,7 @@ import numpy as np
 
 from edgernn.runtime.c_int8 import int8_source
 from edgernn.runtime.c_step import FUNCTION, ONE_STREAM, c_source
-from edgernn.errors import BackendError
+from edgernn.errors import BackendError, CannotRunHere
 from edgernn.runtime.manifest import Mode
 from edgernn.runtime.manifest_reader import sha256_file
 from edgernn.runtime.variants import variant
@@ -67,7 +67,7 @@ def library_bytes(source: str, flags: tuple[str, ...] = FLAGS) -> tuple[bytes, P
     where it is cached; compiled into the cache first when it is not there."""
     cc = compiler()
     if cc is None:
-        raise BackendError("the c backend needs a C compiler and none was found (cc, gcc, clang or $CC): install "
+        raise CannotRunHere("the c backend needs a C compiler and none was found (cc, gcc, clang or $CC): install "
                            "one (Debian/Raspberry Pi OS: apt install gcc)")
     key = hashlib.sha256("\0".join([source, os.path.realpath(cc), *flags, *NATIVE, *map(" ".join, LINKS),
                                     this_cpu()]).encode()).hexdigest()[:32]
@@ -78,7 +78,7 @@ def library_bytes(source: str, flags: tuple[str, ...] = FLAGS) -> tuple[bytes, P
             _compile(cc, source, flags, directory, library, recorded)
         data, digest = library.read_bytes(), recorded.read_text().strip()
     except OSError as exc:
-        raise BackendError(f"cannot compile the C step into {directory}: {exc.strerror or exc}") from None
+        raise CannotRunHere(f"cannot compile the C step into {directory}: {exc.strerror or exc}") from None
     if hashlib.sha256(data).hexdigest() != digest:
         raise BackendError(f"the cached C library {library} changed since it was compiled (tampered or damaged): "
                            "delete it and it is compiled again")
@@ -115,17 +115,17 @@ def _compile(cc: str, source: str, flags: tuple[str, ...], directory: Path, libr
 
 
 def _run(command: list[str], cc: str, check: bool = True) -> bool:
-    """Run the compiler; False when it fails and ``check`` is off, else a one-line BackendError."""
+    """Run the compiler; False when it fails and ``check`` is off, else a one-line CannotRunHere."""
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_SECONDS)
     except subprocess.TimeoutExpired:
-        raise BackendError(f"the C compiler {cc} took more than {COMPILE_SECONDS} s") from None
+        raise CannotRunHere(f"the C compiler {cc} took more than {COMPILE_SECONDS} s") from None
     if result.returncode == 0:
         return True
     if not check:
         return False
     first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
-    raise BackendError(f"the C step did not compile with {cc}: {first[:300] or f'exit {result.returncode}'}")
+    raise CannotRunHere(f"the C step did not compile with {cc}: {first[:300] or f'exit {result.returncode}'}")
 
 
 def load_private(data: bytes, library: Path) -> ctypes.CDLL:
