@@ -191,8 +191,9 @@ def _activation_range(options, out: Tensor) -> tuple[int, int]:
 class Writer:
     """C text for one graph: constants (``decls``) and the per-row body, tensors as local int8 arrays."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, lanes: int = 1):
         self.graph, self.decls, self.body, self.count, self.declared = graph, [], [], 0, set()
+        self.lanes = lanes  # a FULLY_CONNECTED's outputs padded to a multiple of this (see ``fully_connected``)
         self.aliases: set[int] = set()  # tensors that are pointers into another tensor, not arrays of their own
         self.accumulators = 0  # bytes of the largest FULLY_CONNECTED's int32 sums (on the stack too)
 
@@ -228,18 +229,24 @@ class Writer:
         scales = w.scales if len(w.scales) == rows else w.scales * rows
         pairs = [quantize_multiplier(x.scale * s / out.scale) for s in scales]
         k, (low, high) = self._next(), _activation_range(options, out)
-        self.accumulators = max(self.accumulators, 4 * rows)
+        # the sums padded with zero weights to whole vectors (``lanes`` on a host): no scalar tail per input (150
+        # outputs of a 50-unit GRU: 6 left over from each 16-lane pass, a third of its step); unpadded in firmware
+        padded = rows if rows < self.lanes else -(-rows // self.lanes) * self.lanes
+        self.accumulators = max(self.accumulators, 4 * padded)
+        columns = np.zeros((x.size, padded), np.int64)
+        columns[:, :rows] = weights.T
         # requantized in one rounding (LiteRT's FULLY_CONNECTED does: bit-equal to its reference kernels, tested);
         # the weights stored input-major ([I][O]): each input adds its column to every output's sum, a loop the
         # compiler vectorises across outputs (one dot product per output would end in a horizontal sum each)
-        self.decls += [_array(f"FC{k}_W", "int8_t", weights.T), _array(f"FC{k}_B", "int32_t", folded),
+        self.decls += [_array(f"FC{k}_W", "int8_t", columns),
+                       _array(f"FC{k}_B", "int32_t", np.concatenate([folded, np.zeros(padded - rows, np.int64)])),
                        _array(f"FC{k}_M", "int64_t", [m for m, _ in pairs]),  # mbqm1 per channel, as 64-bit
                        _array(f"FC{k}_R", "int64_t", [1 << (30 - s) for _, s in pairs]),  # lanes: vectorised
                        _array(f"FC{k}_T", "int64_t", [31 - s for _, s in pairs])]
         self.body.append(
-            f"{{ int32_t acc[{rows}]; memcpy(acc, FC{k}_B, sizeof acc); for (int i = 0; i < {x.size}; ++i) {{ "
-            f"const int32_t v = {self.name(x.index)}[i]; const int8_t *w = FC{k}_W + i * {rows}; "
-            f"for (int o = 0; o < {rows}; ++o) acc[o] += v * w[o]; }} "
+            f"{{ int32_t acc[{padded}]; memcpy(acc, FC{k}_B, sizeof acc); for (int i = 0; i < {x.size}; ++i) {{ "
+            f"const int32_t v = {self.name(x.index)}[i]; const int8_t *w = FC{k}_W + i * {padded}; "
+            f"for (int o = 0; o < {padded}; ++o) acc[o] += v * w[o]; }} "
             f"for (int o = 0; o < {rows}; ++o) {self.name(out.index)}[o] = clamp8((int32_t)(((int64_t)acc[o] * FC{k}_M[o] + "
             f"FC{k}_R[o]) >> FC{k}_T[o]) + {out.zero_point}, {low}, {high}); }}")
 
@@ -369,15 +376,16 @@ def _emit(writer: Writer, op: str, ins: list[int], outs: list[int], options) -> 
         raise BackendError(f"the int8 model holds a {op} op, which the C step does not implement")
 
 
-def int8_source(content: bytes, entry, info, one_stream: bool = True) -> str:
+def int8_source(content: bytes, entry, info, one_stream: bool = True, lanes: int = 1) -> str:
     """The C99 source of the int8 variant ``content`` (its manifest ``entry``, the model's ``ModelInfo``; with
-    ``ONE_STREAM`` for a model of one value in and out unless ``one_stream`` is off).
+    ``ONE_STREAM`` for a model of one value in and out unless ``one_stream`` is off; ``lanes``: the int32 sums
+    of a vector register, a host's: its weights padded to whole vectors, for speed over size).
 
     The file is untrusted: anything it holds that the C could not compute exactly as TFLite does, or that would
     make the C read or write outside its arrays, is refused (BackendError, one line), never generated."""
     graph = read_graph(content)
     try:
-        return _source(graph, entry, info, one_stream)
+        return _source(graph, entry, info, one_stream, lanes)
     except BackendError:
         raise
     except (KeyError, IndexError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError) as exc:
@@ -399,11 +407,11 @@ def _check_signature(graph: Graph, entry, order: list[str], units: dict) -> None
             raise BackendError(f"the int8 model's {name} is {tensor.dtype} of {tensor.size} values, not int8 of {size}")
 
 
-def _source(graph: Graph, entry, info, one_stream: bool) -> str:
+def _source(graph: Graph, entry, info, one_stream: bool, lanes: int) -> str:
     order = [name for name, _ in info.state_inputs()]
     units = dict(info.state_inputs())
     _check_signature(graph, entry, order, units)
-    writer = Writer(graph)
+    writer = Writer(graph, lanes)
     for op, ins, outs, options in graph.operators:
         _emit(writer, op, ins, outs, options)
     tensors = graph.tensors

@@ -163,7 +163,7 @@ class StreamingPredictor(RowPaths):
         if not self._fast:
             return
         self._pre = one_value
-        self.step = self._step_scalar
+        self.step = self._step_one
         if getattr(backend, "step_one", None) is not None and (
                 self._handover_is_copy or getattr(backend, "hands_over", False)):
             self._fused, self._fused_states = backend.step_one, backend.one_states
@@ -388,9 +388,7 @@ class StreamingPredictor(RowPaths):
     def _step_scalar(self, x):
         """``step`` for one stream of one value: a number (Python's or numpy's) straight to the scalar path, anything else
         through ``rows_per_stream``'s checks (a string, None or a dict is refused there, in one line)."""
-        if type(x) in SCALARS:
-            return self._step_one(float(x))
-        return self._step_one(float(rows_per_stream(x, 1, 1)[0, 0]))
+        return self._step_one(float(x) if type(x) in SCALARS else float(rows_per_stream(x, 1, 1)[0, 0]))
 
     def _apply_on_nan(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``values`` (per stream, or rows) with ``on_nan`` applied to their non-finite entries (raise; hold: the
@@ -405,7 +403,11 @@ class StreamingPredictor(RowPaths):
         return values, finite
 
     def _step_one(self, value: float) -> float:
-        """The scalar fast path: one stream of a streaming model (Python floats: cheaper than numpy scalars)."""
+        """The scalar fast path: one stream of a streaming model (Python floats: cheaper than numpy scalars).
+        ``step`` itself for a Python float (one call less: a tenth of a c backend step), ``_step_scalar``'s
+        checks for anything else."""
+        if type(value) is not float:
+            return self._step_scalar(value)
         last = self._last.item(0)
         if not math.isfinite(value):
             if self.on_nan == "raise":
@@ -417,7 +419,7 @@ class StreamingPredictor(RowPaths):
                 return math.nan
         pre = self._pre
         if pre.difference and not math.isfinite(last):
-            self._last[0] = value
+            self._last[0, 0] = value
             self.steps += 1
             return math.nan
         z = pre.encode(value, last)
@@ -434,7 +436,7 @@ class StreamingPredictor(RowPaths):
             out = self._run([self._x, *self._states])
             self._states = out[1:] if self._handover_is_copy else self._handed_over(out)
             y = self._dequantize_y(out[0][0, 0])
-        self._last[0] = value
+        self._last[0, 0] = value
         self.steps += 1
         return pre.decode(y, value)
 

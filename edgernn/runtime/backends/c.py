@@ -42,6 +42,7 @@ LINKS = (("-shared", "-lmvec", "-lm"), ("-shared", "-lm"))  # with libmvec where
 # (nor under emulation, where a cross compiler would read the host's CPU)
 NATIVE = ("-march=native",) if platform.machine().lower() in ("x86_64", "amd64") else ()
 COMPILE_SECONDS = 120
+LANES = 16  # the int8 step's sums padded to whole vectors of this many int32s (AVX-512; NEON takes 4 at a time)
 
 
 def compiler() -> str | None:
@@ -157,7 +158,7 @@ class CBackend:
         self.hands_over = variant(entry.name).integer_io  # its one-stream step hands the int8 states over itself
         if self.hands_over:
             self._dtype, self._ctype, self._real = np.int8, ctypes.c_int8, ctypes.c_double
-            source = library_bytes(int8_source(content, entry, model_info), INT8_FLAGS)
+            source = library_bytes(int8_source(content, entry, model_info, lanes=LANES), INT8_FLAGS)
         else:
             self._dtype, self._ctype, self._real = np.float32, ctypes.c_float, ctypes.c_float
             source = library_bytes(c_source(model_info, weights))
