@@ -268,3 +268,25 @@ def test_a_crafted_int8_file_is_refused_in_one_line_never_compiled_out_of_bounds
     with pytest.raises(BackendError) as refused:
         int8_source(content, bundle.variant("tflite-int8"), bundle.manifest.model)
     assert "\n" not in str(refused.value) and str(refused.value)
+
+
+@pytest.mark.parametrize("variant", ["tflite-float32", "tflite-int8"])
+def test_the_one_stream_step_is_a_cpython_call_where_the_headers_are_and_the_same_through_ctypes(
+        bundles, sine_values, variant, monkeypatch):
+    """Where this Python's headers are, the fused step is linked in as a builtin function (a fifth of a GRU
+    step less than a ctypes call); without them ctypes calls it: the predictions are bit-equal either way."""
+    import ctypes
+
+    from edgernn.runtime.backends import c_entry
+
+    if variant == "tflite-int8":
+        pytest.importorskip("ai_edge_litert", reason="the int8 C step reads the .tflite with ai-edge-litert's schema")
+    if c_entry.headers() is None:
+        pytest.skip("this Python's headers are not installed (python3-dev): ctypes only")
+    values = sine_values[:300]
+    builtin = StreamingPredictor.load(bundles["sine"], variant, backend="c")
+    assert type(builtin._fused).__name__ == "builtin_function_or_method"
+    monkeypatch.setattr(c_entry, "headers", lambda: None)
+    through_ctypes = StreamingPredictor.load(bundles["sine"], variant, backend="c")
+    assert isinstance(through_ctypes._fused, ctypes._CFuncPtr)
+    np.testing.assert_array_equal(builtin.run(values), through_ctypes.run(values))

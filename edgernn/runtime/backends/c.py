@@ -1,5 +1,6 @@
-"""The step model as C (float32: ``edgernn.runtime.c_step``; tflite-int8: ``edgernn.runtime.c_int8``), compiled by the system C compiler and called
-through ctypes: no interpreter at all.
+"""The step model as C (float32: ``edgernn.runtime.c_step``; tflite-int8: ``edgernn.runtime.c_int8``), compiled by the
+system C compiler and called through ctypes (one stream's step as a CPython builtin where the headers are:
+``c_entry``): no interpreter at all.
 
 The compiled library is cached per source (``EDGERNN_CACHE``, else ``$XDG_CACHE_HOME/edgernn`` or
 ``~/.cache/edgernn``), not in the bundle: a bundle may be read-only or signed, and its file list is closed. Each
@@ -16,11 +17,13 @@ import platform
 import secrets
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime.backends import c_entry
 from edgernn.runtime.c_int8 import int8_source
 from edgernn.runtime.c_step import FUNCTION, ONE_STREAM, c_source
 from edgernn.errors import BackendError, CannotRunHere
@@ -63,20 +66,25 @@ def cache_dir() -> Path:
     return Path(base) / "c"
 
 
-def library_bytes(source: str, flags: tuple[str, ...] = FLAGS) -> tuple[bytes, Path]:
-    """The compiled library of ``source`` (compiled with ``flags``) (its bytes, checked against the hash recorded when it was compiled) and
-    where it is cached; compiled into the cache first when it is not there."""
+def library_bytes(source: str, flags: tuple[str, ...] = FLAGS, real: str | None = None) -> tuple[bytes, Path]:
+    """The compiled library of ``source`` (compiled with ``flags``) (its bytes, checked against the hash recorded
+    when it was compiled) and where it is cached; compiled into the cache first when it is not there. ``real``:
+    the one-stream step's type, to link ``c_entry``'s wrapper in where this Python's headers are."""
     cc = compiler()
     if cc is None:
         raise CannotRunHere("the c backend needs a C compiler and none was found (cc, gcc, clang or $CC): install "
                            "one (Debian/Raspberry Pi OS: apt install gcc)")
+    wrapper = c_entry.wrapper(real) if real and f"{ONE_STREAM}(" in source else None  # a step of one value
+    python = [wrapper, c_entry.headers(), sysconfig.get_config_var("EXT_SUFFIX")] if wrapper else []
     key = hashlib.sha256("\0".join([source, os.path.realpath(cc), *flags, *NATIVE, *map(" ".join, LINKS),
-                                    this_cpu()]).encode()).hexdigest()[:32]
+                                    this_cpu(), *map(str, python)]).encode()).hexdigest()[:32]
     directory = cache_dir()
     library, recorded = directory / f"{key}.so", directory / f"{key}.so.sha256"
+    if wrapper:
+        wrapper = wrapper.replace("MODULE", c_entry.module_name(library))
     try:
         if not (library.exists() and recorded.exists()):
-            _compile(cc, source, flags, directory, library, recorded)
+            _compile(cc, source, flags, directory, library, recorded, wrapper)
         data, digest = library.read_bytes(), recorded.read_text().strip()
     except OSError as exc:
         raise CannotRunHere(f"cannot compile the C step into {directory}: {exc.strerror or exc}") from None
@@ -99,16 +107,24 @@ def this_cpu() -> str:
     return "\n".join([platform.machine(), *sorted(described)])
 
 
-def _compile(cc: str, source: str, flags: tuple[str, ...], directory: Path, library: Path, recorded: Path) -> None:
+def _compile(cc: str, source: str, flags: tuple[str, ...], directory: Path, library: Path, recorded: Path,
+             wrapper: str | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
         src, obj, out = (Path(scratch) / name for name in ("step.c", "step.o", "step.so"))
         src.write_text(source)
         if not (NATIVE and _run([cc, *flags, *NATIVE, "-c", "-o", str(obj), str(src)], cc, check=False)):
             _run([cc, *flags, "-c", "-o", str(obj), str(src)], cc)
+        objects = [str(obj)]
+        if wrapper:  # the CPython entry (c_entry): left out, not an error, when it does not compile here
+            entry_src, entry_obj = Path(scratch) / "entry.c", Path(scratch) / "entry.o"
+            entry_src.write_text(wrapper)
+            if _run([cc, "-O2", "-fPIC", f"-I{c_entry.headers()}", "-c", "-o", str(entry_obj), str(entry_src)], cc,
+                    check=False):
+                objects.append(str(entry_obj))
         *preferred, last = LINKS
-        if not any(_run([cc, "-o", str(out), str(obj), *links], cc, check=False) for links in preferred):
-            _run([cc, "-o", str(out), str(obj), *last], cc)
+        if not any(_run([cc, "-o", str(out), *objects, *links], cc, check=False) for links in preferred):
+            _run([cc, "-o", str(out), *objects, *last], cc)
         digest = sha256_file(out)
         os.replace(out, library)  # the library first, then its hash: a library without one is compiled again
         (Path(scratch) / "hash").write_text(digest + "\n")
@@ -129,16 +145,17 @@ def _run(command: list[str], cc: str, check: bool = True) -> bool:
     raise CannotRunHere(f"the C step did not compile with {cc}: {first[:300] or f'exit {result.returncode}'}")
 
 
-def load_private(data: bytes, library: Path) -> ctypes.CDLL:
+def load_private(data: bytes, library: Path) -> tuple[ctypes.CDLL, object]:
     """Load the checked bytes from a private copy under a name never used before (the loader reuses a library
     already loaded under the same name), removed once loaded: what runs is what was hashed, and a cached file
     changed later, even in place, cannot change a library already running. The copy goes beside the cache, not
-    to /tmp, which may be mounted noexec."""
+    to /tmp, which may be mounted noexec. Also returns its CPython ``step_one`` (``c_entry``), None without."""
     try:
         with tempfile.TemporaryDirectory(dir=library.parent) as scratch:
             copy = Path(scratch) / f"{secrets.token_hex(8)}-{library.name}"
             copy.write_bytes(data)
-            return ctypes.CDLL(str(copy))
+            loaded = ctypes.CDLL(str(copy))
+            return loaded, c_entry.load(str(copy), c_entry.module_name(library))
     except OSError as exc:
         raise BackendError(f"cannot load the C library {library}: {exc}") from None
 
@@ -158,11 +175,11 @@ class CBackend:
         self.hands_over = variant(entry.name).integer_io  # its one-stream step hands the int8 states over itself
         if self.hands_over:
             self._dtype, self._ctype, self._real = np.int8, ctypes.c_int8, ctypes.c_double
-            source = library_bytes(int8_source(content, entry, model_info, lanes=LANES), INT8_FLAGS)
+            source = library_bytes(int8_source(content, entry, model_info, lanes=LANES), INT8_FLAGS, "double")
         else:
             self._dtype, self._ctype, self._real = np.float32, ctypes.c_float, ctypes.c_float
-            source = library_bytes(c_source(model_info, weights))
-        self._lib = load_private(*source)
+            source = library_bytes(c_source(model_info, weights), real="float")
+        self._lib, self._entry = load_private(*source)
         try:
             self._step = getattr(self._lib, FUNCTION)
         except AttributeError:
@@ -187,6 +204,7 @@ class CBackend:
         except AttributeError:
             return None, None
         step.restype, step.argtypes = self._real, [self._real]
+        step = self._entry or step  # the same function, called as a CPython builtin where it was linked in
         states.restype, states.argtypes = ctypes.c_void_p, []
         memory = (self._ctype * sum(self._units)).from_address(states())
         views, at, size = [], 0, np.dtype(self._dtype).itemsize
