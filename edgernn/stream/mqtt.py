@@ -28,7 +28,6 @@ verify) is fatal: ``fatal`` holds the one-line reason for the bridge to raise.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import queue
 import socket
 import ssl
@@ -40,12 +39,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edgernn.errors import EdgernnError, MissingDependency, first_line
+from edgernn.stream.tags import MAC, TAG, UserProperties, signature
 
 SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps the session (and queues readings) while we are away
 RECONNECT_MIN, RECONNECT_MAX = 1, 60
 KEEPALIVE = 30
-TAG = "edgernn-state"  # the user property naming the saved state a prediction follows (``Connection.tag``)
-MAC = "edgernn-mac"  # the user property proving a prediction is this bridge's (``signature``)
 MAX_TOPIC_BYTES = 65535  # an MQTT string's length field
 MAX_LEVELS = 200  # Mosquitto refuses a topic of more levels (and drops the client that publishes one)
 MAX_READING_TOPIC = 1024  # bytes of a reading's topic: every topic is saved with the state (4 bytes a character),
@@ -170,45 +168,6 @@ def _short(text: str) -> str:
 def shortened(topic: str) -> str:
     """A topic for a log line: at most 80 characters."""
     return _short(topic)
-
-
-def signature(secret: bytes, token: str, topic: str, payload: bytes) -> str:
-    """What proves a retained prediction is this bridge's: an HMAC of it under the key kept in the state file."""
-    return hmac.new(secret, token.encode() + b"\0" + topic.encode() + b"\0" + payload, hashlib.sha256).hexdigest()
-
-
-class UserProperties:
-    """MQTT v5 user properties packed once, as paho's ``Properties.pack`` packs them: what paho asks a
-    publish's properties for (``pack``) at a fraction of the cost (paho's class builds its name tables per object:
-    about 50 us a prediction, a fifth of the bridge's time at 3,000 readings/s)."""
-
-    __slots__ = ("pairs", "_packed")
-
-    def __init__(self, pairs: list[tuple[str, str]]):
-        self.pairs = pairs
-        body = b"".join(b"\x26" + _utf8_string(name) + _utf8_string(value) for name, value in pairs)  # 38: user prop.
-        self._packed = _variable_length(len(body)) + body
-
-    def pack(self) -> bytes:
-        return self._packed
-
-    def __str__(self) -> str:  # paho's debug log prints a publish's properties
-        return f"[UserProperty : {self.pairs}]"
-
-
-def _utf8_string(text: str) -> bytes:
-    data = text.encode()
-    return len(data).to_bytes(2, "big") + data
-
-
-def _variable_length(n: int) -> bytes:
-    """MQTT's Variable Byte Integer."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def default_client_id(state_file: Path | None, subscriptions: list[str]) -> str:

@@ -3,7 +3,7 @@
 The journal (``journal``) knows the predictions the broker acknowledged; a prediction the broker received but
 whose PUBACK the killed bridge never wrote down is not in it. The broker knows: predictions are published
 retained, so it keeps each topic's last one, with the input's ``ts`` in its JSON and, in a user property
-(``mqtt.TAG``), the token of the saved state it follows. At start a short-lived second connection subscribes to
+(``tags.TAG``), the token of the saved state it follows. At start a short-lived second connection subscribes to
 the publish topic of every topic the state and its journal name (the journal names each new topic before its
 first prediction), and a retained prediction that names the restored state's token says that every reading of
 its topic up to its ``ts`` was published (one connection's messages reach the broker in order, so the last one
@@ -14,7 +14,7 @@ keep at-least-once.
 
 The token check keeps out what is not this state's: another bridge's predictions, a run from an older state, a
 ``--reset-state`` run's. The token is readable by every subscriber of the predictions, so a retained message is
-believed only with a valid HMAC (``mqtt.signature``) under the key kept in the state file: no other client can mint
+believed only with a valid HMAC (``tags.signature``) under the key kept in the state file: no other client can mint
 one, so no retained message can claim a ``ts`` this bridge has not published (one far in the future would otherwise
 keep every later prediction of its topic from being published). An ACL giving only the bridge write access to its
 --publish topics is still the first line (README). Exact topics, ``CHUNK`` per SUBSCRIBE, not a wildcard: Mosquitto
@@ -39,6 +39,7 @@ import time
 
 from edgernn.errors import first_line
 from edgernn.stream import mqtt, payloads
+from edgernn.stream.tags import MAC, TAG, signature
 
 BARRIER = "edgernn/barrier"
 CHUNK = 500  # topics per SUBSCRIBE: their retained messages fit Mosquitto's default queue of 1000
@@ -97,9 +98,9 @@ class _Reader:
                 self.barriers += 1
             topic = self.names.get(name)
             tags = getattr(message.properties, "UserProperty", None) or []
-            mac = dict(tags).get(mqtt.MAC) if isinstance(tags, list) else None
-            if (message.retain and topic is not None and (mqtt.TAG, self.token) in tags and isinstance(mac, str)
-                    and hmac.compare_digest(mac, mqtt.signature(self.secret, self.token, name, message.payload))):
+            mac = dict(tags).get(MAC) if isinstance(tags, list) else None
+            if (message.retain and topic is not None and (TAG, self.token) in tags and isinstance(mac, str)
+                    and hmac.compare_digest(mac, signature(self.secret, self.token, name, message.payload))):
                 key = payloads.published_key(message.payload)
                 if key is not None:
                     self.marks[topic] = max(key, self.marks.get(topic, -math.inf))
