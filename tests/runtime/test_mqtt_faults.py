@@ -94,10 +94,10 @@ def _wait_complete(readings: Client, out: Client, published: int, timeout: float
 
 def _judge(bundle, readings: Client, out: Client) -> dict:
     """Missing, wrong and repeated predictions. ``missing``: readings the observer saw delivered whose prediction
-    never arrived; ``wrong``: a prediction that differs from a lone predictor fed, in ts order, the readings the
-    bridge stepped. A missing prediction is one of two broker losses: the reading lost for the bridge alone (not
+    never arrived; ``wrong``: a prediction no lone predictor gives when fed, in ts order, the readings the bridge
+    may have stepped. A missing prediction is one of two broker losses: the reading lost for the bridge alone (not
     stepped: it rightly changes what follows), or the prediction lost after the broker acknowledged it to the
-    bridge (stepped); the next prediction that arrived says which (``_stepped``)."""
+    bridge (stepped); ``_replay`` follows both stories until the predictions that did arrive tell them apart."""
     truth = _delivered(readings, out)
     lone = StreamingPredictor.load(bundle, INT8)
     figures = {"delivered": 0, "missing": [], "wrong": [], "repeats": 0, "late": 0}
@@ -108,38 +108,44 @@ def _judge(bundle, readings: Client, out: Client) -> dict:
                 figures["repeats"] += 1
                 assert got[m["ts"]] == m["prediction"], f"{topic} ts {m['ts']}: a repeat that differs"
             got[m["ts"]] = m["prediction"]
-        lone.reset()
-        order = sorted(by_ts)
-        for k, t in enumerate(order):
-            if t in got:
-                p = lone.step(by_ts[t])
-                if got[t] != (None if math.isnan(p) else float(p)):
-                    figures["wrong"].append((topic, t))
-            else:
-                figures["missing"].append((topic, t))
-                if _stepped(lone, by_ts, got, order[k:]):
-                    lone.step(by_ts[t])
+        wrong, missing = _replay(lone, by_ts, got)
+        figures["wrong"] += [(topic, t) for t in wrong]
+        figures["missing"] += [(topic, t) for t in missing]
         figures["delivered"] += len(by_ts)
         figures["late"] += len(out.received.get(f"predictions/{topic}/late", []))
     return figures
 
 
-def _stepped(lone, by_ts: dict, got: dict, rest: list[int]) -> bool:
-    """Whether the bridge stepped the reading at ``rest[0]`` whose prediction never arrived: the next prediction
-    that did arrive equals the lone predictor's only if it was (else it was lost before the bridge saw it)."""
-    after = [t for t in rest[1:] if t in got]
-    if not after:
-        return False
-    saved, steps = lone.state, lone.steps
-    lone.step(by_ts[rest[0]])
-    for t in rest[1:]:
-        if t == after[0]:
-            break
-        if _stepped(lone, by_ts, got, [t, *[u for u in rest if u > t]]):
-            lone.step(by_ts[t])
-    p = lone.step(by_ts[after[0]])
-    lone.restore_state(saved, steps)
-    return got[after[0]] == (None if math.isnan(p) else float(p))
+def _replay(lone, by_ts: dict, got: dict, most: int = 256) -> tuple[list[int], list[int]]:
+    """(wrong ts, missing ts) of one topic. Every story the missing predictions allow is kept (the bridge stepped
+    that reading or never saw it) until a prediction that arrived rules it out: an int8 model's output has 256
+    values, so the next prediction alone often fits both stories while the states differ."""
+    lone.reset()
+    stories = [(lone.state, lone.steps)]
+    wrong, missing = [], []
+    for t in sorted(by_ts):
+        stepped = [_step(lone, story, by_ts[t]) for story in stories]
+        if t not in got:
+            missing.append(t)
+            stories = stories + [story for story, _ in stepped]
+        else:
+            fit = [story for story, p in stepped if p == got[t]]
+            if not fit:
+                wrong.append(t)
+            stories = fit or [story for story, _ in stepped]
+        stories = list({(_key(state), steps): (state, steps) for state, steps in stories}.values())[:most]
+    return wrong, missing
+
+
+def _step(lone, story, value):
+    """The story after one more reading, and the prediction it gives (None for NaN, as the bridge publishes)."""
+    lone.restore_state(*story)
+    p = lone.step(value)
+    return (lone.state, lone.steps), (None if math.isnan(p) else float(p))
+
+
+def _key(state: dict) -> bytes:
+    return b"".join(state[name].tobytes() for name in sorted(state))
 
 
 def _start(bundle, url: str, state, *extra) -> BridgeProcess:
