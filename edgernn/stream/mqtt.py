@@ -49,7 +49,10 @@ MAX_LEVELS = 200  # Mosquitto refuses a topic of more levels (and drops the clie
 MAX_READING_TOPIC = 1024  # bytes of a reading's topic: every topic is saved with the state (4 bytes a character),
 # so 1,024 topics of 64 KiB made a state over its 256 MiB limit, refused at the next start
 MAX_CLIENT_ID = 1024  # bytes: MQTT promises 23; more than this is a mistake, and it names the barrier topic
-PUBLISH_WINDOW = 1000  # QoS 1 predictions in flight before paho queues them (its default, 20, throttles batches)
+# QoS 1 predictions paho lets into flight before it queues the rest: none (0). Its default, 20, throttled batches;
+# any window makes paho scan every message in flight at each acknowledgement (half its network thread at 50 topics).
+# In flight: the predictions since the last save, which waits for their acknowledgements.
+PUBLISH_WINDOW = 0
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _FATAL_CONNACK = {0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C}  # protocol, client id, credentials, authorisation, banned
 
