@@ -62,16 +62,21 @@ def measure(bundle: Path, variant: str, steps: int) -> dict:
             "equal_to_reference_kernels": agreement}
 
 
-def run(steps: int) -> list[dict]:
+def trained_bundles(tmp: Path):
+    """``(cell, bundle)`` for each cell: 50 units, the built-in sine, 2 epochs, float32 and int8 exported."""
     import edgernn
 
+    for cell in CELLS:
+        trained = edgernn.train("sine", tmp / f"{cell}.keras", cell=cell, units=50, epochs=2, seed=0,
+                                baseline="none", season="none", quiet=True)
+        yield cell, edgernn.export(trained.model_path, tmp / cell, variants=",".join(VARIANTS), quiet=True,
+                                   verify=False).bundle
+
+
+def run(steps: int) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for cell in CELLS:
-            trained = edgernn.train("sine", Path(tmp) / f"{cell}.keras", cell=cell, units=50, epochs=2, seed=0,
-                                    baseline="none", season="none", quiet=True)
-            bundle = edgernn.export(trained.model_path, Path(tmp) / cell, variants=",".join(VARIANTS), quiet=True,
-                                    verify=False).bundle
+        for cell, bundle in trained_bundles(Path(tmp)):
             for variant in VARIANTS:
                 row = {"cell": cell, "units": 50, **measure(bundle, variant, steps),
                        **firmware(bundle, variant, Path(tmp) / f"{cell}-{variant}")}

@@ -65,7 +65,9 @@ def _engine(bundle, variant: str, entry, content: bytes, backend: str, streams: 
 
     def make(engine_class):
         loaded["weights"] = bundle.weights() if engine_class.needs_weights else None
-        return engine_class(content, entry, streams, weights=loaded["weights"], model_info=bundle.manifest.model)
+        options = {"hand_over": True} if getattr(engine_class, "can_hand_over", False) else {}
+        return engine_class(content, entry, streams, weights=loaded["weights"], model_info=bundle.manifest.model,
+                            **options)
 
     engine, notes = backends.load(backend, variants.variant(variant), entry if refuse_recorded else None, make)
     return engine, loaded["weights"], notes
@@ -105,8 +107,10 @@ class StreamingPredictor(RowPaths):
         self._x_spec = entry.input("x")
         self._y_spec = entry.output("y")
         self._pairs = [(entry.input(i), entry.output(o)) for i, o in entry.state_pairs]
-        # each state output -> the next step's state input: None when the quantization is the same
-        self._handovers = [requantizer(out_spec, in_spec) for in_spec, out_spec in self._pairs]
+        # each state output -> the next step's state input: None when the quantization is the same, or when the
+        # backend hands the states over in the graph (``tflite_handover``)
+        handed = getattr(backend, "states_handed_over", False)
+        self._handovers = [None if handed else requantizer(out_spec, in_spec) for in_spec, out_spec in self._pairs]
         self._handover_is_copy = not any(self._handovers)
         self._x = np.zeros([streams, *self._x_spec.shape[1:]], dtype=self._x_spec.dtype)
         self._choose_scalar_path(manifest, backend)

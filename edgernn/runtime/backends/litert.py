@@ -12,6 +12,7 @@ def available() -> bool:
 class LiteRTBackend(TFLiteBackend):
     name = "litert"
     interpreter_module = "ai_edge_litert.interpreter"
+    can_hand_over = True  # its schema reader rewrites an int8 model's state hand-over into the graph
 
 
 BACKEND = LiteRTBackend

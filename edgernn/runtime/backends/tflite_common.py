@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.runtime.backends import tensor_order
+from edgernn.runtime.backends import tensor_order, tflite_handover
 from edgernn.runtime.compiled import unrolled_runner
 from edgernn.errors import BackendError
 from edgernn.runtime.manifest import SIGNATURE
@@ -74,10 +74,20 @@ class TFLiteBackend:
         resolver = {"xnnpack": None, "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}[kernels]
         return {"experimental_op_resolver_type": getattr(cls._module().OpResolverType, resolver)} if resolver else {}
 
-    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None, kernels: str = "xnnpack"):
-        """Load with ``kernels``; from ``xnnpack``, fall back to ``builtin`` if the delegate refuses the model."""
+    def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None, kernels: str = "xnnpack",
+                 hand_over: bool = False):
+        """Load with ``kernels``; from ``xnnpack``, fall back to ``builtin`` if the delegate refuses the model.
+        ``hand_over``: run an int8 state hand-over in the graph where the model needs one (``tflite_handover``;
+        ``states_handed_over`` then says that ``run`` returns each state in its input's quantization)."""
         self.kernels = kernels
         self.note = None  # one line for the user when the backend runs the model other than the usual way
+        self.states_handed_over = False
+        rewritten = None
+        if hand_over:
+            rewritten = tflite_handover.fused(content, entry, lambda model: make_interpreter(model, self.name, kernels))
+        if rewritten is not None and self._loads(rewritten[0], entry, batch, kernels, handed=rewritten[1]):
+            self.states_handed_over = True
+            return
         try:
             self._load(content, entry, batch, kernels)
         except BackendError:
@@ -91,14 +101,15 @@ class TFLiteBackend:
             text = (str(first) or type(first).__name__).splitlines()[0][:200]
             raise BackendError(f"{self.name} cannot load {entry.file}: {text}") from None
 
-    def _loads(self, content: bytes, entry, batch: int, kernels: str) -> bool:
+    def _loads(self, content: bytes, entry, batch: int, kernels: str, handed: set[str] = frozenset()) -> bool:
         try:
-            self._load(content, entry, batch, kernels)
+            self._load(content, entry, batch, kernels, handed)
         except Exception:  # noqa: BLE001
             return False
         return True
 
-    def _load(self, content: bytes, entry, batch: int, kernels: str) -> None:
+    def _load(self, content: bytes, entry, batch: int, kernels: str, handed: set[str] = frozenset()) -> None:
+        """``handed``: state outputs the model hands over itself, in their state input's quantization."""
         interpreter = make_interpreter(content, self.name, kernels)
         runner = interpreter.get_signature_runner(SIGNATURE)
         inputs, outputs = runner.get_input_details(), runner.get_output_details()
@@ -108,8 +119,10 @@ class TFLiteBackend:
             raise BackendError(f"{entry.file}: the model's tensors {sorted(inputs)} -> {sorted(outputs)} do not "
                                f"match the manifest's {sorted(expected_in)} -> {sorted(expected_out)}")
         details = {**inputs, **outputs}
+        handed_as = {name_out: entry.input(name_in) for name_in, name_out in entry.state_pairs if name_out in handed}
         for spec in [*entry.inputs, *entry.outputs]:
             detail = details[spec.name]
+            spec = handed_as.get(spec.name, spec)
             if np.dtype(detail["dtype"]).name != spec.dtype or list(detail["shape"]) != spec.shape:
                 raise BackendError(f"{entry.file}: tensor {spec.name!r} is {np.dtype(detail['dtype']).name} "
                                    f"{[int(d) for d in detail['shape']]} in the model but {spec.dtype} {spec.shape} "
