@@ -25,6 +25,7 @@ from edgernn.runtime.manifest import SIGNATURE
 from edgernn.runtime.quantization import requantizer
 from edgernn.runtime.quiet import silenced_stderr
 
+
 class Quantization(NamedTuple):
     scale: float
     zero_point: int
@@ -47,10 +48,9 @@ def fused(content: bytes, entry, interpreter) -> tuple[bytes, set[str]] | None:
         graph = model.subgraphs[signature.subgraphIndex]
         outputs = {t.name.decode(): t for t in signature.outputs}
         handed = set()
-        for name_in, name_out in needing:
+        for name_in, name_out, table in needing:
             stored = graph.tensors[outputs[name_out].tensorIndex].quantization
             source = Quantization(float(stored.scale[0]), int(stored.zeroPoint[0]))
-            table = requantizer(entry.output(name_out), entry.input(name_in))
             if _exact(interpreter, schema, flatbuffers, source, entry.input(name_in), table):
                 _hand_over(model, graph, schema, outputs[name_out], entry.input(name_in))
                 handed.add(name_out)
@@ -59,13 +59,15 @@ def fused(content: bytes, entry, interpreter) -> tuple[bytes, set[str]] | None:
         return None  # not a model this rewrite understands: the predictor's table hands the states over
 
 
-def _needing(entry) -> list[tuple[str, str]]:
-    """The (state input, state output) names whose hand-over moves a code: int8 tensors quantized per tensor."""
+def _needing(entry) -> list[tuple[str, str, object]]:
+    """(state input, state output, the predictor's table) of each int8 pair whose hand-over moves a code."""
     pairs = []
     for name_in, name_out in entry.state_pairs:
         spec_in, spec_out = entry.input(name_in), entry.output(name_out)
-        if np.dtype(spec_in.dtype) == np.int8 == np.dtype(spec_out.dtype) and requantizer(spec_out, spec_in):
-            pairs.append((name_in, name_out))
+        int8 = np.dtype(spec_in.dtype) == np.int8 == np.dtype(spec_out.dtype)
+        table = requantizer(spec_out, spec_in) if int8 else None
+        if table is not None:
+            pairs.append((name_in, name_out, table))
     return pairs
 
 
