@@ -46,7 +46,7 @@ def window_rerun_us(model_path: Path, window: int, steps: int) -> float:
     from edgernn.export.inspect import inspect_model
     from edgernn.export.step_model import build_window_model, write_saved_model
     from edgernn.training.modeling import load_model
-    from edgernn.runtime.backends.tflite_common import make_interpreter
+    from edgernn.runtime.backends import make_interpreter
     from edgernn.runtime.quiet import silenced_stderr
     from edgernn.runtime.variants import variant
 

@@ -53,6 +53,11 @@ class HeaderMismatch(EdgernnError):
     """The line service's input header names other columns (or another order) than the model reads."""
 
 
+
+class BadPayload(EdgernnError):
+    """An MQTT message that is not a reading (the bridge counts and logs it, naming its topic; never fatal)."""
+
+
 # the host side's (training, export)
 class DataError(EdgernnError):
     """A data source is missing, malformed or too small for the requested training."""

@@ -11,7 +11,8 @@ from edgernn.data.series import load_series
 from edgernn.cli.commands import cli
 from edgernn.errors import ExportError, ModelError
 from edgernn.training.modeling import load_model
-from edgernn.runtime.manifest_reader import read_manifest, sha256_file
+from edgernn.runtime.file_digest import sha256_file
+from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.runtime.variants import ALL_VARIANTS
 
 STEPS = 1200

@@ -9,7 +9,8 @@ import sys
 import time
 
 import edgernn
-from edgernn.runtime.manifest_reader import read_manifest, sha256_file
+from edgernn.runtime.file_digest import sha256_file
+from edgernn.runtime.manifest_reader import read_manifest
 
 
 def _bundle_is_whole(bundle) -> str:

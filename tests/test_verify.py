@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgernn.cli.commands import cli
-from edgernn.runtime.manifest_reader import sha256_file
+from edgernn.runtime.file_digest import sha256_file
 
 
 def test_verify_passes_and_json_parses(runner, sine_bundle):

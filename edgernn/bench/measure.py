@@ -20,7 +20,7 @@ from edgernn.runtime import StreamingPredictor
 from edgernn.runtime.backends import backend_class, choose, installed, runs
 from edgernn.runtime.bundle import Bundle
 from edgernn.errors import BackendError
-from edgernn.runtime.backends.tflite_common import make_interpreter
+from edgernn.runtime.backends import make_interpreter
 from edgernn.runtime.manifest import SIGNATURE, Mode
 from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.runtime.variants import parse_variants, variant

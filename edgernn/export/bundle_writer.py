@@ -32,7 +32,8 @@ from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, 
 from edgernn.runtime.bundle import Bundle
 from edgernn.errors import BundleError, ExportError
 from edgernn.runtime.manifest import FILE_ROLES, CalibrationInfo, FileEntry, Manifest
-from edgernn.runtime.manifest_reader import sha256_file, write_manifest
+from edgernn.runtime.file_digest import sha256_file
+from edgernn.runtime.manifest_reader import write_manifest
 from edgernn.runtime.options import INT8_WEIGHTS
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import parse_variants, variant as variant_spec

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.backends.tflite_common import make_interpreter
+from edgernn.runtime.backends import make_interpreter
 from edgernn.runtime.manifest import SIGNATURE, TensorSpec
 from edgernn.runtime.variants import VariantSpec
 from edgernn.training.tf_import import import_tensorflow

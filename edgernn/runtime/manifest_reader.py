@@ -5,7 +5,6 @@ a file inside a bundle (``read_inside``), and the manifest's writer. A bundle th
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -22,14 +21,6 @@ from edgernn.runtime.manifest import (CELL_NAMES, DTYPES, FILE_ROLES, MANIFEST_N
 from edgernn.runtime.options import INT8_WEIGHTS
 from edgernn.runtime.preprocessing import Preprocessing
 from edgernn.runtime.variants import ALL_VARIANTS, VARIANTS
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_inside(bundle: str | os.PathLike, relative: str, max_bytes: int) -> bytes:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from edgernn.runtime import safe_json
-from edgernn.errors import quoted
+from edgernn.errors import BadPayload, quoted
 from edgernn.stream.lines import parse_value, strict_float
 
 MAX_PAYLOAD = 65536  # a sensor reading is tens of bytes; anything this long is not one
@@ -31,10 +31,6 @@ class Reading:
     value: float | tuple  # NaN/inf are readings too: the predictor's on_nan decides; a row for a multivariate model
     ts: object  # echoed in the prediction: the payload's own time, else the arrival time (epoch seconds)
     key: float | None  # the ordering key of ``ts`` (None: the payload had no time, so no duplicate check)
-
-
-class BadPayload(ValueError):
-    """A message that is not a reading; the text says why, for a log line naming its topic."""
 
 
 def order_key(ts) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime.bundle import Bundle
-from edgernn.runtime.backends.tflite_common import make_interpreter
+from edgernn.runtime.backends import make_interpreter
 from edgernn.runtime.manifest import SIGNATURE
 from edgernn.runtime.variants import variant
 from edgernn.runtime.quiet import silenced_stderr

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgernn.cli.commands import cli
-from edgernn.runtime.manifest_reader import sha256_file
+from edgernn.runtime.file_digest import sha256_file
 from runtime_env import EMULATED, needs_interpreter
 
 pytestmark = needs_interpreter  # verify needs an interpreter for the variants

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from edgernn.errors import BackendError, CannotRunHere, IncompatibleError
+from edgernn.runtime.backends.io_order import tensor_order  # noqa: F401 - the positional order, re-exported
 
 if TYPE_CHECKING:  # numpy and the manifest only for the annotations: the CLI reads BACKENDS without numpy
     import numpy as np
@@ -60,11 +61,6 @@ EXTRAS = {row.package: row.extra for row in BACKEND_TABLE if row.extra}  # packa
 _ROWS = {row.name: row for row in BACKEND_TABLE}
 
 
-def tensor_order(entry) -> tuple[list[str], list[str]]:
-    """The positional order of every backend's ``run``: ``[x, *state inputs]`` -> ``[y, *state outputs]``."""
-    return ["x", *(i for i, _ in entry.state_pairs)], ["y", *(o for _, o in entry.state_pairs)]
-
-
 class Backend(Protocol):
     """One loaded model, batch ``streams``: arrays in ``tensor_order``, one invoke per call.
 
@@ -109,6 +105,25 @@ def backend_class(name: str):
     if not module.available():
         raise BackendError(f"backend {name!r} is not installed: {_ROWS[name].install}")
     return module.BACKEND
+
+
+def make_interpreter(content: bytes, backend: str = "litert", kernels: str = "xnnpack", num_threads: int = 1):
+    """A TFLite interpreter over ``content`` (like pycoral's ``make_interpreter``), not yet allocated.
+
+    Args:
+        content: the ``.tflite`` bytes (the caller has checked them: ``Bundle.read``).
+        backend: whose interpreter: ``litert`` (ai-edge-litert), ``tflite-runtime`` or ``tensorflow``.
+        kernels: ``xnnpack`` (the default delegate over the builtin kernels), ``builtin`` (the optimized builtin
+            kernels alone) or ``reference`` (TFLite's plain C++ kernels).
+        num_threads: 1 by default: one step is microseconds, threads only add hand-over cost.
+
+    Raises:
+        BackendError: the backend is unknown, not installed, or not a TFLite interpreter.
+    """
+    cls = backend_class(backend)
+    if not hasattr(cls, "open_interpreter"):  # a TFLiteBackend (not imported here: it needs numpy)
+        raise BackendError(f"backend {backend!r} does not run .tflite models")
+    return cls.open_interpreter(content, kernels, num_threads)
 
 
 def runs(cls, spec: VariantSpec) -> bool:

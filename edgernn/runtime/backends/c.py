@@ -28,7 +28,7 @@ from edgernn.runtime.c_int8 import int8_source
 from edgernn.runtime.c_step import FUNCTION, ONE_STREAM, c_source
 from edgernn.errors import BackendError, CannotRunHere
 from edgernn.runtime.manifest import Mode
-from edgernn.runtime.manifest_reader import sha256_file
+from edgernn.runtime.file_digest import sha256_file
 from edgernn.runtime.variants import variant
 
 # -ffast-math lets the compiler call libm's vector expf/tanhf (glibc's libmvec): the gated cells' activations,

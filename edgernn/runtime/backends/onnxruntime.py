@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from edgernn.runtime.backends import tensor_order
+from edgernn.runtime.backends.io_order import tensor_order
 from edgernn.errors import BackendError
 
 EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"  # onnxruntime's session config key

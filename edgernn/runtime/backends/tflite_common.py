@@ -1,6 +1,6 @@
 """The TFLite interpreter driver shared by the litert, tflite-runtime and tensorflow backends, and the one place
-a TFLite interpreter is built (``make_interpreter``: the backends, bench's raw floor, export's tensor reading,
-the int8 diagnosis and the benchmarks all call it).
+a TFLite interpreter is built (``TFLiteBackend.open_interpreter``; ``backends.make_interpreter`` opens one by
+backend name for bench's raw floor, export's tensor reading, the int8 diagnosis and the benchmarks).
 
 Tensors are addressed through the ``serving_default`` signature's names, never the interpreter's tensor order;
 ``set_tensor``/``invoke``/``get_tensor`` on the signature's tensor indices measured faster than calling the
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.runtime.backends import tensor_order, tflite_handover
+from edgernn.runtime.backends import tflite_handover
+from edgernn.runtime.backends.io_order import tensor_order
 from edgernn.runtime.compiled import unrolled_runner
 from edgernn.errors import BackendError
 from edgernn.runtime.manifest import SIGNATURE
@@ -20,28 +21,6 @@ from edgernn.runtime.quiet import silenced_stderr
 
 
 KERNELS = ("xnnpack", "builtin", "reference")
-
-
-def make_interpreter(content: bytes, backend: str = "litert", kernels: str = "xnnpack", num_threads: int = 1):
-    """A TFLite interpreter over ``content`` (like pycoral's ``make_interpreter``), not yet allocated.
-
-    Args:
-        content: the ``.tflite`` bytes (the caller has checked them: ``Bundle.read``).
-        backend: whose interpreter: ``litert`` (ai-edge-litert), ``tflite-runtime`` or ``tensorflow``.
-        kernels: ``xnnpack`` (the default delegate over the builtin kernels), ``builtin`` (the optimized builtin
-            kernels alone) or ``reference`` (TFLite's plain C++ kernels).
-        num_threads: 1 by default: one step is microseconds, threads only add hand-over cost.
-
-    Raises:
-        BackendError: the backend is unknown, not installed, or not a TFLite interpreter.
-    """
-    from edgernn.runtime.backends import backend_class
-
-    cls = backend_class(backend)
-    if not issubclass(cls, TFLiteBackend):
-        raise BackendError(f"backend {backend!r} does not run .tflite models")
-    with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
-        return cls.interpreter_class()(model_content=content, num_threads=num_threads, **cls.kernel_options(kernels))
 
 
 class TFLiteBackend:
@@ -74,6 +53,12 @@ class TFLiteBackend:
         resolver = {"xnnpack": None, "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}[kernels]
         return {"experimental_op_resolver_type": getattr(cls._module().OpResolverType, resolver)} if resolver else {}
 
+    @classmethod
+    def open_interpreter(cls, content: bytes, kernels: str = "xnnpack", num_threads: int = 1):
+        """This backend's interpreter over ``content`` with ``kernels``, not yet allocated."""
+        with silenced_stderr():  # the XNNPACK delegate announces itself on stderr
+            return cls.interpreter_class()(model_content=content, num_threads=num_threads, **cls.kernel_options(kernels))
+
     def __init__(self, content: bytes, entry, batch: int = 1, weights=None, model_info=None, kernels: str = "xnnpack",
                  hand_over: bool = False):
         """Load with ``kernels``; from ``xnnpack``, fall back to ``builtin`` if the delegate refuses the model.
@@ -84,7 +69,7 @@ class TFLiteBackend:
         self.states_handed_over = False
         rewritten = None
         if hand_over:
-            rewritten = tflite_handover.fused(content, entry, lambda model: make_interpreter(model, self.name, kernels))
+            rewritten = tflite_handover.fused(content, entry, lambda model: self.open_interpreter(model, kernels))
         if rewritten is not None and self._loads(rewritten[0], entry, batch, kernels, handed=rewritten[1]):
             self.states_handed_over = True
             return
@@ -110,7 +95,7 @@ class TFLiteBackend:
 
     def _load(self, content: bytes, entry, batch: int, kernels: str, handed: set[str] = frozenset()) -> None:
         """``handed``: state outputs the model hands over itself, in their state input's quantization."""
-        interpreter = make_interpreter(content, self.name, kernels)
+        interpreter = self.open_interpreter(content, kernels)
         runner = interpreter.get_signature_runner(SIGNATURE)
         inputs, outputs = runner.get_input_details(), runner.get_output_details()
         del runner  # it holds views of the interpreter's buffers, which would forbid resizing

@@ -16,7 +16,7 @@ import importlib.util
 
 import numpy as np
 
-from edgernn.runtime.backends import tensor_order
+from edgernn.runtime.backends.io_order import tensor_order
 from edgernn.runtime.backends.child import try_in_child
 from edgernn.runtime.backends.tflite_common import TFLiteBackend
 from edgernn.errors import BackendError

@@ -13,7 +13,7 @@ import importlib.util
 
 import numpy as np
 
-from edgernn.runtime.backends import tensor_order
+from edgernn.runtime.backends.io_order import tensor_order
 from edgernn.runtime.backends.child import try_in_child
 from edgernn.errors import BackendError, first_line
 from edgernn.runtime.quiet import silenced_stderr
