@@ -91,3 +91,16 @@ def test_architecture_lists_every_module():
             listed.add(f"{parents[depth - 1]}/{name}")
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "edgernn").rglob("*.py")}
     assert listed == modules, f"not in the tree: {sorted(modules - listed)}; no such module: {sorted(listed - modules)}"
+
+
+def test_a_docs_block_said_to_run_in_the_readme_is_one_of_its_blocks():
+    """A page that repeats a README block and says it runs there repeats it exactly, so the test that runs the
+    README's block runs the page's too."""
+    readme = {code for blocks in runnable_blocks().values() for _, code in blocks}
+    copies = 0
+    for page in DOCS[1:]:
+        for code in re.findall(r"runs, tested, in\s+\[the README[^\n]*\n+```python\n(.*?)^```",
+                                     page.read_text(), re.S | re.M):
+            copies += 1
+            assert code in readme, f"{page.name}: a block said to run in the README's tour differs from it"
+    assert copies >= 2

@@ -81,10 +81,13 @@ class Picker:
         missing = [name for name in self.wanted if name not in cells]
         twice = [name for name in self.wanted if cells.count(name) > 1]
         if (missing or twice) and first and (self.given or len(self.wanted) > 1 or len(cells) > 1):
-            hint = "" if self.given else "; --column NAME" if len(self.wanted) == 1 else "; --columns A,B,..."
             what = f"names {','.join(twice)[:200]} twice" if twice else f"does not name {','.join(missing)[:200]}"
-            raise HeaderMismatch(f"the input's header {','.join(cells)[:200]} {what} (the model reads "
-                                 f"{','.join(self.wanted)[:200]}{hint})")
+            if self.given:
+                why = f"asked for by {'--column' if len(self.wanted) == 1 else '--columns'}"
+            else:
+                why = f"the model reads {','.join(self.wanted)[:200]}; " + (
+                    "--column NAME" if len(self.wanted) == 1 else "--columns A,B,...")
+            raise HeaderMismatch(f"the input's header {','.join(cells)[:200]} {what} ({why})")
         if missing or twice:
             return False
         self.indices = [cells.index(name) for name in self.wanted]
@@ -114,6 +117,15 @@ class Picker:
         return [cells[i].strip() for i in self.indices], None
 
 
+def _is_table_header(raw: bytes) -> bool:
+    """A line of two or more cells, each a name (a letter in it): a CSV table's header, not a reading."""
+    text, _ = line_text(raw)
+    cells = [c.strip() for c in _split((text or "").lstrip("\ufeff"))]
+    names = [c for c in cells if c]
+    return (len(cells) > 1 and all(any(ch.isalpha() for ch in c) for c in names)
+            and any(c.lower() not in MISSING for c in names))
+
+
 def _split(text: str) -> list[str]:
     """A CSV line's cells as training reads them (``csv``: quoted cells, commas inside quotes)."""
     return next(csv.reader([text]), [])
@@ -140,6 +152,10 @@ class _Lines:
             HeaderMismatch: the columns were asked for by name and the first line is not a header naming them.
         """
         if self.picker is None:
+            if first and _is_table_header(raw):  # a one-value model that records no name, fed a CSV table
+                text, _ = line_text(raw)
+                raise HeaderMismatch(f"the input starts with a CSV header ({text[:80]}) and this model records no "
+                                     "column name: give the column it reads with --column NAME")
             return False
         if self.picker.header(raw, first and self.picker.indices is None):
             self.parse = self._parse_picked

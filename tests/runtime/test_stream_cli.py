@@ -207,8 +207,10 @@ def test_a_csv_column_is_read_by_its_header_name(bundles, tmp_path):
     assert picked.returncode == 0, picked.stderr
     assert picked.stdout == plain.stdout and picked.stdout.count("\n") == len(values)
     unnamed = run_cli(["stream", str(bundles["sine"])], stdin=table)  # a CSV without --column: says to name it
-    assert unnamed.returncode == 2 and "--column" in unnamed.stderr, unnamed.stderr
-    assert len(unnamed.stderr.strip().splitlines()) == 1 or "skipped" in unnamed.stderr
+    assert unnamed.returncode == 2 and "starts with a CSV header (time,temp,humidity)" in unnamed.stderr
+    assert "--column NAME" in unnamed.stderr and len(unnamed.stderr.strip().splitlines()) == 1, unnamed.stderr
+    missing = run_cli(["stream", str(bundles["sine"])], stdin="NA,NA\n0.1\n0.2\n")  # gaps, not a header
+    assert missing.returncode == 0 and missing.stdout.count("\n") == 2, missing.stderr
     noisy = run_cli(["stream", str(bundles["sine"]), "--column", "temp"],  # quoted cells, a stray line of words
                     stdin='"when","temp"\n"0","0.1"\nsensor restarted\n"1","0.25"\n')
     assert noisy.returncode == 0 and noisy.stdout.splitlines() == plain.stdout.splitlines()[:2], noisy.stderr
@@ -216,7 +218,7 @@ def test_a_csv_column_is_read_by_its_header_name(bundles, tmp_path):
     gap = run_cli(["stream", str(bundles["sine"]), "--column", "temp"], stdin="temp\n0.1\nNA\n0.2\n")
     assert gap.returncode == 0 and gap.stdout.splitlines()[1] == "nan", gap.stdout
     for stdin, args, message in (("0.1\n0.2\n", ["--column", "temp"], "no header line naming its columns"),
-                                 (table, ["--column", "pressure"], "does not name pressure"),
+                                 (table, ["--column", "pressure"], "does not name pressure (asked for by --column)"),
                                  (table, ["--columns", "temp,humidity"], "--columns is for a model reading rows")):
         result = run_cli(["stream", str(bundles["sine"]), *args], stdin=stdin)
         assert result.returncode == 2 and message in result.stderr, result.stderr
