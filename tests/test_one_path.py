@@ -173,3 +173,62 @@ def test_a_short_series_keeps_the_plain_model_and_predict_takes_a_series(tmp_pat
     one = edgernn.predict(result, 0.5)
     assert one.shape == (1,) and np.isnan(one).all() == result.preprocessing.difference
     assert edgernn.predict(result, np.arange(5.0)[None]).shape == (5,)
+
+
+def _separate_univariate_replay(values: np.ndarray, steps: int, difference: bool) -> tuple[np.ndarray, str]:
+    """What the separate univariate replay gave (edgernn before one path): the reference a univariate bundle
+    stores and verify replays."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size >= steps:
+        return values[:steps], ""
+    if difference:
+        step = float(np.mean(np.diff(values)))
+        parts, offset = [], 0.0
+        while sum(p.size for p in parts) < steps:
+            parts.append(values + offset)
+            offset = parts[-1][-1] + step - values[0]
+        return np.concatenate(parts)[:steps], f"repeated forwards x{len(parts)}, each continuing the last"
+    bridge = int(np.clip(values.size // 20, 4, 32))
+    ramp = np.linspace(values[-1], values[0], bridge + 2)[1:-1]
+    parts = []
+    while sum(p.size for p in parts) < steps:
+        parts.extend([values, ramp])
+    return np.concatenate(parts)[:steps], f"repeated forwards x{(len(parts) + 1) // 2}, joined by {bridge}-step lines"
+
+
+@pytest.mark.parametrize("size", [7, 100, 450, 2000])
+@pytest.mark.parametrize("difference", [False, True])
+def test_one_replay_gives_a_series_what_the_univariate_replay_gave(size, difference):
+    """The one replay of tables, given a series (F = 1), repeats it exactly as the separate univariate replay
+    did, to the bit: a univariate bundle's stored reference and verify's inputs are unchanged."""
+    from edgernn.training.reference import replay
+
+    values = np.cumsum(np.random.default_rng(size).normal(size=size)) + 20.0
+    for flags in (difference, [difference]):  # one flag, or one per column
+        ours, how = replay(values, 10_000, flags, season=int(difference))
+        theirs, their_how = _separate_univariate_replay(values, 10_000, difference)
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs) and how == their_how
+    table, _ = replay(values[:, None], 10_000, [difference])  # as rows: the same numbers, shaped [n, 1]
+    assert table.shape == (10_000, 1) and np.array_equal(table[:, 0], theirs)
+
+
+@pytest.mark.parametrize("difference", [False, True])
+@pytest.mark.parametrize("source", ["sine", "counting", "array"])
+def test_one_calibration_gives_a_plain_model_the_series_the_univariate_calibration_gave(source, difference):
+    """The one calibration reader, given a plain univariate model's columns (F = 1, unnamed), returns the series
+    the separate univariate reader returned, to the bit (a univariate bundle's calibration file is unchanged);
+    a value beyond float32 after scaling is still refused naming it."""
+    from edgernn.errors import ExportError
+    from edgernn.export.calibration import MAX_STEPS, calibration_inputs
+    from edgernn.runtime.preprocessing import Preprocessing
+
+    preprocessing = Preprocessing(difference=difference, scale="standard", offset=0.3, divisor=1.7)
+    columns = Columns.from_preprocessing(preprocessing)
+    raw = load_series("sine" if source == "array" else source).values
+    z, rows = calibration_inputs(raw * 3 if source == "array" else source, columns, 100, fallback=None)
+    raw = raw * 3 if source == "array" else raw
+    expected = preprocessing.transform(raw)[:MAX_STEPS].astype(np.float32)
+    assert z.dtype == expected.dtype and z.shape == expected.shape and np.array_equal(z, expected)
+    assert rows.shape == raw.shape and np.array_equal(rows, raw)
+    with pytest.raises(ExportError, match=r"value 2 \(of 6\) becomes .* after preprocessing: beyond float32"):
+        calibration_inputs(np.array([0.0, 1e300, 1.0, 2.0, 3.0, 4.0]), columns, 100, fallback=None)

@@ -1,5 +1,7 @@
 """Real (small) training runs: the classic exercise, a streaming sine, CSVs with gaps, determinism."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,15 @@ def test_a_model_that_loses_to_persistence_is_blended_into_it(tmp_path):
     predictor = StreamingPredictor.load(bundle, variant="tflite-float32", backend="numpy")
     predictions = [predictor.step(float(value)) for value in walk[-50:]]
     assert np.isnan(predictions[0]) and np.all(np.isfinite(predictions[1:]))
+    one = predictor.manifest.columns.one_value()  # F = K = H = 1: firmware reads its numbers from the header
+    from click.testing import CliRunner
+
+    from edgernn.cli.commands import cli
+
+    written = CliRunner().invoke(cli, ["c-array", str(bundle), "--variant", "tflite-float32", "--out",
+                                       str(tmp_path / "c")])
+    assert written.exit_code == 0, written.output
+    header = (tmp_path / "c" / "edgernn_model.h").read_text()
+    macros = dict(re.findall(r"#define EDGERNN_MODEL_(\w+) (\S+)", header))
+    assert [float(macros[k]) for k in ("OFFSET", "DIVISOR", "OUTPUT_OFFSET", "OUTPUT_DIVISOR")] == list(one.numbers)
+    assert (macros["DIFFERENCE"], macros["RELATIVE"]) == (str(int(one.difference)), str(int(one.relative)))

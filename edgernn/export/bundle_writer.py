@@ -27,7 +27,7 @@ from edgernn.export.inspect import inspect_model
 from edgernn.export.step_model import device_model_and_samples, write_saved_model
 from edgernn.export.target import check_target
 from edgernn.training.modeling import load_model_bytes, read_model_file
-from edgernn.training.reference import float_reference, replay, replay_rows
+from edgernn.training.reference import float_reference, replay
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
 from edgernn.runtime.bundle import Bundle
 from edgernn.errors import BundleError, ExportError
@@ -148,10 +148,8 @@ def _prepare(model_path, calibration_data, calibration_steps: int, names=None, t
         raise ExportError(f"the model takes {inspected.features} feature(s) and has {inspected.outputs} output(s), "
                           f"but its columns describe {len(columns.inputs)} and {len(columns.outputs)}")
     fallback = metadata.fitting_values if metadata else None
-    if not columns.named:  # a plain univariate model's calibration inputs: a series, as older bundles hold them
-        z, raw = calibration.calibration_inputs(calibration_data, preprocessing, calibration_steps, fallback)
-    else:
-        z, raw = calibration.calibration_rows(calibration_data, columns, calibration_steps, fallback)
+    z, raw = calibration.calibration_inputs(calibration_data, columns, calibration_steps, fallback)
+    if columns.named:  # the calibrated input ranges, written with the columns (a plain manifest has input_range)
         columns = with_ranges(columns, z)
     device_model, samples = device_model_and_samples(inspected, z, calibration_steps)
     samples = calibration.with_headroom(samples, z, headroom)
@@ -224,11 +222,7 @@ def _write_reference(staging: Path, prepared: _Prepared) -> FileEntry:
     source = "the held-out test split" if held_out is not None else "the calibration data"
     raw = held_out if held_out is not None else np.asarray(prepared.raw_calibration, dtype=np.float64)
     columns = prepared.columns
-    if not columns.named:
-        replayed, how = replay(raw, REFERENCE_STEPS, prepared.preprocessing.difference)
-    else:
-        replayed, how = replay_rows(raw, REFERENCE_STEPS, [c.difference for c in columns.inputs],
-                                    columns.lag)
+    replayed, how = replay(raw, REFERENCE_STEPS, [c.difference for c in columns.inputs], columns.lag)
     source += f", {how}" if how else ""
     values = replayed.astype(np.float32)  # what a device feeds: float32 values
     outputs = float_reference(prepared.model, values.astype(np.float64), columns,

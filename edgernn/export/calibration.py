@@ -11,77 +11,65 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgernn.data.series import load_series, model_inputs
+from edgernn.data.series import FLOAT32_MAX, load_series, load_table
 from edgernn.runtime.cells import NumpyStepModel
 from edgernn.errors import ExportError
 from edgernn.runtime.manifest import ModelInfo
-from edgernn.runtime.preprocessing import Preprocessing
 
 DEFAULT_STEPS = 1000  # samples handed to the converter
 MAX_STEPS = 200_000  # model inputs the float model is run over, at most (a few seconds of numpy steps)
 
 
-def calibration_inputs(source, preprocessing: Preprocessing, steps: int,
-                       fallback: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Model-input values (after preprocessing) for calibration ``[n]`` float32 (at most ``MAX_STEPS``), and the
-    raw series; ``steps`` is the number of samples to be taken from them, checked here.
+def calibration_inputs(source, columns, steps: int, fallback: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs for calibration ``[n, F]`` float32 (at most ``MAX_STEPS``) and the raw rows; ``steps`` is the
+    number of samples to be taken from them, checked here. A plain univariate model (``columns.named`` False:
+    its bundle holds a series, as older bundles do) gets both as a series ``[n]``.
 
-    ``source``: None (use ``fallback``: the training and validation splits stored with the model),
-    ``sine``/``counting``, a ``.csv``/``.npy`` path, or a numpy array of raw values.
+    ``source``: None (use ``fallback``: the training and validation rows stored with the model), ``sine`` or
+    ``counting``, a ``.csv``/``.npy`` path read with the model's column names (a plain model: its one column),
+    or a numpy array (a series for a one-column model, rows ``[n, F]``).
     """
     if steps < 1:
         raise ExportError(f"--calibration-steps must be at least 1, got {steps}")
+    features, width = ",".join(columns.features), len(columns.inputs)
     name = "calibration data"
     if source is None:
         if fallback is None:
-            raise ExportError("this model carries no training data: give --calibration-data (a .csv/.npy, sine or counting)")
-        raw = np.asarray(fallback, dtype=np.float64)
-        name = "the model's stored training and validation data"
+            raise ExportError("this model carries no training data: give --calibration-data (a .csv/.npy, sine or "
+                              f"counting{f'; with the columns {features}' if columns.named else ''})")
+        raw, name = np.asarray(fallback, dtype=np.float64), "the model's stored training and validation data"
     elif isinstance(source, np.ndarray):
         raw = source.astype(np.float64)
-    else:
-        series = load_series(str(source))  # the training loader: the same checks, the same one-line errors
-        raw, name = series.values, series.name
-    if raw.ndim != 1:
-        raise ExportError(f"calibration data must be a 1-D series, got shape {raw.shape}")
+    else:  # the training loaders: the same checks, the same one-line errors
+        read = load_table(str(source), columns=columns.features) if columns.named else load_series(str(source))
+        raw, name = read.values, read.name
+    if not (raw.ndim == 2 and raw.shape[1] == width or raw.ndim == 1 and width == 1):
+        raise ExportError(f"calibration data must be rows of {width} values ({features}), got shape "
+                          f"{list(raw.shape)}" if width > 1 else
+                          f"calibration data must be a 1-D series, got shape {raw.shape}")
     if not np.isfinite(raw).all():
         raise ExportError("calibration data contains NaN or inf values")
-    z = model_inputs(raw, preprocessing, name)
-    if z.size < 2:
-        raise ExportError(f"calibration data has {raw.size} values; need at least {2 + preprocessing.lag}")
-    return z[:MAX_STEPS].astype(np.float32), raw
+    rows = raw.reshape(raw.shape[0], width)
+    z = _inputs(rows, columns, name)
+    if z.shape[0] < 2:
+        raise ExportError(f"calibration data has {rows.shape[0]} rows; need at least {2 + columns.lag}")
+    z = z[:MAX_STEPS].astype(np.float32)
+    return (z, rows) if columns.named else (z[:, 0], rows[:, 0])
 
 
-def calibration_rows(source, columns, steps: int, fallback: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """``calibration_inputs`` for a multivariate model: model inputs ``[n, F]`` float32 and the raw rows.
-
-    ``source``: None (``fallback``, the training rows stored with the model), a table ``[n, F]``, or a data file
-    or built-in read with ``columns.features`` as its columns.
-    """
-    if steps < 1:
-        raise ExportError(f"--calibration-steps must be at least 1, got {steps}")
-    if source is None:
-        if fallback is None:
-            raise ExportError(f"this model carries no training data: give --calibration-data with the columns "
-                              f"{','.join(columns.features)}")
-        raw = np.asarray(fallback, dtype=np.float64)
-    elif isinstance(source, np.ndarray):
-        raw = source.astype(np.float64)
-    else:
-        from edgernn.data.series import load_table
-
-        raw = load_table(str(source), columns=columns.features).values
-    if raw.ndim != 2 or raw.shape[1] != len(columns.inputs):
-        raise ExportError(f"calibration data must be rows of {len(columns.inputs)} values "
-                          f"({','.join(columns.features)}), got shape {list(raw.shape)}")
-    if not np.isfinite(raw).all():
-        raise ExportError("calibration data contains NaN or inf values")
+def _inputs(rows: np.ndarray, columns, name: str) -> np.ndarray:
+    """``columns.transform(rows)``, refused unless every model input is a finite float32 (as training refuses
+    one), naming the first raw row that is not."""
     with np.errstate(over="ignore", invalid="ignore"):
-        z = columns.transform(raw)
-    if z.shape[0] < 2 or not np.isfinite(z).all():
-        raise ExportError(f"calibration data has {raw.shape[0]} rows; need at least {2 + columns.lag} finite rows "
-                          "after preprocessing")
-    return z[:MAX_STEPS].astype(np.float32), raw
+        z = columns.transform(rows)
+    bad = np.flatnonzero(~(np.abs(z) <= FLOAT32_MAX).all(axis=1))  # NaN fails the comparison too
+    if bad.size:
+        index, what = int(bad[0]) + columns.lag, "value" if rows.shape[1] == 1 else "row"
+        raise ExportError(f"{name}: {what} {index + 1} (of {rows.shape[0]}) becomes "
+                          f"{z[bad[0]][~(np.abs(z[bad[0]]) <= FLOAT32_MAX)][0]:.3g} after preprocessing: beyond "
+                          "float32, the model's input type; an outlier far outside the training range, or data to "
+                          "rescale")
+    return z
 
 
 def spread(z: np.ndarray, count: int, width: int = 1) -> np.ndarray:

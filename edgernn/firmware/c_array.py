@@ -105,14 +105,14 @@ def _refusal(spec, entry, manifest, content) -> str | None:
     if manifest.columns.lag > 1:
         return (f"the model is differenced over a season of {manifest.columns.lag} rows, and the generated C does "
                 "not keep a stream's past season yet (train with --season none for firmware)")
-    if manifest.columns.named and manifest.columns.univariate:
-        return ("the model's network is blended into persistence (chosen at training, because alone it did not "
-                "beat persistence on validation), and the generated C decodes a plain univariate model only: "
-                "firmware for the blend is not generated yet (train with --baseline none for firmware)")
-    if manifest.columns.named:
-        return (f"the model has {len(manifest.columns.inputs)} input column(s) and {len(manifest.columns.outputs)} "
-                "output(s), each with its own scaling and decoding, and the generated C has one OFFSET and DIVISOR "
-                "for one value: per-column C is not generated yet (a univariate model can be firmware)")
+    columns = manifest.columns
+    if columns.one_value() is None and columns.univariate:
+        return ("the model's one value is decoded from a seasonal or smoothed baseline, and the generated C keeps "
+                "no past season: train with --season none for firmware")
+    if columns.one_value() is None:
+        return (f"the model has {len(columns.inputs)} input column(s) and {len(columns.outputs)} output(s), each "
+                "with its own scaling and decoding, and the generated C encodes one value in and decodes one out "
+                "(F = K = H = 1): per-column C is not generated yet")
     recorded = entry.refused_by("tflm")
     return f"TFLM refused it at export: {recorded}" if recorded else None
 
@@ -162,7 +162,7 @@ def render(bundle_dir, variant_name: str, name: str = "edgernn_model") -> dict[s
     arena = _arena(spec, entry, content)
     prefix = name.upper()
     header = f"{name}.h"
-    return {header: _header(name, prefix, spec.name, entry.sha256, content, arena, bundle.manifest.preprocessing,
+    return {header: _header(name, prefix, spec.name, entry.sha256, content, arena, bundle.manifest.columns.one_value(),
                             by_input, by_output),
             f"{name}.cc": _source(name, prefix, header, spec.name, content),
             f"{name}_example.cc": _example(name, prefix, header, spec.name, entry, by_input, by_output)}
@@ -256,7 +256,8 @@ def _tensor_lines(prefix: str, kind: str, tensors) -> list[str]:
     return lines
 
 
-def _header(name, prefix, variant_name, sha256, content, arena, pre, by_input, by_output) -> str:
+def _header(name, prefix, variant_name, sha256, content, arena, one, by_input, by_output) -> str:
+    """``one``: the model's ``OneValue`` (F = K = H = 1), its numbers as C macros."""
     lines = [f"/* {variant_name} of an edgernn bundle (sha256 {sha256}), {len(content)} bytes of flash.",
              "   Positions, scales and zero points are read from the model file itself. */",
              f"#ifndef {prefix}_H", f"#define {prefix}_H", "", "#include <stddef.h>", "",
@@ -267,10 +268,14 @@ def _header(name, prefix, variant_name, sha256, content, arena, pre, by_input, b
              "/* tensor positions in the model's input and output lists (TFLM addresses tensors by position) */",
              *_tensor_lines(prefix, "INPUT", by_input),
              *_tensor_lines(prefix, "OUTPUT", by_output),
-             "/* raw units -> model input: ((value - last value, if DIFFERENCE) - OFFSET) / DIVISOR; the output is decoded",
-             "   back the same way: output * DIVISOR + OFFSET (+ the last value, if DIFFERENCE) */",
-             f"#define {prefix}_DIFFERENCE {int(bool(pre.difference))}",
-             f"#define {prefix}_OFFSET {_c_float(pre.offset, '')}", f"#define {prefix}_DIVISOR {_c_float(pre.divisor, '')}",
+             "/* raw units -> model input: ((value - last value, if DIFFERENCE) - OFFSET) / DIVISOR; the output to",
+             "   raw units: output * OUTPUT_DIVISOR + OUTPUT_OFFSET (+ the last value, if RELATIVE) */",
+             f"#define {prefix}_DIFFERENCE {int(bool(one.difference))}",
+             f"#define {prefix}_OFFSET {_c_float(one.numbers[0], '')}",
+             f"#define {prefix}_DIVISOR {_c_float(one.numbers[1], '')}",
+             f"#define {prefix}_OUTPUT_OFFSET {_c_float(one.numbers[2], '')}",
+             f"#define {prefix}_OUTPUT_DIVISOR {_c_float(one.numbers[3], '')}",
+             f"#define {prefix}_RELATIVE {int(bool(one.relative))}",
              "", "#ifdef __cplusplus", "}", "#endif", f"#endif  /* {prefix}_H */", ""]
     return "\n".join(lines)
 
@@ -337,7 +342,8 @@ int main() {{
     // interpreter.input({prefix}_INPUT_X)->data... = the encoded reading
     if (interpreter.Invoke() != kTfLiteOk) return 2;
 {handover}
-    // interpreter.output({prefix}_OUTPUT_Y)->data... is the next-value prediction (decode it back to raw units)
+    // interpreter.output({prefix}_OUTPUT_Y)->data... is the next-value prediction (to raw units with
+    // {prefix}_OUTPUT_DIVISOR/{prefix}_OUTPUT_OFFSET, plus the last reading if {prefix}_RELATIVE)
   }}
 }}
 """

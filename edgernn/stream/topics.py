@@ -21,7 +21,6 @@ step (``order``), whose record (recent keys, held readings) and the bridge's sec
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -61,7 +60,7 @@ class TopicStreams:
         if self.takes_rows and interval is not None:
             raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet (drop "
                              "--interval/--adaptive/--anomalies)")
-        self._names = self.columns.output_names() if self.takes_rows else None
+        self._names = self.columns.output_names()  # several outputs: a prediction by name
         self._interval = {"level": interval, "adaptive": adaptive, "clean": clean}
         self.monitor = self.predictor.monitor(**self._interval) if interval is not None else None
         self.slots: dict[str, int] = {}  # topic -> stream index, in order of first reading
@@ -133,49 +132,39 @@ class TopicStreams:
             pending = later
         return predictions
 
-    def _round(self, indices: list[int], readings, predictions: list[float]) -> None:
-        if self.takes_rows:
-            return self._round_rows(indices, readings, predictions)
+    def _round(self, indices: list[int], readings, predictions: list) -> None:
+        """One reading of each topic in ``indices`` stepped together: a number per topic (F = 1) or a row of F,
+        idle topics NaN (skipped); each prediction a number, or the outputs by name."""
         predictor = self.predictor
-        values = np.full(predictor.streams, np.nan)
+        streams, width = predictor.streams, predictor.features
+        inputs = np.full(streams if width == 1 else (streams, width), np.nan)
         slots = [readings[i][0] for i in indices]
-        values[slots] = [readings[i][1] for i in indices]
-        fed = values  # what the predictor steps: a missing reading held (--on-nan hold), the others as read
-        if self.hold:
-            missing = [s for s in slots if not math.isfinite(values[s])]
-            if missing:
-                fed = values.copy()
-                fed[missing] = predictor.state["last"][missing]
-        if self.monitor is None:
-            out = np.atleast_1d(predictor.step(fed if predictor.streams > 1 else float(fed[0])))
-            for i, slot in zip(indices, slots):
-                predictions[i] = {"prediction": float(out[slot])}
-            return
-        active = np.zeros(predictor.streams, dtype=bool)
+        inputs[slots] = [readings[i][1] for i in indices]
+        fed = inputs  # what the predictor steps: a missing reading held (--on-nan hold), the others as read
+        if self.hold and not np.isfinite(inputs[slots]).all():
+            fed = inputs.copy()
+            fed[slots] = np.where(np.isfinite(inputs[slots]), inputs[slots],
+                                  predictor.state["last"].reshape(inputs.shape)[slots])
+        if self.monitor is not None:  # intervals: one value per stream
+            return self._checked_round(indices, slots, inputs, fed, predictions)
+        out = predictor.step(fed if streams > 1 else float(fed[0]) if width == 1 else fed[0])
+        out = np.asarray(out, dtype=np.float64).reshape(streams, -1).tolist()
+        for i, slot in zip(indices, slots):
+            values = out[slot]
+            predictions[i] = {"prediction": values[0] if len(values) == 1 else dict(zip(self._names, values))}
+
+    def _checked_round(self, indices, slots, values, fed, predictions: list) -> None:
+        """A round through the interval monitor: each reading scored against its prediction (a held one is
+        stepped, not scored), the next value's interval with each prediction."""
+        active = np.zeros(self.predictor.streams, dtype=bool)
         active[slots] = True
-        checked = self.monitor.step_some(values, active, fed)  # a held reading is stepped, not scored
+        checked = self.monitor.step_some(values, active, fed)
         fields = [np.atleast_1d(np.asarray(f, dtype=np.float64)) for f in checked]
         for i, slot in zip(indices, slots):
             row = {name: float(field[slot]) for name, field in zip(checked._fields, fields)}
             row["anomaly"] = bool(row["anomaly"])
             row.pop("residual")
             predictions[i] = row
-
-    def _round_rows(self, indices: list[int], readings, predictions: list) -> None:
-        """A multivariate model's round: a row per topic (idle topics a row of NaN: skipped), its outputs by name
-        (or the one prediction as a number)."""
-        predictor = self.predictor
-        rows = np.full((predictor.streams, predictor.features), np.nan)
-        slots = [readings[i][0] for i in indices]
-        rows[slots] = [readings[i][1] for i in indices]
-        if self.hold:
-            last = predictor.state["last"][slots]
-            rows[slots] = np.where(np.isfinite(rows[slots]), rows[slots], last)
-        out = np.asarray(predictor.step(rows[0] if predictor.streams == 1 else rows), dtype=np.float64)
-        out = out.reshape(predictor.streams, -1)
-        for i, slot in zip(indices, slots):
-            values = out[slot].tolist()
-            predictions[i] = {"prediction": values[0] if len(values) == 1 else dict(zip(self._names, values))}
 
     # -- saving --------------------------------------------------------------------------------------------------
 

@@ -9,60 +9,48 @@ import numpy as np
 BRIDGE_STEPS = (4, 32)  # a level model's joins: a straight line back to the start over this many steps (min, max)
 
 
-def replay(values: np.ndarray, steps: int, difference: bool) -> tuple[np.ndarray, str]:
-    """``values`` repeated forwards to ``steps``, the way a device could see them; returns them and how.
+def replay(rows: np.ndarray, steps: int, difference, season: int = 1) -> tuple[np.ndarray, str]:
+    """``rows`` (a series ``[n]``, or a table ``[n, F]``) repeated forwards to ``steps``, the way a device could
+    see them; returns them (the shape given) and how.
 
     Reversed data is data a device never sees (a trend backwards, a model on differences fed differences of the
-    wrong sign), so every repeat runs forwards:
-    - a model on differences: each repeat continues from where the last ended, so the model sees the series'
-      own differences, in order and with their sign, plus one difference per join equal to their mean;
-    - a model on levels: each repeat starts over, reached from the last value by a short straight line (4 to 32
-      steps, a twentieth of the series) instead of a jump.
+    wrong sign), so every repeat runs forwards. ``difference``: one flag, or one per column.
+    - A model differenced over a season (``season`` rows) sees its last whole seasons repeated: the cycle never
+      skips.
+    - Every column differenced: each repeat continues from where the last ended, so the model sees the series'
+      own differences, in order and with their sign, plus one difference per join equal to their mean.
+    - Otherwise each repeat is joined to the last by a short run of rows (4 to 32, a twentieth of the series)
+      along which a level column goes in a straight line back to its start and a differenced one keeps its mean
+      step (and the next repeat continues from there).
     """
-    values = np.asarray(values, dtype=np.float64)
-    if values.size >= steps:
-        return values[:steps], ""
-    if difference:
-        step = float(np.mean(np.diff(values)))
-        parts, offset = [], 0.0
-        while sum(p.size for p in parts) < steps:
-            parts.append(values + offset)
-            offset = parts[-1][-1] + step - values[0]
-        return np.concatenate(parts)[:steps], f"repeated forwards x{len(parts)}, each continuing the last"
-    bridge = int(np.clip(values.size // 20, *BRIDGE_STEPS))
-    ramp = np.linspace(values[-1], values[0], bridge + 2)[1:-1]
-    parts = []
-    while sum(p.size for p in parts) < steps:
-        parts.extend([values, ramp])
-    repeats = (len(parts) + 1) // 2
-    return np.concatenate(parts)[:steps], f"repeated forwards x{repeats}, joined by {bridge}-step lines"
-
-
-def replay_rows(rows: np.ndarray, steps: int, difference, season: int = 1) -> tuple[np.ndarray, str]:
-    """``replay`` for a table ``[n, F]``: each repeat joined to the last by a short run of rows (4 to 32), along
-    which a level column goes in a straight line back to its start and a differenced column (``difference``:
-    one flag per column) keeps its mean step, and from which each differenced column continues. A model
-    differenced over a season (``season`` rows) sees the last whole seasons repeated, so the cycle never skips."""
     rows = np.asarray(rows, dtype=np.float64)
-    if rows.shape[0] >= steps:
+    table = rows.reshape(rows.shape[0], -1)
+    if table.shape[0] >= steps:
         return rows[:steps], ""
-    if season > 1 and rows.shape[0] >= 2 * season:
-        block = rows[rows.shape[0] % season:]  # whole seasons, ending with the last row
-        count = -(-(steps - rows.shape[0]) // block.shape[0])
-        return np.concatenate([rows, *[block] * count])[:steps], f"its last {block.shape[0] // season} seasons " \
-            f"repeated x{count}"
-    difference = np.asarray(difference, dtype=bool)
-    step = np.where(difference, np.mean(np.diff(rows, axis=0), axis=0), 0.0)
-    bridge = int(np.clip(rows.shape[0] // 20, *BRIDGE_STEPS))
-    parts, start, count = [], rows[0], 0
+    if season > 1 and table.shape[0] >= 2 * season:
+        block = table[table.shape[0] % season:]  # whole seasons, ending with the last row
+        count = -(-(steps - table.shape[0]) // block.shape[0])
+        out = np.concatenate([table, *[block] * count])[:steps]
+        return out.reshape(-1, *rows.shape[1:]), f"its last {block.shape[0] // season} seasons repeated x{count}"
+    difference = np.broadcast_to(np.asarray(difference, dtype=bool), table.shape[1:])
+    step = np.array([np.mean(np.diff(column)) if flag else 0.0 for column, flag in zip(table.T, difference)])
+    if difference.all():
+        parts, offset = [], 0.0
+        while sum(p.shape[0] for p in parts) < steps:
+            parts.append(table + offset)
+            offset = parts[-1][-1] + step - table[0]
+        how = f"repeated forwards x{len(parts)}, each continuing the last"
+        return np.concatenate(parts)[:steps].reshape(-1, *rows.shape[1:]), how
+    bridge = int(np.clip(table.shape[0] // 20, *BRIDGE_STEPS))
+    parts, start, count = [], table[0], 0
     while sum(p.shape[0] for p in parts) < steps:
-        repeat = rows + np.where(difference, start - rows[0], 0.0)
+        repeat = table + np.where(difference, start - table[0], 0.0)
         end = repeat[-1]
-        ahead = np.where(difference, end + (bridge + 1) * step, rows[0])  # where the next repeat starts
-        ramp = np.linspace(end, ahead, bridge + 2)[1:-1]
-        parts.extend([repeat, ramp])
+        ahead = np.where(difference, end + (bridge + 1) * step, table[0])  # where the next repeat starts
+        parts.extend([repeat, np.linspace(end, ahead, bridge + 2)[1:-1]])
         start, count = ahead, count + 1
-    return np.concatenate(parts)[:steps], f"repeated forwards x{count}, joined by {bridge}-row runs"
+    joins = f"{bridge}-step lines" if rows.ndim == 1 else f"{bridge}-row runs"
+    return np.concatenate(parts)[:steps].reshape(-1, *rows.shape[1:]), f"repeated forwards x{count}, joined by {joins}"
 
 
 def float_reference(model, values: np.ndarray, columns, window: int | None = None) -> np.ndarray:

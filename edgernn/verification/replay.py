@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.training.reference import float_reference, reference_model, replay, replay_rows
+from edgernn.training.reference import float_reference, reference_model, replay
 from edgernn.errors import DataError, EdgernnError
 
 
@@ -23,8 +23,7 @@ class Replay:
     training_metrics: dict | None = None  # train's metrics (peers included: edgernn.training.peers), from the model's metadata
 
 
-def _series(metadata, data, picked: "Picked", steps: int, difference: bool,
-            columns) -> tuple[np.ndarray, str, slice | None]:
+def _series(metadata, data, picked: "Picked", steps: int, columns) -> tuple[np.ndarray, str, slice | None]:
     """``steps`` values to verify on: ``data`` (a series name or file), else the reference model's held-out split;
     with the slice of first-pass predictions that target the held-out test split (None for ``data``). Rows
     ``[steps, F]`` of the model's own columns, or of ``picked.columns`` (the file's names for them, in the model's
@@ -64,11 +63,7 @@ def _series(metadata, data, picked: "Picked", steps: int, difference: bool,
         values, name = table.values, getattr(table, "name", str(data))
     if values.shape[0] < 3:
         raise DataError(f"{name} has {values.shape[0]} values; verify needs at least 3")
-    if columns.named:
-        replayed, how = replay_rows(values, steps, [c.difference for c in columns.inputs],
-                                    columns.lag)
-    else:
-        replayed, how = replay(values, steps, difference)
+    replayed, how = replay(values, steps, [c.difference for c in columns.inputs], columns.lag)
     return replayed, f"{name}, {how}" if how else name, test
 
 
@@ -104,8 +99,7 @@ def replay_for(bundle, data, picked: Picked, steps: int, stored: bool) -> Replay
     manifest = bundle.manifest
     if manifest.columns.named:
         _check_columns(bundle, model, metadata)
-    values, name, test = _series(metadata, data, picked, steps, manifest.preprocessing.difference,
-                                 manifest.columns)
+    values, name, test = _series(metadata, data, picked, steps, manifest.columns)
     train_rmse = metadata.metrics.get("test_rmse") if metadata and test is not None else None
     reference = float_reference(model, values, manifest.columns, manifest.model.raw_window)
     return Replay(values, reference, name, test, train_rmse, metadata.metrics if metadata else None)
