@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -28,7 +29,7 @@ def test_every_option_has_help_and_lists_its_choices():
                     assert not param.type.case_sensitive, f"{name} {param.opts[0]} is case-sensitive"
 
 
-PRINTS_RESULTS = ("train", "export", "verify", "bench", "demo", "c-array", "c-step")  # keygen, sign, stream: files
+PRINTS_RESULTS = ("train", "export", "verify", "bench", "demo", "c-array", "c-step", "keygen", "sign")  # stream: lines
 
 
 def test_one_vocabulary_across_commands():
@@ -53,7 +54,8 @@ def test_one_vocabulary_across_commands():
              for name in ("train", "verify", "stream")}
     for name, opts in reads.items():  # the series options, shared by every command that reads a data file
         assert {"--column", "--columns"} <= opts, name
-    assert "--time-column" in reads["train"] and "--time-column" in reads["verify"]
+    for name, opts in reads.items():
+        assert "--time-column" in opts, name
 
 
 def test_stream_help_fits_a_screen():
@@ -130,3 +132,19 @@ def test_export_json_is_the_result_and_the_gate(runner, sine_model, tmp_path):
 @pytest.mark.parametrize("args", [["--version"], ["stream", "--help"]])
 def test_help_and_version_exit_0(args):
     assert subprocess.run([*CLI, *args], capture_output=True, timeout=60).returncode == 0
+
+
+def test_keygen_and_sign_print_json(runner, tmp_path):
+    """--json on the signing commands: the key files and fingerprint, then the bundle, key and version."""
+    import shutil
+
+    from make_bundles import COMMITTED
+
+    made = runner.invoke(cli, ["keygen", "--out", str(tmp_path / "keys"), "--json"])
+    assert made.exit_code == 0, made.output
+    keys = json.loads(made.stdout)
+    assert Path(keys["private_key"]).is_file() and Path(keys["public_key"]).is_file() and len(keys["fingerprint"]) >= 16
+    shutil.copytree(COMMITTED / "sine", tmp_path / "bundle")
+    signed = runner.invoke(cli, ["sign", str(tmp_path / "bundle"), "--key", keys["private_key"], "--json"])
+    assert signed.exit_code == 0, signed.output
+    assert json.loads(signed.stdout) == {"bundle": str(tmp_path / "bundle"), "key": keys["fingerprint"], "version": 1}

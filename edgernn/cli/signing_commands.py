@@ -5,6 +5,8 @@ Kept out of ``cli.py`` so that the main command table stays readable; registered
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from edgernn.runtime.signing import TRUST_ENV
@@ -41,7 +43,8 @@ def check_trust(bundle, trust) -> None:
 @click.command("keygen", short_help="Make an Ed25519 key pair for signing bundles.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Directory for edgernn.key (private, mode 0600) and edgernn.pub.")
-def keygen_command(out):
+@click.option("--json", "as_json", is_flag=True, help="Print the key files and the fingerprint as JSON on stdout.")
+def keygen_command(out, as_json):
     """Write a new key pair: edgernn.key stays on the host that signs; edgernn.pub goes to each device
     (--trust, or EDGERNN_TRUST). An existing key is never replaced."""
     from edgernn.runtime.signing import load_trust
@@ -49,6 +52,9 @@ def keygen_command(out):
 
     private, public = keygen(out)
     (name,) = load_trust(public)
+    if as_json:
+        click.echo(json.dumps({"private_key": str(private), "public_key": str(public), "fingerprint": name}))
+        return
     click.echo(f"private key: {private} (keep it on this host)\npublic key: {public} (fingerprint {name[:16]})")
 
 
@@ -59,12 +65,16 @@ def keygen_command(out):
 @click.option("--version", "version", type=click.IntRange(1, 2**53), default=None,
               help="The bundle's version (default: the previous signature's + 1, else 1); a device refuses a "
                    "bundle older than the one its state was saved with.")
-def sign_command(bundle, key_path, version):
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle, key and version as JSON on stdout.")
+def sign_command(bundle, key_path, version, as_json):
     """Write signature.json: an Ed25519 signature over the manifest (every file's sha256 and size) and the
     version. Re-run after any change to the bundle."""
     from edgernn.export.signer import sign
 
     signed = sign(bundle, key_path, version)
+    if as_json:
+        click.echo(json.dumps({"bundle": str(bundle), "key": signed.key, "version": signed.version}))
+        return
     click.echo(f"signed {bundle}: key {signed.key[:16]}, version {signed.version}")
 
 

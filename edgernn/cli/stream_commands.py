@@ -109,6 +109,8 @@ def mqtt_options(func):
 @click.option("--column", default=None, metavar="NAME", help="A CSV with a header: the column a one-value model reads.")
 @click.option("--columns", default=None, metavar="A,B,...",
               help="A CSV with a header: the columns feeding a multivariate model, in order.")
+@click.option("--time-column", default=None, metavar="NAME",
+              help="A CSV with a header: each row's time (a number or ISO 8601); a row not after the last is skipped.")
 @click.option("--strict", is_flag=True, help="Stop with exit 1 at the first non-numeric line.")
 @click.option("--out", "--output", "output_file", type=click.Path(dir_okay=False), default=None,
               help="Append predictions to this file (exactly once with --state-file).")
@@ -118,8 +120,8 @@ def mqtt_options(func):
 @click.option("--json-lines", is_flag=True, help="One JSON object per line, naming each output.")
 @click.option("--mqtt", "moved_mqtt", default=None, hidden=True, help="Moved: edgernn bridge.")
 def stream_command(bundle, input_file, variant, backend, state_file, save_every, reset_state, on_nan, interval,
-                   adaptive, anomalies, keep_anomalies, trust, column, columns, strict, output_file, follow,
-                   anomaly_log, json_lines, moved_mqtt):
+                   adaptive, anomalies, keep_anomalies, trust, column, columns, time_column, strict, output_file,
+                   follow, anomaly_log, json_lines, moved_mqtt):
     """Run a bundle statefully: one value per input line, one prediction per output line.
 
     Reads INPUT_FILE (a file or a FIFO) or stdin; a bad line is reported and skipped. A multivariate model
@@ -134,7 +136,7 @@ def stream_command(bundle, input_file, variant, backend, state_file, save_every,
                reset_state=reset_state, on_nan=on_nan, strict=strict, output_file=output_file, follow=follow,
                interval=interval, adaptive=adaptive, anomalies=anomalies, anomaly_log=anomaly_log,
                json_lines=json_lines, trust=trusted_keys(trust), keep_anomalies=keep_anomalies,
-               column=column, columns=column_list(columns))
+               column=column, columns=column_list(columns), time_column=time_column)
     if code:
         sys.exit(code)
 

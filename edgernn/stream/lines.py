@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import math
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -59,9 +60,12 @@ class Picker:
     ``indices`` (the cells, in the model's order) are saved with the state: a restart past the header reads on.
     """
 
-    def __init__(self, wanted, given: bool):
-        self.wanted, self.given = list(wanted), given
+    def __init__(self, wanted, given: bool, time: str | None = None):
+        self.wanted, self.given, self.time = list(wanted), given or time is not None, time
         self.indices: list[int] | None = None
+        self.time_index: int | None = None  # the time column's cell (``--time-column``): rows in time order
+        self.last_time: float | None = None  # the last row's time, in seconds (a number, or ISO 8601's epoch)
+        self.unordered = 0  # rows skipped this run for a time not after the last row's
 
     def header(self, raw: bytes, first: bool = True) -> bool:
         """Whether ``raw`` is a header naming the wanted columns (then they are picked from now on).
@@ -90,21 +94,39 @@ class Picker:
             raise HeaderMismatch(f"the input's header {','.join(cells)[:200]} {what} ({why})")
         if missing or twice:
             return False
+        if self.time is not None and cells.count(self.time) != 1:
+            if first:
+                raise HeaderMismatch(f"the input's header {','.join(cells)[:200]} does not name the time column "
+                                     f"{self.time[:200]} once (--time-column)")
+            return False
         self.indices = [cells.index(name) for name in self.wanted]
+        self.time_index = None if self.time is None else cells.index(self.time)
         return True
 
     def record(self) -> dict | None:
-        """What a state saves: the names asked for and the cells they were found in (None before a header)."""
-        return None if self.indices is None else {"names": self.wanted, "cells": self.indices}
+        """What a state saves: the names asked for and the cells they were found in (None before a header); with
+        a time column, its cell and the last row's time."""
+        if self.indices is None:
+            return None
+        record = {"names": self.wanted, "cells": self.indices}
+        if self.time is not None:
+            record.update(time=self.time, time_cell=self.time_index, last_time=self.last_time)
+        return record
 
     def restore(self, record) -> None:
-        """The cells a saved state read, when it read the same names (a crafted or older record: nothing)."""
-        if not isinstance(record, dict) or record.get("names") != self.wanted:
+        """The cells a saved state read, when it read the same names and time column (a crafted or older
+        record: nothing, so the header is looked for again)."""
+        if not isinstance(record, dict) or record.get("names") != self.wanted or record.get("time") != self.time:
             return
-        indices = record.get("cells")
-        if (isinstance(indices, list) and len(indices) == len(self.wanted)
+        indices = record.get("cells") if self.time is None else [*record.get("cells", ()), record.get("time_cell")]
+        if not (isinstance(indices, list) and len(indices) == len(self.wanted) + (self.time is not None)
                 and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 65536 for i in indices)):
-            self.indices = indices
+            return
+        last = record.get("last_time")
+        if self.time is not None and last is not None and not safe_json.finite_number(last):
+            return
+        self.indices, self.time_index = indices[:len(self.wanted)], indices[-1] if self.time is not None else None
+        self.last_time = None if last is None else float(last)
 
     def cells(self, raw: bytes) -> tuple[list[str] | None, str | None]:
         """The wanted cells of a line, or (None, why not); (None, None) for a blank line."""
@@ -112,9 +134,44 @@ class Picker:
         if not text:
             return None, problem
         cells = _split(text)
-        if len(cells) <= max(self.indices):
-            return None, f"{text[:40]!r} has {len(cells)} cell(s); the header named {max(self.indices) + 1} or more"
+        widest = max(self.indices) if self.time_index is None else max(*self.indices, self.time_index)
+        if len(cells) <= widest:
+            return None, f"{text[:40]!r} has {len(cells)} cell(s); the header named {widest + 1} or more"
+        if self.time_index is not None:
+            problem = self._in_order(cells[self.time_index].strip())
+            if problem is not None:
+                return None, problem
         return [cells[i].strip() for i in self.indices], None
+
+    def _in_order(self, cell: str) -> str | None:
+        """None when the row's time comes after the last row's (then it is the last), else why it is skipped."""
+        moment = time_seconds(cell)
+        if moment is None:
+            return f"its time {cell[:40]!r} (column {self.time[:40]}) is neither a number nor an ISO 8601 time"
+        if self.last_time is not None and moment <= self.last_time:
+            self.unordered += 1
+            return (f"its time {cell[:40]!r} {'repeats' if moment == self.last_time else 'comes before'} the last "
+                    "row's (rows are read in time order)")
+        self.last_time = moment
+        return None
+
+
+def iso_seconds(text: str) -> float | None:
+    """An ISO 8601 time as epoch seconds (UTC when it names no offset; ``Z`` read as UTC), else None."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def time_seconds(cell: str) -> float | None:
+    """A time cell as seconds: a finite number as it is, else an ISO 8601 time (``iso_seconds``); else None."""
+    try:
+        value = strict_float(cell)
+    except ValueError:
+        return iso_seconds(cell)
+    return value if math.isfinite(value) else None
 
 
 def _is_table_header(raw: bytes) -> bool:

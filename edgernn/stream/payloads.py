@@ -17,11 +17,10 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from edgernn.runtime import safe_json
 from edgernn.errors import BadPayload, quoted
-from edgernn.stream.lines import parse_value, strict_float
+from edgernn.stream.lines import iso_seconds, parse_value, strict_float
 
 MAX_PAYLOAD = 65536  # a sensor reading is tens of bytes; anything this long is not one
 
@@ -37,13 +36,9 @@ def order_key(ts) -> float:
     """The ordering key of a ``ts``: a finite number, or an ISO 8601 time in epoch seconds (BadPayload)."""
     if safe_json.finite_number(ts):
         return float(ts)
-    if isinstance(ts, str):
-        try:
-            moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    moment = iso_seconds(ts) if isinstance(ts, str) else None
+    if moment is not None:
+        return moment
     raise BadPayload(f"its time {quoted(str(ts))} is neither a finite number nor an ISO 8601 time")
 
 

@@ -198,7 +198,8 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
             before = source.mark()  # under --strict a bad line is not consumed: a restart stops there again
     durable = not (isinstance(sink, StdoutSink) and isinstance(alerts, StdoutSink))
     if state_file is not None and (report.steps or durable):  # final: a restart finds nothing in flight
-        at = before if report.stopped_at is not None else None if report.steps else start
+        judged = report.steps or getattr(lines.picker, "unordered", 0)  # rows out of time order are read too
+        at = before if report.stopped_at is not None else None if judged else start
         save(source.position(at), final=True)
     sink.after_save()
     alerts.after_save()
@@ -235,10 +236,11 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
         reset_state: bool, on_nan: str, strict: bool, output_file: str | None, follow: bool, err=None,
         interval: float | None = None, adaptive: bool = False, anomalies: bool = False,
         anomaly_log: str | None = None, json_lines: bool = False, trust=None, keep_anomalies: bool = False,
-        column: str | None = None, columns: list[str] | None = None) -> int:
+        column: str | None = None, columns: list[str] | None = None, time_column: str | None = None) -> int:
     """``edgernn stream``: returns the exit code. Raises EdgernnError/OSError for bad input (one line).
 
-    ``column``/``columns``: a CSV input's columns feeding the model, by the header's names (``Picker``)."""
+    ``column``/``columns``: a CSV input's columns feeding the model, by the header's names (``Picker``);
+    ``time_column``: the column of each row's time, rows read in that order (one not after the last: skipped)."""
     from edgernn.runtime import StreamingPredictor
 
     err = err or sys.stderr
@@ -248,8 +250,8 @@ def run(bundle, input_file: str | None, *, variant: str, backend: str, state_fil
     check_interval_options(interval, adaptive, anomalies, keep_anomalies, log_path)
     check_paths(input_file, state_path, output_path, log_path, bundle)
     predictor = StreamingPredictor.load(bundle, variant=variant, backend=backend, on_nan=on_nan, trust=trust)
-    lines = _lines(predictor, json_lines, _picker(predictor.manifest, column, columns), interval, adaptive, anomalies,
-                   keep_anomalies)
+    picker = _picker(predictor.manifest, column, columns, time_column)
+    lines = _lines(predictor, json_lines, picker, interval, adaptive, anomalies, keep_anomalies)
     if predictor.backend_note:
         print(f"note: {predictor.backend_note}", file=err, flush=True)
     stop = Stop()
@@ -301,9 +303,21 @@ def _lines(predictor, json_lines: bool, picker, interval, adaptive: bool, anomal
     return PlainLines(predictor, json_lines, picker)
 
 
-def _picker(manifest, column: str | None, columns: list[str] | None) -> Picker | None:
+def _picker(manifest, column: str | None, columns: list[str] | None, time: str | None = None) -> Picker | None:
     """Which header names feed the model: asked for (``--column`` for one value, ``--columns`` for a row), or the
-    model's own (None for a bundle that records no names: plain numbers only)."""
+    model's own (None for a bundle that records no names: plain numbers only); ``time``: the time column."""
+    picker = _named(manifest, column, columns)
+    if time is None:
+        return picker
+    if picker is None:
+        raise EdgernnError("--time-column reads a CSV by its header, and this model records no column name: name "
+                           "the column it reads too (--column NAME)")
+    if time in picker.wanted:
+        raise EdgernnError(f"--time-column {time[:200]} is a column the model reads")
+    return Picker(picker.wanted, True, time)
+
+
+def _named(manifest, column: str | None, columns: list[str] | None) -> Picker | None:
     features = manifest.columns.features if manifest.columns.named else None  # a plain univariate model: no name
     if column is not None and columns is not None:
         raise EdgernnError("--column and --columns: give one (--column for a one-value model, --columns for rows)")
@@ -324,15 +338,18 @@ def _picker(manifest, column: str | None, columns: list[str] | None) -> Picker |
 
 
 def _summary(predictor, report: StreamReport, stop: Stop, err, lines=None) -> int:
-    if report.bad_lines and not report.steps and report.stopped_at is None:
+    unordered = getattr(getattr(lines, "picker", None), "unordered", 0)  # rows not after the last (--time-column)
+    if report.bad_lines > unordered and not report.steps and report.stopped_at is None:
         expects = ("one row of comma-separated numbers" if predictor.manifest.takes_rows
                    else "one number")
         csv = "," in report.first_bad and not predictor.manifest.takes_rows  # a table given to a one-value model
         raise EdgernnError(f"no line was a number ({report.bad_lines} read, the first: {report.first_bad}): "
                            f"edgernn stream expects {expects} per line"
                            + ("; for a CSV with a header, name the column: --column NAME" if csv else ""))
-    if report.bad_lines and report.stopped_at is None:
-        print(f"{report.bad_lines} non-numeric line(s) skipped", file=err)
+    if report.bad_lines > unordered and report.stopped_at is None:
+        print(f"{report.bad_lines - unordered} non-numeric line(s) skipped", file=err)
+    if unordered and report.stopped_at is None:
+        print(f"{unordered} row(s) not after the last row's time skipped", file=err)
     stats = predictor.stats
     if np.any(stats["out_of_range"][0]):
         print(f"{int(np.max(stats['out_of_range'][0]))} of {predictor.steps} steps were outside the calibrated input "

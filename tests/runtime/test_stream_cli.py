@@ -225,6 +225,39 @@ def test_a_csv_column_is_read_by_its_header_name(bundles, tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_a_time_column_keeps_rows_in_time_order_across_a_restart(bundles, tmp_path):
+    """--time-column: rows in time order are the plain values' predictions; a row whose time repeats or goes
+    back is reported, skipped and counted (exit 0), also after a restart from the state file, which keeps the
+    last time; without a name for the value, or a header lacking the time column: one line, exit 2."""
+    values = [0.1, 0.25, -0.3, 0.4]
+    plain = run_cli(["stream", str(bundles["sine"])], stdin="\n".join(map(str, values)) + "\n")
+    times = ["0", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "1700000000", "2026-01-01T00:00:01+00:00",
+             "2026-01-01T00:00:02", "2026-01-01T00:00:02Z"]
+    cells = [values[0], values[1], 9.0, 9.0, values[2], values[3], 9.0]  # 9.0: the rows to be skipped
+    data = tmp_path / "in.csv"
+    data.write_text("temp,when\n" + "".join(f"{v},{t}\n" for v, t in zip(cells, times)))
+    args = ["stream", str(bundles["sine"]), str(data), "--column", "temp", "--time-column", "when",
+            "--state-file", str(tmp_path / "s.npz"), "--out", str(tmp_path / "out.txt")]
+    first = run_cli(args)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "out.txt").read_text() == plain.stdout
+    assert "line 4: its time '2026-01-01T00:00:00Z' repeats" in first.stderr
+    assert "line 5: its time '1700000000' comes before" in first.stderr and "line 8:" in first.stderr
+    assert "3 row(s) not after the last row's time skipped" in first.stderr
+    with data.open("a") as more:
+        more.write("9.0,2025-12-31T23:59:59Z\n0.5,2026-01-01T00:00:03Z\n")
+    again = run_cli(args)  # resumes after the last row: its time came with the state
+    assert again.returncode == 0, again.stderr
+    assert "line 9: its time '2025-12-31T23:59:59Z' comes before" in again.stderr
+    assert len((tmp_path / "out.txt").read_text().splitlines()) == len(values) + 1
+    for extra, message in ((["--time-column", "when"], "this model records no column name"),
+                           (["--column", "temp", "--time-column", "stamp"], "does not name the time column stamp"),
+                           (["--column", "temp", "--time-column", "temp"], "is a column the model reads")):
+        result = run_cli(["stream", str(bundles["sine"]), str(data), *extra])
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_a_backend_preference_list_takes_the_first_that_runs_the_variant(bundles):
     """--backend numpy,auto on an int8 variant: numpy runs float32 only, so auto's interpreter runs it."""
     values = "0.1\n0.25\n-0.3\n"
