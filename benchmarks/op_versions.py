@@ -4,7 +4,7 @@ The TFLite converter writes each operator with a version (FULLY_CONNECTED 12, fo
 a model holding an operator version it does not register. This measures, for every operator edgernn's models
 use, the highest version an interpreter accepts: probes are real exported models with that operator's version
 rewritten (flatbuffer object API), loaded one by one. The result for tflite-runtime 2.14 is the table in
-``edgernn/export/compat.py``.
+``edgernn/exporting/compat.py``.
 
     python benchmarks/op_versions.py make BUNDLE... --out probes      # host (needs ai-edge-litert's schema)
     /path/to/tflite-venv/bin/python benchmarks/op_versions.py probe probes   # where the interpreter runs

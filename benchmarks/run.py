@@ -42,9 +42,9 @@ def machine() -> str:
 
 def window_rerun_us(model_path: Path, window: int, steps: int) -> float:
     """Median µs to re-run an unrolled float32 window model over the last ``window`` samples, per new sample."""
-    from edgernn.export import tflite
-    from edgernn.export.inspect import inspect_model
-    from edgernn.export.step_model import build_window_model, write_saved_model
+    from edgernn.exporting import tflite
+    from edgernn.exporting.inspect import inspect_model
+    from edgernn.exporting.step_model import build_window_model, write_saved_model
     from edgernn.training.modeling import load_model
     from edgernn.runtime.backends import make_interpreter
     from edgernn.runtime.quiet import silenced_stderr

@@ -19,22 +19,18 @@ _LAZY = {
     "predict": ("edgernn.training.trainer", "predict"),
 }
 
-# Python sets a subpackage as an attribute of its parent when it is first imported: import the (empty)
-# edgernn.export package now, so that the function below is what ``edgernn.export`` stays.
-importlib.import_module("edgernn.export")
-
 
 def export(model_path, out, *, verify: bool = True, verify_steps: int | None = None, **options):
     """Export a ``.keras`` model to a bundle directory, then run verify's gate on it: the one place the two meet.
 
-    ``edgernn.export.bundle_writer`` writes bundles and never imports ``edgernn.verification`` (which imports the
+    ``edgernn.exporting.bundle_writer`` writes bundles and never imports ``edgernn.verification`` (which imports the
     export side through diagnosis); composing them here, above both, keeps every import arrow pointing one way.
 
     Args:
         verify: run verify's gate on the new bundle and store ``verify.json`` in it (``result.verify``); a model
             without held-out data recorded skips it (``result.verify_skipped`` says why).
         verify_steps: the gate's steps (default: verify's, 10,000).
-        options: ``edgernn.export.bundle_writer.export_bundle``'s (variants, calibration_data, calibration_steps,
+        options: ``edgernn.exporting.bundle_writer.export_bundle``'s (variants, calibration_data, calibration_steps,
             force, int8_weights, quiet, columns, targets, headroom).
 
     Returns:
@@ -43,7 +39,7 @@ def export(model_path, out, *, verify: bool = True, verify_steps: int | None = N
     Raises:
         ExportError, ModelError, BundleError: one line each.
     """
-    from edgernn.export.bundle_writer import export_bundle
+    from edgernn.exporting.bundle_writer import export_bundle
 
     result = export_bundle(model_path, out, **options)
     if verify:

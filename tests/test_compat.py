@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from edgernn.cli.commands import cli
-from edgernn.export.compat import TFLITE_RUNTIME_2_14, operators
+from edgernn.exporting.compat import TFLITE_RUNTIME_2_14, operators
 from edgernn.runtime.backends import installed
 from edgernn.runtime.manifest_reader import read_manifest
 from built_once import exported_once, trained_once
@@ -111,7 +111,7 @@ def test_verify_runs_integer_variants_on_tflm_with_their_arena(runner, sine_bund
 def test_window_models_record_why_tflm_refuses_them(window_bundle):
     """The unrolled window model builds its zero initial state with SHAPE -> FILL; TFLM's FILL needs constant dims.
     The record says so, not just that allocation failed."""
-    from edgernn.export.compat import fill_with_runtime_dims
+    from edgernn.exporting.compat import fill_with_runtime_dims
 
     for name, entry in read_manifest(window_bundle).variants.items():
         record = entry.interpreters["tflm"]
@@ -120,7 +120,7 @@ def test_window_models_record_why_tflm_refuses_them(window_bundle):
 
 
 def test_streaming_models_have_no_runtime_fill(sine_bundle):
-    from edgernn.export.compat import fill_with_runtime_dims
+    from edgernn.exporting.compat import fill_with_runtime_dims
 
     entry = read_manifest(sine_bundle).variants["tflite-int8"]
     assert not fill_with_runtime_dims((sine_bundle / entry.file).read_bytes())

@@ -219,7 +219,7 @@ def test_one_calibration_gives_a_plain_model_the_series_the_univariate_calibrati
     the separate univariate reader returned, to the bit (a univariate bundle's calibration file is unchanged);
     a value beyond float32 after scaling is still refused naming it."""
     from edgernn.errors import ExportError
-    from edgernn.export.calibration import MAX_STEPS, calibration_inputs
+    from edgernn.exporting.calibration import MAX_STEPS, calibration_inputs
     from edgernn.runtime.preprocessing import Preprocessing
 
     preprocessing = Preprocessing(difference=difference, scale="standard", offset=0.3, divisor=1.7)

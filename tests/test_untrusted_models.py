@@ -219,7 +219,7 @@ def test_export_refuses_onnx_external_data(sine_bundle):
     import onnx
     from onnx import numpy_helper
 
-    from edgernn.export.onnx_export import check_self_contained
+    from edgernn.exporting.onnx_export import check_self_contained
 
     content = (sine_bundle / "onnx-float32.onnx").read_bytes()
     check_self_contained(content, "onnx-float32")  # what export writes passes
@@ -237,7 +237,7 @@ def test_export_refuses_onnx_external_data(sine_bundle):
 def test_export_never_leaves_a_bundle_the_runtime_refuses(sine_model, tmp_path, monkeypatch):
     """A staged bundle that does not read back (here: weights.npz damaged after its hash was recorded) is an
     ExportError, and nothing is left under the target name."""
-    from edgernn.export import bundle_writer as export_bundle
+    from edgernn.exporting import bundle_writer as export_bundle
 
     real_write = export_bundle.write_manifest
 

@@ -262,7 +262,7 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
     from edgernn.verification import format_table
 
     if sign_key is not None:  # a key that cannot sign is refused before the export's minutes
-        from edgernn.export.signer import private_key
+        from edgernn.exporting.signer import private_key
 
         private_key(Path(sign_key))
     targets = ",".join([*target, *([targets] if targets else [])]) or None
@@ -283,7 +283,7 @@ def export_command(model, out, variants, calibration_data, calibration_steps, fo
             click.echo("not signed: a variant failed the gate", err=True)
         sys.exit(EXIT_CHECK_FAILED)
     if sign_key is not None:
-        from edgernn.export.signer import sign
+        from edgernn.exporting.signer import sign
 
         signed = sign(result.bundle, sign_key)
         click.echo(f"signed {result.bundle}: key {signed.key[:16]}, version {signed.version}", err=as_json)

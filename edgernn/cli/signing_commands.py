@@ -48,7 +48,7 @@ def keygen_command(out, as_json):
     """Write a new key pair: edgernn.key stays on the host that signs; edgernn.pub goes to each device
     (--trust, or EDGERNN_TRUST). An existing key is never replaced."""
     from edgernn.runtime.signing import load_trust
-    from edgernn.export.signer import keygen
+    from edgernn.exporting.signer import keygen
 
     private, public = keygen(out)
     (name,) = load_trust(public)
@@ -69,7 +69,7 @@ def keygen_command(out, as_json):
 def sign_command(bundle, key_path, version, as_json):
     """Write signature.json: an Ed25519 signature over the manifest (every file's sha256 and size) and the
     version. Re-run after any change to the bundle."""
-    from edgernn.export.signer import sign
+    from edgernn.exporting.signer import sign
 
     signed = sign(bundle, key_path, version)
     if as_json:

@@ -94,7 +94,7 @@ def _array(content: bytes) -> str:
 def _refusal(spec, entry, manifest, content) -> str | None:
     """Why TFLM cannot run this variant (checked from the file and the variant table, then the manifest's
     record), else None."""
-    from edgernn.export.compat import TFLM_RUNTIME_FILL, fill_with_runtime_dims, float_weights_only
+    from edgernn.exporting.compat import TFLM_RUNTIME_FILL, fill_with_runtime_dims, float_weights_only
 
     if spec.format != "tflite":
         return f"{spec.name} is not a TFLite variant: a C array is for TensorFlow Lite Micro"
@@ -121,7 +121,7 @@ def _arena(spec, entry, content) -> int:
     """The arena TFLM needs: measured here when tflite-micro is installed, else the manifest's (bounded by its
     parser), else an error: a firmware cannot be built around an unknown arena."""
     if "tflm" in installed():
-        from edgernn.export.compat import tflm_check
+        from edgernn.exporting.compat import tflm_check
 
         record = tflm_check(content, entry, spec)
         if not record["runs"]:

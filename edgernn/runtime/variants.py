@@ -1,7 +1,7 @@
 """The variant table: every exported variant and what each part of edgernn needs to know about it, in one place.
 
-A new variant is one entry here; a new kind of quantization also its converter settings (``edgernn/export/tflite.py``
-or ``edgernn/export/onnx_export.py``, keyed by ``VariantSpec.converter``). What export, compat and c-array do
+A new variant is one entry here; a new kind of quantization also its converter settings (``edgernn/exporting/tflite.py``
+or ``edgernn/exporting/onnx_export.py``, keyed by ``VariantSpec.converter``). What export, compat and c-array do
 differently for a variant keys on its flags (calibrated, integer_io, hybrid, tflm_lacks), never on its name or
 converter; the CLI's choices, the manifest's validation, verify's gate, bench and the tests all read this table.
 Standard library only: the device (and the CLI's --help) reads it.

@@ -38,9 +38,9 @@ class TensorError:
 
 def diagnose(bundle, variant_name: str) -> list[TensorError]:
     """Per-tensor quantization error of a diagnosable variant (``VariantSpec.diagnosable``), worst first."""
-    from edgernn.export import tflite
-    from edgernn.export.inspect import inspect_model
-    from edgernn.export.step_model import device_model_and_samples, write_saved_model
+    from edgernn.exporting import tflite
+    from edgernn.exporting.inspect import inspect_model
+    from edgernn.exporting.step_model import device_model_and_samples, write_saved_model
     from edgernn.training.reference import reference_model
     from edgernn.training.tf_import import import_tensorflow
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 from edgernn.runtime import StreamingPredictor  # noqa: E402
 from edgernn.errors import BundleError, StateError  # noqa: E402
 from edgernn.runtime.signing import SIGNATURE_NAME, describe, load_trust  # noqa: E402
-from edgernn.export.signer import keygen, sign  # noqa: E402
+from edgernn.exporting.signer import keygen, sign  # noqa: E402
 from runtime_env import EMULATED, FLOAT32, needs_interpreter, needs_spawn  # noqa: E402
 
 pytestmark = needs_interpreter

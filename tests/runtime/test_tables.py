@@ -107,7 +107,7 @@ def test_export_checks_and_extras_know_the_new_backend(extended, bundle_with_new
 import json, sys
 from pathlib import Path
 from edgernn.cli.exit_codes import classify
-from edgernn.export import compat
+from edgernn.exporting import compat
 from edgernn.runtime.manifest_reader import read_manifest
 from edgernn.runtime.variants import variant
 entry = read_manifest(sys.argv[1]).variants["{NEW_VARIANT}"]

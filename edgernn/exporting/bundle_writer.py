@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime import locking
-from edgernn.export import calibration, interval_widths, variant
-from edgernn.export.model_columns import own_model_columns, with_ranges
-from edgernn.export.inspect import inspect_model
-from edgernn.export.step_model import device_model_and_samples, write_saved_model
-from edgernn.export.target import check_target
+from edgernn.exporting import calibration, interval_widths, variant
+from edgernn.exporting.model_columns import own_model_columns, with_ranges
+from edgernn.exporting.inspect import inspect_model
+from edgernn.exporting.step_model import device_model_and_samples, write_saved_model
+from edgernn.exporting.target import check_target
 from edgernn.training.modeling import load_model_bytes, read_model_file
 from edgernn.training.reference import float_reference, replay
 from edgernn.runtime.atomic import fsync_tree, remove_stale, replace_directory, temp_dir_beside
@@ -100,7 +100,7 @@ def export_bundle(
             side (e.g. 0.25), for data a little outside the training range; costs input resolution.
         columns, targets: for a model edgernn did not train that takes several features or has several outputs:
             the columns of ``calibration_data`` feeding it, in order, and what its outputs predict (names, a list
-            or comma text; see ``edgernn.export.model_columns.own_model_columns``).
+            or comma text; see ``edgernn.exporting.model_columns.own_model_columns``).
 
     Raises:
         ExportError, ModelError, BundleError: one line each.

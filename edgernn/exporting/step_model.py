@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgernn.export.inspect import InspectedModel
+from edgernn.exporting.inspect import InspectedModel
 from edgernn.runtime.manifest import SIGNATURE, Mode, state_output
 from edgernn.training.tf_import import import_keras, import_tensorflow
 
@@ -61,7 +61,7 @@ def build_window_model(inspected: InspectedModel, window: int | None = None):
 def device_model_and_samples(inspected: InspectedModel, z, count: int | None = None) -> tuple[object, list[dict]]:
     """The model a device runs (step or unrolled window) and ``count`` calibration samples spread over model
     inputs ``z`` (default: ``calibration.DEFAULT_STEPS``)."""
-    from edgernn.export import calibration
+    from edgernn.exporting import calibration
 
     count = count or calibration.DEFAULT_STEPS
     if inspected.info.mode is Mode.STREAMING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from edgernn.export.step_model import input_signature
+from edgernn.exporting.step_model import input_signature
 
 OPSET = 17
 

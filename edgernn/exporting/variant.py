@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.export import compat, onnx_export, state_ranges, tflite
+from edgernn.exporting import compat, onnx_export, state_ranges, tflite
 from edgernn.runtime.manifest import VariantEntry
 from edgernn.runtime.quantization import bounds, is_quantized
 from edgernn.runtime.variants import VariantSpec, variant
@@ -23,7 +23,7 @@ from edgernn.training.tf_import import silenced_stderr
 class Source:
     """What every variant of one export is made from."""
 
-    inspected: object  # edgernn.export.inspect.InspectedModel
+    inspected: object  # edgernn.exporting.inspect.InspectedModel
     device_model: object  # the Keras step (or unrolled window) model
     saved_model: Path  # the same, as a SavedModel with the SIGNATURE endpoint (the TFLite converter's input)
     samples: list[dict]  # calibration samples: {x, h0, ...} from real data
@@ -98,7 +98,7 @@ def _onnx(spec: VariantSpec, source: Source):
 
 def _best_state_calibration(spec: VariantSpec, source: Source, real):
     """Build the variant with its state inputs calibrated over the activation's range too; keep the better one
-    (``edgernn.export.state_ranges`` says why both)."""
+    (``edgernn.exporting.state_ranges`` says why both)."""
     from edgernn.runtime.backends import choose
 
     info = source.inspected.info
