@@ -232,3 +232,27 @@ def test_one_calibration_gives_a_plain_model_the_series_the_univariate_calibrati
     assert rows.shape == raw.shape and np.array_equal(rows, raw)
     with pytest.raises(ExportError, match=r"value 2 \(of 6\) becomes .* after preprocessing: beyond float32"):
         calibration_inputs(np.array([0.0, 1e300, 1.0, 2.0, 3.0, 4.0]), columns, 100, fallback=None)
+
+
+def test_the_bridge_steps_rows_of_one_value_as_a_lone_predictor(built):
+    """A model reading rows of one value (F = 1, three steps ahead): two topics stepped in one round of the
+    bridge's batch, each topic's outputs what a lone predictor gives for its values."""
+    from built_once import exported_once, trained_once
+
+    from edgernn.runtime import StreamingPredictor
+    from edgernn.stream.topics import TopicStreams
+
+    trained = trained_once(built, data="sine", horizon=3, units=4, epochs=1, baseline="none", season="none")
+    bundle = exported_once(built, trained.model_path, variants="tflite-float32", verify=False)
+    topics = TopicStreams(bundle, "tflite-float32", "numpy")
+    assert topics.takes_rows and topics.predictor.features == 1
+    a, b = topics.slot("a"), topics.slot("b")
+    values = load_series("sine").values[:30]
+    got = [topics.step([(a, (float(v),)), (b, (float(-v),))]) for v in values]
+    for slot, sign in ((0, 1.0), (1, -1.0)):
+        lone = StreamingPredictor.load(bundle, "tflite-float32", backend="numpy")
+        for v, outputs in zip(values, got):
+            expected = np.asarray(lone.step(np.array([sign * v])), dtype=np.float64).reshape(-1)
+            prediction = outputs[slot]
+            assert list(prediction) == topics.columns.output_names()
+            np.testing.assert_allclose(list(prediction.values()), expected, rtol=0, atol=1e-6)

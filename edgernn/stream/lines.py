@@ -66,6 +66,7 @@ class Picker:
         self.time_index: int | None = None  # the time column's cell (``--time-column``): rows in time order
         self.last_time: float | None = None  # the last row's time, in seconds (a number, or ISO 8601's epoch)
         self.unordered = 0  # rows skipped this run for a time not after the last row's
+        self.pending: float | None = None
 
     def header(self, raw: bytes, first: bool = True) -> bool:
         """Whether ``raw`` is a header naming the wanted columns (then they are picked from now on).
@@ -116,9 +117,15 @@ class Picker:
     def restore(self, record) -> None:
         """The cells a saved state read, when it read the same names and time column (a crafted or older
         record: nothing, so the header is looked for again)."""
-        if not isinstance(record, dict) or record.get("names") != self.wanted or record.get("time") != self.time:
+        if not isinstance(record, dict) or record.get("names") != self.wanted:
             return
-        indices = record.get("cells") if self.time is None else [*record.get("cells", ()), record.get("time_cell")]
+        if record.get("time") != self.time:
+            said = "no time column" if record.get("time") is None else f"the time column {str(record['time'])[:200]}"
+            raise HeaderMismatch(f"the state was saved reading {said}; give the same --time-column, or "
+                                 "--reset-state to start over")
+        indices = record.get("cells")
+        if self.time is not None and isinstance(indices, list):
+            indices = [*indices, record.get("time_cell")]
         if not (isinstance(indices, list) and len(indices) == len(self.wanted) + (self.time is not None)
                 and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 65536 for i in indices)):
             return
@@ -126,7 +133,7 @@ class Picker:
         if self.time is not None and last is not None and not safe_json.finite_number(last):
             return
         self.indices, self.time_index = indices[:len(self.wanted)], indices[-1] if self.time is not None else None
-        self.last_time = None if last is None else float(last)
+        self.last_time = last  # an int stays exact (epoch nanoseconds)
 
     def cells(self, raw: bytes) -> tuple[list[str] | None, str | None]:
         """The wanted cells of a line, or (None, why not); (None, None) for a blank line."""
@@ -152,8 +159,12 @@ class Picker:
             self.unordered += 1
             return (f"its time {cell[:40]!r} {'repeats' if moment == self.last_time else 'comes before'} the last "
                     "row's (rows are read in time order)")
-        self.last_time = moment
+        self.pending = moment  # the last time once this row's value is read (``took``)
         return None
+
+    def took(self) -> None:
+        """The row just read gave a value: its time is now the last row's."""
+        self.last_time = self.pending
 
 
 def iso_seconds(text: str) -> float | None:
@@ -166,7 +177,10 @@ def iso_seconds(text: str) -> float | None:
 
 
 def time_seconds(cell: str) -> float | None:
-    """A time cell as seconds: a finite number as it is, else an ISO 8601 time (``iso_seconds``); else None."""
+    """A time cell as seconds: a finite number as it is (an integer exactly, as epoch nanoseconds need), else an
+    ISO 8601 time (``iso_seconds``); else None."""
+    if cell.lstrip("+-").isdigit() and len(cell) <= 40 and cell.isascii():
+        return int(cell)
     try:
         value = strict_float(cell)
     except ValueError:
@@ -175,12 +189,22 @@ def time_seconds(cell: str) -> float | None:
 
 
 def _is_table_header(raw: bytes) -> bool:
-    """A line of two or more cells, each a name (a letter in it): a CSV table's header, not a reading."""
+    """A line of two or more cells, each a name (a letter in it, and not a number such as ``inf`` or ``1e5``, nor a
+    gap such as ``NA``): a CSV table's header, not a reading."""
     text, _ = line_text(raw)
     cells = [c.strip() for c in _split((text or "").lstrip("\ufeff"))]
     names = [c for c in cells if c]
-    return (len(cells) > 1 and all(any(ch.isalpha() for ch in c) for c in names)
-            and any(c.lower() not in MISSING for c in names))
+    return len(cells) > 1 and bool(names) and all(_is_name(c) for c in names)
+
+
+def _is_name(cell: str) -> bool:
+    if not any(ch.isalpha() for ch in cell) or cell.lower() in MISSING:
+        return False
+    try:
+        strict_float(cell)
+    except ValueError:
+        return True
+    return False
 
 
 def _split(text: str) -> list[str]:
@@ -201,15 +225,17 @@ class _Lines:
         self.picker = picker
         self.parse = self._parse_plain if picker is None or not picker.given else _header_first
 
-    def take_header(self, raw: bytes, first: bool = True) -> bool:
+    def take_header(self, raw: bytes, first: bool = True, opening: bool = False) -> bool:
         """A line that did not parse: is it a header naming the model's columns? Then read by name from now on.
-        ``first``: no value has been read yet (only then is a header naming other columns an error).
+        ``first``: no value has been read yet (only then is a header naming other columns an error);
+        ``opening``: it is the input's first line.
 
         Raises:
-            HeaderMismatch: the columns were asked for by name and the first line is not a header naming them.
+            HeaderMismatch: the columns were asked for by name and the first line is not a header naming them; or
+                the input opens with a CSV table's header and the model records no name to read it by.
         """
         if self.picker is None:
-            if first and _is_table_header(raw):  # a one-value model that records no name, fed a CSV table
+            if opening and _is_table_header(raw):  # a one-value model that records no name, fed a CSV table
                 text, _ = line_text(raw)
                 raise HeaderMismatch(f"the input starts with a CSV header ({text[:80]}) and this model records no "
                                      "column name: give the column it reads with --column NAME")
@@ -256,9 +282,12 @@ class PlainLines(_Lines):
         if cells is None:
             return None, problem
         try:
-            return _number_cell(cells[0]), None
+            value = _number_cell(cells[0])
         except ValueError:
             return None, f"{cells[0][:40]!r} (column {self.picker.wanted[0][:40]}) is not a number"
+        if self.picker.time is not None:
+            self.picker.took()
+        return value, None
 
     def __call__(self, value: float, line: int) -> tuple[str, str | None]:
         prediction = self._step(value)
@@ -287,7 +316,12 @@ class RowLines(_Lines):
 
     def _parse_picked(self, raw: bytes):
         cells, problem = self.picker.cells(raw)
-        return (None, problem) if cells is None else self._row(cells, ",".join(cells))
+        if cells is None:
+            return None, problem
+        row, problem = self._row(cells, ",".join(cells))
+        if problem is None and self.picker.time is not None:
+            self.picker.took()
+        return row, problem
 
     def _row(self, cells: list[str], text: str):
         try:

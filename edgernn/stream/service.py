@@ -169,7 +169,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
     parse = lines.parse  # fetched again only after a header: this loop runs per line (benchmarks/stream_speed.py)
     for line in source:
         value, problem = parse(line.raw)
-        if problem is not None and lines.take_header(line.raw, not report.steps):  # a CSV header: by name now
+        if problem is not None and lines.take_header(line.raw, not report.steps, line.number == 1):  # by name now
             parse, problem = lines.parse, None
         if problem is not None:
             report.bad_lines += 1
@@ -339,7 +339,7 @@ def _named(manifest, column: str | None, columns: list[str] | None) -> Picker | 
 
 def _summary(predictor, report: StreamReport, stop: Stop, err, lines=None) -> int:
     unordered = getattr(getattr(lines, "picker", None), "unordered", 0)  # rows not after the last (--time-column)
-    if report.bad_lines > unordered and not report.steps and report.stopped_at is None:
+    if report.bad_lines and not (report.steps or unordered) and report.stopped_at is None:
         expects = ("one row of comma-separated numbers" if predictor.manifest.takes_rows
                    else "one number")
         csv = "," in report.first_bad and not predictor.manifest.takes_rows  # a table given to a one-value model

@@ -133,11 +133,11 @@ class TopicStreams:
         return predictions
 
     def _round(self, indices: list[int], readings, predictions: list) -> None:
-        """One reading of each topic in ``indices`` stepped together: a number per topic (F = 1) or a row of F,
-        idle topics NaN (skipped); each prediction a number, or the outputs by name."""
+        """One reading of each topic in ``indices`` stepped together: a number per topic, or a row of F for a model
+        reading rows (F = 1 too), idle topics NaN (skipped); each prediction a number, or the outputs by name."""
         predictor = self.predictor
-        streams, width = predictor.streams, predictor.features
-        inputs = np.full(streams if width == 1 else (streams, width), np.nan)
+        streams, rows = predictor.streams, self.takes_rows
+        inputs = np.full((streams, predictor.features) if rows else streams, np.nan)
         slots = [readings[i][0] for i in indices]
         inputs[slots] = [readings[i][1] for i in indices]
         fed = inputs  # what the predictor steps: a missing reading held (--on-nan hold), the others as read
@@ -147,7 +147,7 @@ class TopicStreams:
                                   predictor.state["last"].reshape(inputs.shape)[slots])
         if self.monitor is not None:  # intervals: one value per stream
             return self._checked_round(indices, slots, inputs, fed, predictions)
-        out = predictor.step(fed if streams > 1 else float(fed[0]) if width == 1 else fed[0])
+        out = predictor.step(fed if streams > 1 else fed[0] if rows else float(fed[0]))
         out = np.asarray(out, dtype=np.float64).reshape(streams, -1).tolist()
         for i, slot in zip(indices, slots):
             values = out[slot]

@@ -250,12 +250,38 @@ def test_a_time_column_keeps_rows_in_time_order_across_a_restart(bundles, tmp_pa
     assert again.returncode == 0, again.stderr
     assert "line 9: its time '2025-12-31T23:59:59Z' comes before" in again.stderr
     assert len((tmp_path / "out.txt").read_text().splitlines()) == len(values) + 1
+    changed = run_cli([*args[:5], "--state-file", str(tmp_path / "s.npz"), "--out", str(tmp_path / "out.txt")])
+    assert changed.returncode == 2 and "saved reading the time column when; give the same --time-column" in \
+        changed.stderr, changed.stderr  # the same state without --time-column
     for extra, message in ((["--time-column", "when"], "this model records no column name"),
                            (["--column", "temp", "--time-column", "stamp"], "does not name the time column stamp"),
                            (["--column", "temp", "--time-column", "temp"], "is a column the model reads")):
         result = run_cli(["stream", str(bundles["sine"]), str(data), *extra])
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_row_is_in_time_order_only_once_its_value_is_read(bundles, tmp_path):
+    """A row skipped for its value does not take the time it names (the row after it with the same time is
+    stepped), and epoch nanoseconds are compared exactly."""
+    table = ("temp,when\n0.1,3\nabc,4\n0.2,4\n0.3,1700000000000000000\n0.4,1700000000000000100\n"
+             "0.5,1700000000000000100\n")
+    result = run_cli(["stream", str(bundles["sine"]), "--column", "temp", "--time-column", "when"], stdin=table)
+    assert result.returncode == 0 and result.stdout.count("\n") == 4, result.stderr
+    assert "line 3: 'abc' (column temp) is not a number" in result.stderr
+    assert "line 7: its time '1700000000000000100' repeats" in result.stderr
+    assert "1 non-numeric line(s) skipped" in result.stderr and "1 row(s) not after" in result.stderr
+
+
+def test_a_table_header_is_refused_only_on_the_first_line(bundles):
+    """A model that records no column name refuses a CSV header on the input's first line (one line, exit 2), and
+    only there: a sensor's line of words later is skipped as before, and numbers (inf, 1e5) are never names."""
+    for stdin in ("0.1\nsensor error, retrying\n0.2\n", "boot\nESP32 v1.2, ok\n0.5\n", "inf,-inf\n0.1\n",
+                  "1e5,2e5\n0.1\n", "NA,nan\n0.1\n"):
+        result = run_cli(["stream", str(bundles["sine"])], stdin=stdin)
+        assert result.returncode == 0 and "skipped" in result.stderr, (stdin, result.stderr)
+    header = run_cli(["stream", str(bundles["sine"])], stdin="when,temp\n0,0.1\n")
+    assert header.returncode == 2 and "starts with a CSV header" in header.stderr, header.stderr
 
 
 def test_a_backend_preference_list_takes_the_first_that_runs_the_variant(bundles):
