@@ -21,7 +21,7 @@ DEMO_UNITS = 50
 
 def new_demo_dir(base: Path | None = None) -> Path:
     """``./edgernn-demo``, or ``-2``, ``-3``... so a demo never overwrites an earlier one."""
-    base = base or Path.cwd()
+    base = base or Path()  # relative: the summary names edgernn-demo/..., as the README shows it
     candidate = base / "edgernn-demo"
     n = 2
     while candidate.exists():

@@ -52,6 +52,7 @@ from pathlib import Path
 
 from edgernn.runtime import locking
 from edgernn.errors import EXIT_INTERRUPTED, EXIT_OK, EdgernnError
+from edgernn.stream.log_limit import LimitedLog
 from edgernn.stream import mqtt, payloads, retained
 from edgernn.stream.journal import PublishedJournal, new_token
 from edgernn.stream.readers import Stop
@@ -108,9 +109,6 @@ class BridgeReport:
                 f"unpublishable topic(s), {self.refused} over --max-topics")
 
 
-LOG_FIRST = 100  # log lines per kind (bad, late, ahead, unpublishable) before only every 1000th is logged
-
-
 class Bridge:
     """The loop: ``Connection`` messages through ``TopicOrder`` and ``TopicStreams``, predictions back, states
     saved, acks sent."""
@@ -128,7 +126,7 @@ class Bridge:
         self._err = err or sys.stderr
         self._unacked: list[mqtt.Incoming] = []  # awaiting a save (with --state-file)
         self._unsaved, self._oldest = 0, 0.0
-        self._logged: dict[str, int] = {}
+        self._log = LimitedLog(self._err)  # per kind: bad, late, ahead, unpublishable
         self._summary = (time.monotonic(), self.report.line())  # a summary only once something changed
         self.secret = b""  # the state file's key for signing retained predictions
         self._session = 0  # the connection the hold times started on
@@ -167,7 +165,7 @@ class Bridge:
         marks, note = self._learn()
         for topic, key in marks.items():
             self._published[topic] = max(key, self._published.get(topic, -math.inf))
-        print(f"{len(marks)} topic(s)' last prediction read back from the broker (retained)", file=self._err,
+        print(f"last predictions read back from the broker (retained): {len(marks)} topic(s)", file=self._err,
               flush=True)
         if note:
             print(f"note: the retained predictions may be incomplete ({note}); predictions in flight at the last "
@@ -287,12 +285,6 @@ class Bridge:
             self.journal.announce(topic)
         self.report.topics.add(topic)
         return reading
-
-    def _log(self, kind: str, text: str) -> None:
-        count = self._logged[kind] = self._logged.get(kind, 0) + 1
-        if count <= LOG_FIRST or count % 1000 == 0:
-            more = f" ({count} so far; from now on every 1000th is logged)" if count == LOG_FIRST else ""
-            print(text + more, file=self._err, flush=True)
 
     def _summarise(self) -> None:
         """The summary line every ``summary_every`` seconds, when something changed."""

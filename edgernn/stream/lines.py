@@ -349,22 +349,27 @@ MISSING = ("", "na", "nan", "n/a", "null", "none", "-")
 
 
 class IntervalLines(PlainLines):
-    """``prediction,low,high[,score,anomaly]`` per line through a ``Monitor``; alerts for anomalies."""
+    """``prediction,low,high[,score,anomaly]`` per line through a ``Monitor`` (``json``: an object with those
+    names, as the MQTT bridge publishes them); alerts for anomalies."""
 
-    def __init__(self, monitor, anomalies: bool, picker: Picker | None = None):
+    def __init__(self, monitor, anomalies: bool, picker: Picker | None = None, json_lines: bool = False):
         _Lines.__init__(self, picker)
         self.monitor = monitor
         self.anomalies = anomalies
         self.flagged = 0
+        self._json = json_lines
 
     def __call__(self, value: float, line: int) -> tuple[str, str | None]:
         expected = self.monitor.expected() if self.anomalies else None
         checked = self.monitor.step(value)
-        text = f"{number(checked.prediction)},{number(checked.low)},{number(checked.high)}"
-        if not self.anomalies:
-            return text + "\n", None
-        text += f",{number(checked.score)},{int(checked.anomaly)}\n"
-        if not checked.anomaly:
+        fields = {"prediction": checked.prediction, "low": checked.low, "high": checked.high}
+        if self.anomalies:
+            fields.update(score=checked.score, anomaly=bool(checked.anomaly))
+        if self._json:
+            text = safe_json.dumps(fields, non_finite="null") + "\n"
+        else:
+            text = ",".join(number(v) if not isinstance(v, bool) else str(int(v)) for v in fields.values()) + "\n"
+        if not self.anomalies or not checked.anomaly:
             return text, None
         self.flagged += 1
         low, high = expected

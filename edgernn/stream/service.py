@@ -34,6 +34,7 @@ from edgernn.errors import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, Edgernn
 from edgernn.runtime.state_file import check_replaceable
 import numpy as np
 
+from edgernn.stream.log_limit import LimitedLog
 from edgernn.stream.lines import ANOMALY_LEVEL, IntervalLines, Picker, PlainLines, RowLines
 from edgernn.stream.readers import Stop, open_input
 from edgernn.stream.sinks import FileSink, StdoutSink
@@ -154,6 +155,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
     lines = lines or PlainLines(predictor)
     alerts = alerts or StdoutSink(err)
     report = StreamReport()
+    skipped = LimitedLog(err)  # every skipped line counted; the first 100 said, then every 1000th
     since_save = 0
 
     def save(position=None, final=False):
@@ -178,7 +180,7 @@ def stream(predictor, source, sink, state_file: Path | None, save_every: int, st
                 report.stopped_at = line.number
                 print(f"line {line.number}: {problem}; stopped (--strict)", file=err, flush=True)
                 break
-            print(f"line {line.number}: {problem}; skipped", file=err, flush=True)
+            skipped("skipped", f"line {line.number}: {problem}; skipped")
         elif value is not None:
             text, alert = lines(value, line.number)
             report.steps += 1
@@ -289,8 +291,6 @@ def _lines(predictor, json_lines: bool, picker, interval, adaptive: bool, anomal
     """What each input line becomes: a prediction (``PlainLines``), a row's outputs (``RowLines``) or a prediction
     with its interval and anomaly score (``IntervalLines``)."""
     wants_intervals = interval is not None or anomalies or adaptive
-    if json_lines and wants_intervals:
-        raise EdgernnError("--json-lines writes predictions only; it does not combine with --interval/--anomalies yet")
     if predictor.manifest.takes_rows:
         if wants_intervals:
             raise EdgernnError("this bundle's model is multivariate; its intervals are not calibrated yet "
@@ -299,7 +299,7 @@ def _lines(predictor, json_lines: bool, picker, interval, adaptive: bool, anomal
     if wants_intervals:
         monitor = predictor.monitor(ANOMALY_LEVEL if interval is None else interval, adaptive,
                                     clean=anomalies and not keep_anomalies)
-        return IntervalLines(monitor, anomalies, picker)
+        return IntervalLines(monitor, anomalies, picker, json_lines)
     return PlainLines(predictor, json_lines, picker)
 
 

@@ -396,7 +396,8 @@ def _table_notes(table: Table, split: Split, decisions, columns: Columns, scale:
                  + (f", {table.filled[0]} gaps filled by linear interpolation" if table.filled[0] else ""), False),
                 (f"preprocessing: difference {'on' if on else 'off'} ({why}), scale {scale}", False)]
     filled = ", ".join(f"{name} {count}" for name, count in zip(table.names, table.filled) if count)
-    notes = [(f"data: {table.name}, {split.length} rows of {len(table.names)} columns (train {split.train_end}, "
+    width = f"{len(table.names)} column{'' if len(table.names) == 1 else 's'}"
+    notes = [(f"data: {table.name}, {split.length} rows of {width} (train {split.train_end}, "
               f"validation {split.val_end - split.train_end}, test {split.length - split.val_end})"
               + (f", gaps filled by linear interpolation: {filled}" if filled else ""), False)]
     if table.skipped:

@@ -160,7 +160,7 @@ def test_broker_killed_and_bridge_killed_mid_run_every_topic_resumes(paho, broke
     # saved state; those whose predictions reached the broker (the journal: acknowledged; retained: received)
     # are not published again, those that never reached it are
     assert _check_resumed(out, expected, steps) == 0, bridge.text()
-    assert "last prediction read back from the broker (retained)" in bridge.text()
+    assert "last predictions read back from the broker (retained): " in bridge.text()
     late = Client(paho, broker.port, "predictions/#")
     late.barrier("predictions/barrier")  # after the retained messages of its new subscription
     assert len(late.retained) == topics

@@ -138,7 +138,7 @@ def test_a_forged_retained_prediction_with_the_state_token_does_not_silence_its_
         assert by_ts.setdefault(m["ts"], m["prediction"]) == m["prediction"]  # a repeat only identical
     assert sorted(by_ts) == list(range(10))
     assert [by_ts[t] for t in range(10)] == _lone(bundles["sine"], [float(v) for v in sine_values[:10]])
-    assert "0 topic(s)' last prediction read back" in bridge.text()  # the forged one was not believed
+    assert "last predictions read back from the broker (retained): 0 topic(s)" in bridge.text()  # the forged one was not believed
     publisher.close()
     out.close()
 

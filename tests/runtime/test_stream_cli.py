@@ -284,6 +284,33 @@ def test_a_table_header_is_refused_only_on_the_first_line(bundles):
     assert header.returncode == 2 and "starts with a CSV header" in header.stderr, header.stderr
 
 
+def test_skipped_lines_are_all_counted_but_not_all_logged(bundles):
+    """A sensor sending junk for a month cannot fill the journal: the first 100 skipped lines are said, then every
+    1000th with the count so far; the summary counts every one, and the numbers among them are all predicted."""
+    stdin = "".join("junk\n" if i % 10 else f"{i / 1e4}\n" for i in range(2500))
+    result = run_cli(["stream", str(bundles["sine"])], stdin=stdin)
+    assert result.returncode == 0 and result.stdout.count("\n") == 250, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert len(said) == 102 and "(100 so far; from now on every 1000th is logged)" in said[99], said[98:]
+    assert said[-1].startswith("line 2223: ") and "2250 non-numeric line(s) skipped" in result.stderr
+
+
+def test_json_lines_name_the_interval_and_the_anomaly(bundles):
+    """--json-lines with --interval and --anomalies: one object per line with the CSV form's numbers by name."""
+    stdin = "".join(f"{v}\n" for v in (0.1, 0.2, 0.3, 5.0, 0.4))
+    args = ["stream", str(bundles["sine"]), "--interval", "0.9", "--anomalies"]
+    plain, named = run_cli(args, stdin=stdin), run_cli([*args, "--json-lines"], stdin=stdin)
+    assert plain.returncode == 0 and named.returncode == 0, named.stderr
+    for row, record in zip(plain.stdout.splitlines(), named.stdout.splitlines()):
+        record = json.loads(record)
+        assert list(record) == ["prediction", "low", "high", "score", "anomaly"]
+        cells = row.split(",")
+        assert [None if c == "nan" else float(c) for c in cells[:4]] == [
+            None if v is None else float(f"{v:.9g}") for v in list(record.values())[:4]]
+        assert record["anomaly"] is (cells[4] == "1")
+    assert any(json.loads(line)["anomaly"] for line in named.stdout.splitlines())
+
+
 def test_a_backend_preference_list_takes_the_first_that_runs_the_variant(bundles):
     """--backend numpy,auto on an int8 variant: numpy runs float32 only, so auto's interpreter runs it."""
     values = "0.1\n0.25\n-0.3\n"
