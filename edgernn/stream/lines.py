@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from datetime import datetime, timezone
 
 import numpy as np
@@ -176,10 +177,13 @@ def iso_seconds(text: str) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,40}")  # ASCII digits only: int() would also read "١٢" or "1_000"
+
+
 def time_seconds(cell: str) -> float | None:
     """A time cell as seconds: a finite number as it is (an integer exactly, as epoch nanoseconds need), else an
     ISO 8601 time (``iso_seconds``); else None."""
-    if cell.lstrip("+-").isdigit() and len(cell) <= 40 and cell.isascii():
+    if _INTEGER.fullmatch(cell):
         return int(cell)
     try:
         value = strict_float(cell)

@@ -265,12 +265,13 @@ def test_a_row_is_in_time_order_only_once_its_value_is_read(bundles, tmp_path):
     """A row skipped for its value does not take the time it names (the row after it with the same time is
     stepped), and epoch nanoseconds are compared exactly."""
     table = ("temp,when\n0.1,3\nabc,4\n0.2,4\n0.3,1700000000000000000\n0.4,1700000000000000100\n"
-             "0.5,1700000000000000100\n")
+             "0.5,1700000000000000100\n0.6,+-5\n")
     result = run_cli(["stream", str(bundles["sine"]), "--column", "temp", "--time-column", "when"], stdin=table)
     assert result.returncode == 0 and result.stdout.count("\n") == 4, result.stderr
     assert "line 3: 'abc' (column temp) is not a number" in result.stderr
     assert "line 7: its time '1700000000000000100' repeats" in result.stderr
-    assert "1 non-numeric line(s) skipped" in result.stderr and "1 row(s) not after" in result.stderr
+    assert "line 8: its time '+-5' (column when) is neither a number nor an ISO 8601 time" in result.stderr
+    assert "2 non-numeric line(s) skipped" in result.stderr and "1 row(s) not after" in result.stderr
 
 
 def test_a_table_header_is_refused_only_on_the_first_line(bundles):
