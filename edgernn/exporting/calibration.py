@@ -62,13 +62,14 @@ def _inputs(rows: np.ndarray, columns, name: str) -> np.ndarray:
     one), naming the first raw row that is not."""
     with np.errstate(over="ignore", invalid="ignore"):
         z = columns.transform(rows)
-    bad = np.flatnonzero(~(np.abs(z) <= FLOAT32_MAX).all(axis=1))  # NaN fails the comparison too
+    outside = ~(np.abs(z) <= FLOAT32_MAX)  # NaN fails the comparison too
+    bad = np.flatnonzero(outside.any(axis=1))
     if bad.size:
         index, what = int(bad[0]) + columns.lag, "value" if rows.shape[1] == 1 else "row"
-        raise ExportError(f"{name}: {what} {index + 1} (of {rows.shape[0]}) becomes "
-                          f"{z[bad[0]][~(np.abs(z[bad[0]]) <= FLOAT32_MAX)][0]:.3g} after preprocessing: beyond "
-                          "float32, the model's input type; an outlier far outside the training range, or data to "
-                          "rescale")
+        first = z[bad[0]][outside[bad[0]]][0]
+        raise ExportError(f"{name}: {what} {index + 1} (of {rows.shape[0]}) becomes {first:.3g} after preprocessing: "
+                          "beyond float32, the model's input type; an outlier far outside the training range, or "
+                          "data to rescale")
     return z
 
 

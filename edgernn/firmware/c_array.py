@@ -21,7 +21,8 @@ from pathlib import Path
 
 from edgernn.firmware.c_names import STANDARD_NAMES
 from edgernn.runtime.atomic import fsync_directory, fsync_tree, remove_stale, replace_directory, temp_dir_beside
-from edgernn.runtime.backends import installed, tensor_order
+from edgernn.runtime.backends import installed
+from edgernn.runtime.backends.io_order import tensor_order
 from edgernn.runtime.bundle import Bundle, bundle_around
 from edgernn.errors import BackendError, ExportError
 from edgernn.runtime.manifest import MAX_ARENA_BYTES, Mode

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.backends import installed, tensor_order
+from edgernn.runtime.backends import installed
+from edgernn.runtime.backends.io_order import tensor_order
 from edgernn.runtime.bundle import Bundle
 from edgernn.runtime.quantization import requantizer
 

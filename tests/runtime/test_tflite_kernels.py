@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from edgernn.runtime import StreamingPredictor
-from edgernn.runtime.backends import backend_class, installed, tensor_order
+from edgernn.runtime.backends import backend_class, installed
+from edgernn.runtime.backends.io_order import tensor_order
 from edgernn.runtime.bundle import Bundle
 
 TFLITE = ["litert", "tflite-runtime"]  # the device interpreters of .tflite files

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from edgernn.errors import BackendError, CannotRunHere, IncompatibleError
-from edgernn.runtime.backends.io_order import tensor_order  # noqa: F401 - the positional order, re-exported
 
 if TYPE_CHECKING:  # numpy and the manifest only for the annotations: the CLI reads BACKENDS without numpy
     import numpy as np
